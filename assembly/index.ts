@@ -1,2 +1,3 @@
 // Entry of policy.wasm: re-exports the decision functions and the host-side table API.
 // Only this file decides what the module exports; the policy itself lives beside it.
+export * from "./wasm";

@@ -1,0 +1,57 @@
+// Exports of the L7 (HTTPRoute) matcher. The host copies an encoded routes buffer and an encoded
+// request (layouts in layout.ts) into two scratch buffers owned here, then calls l7_match.
+//
+//   ptr = l7_routes_buffer(len); write routes; l7_load_routes(len) == 1
+//   ptr = l7_request_buffer(len); write request; l7_match(len) -> 1 match / 0 none / <0 error
+//   l7_result_route(), l7_result_rule(), l7_result_match(), l7_result_rule_ref()
+//
+// Scratch buffers are kept alive by module globals (no pinning needed) and reused while they
+// are large enough. Allocating one may grow memory: the host must re-read memory.buffer after.
+
+import { checkRoutes, checkRequest, matchRequest, lastRoute, lastRule, lastMatch, lastRuleRef } from "./matcher";
+import { L7_BAD_ROUTES, L7_BAD_REQUEST } from "./layout";
+
+let routesBuf = new ArrayBuffer(0);
+let requestBuf = new ArrayBuffer(0);
+let routesLoadedLen: i32 = -1;
+
+function ensure(buf: ArrayBuffer, len: u32): ArrayBuffer {
+  if (<u32>buf.byteLength >= len) return buf;
+  let cap = <u32>buf.byteLength;
+  if (cap < 256) cap = 256;
+  while (cap < len) cap <<= 1;
+  return new ArrayBuffer(<i32>cap);
+}
+
+/** Address of a scratch buffer of at least `len` bytes for an encoded routes buffer. */
+export function l7_routes_buffer(len: u32): usize {
+  routesBuf = ensure(routesBuf, len);
+  routesLoadedLen = -1;
+  return changetype<usize>(routesBuf);
+}
+
+/** Validates the `len` bytes written into the routes buffer; 1 when usable, 0 when malformed. */
+export function l7_load_routes(len: u32): i32 {
+  routesLoadedLen = -1;
+  if (len > <u32>routesBuf.byteLength || !checkRoutes(changetype<usize>(routesBuf), len)) return 0;
+  routesLoadedLen = <i32>len;
+  return 1;
+}
+
+/** Address of a scratch buffer of at least `len` bytes for an encoded request. */
+export function l7_request_buffer(len: u32): usize {
+  requestBuf = ensure(requestBuf, len);
+  return changetype<usize>(requestBuf);
+}
+
+/** Matches the request (`len` bytes in the request buffer) against the loaded routes. */
+export function l7_match(len: u32): i32 {
+  if (routesLoadedLen < 0) return L7_BAD_ROUTES;
+  if (len > <u32>requestBuf.byteLength || !checkRequest(changetype<usize>(requestBuf), len)) return L7_BAD_REQUEST;
+  return matchRequest(changetype<usize>(routesBuf));
+}
+
+export function l7_result_route(): i32 { return lastRoute(); }
+export function l7_result_rule(): i32 { return lastRule(); }
+export function l7_result_match(): i32 { return lastMatch(); }
+export function l7_result_rule_ref(): u32 { return lastRuleRef(); }
