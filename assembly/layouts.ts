@@ -1,0 +1,119 @@
+// Byte layouts of every map key and value: the one declaration that the BPF C structs, the
+// TypeScript codec and the Wasm tables all follow. Fields are ordered by size and padded by hand
+// so that C, Wasm and TypeScript agree without compiler-inserted padding.
+// Addresses and ports hold network-byte-order bytes, exactly as struct bpf_sock_addr gives them.
+
+/** Key of mc_services: one Service frontend (ClusterIP, port, protocol). */
+@unmanaged export class ServiceKey {
+  addr0: u32; // IPv4 address, or bytes 0-3 of the IPv6 address (network byte order)
+  addr1: u32; // IPv6 bytes 4-7, zero for IPv4
+  addr2: u32; // IPv6 bytes 8-11, zero for IPv4
+  addr3: u32; // IPv6 bytes 12-15, zero for IPv4
+  port: u16; // frontend port (network byte order)
+  proto: u8; // IPPROTO_TCP (6) or IPPROTO_UDP (17)
+  family: u8; // 4 or 6
+}
+
+/** Value of mc_services. The pool counts describe the slots of `table` (see TableKey). */
+@unmanaged export class ServiceValue {
+  id: u32; // service id: index into mc_rr, part of the affinity key
+  table: u32; // backend table revision that holds this service's slots, members and maglev ring
+  ready: u16; // slots [0, ready) hold ready endpoints
+  ready_zone: u16; // of those, the first ready_zone are in this node's zone
+  ready_local: u16; // of those, the first ready_local are on this node
+  term: u16; // slots [ready, ready + term) hold serving-terminating endpoints
+  term_zone: u16; // of those, the first term_zone are in this node's zone
+  term_local: u16; // of those, the first term_local are on this node
+  algorithm: u8; // ALG_* constant
+  flags: u8; // SVC_F_* bits
+  group_count: u16; // weighted backend groups in mc_groups under `groups`, 0 for none
+  affinity_timeout: u32; // ClientIP affinity timeout in seconds (when SVC_F_AFFINITY)
+  groups: u32; // group set id of the weighted backendRefs, 0 for none
+  weight_total: u32; // sum of the groups' weights
+}
+
+/** Key of mc_slots, mc_members and mc_maglev: a row of one backend table revision. */
+@unmanaged export class TableKey {
+  table: u32; // backend table revision
+  index: u32; // slot index (mc_slots), backend id (mc_members) or ring position (mc_maglev)
+}
+
+/** Value of mc_slots (a backend id), mc_members and mc_maglev (a slot index). */
+@unmanaged export class TableValue {
+  value: u32; // backend id, or slot index
+}
+
+/** Value of mc_backends, indexed by backend id. */
+@unmanaged export class Backend {
+  addr0: u32; // IPv4 address, or bytes 0-3 of the IPv6 address (network byte order)
+  addr1: u32; // IPv6 bytes 4-7, zero for IPv4
+  addr2: u32; // IPv6 bytes 8-11, zero for IPv4
+  addr3: u32; // IPv6 bytes 12-15, zero for IPv4
+  port: u16; // backend port (network byte order)
+  state: u8; // BACKEND_* constant; BACKEND_EMPTY marks an unused id
+  family: u8; // 4 or 6
+  zone: u16; // zone id (interned by the host), 0 when unknown
+  node: u16; // node id (interned by the host), 0 when unknown
+  weight: u16; // relative weight inside its group (informational; groups carry the split)
+  pad: u16; // zero
+}
+
+/** Key of mc_groups: one weighted backendRef of a group set. */
+@unmanaged export class GroupKey {
+  set: u32; // group set id
+  index: u32; // position in the set, from 0
+}
+
+/** Value of mc_groups: a backendRef's cumulative weight and its backend pool. */
+@unmanaged export class Group {
+  weight_end: u32; // sum of weights of groups [0, index]
+  table: u32; // backend table revision of the referenced Service port
+  ready: u16; // as in ServiceValue
+  ready_zone: u16;
+  ready_local: u16;
+  term: u16;
+  term_zone: u16;
+  term_local: u16;
+  flags: u16; // GROUP_F_* bits
+  pad: u16; // zero
+}
+
+/** Key of mc_affinity: one client of one service. */
+@unmanaged export class AffinityKey {
+  svc_id: u32; // service id
+  pad: u32; // zero
+  client: u64; // client identity (network namespace cookie in the kernel)
+}
+
+/** Value of mc_affinity. */
+@unmanaged export class AffinityValue {
+  backend_id: u32; // backend chosen last time
+  table: u32; // table revision the backend was chosen from
+  last_ns: u64; // time of the last use, in nanoseconds of the monotonic clock
+}
+
+/** Value of mc_rr (indexed by service id) and mc_conns (indexed by backend id). */
+@unmanaged export class Counter {
+  value: u32; // next round-robin position, or live connections
+}
+
+/** The outcome of one decision, written by decide(). */
+@unmanaged export class Decision {
+  addr0: u32; // chosen backend address (network byte order)
+  addr1: u32;
+  addr2: u32;
+  addr3: u32;
+  port: u16; // chosen backend port (network byte order)
+  verdict: u8; // VERDICT_* constant
+  reason: u8; // REASON_* constant when refused
+  backend_id: u32; // chosen backend id
+  slot: u32; // slot index the backend came from
+  svc_id: u32; // service id, when the destination was a service
+  table: u32; // backend table revision the backend came from
+}
+
+/** Scratch result of choosing which slot range of a pool is usable. */
+@unmanaged export class SlotRange {
+  base: u32; // first usable slot
+  count: u32; // number of usable slots
+}
