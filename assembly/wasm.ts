@@ -2,7 +2,8 @@
 // Wasm only (never translated): the kernel gets the same tables through BPF map syscalls.
 import { registry } from "./runtime/maps";
 import { Decision, ServiceKey } from "./layouts";
-import { decide, decideWith } from "./policy";
+import { decideWith } from "./policy";
+import { decide } from "./entry";
 import { mc_services } from "./maps";
 import { VERDICT_PASS, VERDICT_TRANSLATE } from "./constants";
 

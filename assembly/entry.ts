@@ -1,0 +1,3 @@
+// The policy entry that policy.wasm and the BPF hooks call. `meshc compile --policy FILE` swaps
+// this file for one that re-exports the user's `decide`.
+export { decide } from "./policy";
