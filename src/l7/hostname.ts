@@ -39,13 +39,16 @@ export function hostnameRank(hostnames: readonly string[], host: string | null):
   if (hostnames.length === 0) return { exact: 0, any: 0 };
   if (host === null) return null;
   const h = hostOf(host);
-  let rank: HostnameRank | null = null;
+  let matched = false;
+  let exact = 0;
+  let any = 0;
   for (const name of hostnames) {
     if (!hostnameMatches(name, h)) continue;
-    const exact = name.startsWith('*.') ? 0 : name.length;
-    rank = { exact: Math.max(rank?.exact ?? 0, exact), any: Math.max(rank?.any ?? 0, name.length) };
+    matched = true;
+    if (!name.startsWith('*.')) exact = Math.max(exact, name.length);
+    any = Math.max(any, name.length);
   }
-  return rank;
+  return matched ? { exact, any } : null;
 }
 
 /**
