@@ -34,6 +34,8 @@ export interface ObjectMeta {
   annotations: Record<string, string>;
   creationTimestamp?: string;
   source: SourceRef;
+  /** Set when the annotation `meshc.io/skip: "true"` is present: kept in the model, but marked. */
+  skip?: boolean;
 }
 
 export interface ServicePort {
@@ -95,6 +97,8 @@ export interface PodInfo {
   synthesized: boolean;
   /** The workload that owns it, `Deployment/name` and so on. */
   owner?: string;
+  /** status.phase when given; pods in phase Succeeded or Failed get no endpoints. */
+  phase?: string;
 }
 
 export type PathMatchType = 'Exact' | 'PathPrefix' | 'RegularExpression';

@@ -1,0 +1,107 @@
+// The endpoints of each Service port. Sources, in order: the Service's EndpointSlices; else, for a
+// Service with a selector, the pods it selects (real pods, and pods synthesized for workloads that
+// have none). Named target ports are resolved per endpoint.
+
+import { endpointKey, type Endpoint, type PodInfo, type Service, type ServicePort } from './types.ts';
+import type { Reporter } from './diagnostics.ts';
+import type { EndpointSliceInfo } from './endpointslice.ts';
+import { matchesSelector, TERMINAL_PHASES } from './pod.ts';
+import { parseAddress } from './ip.ts';
+
+export interface EndpointSources {
+  /** Slices by `namespace/serviceName`, sorted by slice name. */
+  slicesByService: ReadonlyMap<string, readonly EndpointSliceInfo[]>;
+  /** Real and synthesized pods, sorted by namespace/name. */
+  pods: readonly PodInfo[];
+}
+
+/** Endpoints of every port of `service`, keyed by endpointKey. Problems go to `report`. */
+export function serviceEndpoints(service: Service, sources: EndpointSources, report: Reporter): Map<string, Endpoint[]> {
+  const result = new Map<string, Endpoint[]>();
+  const balanced = service.type !== 'ExternalName' && !service.headless;
+  const slices = sources.slicesByService.get(`${service.meta.namespace}/${service.meta.name}`) ?? [];
+  const pods = balanced && slices.length === 0 && service.selector ? selectedPods(service, sources.pods) : [];
+  service.ports.forEach((port, index) => {
+    let endpoints: Endpoint[] = [];
+    if (balanced && slices.length > 0) endpoints = endpointsFromSlices(port, index, slices, report);
+    else if (balanced) endpoints = endpointsFromPods(service, port, index, pods, report);
+    result.set(endpointKey(service, port), endpoints);
+  });
+  return result;
+}
+
+function endpointsFromSlices(port: ServicePort, index: number, slices: readonly EndpointSliceInfo[], report: Reporter): Endpoint[] {
+  const endpoints: Endpoint[] = [];
+  const seen = new Set<string>();
+  let portFound = false;
+  for (const slice of slices) {
+    const slicePort = slice.ports.find((candidate) => candidate.name === port.name && candidate.protocol === port.protocol);
+    if (!slicePort) continue;
+    portFound = true;
+    for (const sliceEndpoint of slice.endpoints) {
+      const id = `${sliceEndpoint.ip}/${slicePort.port}`;
+      if (seen.has(id)) continue;
+      seen.add(id);
+      endpoints.push({ ...sliceEndpoint, port: slicePort.port });
+    }
+  }
+  if (!portFound) {
+    const which = port.name ? `a ${port.protocol} port named ${JSON.stringify(port.name)}` : `an unnamed ${port.protocol} port`;
+    report.warn(['spec', 'ports', index], `no EndpointSlice of this Service has ${which}; the port has no endpoints`);
+  }
+  return endpoints;
+}
+
+/** Pods in the Service's namespace that match its selector, have an address and are not finished. */
+function selectedPods(service: Service, pods: readonly PodInfo[]): PodInfo[] {
+  const selector = service.selector ?? {};
+  return pods.filter(
+    (pod) =>
+      pod.meta.namespace === service.meta.namespace &&
+      matchesSelector(pod.meta.labels, selector) &&
+      pod.ips.length > 0 &&
+      !TERMINAL_PHASES.has(pod.phase ?? ''),
+  );
+}
+
+function endpointsFromPods(service: Service, port: ServicePort, index: number, pods: readonly PodInfo[], report: Reporter): Endpoint[] {
+  const endpoints = pods.flatMap((pod) => {
+    const targetPort = resolveTargetPort(port, pod);
+    return targetPort === undefined ? [] : [podEndpoint(service, pod, targetPort)];
+  });
+  if (typeof port.targetPort === 'string' && pods.length > 0 && endpoints.length === 0) {
+    report.error(['spec', 'ports', index, 'targetPort'], `${JSON.stringify(port.targetPort)} is not a port name of any endpoint`);
+  }
+  return endpoints;
+}
+
+/** A numbered targetPort as is; a named one from the pod's container ports of the same protocol. */
+function resolveTargetPort(port: ServicePort, pod: PodInfo): number | undefined {
+  if (typeof port.targetPort === 'number') return port.targetPort;
+  const named = pod.namedPorts[port.targetPort];
+  return named && named.protocol === port.protocol ? named.port : undefined;
+}
+
+/** Ready means serving and not terminating, as the EndpointSlice controller sets it. */
+function podEndpoint(service: Service, pod: PodInfo, port: number): Endpoint {
+  const ip = podAddressFor(service, pod);
+  const endpoint: Endpoint = {
+    ip: ip.text,
+    family: ip.family,
+    port,
+    ready: pod.ready && !pod.terminating,
+    serving: pod.ready,
+    terminating: pod.terminating,
+    pod: { namespace: pod.meta.namespace, name: pod.meta.name },
+  };
+  if (pod.nodeName) endpoint.nodeName = pod.nodeName;
+  if (pod.zone) endpoint.zone = pod.zone;
+  return endpoint;
+}
+
+/** The pod address in the Service's primary IP family, else the pod's primary address. */
+function podAddressFor(service: Service, pod: PodInfo): { text: string; family: 4 | 6 } {
+  const wanted = service.clusterIPs[0] ? parseAddress(service.clusterIPs[0])?.family : undefined;
+  const addresses = pod.ips.map((text) => ({ text, family: parseAddress(text)?.family ?? 4 }));
+  return addresses.find((address) => address.family === wanted) ?? addresses[0]!;
+}
