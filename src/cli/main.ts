@@ -1,0 +1,53 @@
+// Dispatches `meshc <command>`. Exit status: 0 success, 1 bad input or failure, 2 bad usage.
+import { InputError, UsageError } from './usage.ts';
+
+interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  simulate: async () => (await import('./simulate.ts')).command,
+};
+
+function overview(): string {
+  return `meshc: sidecar-less service routing for Kubernetes
+
+Routing policies are written once in AssemblyScript and run as WebAssembly (simulator,
+playground) and as BPF programs on cgroup connect() hooks (node agent).
+
+Usage: meshc <command> [options]    (meshc <command> --help for a command's options)
+
+Commands:
+  simulate   where connections to a Service go, computed offline from manifests
+
+Exit status: 0 on success, 1 on bad input or failure, 2 on bad usage.
+`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(overview());
+    return name ? 0 : 2;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`meshc: unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
+    return 2;
+  }
+  try {
+    return await (await load()).run(args);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`${error.message}\n(see meshc ${name} --help)\n`);
+      return 2;
+    }
+    if (error instanceof InputError) {
+      process.stderr.write(`${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`meshc ${name}: ${(error as Error).stack ?? error}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,151 @@
+// `meshc simulate`: where connections to a Service go, from manifests, without a cluster.
+import { existsSync } from 'node:fs';
+import { loadManifests } from '../model/load-files.ts';
+import { formatDiagnostic } from '../model/diagnostics.ts';
+import { loadPolicyWasm } from '../node/policy-wasm.ts';
+import { simulate, SimulateError, type SimulateInput, type SimulateResult } from '../sim/simulate.ts';
+import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
+
+const HELP = `Usage: meshc simulate PATH... --to NAME[.NAMESPACE]:PORT [options]
+
+Loads the manifests in PATH (files or directories of YAML/JSON: Services, EndpointSlices, Pods,
+Deployments, StatefulSets, HTTPRoutes...), compiles them into meshc's routing tables, and runs
+the policy (the same WebAssembly that the playground runs and that the kernel runs as BPF) for
+N connections to the Service. Workloads without EndpointSlices get made-up pods and IPs.
+
+Options:
+  --to NAME[.NAMESPACE]:PORT   the Service and port (number or name) to connect to (required)
+  --from NAMESPACE/POD         the client pod: its node and zone decide local endpoints, its
+                               identity decides Maglev and session affinity. Without it every
+                               connection comes from a different client.
+  --header 'Name: value'       a request header, for HTTPRoute matches (repeatable)
+  --path P                     request path (default /)
+  --method M                   request method (default GET)
+  --query k=v                  a query parameter (repeatable)
+  --connections N              connections (or requests, for an L7 route) (default 1000)
+  --seed S                     seed of the random choices (default 1): same seed, same output
+  --interval-ms T              simulated time between connections (default 1), for affinity
+  --strict                     exit 1 when any manifest has an error (default: report, go on)
+  --json                       print one JSON object on stdout
+  -h, --help                   this help
+
+Examples:
+  meshc simulate fixtures/product-api --to product-api:80 --connections 30000
+  meshc simulate fixtures/product-api --to product-api:80 --header 'X-Canary-User: true'
+`;
+
+export const command = { summary: 'simulate routing decisions offline', run };
+
+function parseTarget(text: string): SimulateInput['to'] {
+  const match = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.([a-z0-9]([-a-z0-9]*[a-z0-9])?))?:([A-Za-z0-9-]+)$/.exec(text);
+  if (!match) throw new UsageError(`meshc simulate: --to "${text}" is not NAME[.NAMESPACE]:PORT`);
+  const port = /^\d+$/.test(match[6]!) ? Number(match[6]) : match[6]!;
+  return { name: match[1]!, namespace: match[4] ?? 'default', port };
+}
+
+function parseHeaders(values: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const text of values) {
+    const colon = text.indexOf(':');
+    if (colon <= 0) throw new UsageError(`meshc simulate: --header "${text}" is not 'Name: value'`);
+    headers[text.slice(0, colon).trim()] = text.slice(colon + 1).trim();
+  }
+  return headers;
+}
+
+function parseQuery(values: string[]): Record<string, string[]> {
+  const query: Record<string, string[]> = {};
+  for (const text of values) {
+    const eq = text.indexOf('=');
+    if (eq <= 0) throw new UsageError(`meshc simulate: --query "${text}" is not k=v`);
+    (query[text.slice(0, eq)] ??= []).push(text.slice(eq + 1));
+  }
+  return query;
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommand('simulate', args, {
+    to: { type: 'string' },
+    from: { type: 'string' },
+    header: { type: 'string', multiple: true },
+    path: { type: 'string' },
+    method: { type: 'string' },
+    query: { type: 'string', multiple: true },
+    connections: { type: 'string' },
+    seed: { type: 'string' },
+    'interval-ms': { type: 'string' },
+    strict: { type: 'boolean' },
+    json: { type: 'boolean' },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (positionals.length === 0) throw new UsageError('meshc simulate: give at least one PATH of manifests');
+  if (!values.to) throw new UsageError('meshc simulate: --to NAME[.NAMESPACE]:PORT is required');
+  const missing = positionals.filter((p) => !existsSync(p));
+  if (missing.length > 0) throw new InputError(`meshc simulate: no such file or directory: ${missing.join(', ')}`);
+  const input: SimulateInput = {
+    to: parseTarget(values.to),
+    from: values.from,
+    request: {
+      path: values.path ?? '/',
+      method: values.method ?? 'GET',
+      headers: parseHeaders(values.header ?? []),
+      query: parseQuery(values.query ?? []),
+    },
+    connections: integerOption('simulate', 'connections', values.connections, 1000, 1),
+    seed: integerOption('simulate', 'seed', values.seed, 1),
+    intervalMs: values['interval-ms'] === undefined ? 1 : Number(values['interval-ms']),
+  };
+  if (!Number.isFinite(input.intervalMs) || input.intervalMs! < 0) throw new UsageError('meshc simulate: --interval-ms must be a number >= 0');
+  const model = await loadManifests(positionals);
+  for (const d of model.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+  const errors = model.diagnostics.filter((d) => d.severity === 'error').length;
+  if (values.strict && errors > 0) throw new InputError(`meshc simulate: ${errors} error(s) in the manifests (--strict)`);
+  let result: SimulateResult;
+  try {
+    result = simulate(model, await loadPolicyWasm(), input);
+  } catch (error) {
+    if (error instanceof SimulateError) throw new InputError(`meshc simulate: ${error.message}`);
+    throw error;
+  }
+  for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+  if (values.json) {
+    const { warnings: _warnings, ...json } = result;
+    process.stdout.write(`${JSON.stringify(json)}\n`);
+  } else {
+    process.stdout.write(formatResult(result, input));
+  }
+  return 0;
+}
+
+const BAR_WIDTH = 30;
+
+export function formatResult(result: SimulateResult, input: SimulateInput): string {
+  const s = result.service;
+  const lines: string[] = [];
+  lines.push(`Service ${s.namespace}/${s.name} port ${s.port} (ClusterIP ${s.clusterIP})`);
+  if (result.route) {
+    const req = input.request ?? {};
+    const headers = Object.entries(req.headers ?? {}).map(([k, v]) => ` ${k}: ${v}`).join(',');
+    lines.push(`HTTPRoute ${result.route.namespace}/${result.route.name}, rule ${result.route.rule} (request ${req.method ?? 'GET'} ${req.path ?? '/'}${headers ? `,${headers}` : ''})`);
+  } else if (result.status === 404) {
+    lines.push('No HTTPRoute rule matches the request: every request gets 404');
+  } else {
+    lines.push('No HTTPRoute applies: plain Service load balancing');
+  }
+  lines.push(`${result.connections} ${result.route ? 'requests' : 'connections'}, ${result.refused} refused`);
+  for (const [reason, n] of Object.entries(result.refusedReasons)) lines.push(`  refused (${reason}): ${n}`);
+  lines.push('');
+  const rows = result.backends.map((b) => [b.service, b.pod ?? '-', `${b.ip}:${b.port}`, String(b.count), `${((100 * b.count) / result.connections).toFixed(1)}%`]);
+  const header = ['SERVICE', 'POD', 'ADDRESS', 'COUNT', 'SHARE'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const pad = (cells: string[]) => cells.map((c, i) => (i >= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
+  lines.push(pad(header));
+  result.backends.forEach((b, i) => {
+    const bar = '█'.repeat(Math.round((BAR_WIDTH * b.count) / Math.max(1, result.connections)));
+    lines.push(`${pad(rows[i]!)}  ${bar}`);
+  });
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,212 @@
+// The simulator's core: where N connections (or requests, behind an L7 route) to a Service go.
+// Pure: takes a model and an instantiated policy.wasm, so the CLI and the playground share it.
+import type { Model, PodInfo, Service, ServicePort } from '../model/types.ts';
+import { objectKey } from '../model/types.ts';
+import type { PolicyInstance } from '../wasm/instance.ts';
+import { compileTables, ruleKey, type CompiledTables, type FrontendInfo, type GroupSetInfo } from '../tables/compile.ts';
+import { WasmTables } from '../tables/wasm-sink.ts';
+import * as L from '../tables/layouts.ts';
+import { decode } from '../tables/codec.ts';
+import { encodeRoutes, type HttpRequest } from '../l7/encode.ts';
+import { routesForFrontend } from '../l7/attach.ts';
+import { createL7Matcher } from '../l7/matcher.ts';
+import { hash64 } from '../model/hash.ts';
+
+export interface SimulateInput {
+  /** Service name, namespace (default "default") and port number or name. */
+  to: { name: string; namespace?: string; port: number | string };
+  /** The client pod, `namespace/name`; without it each connection comes from a new client. */
+  from?: string;
+  request?: Partial<HttpRequest>;
+  connections: number;
+  seed: number;
+  /** Simulated time between two connections, in milliseconds (default 1). */
+  intervalMs?: number;
+}
+
+export interface SimulatedBackend {
+  service: string;
+  pod: string | null;
+  ip: string;
+  port: number;
+  count: number;
+}
+
+export interface SimulateResult {
+  service: { namespace: string; name: string; port: number; clusterIP: string };
+  route: { namespace: string; name: string; rule: number } | null;
+  connections: number;
+  refused: number;
+  refusedReasons: Record<string, number>;
+  /** HTTP status the L7 path answers for refused requests (404 no route, 500 bad backendRef). */
+  status?: number;
+  backends: SimulatedBackend[];
+  warnings: string[];
+}
+
+/** Bad simulation input (unknown service, port or pod): the CLI's exit status 1. */
+export class SimulateError extends Error {}
+
+/** xorshift32, the same generator as policy.wasm's. */
+export function xorshift32(x: number): number {
+  x ^= x << 13;
+  x ^= x >>> 17;
+  x ^= x << 5;
+  return x >>> 0;
+}
+
+interface DecideExports {
+  host_scratch(size: number): number;
+  mc_decide_groups(key: number, groups: number, count: number, total: number, client: bigint, rand: number, now: bigint, out: number): number;
+}
+
+export function findService(model: Model, to: SimulateInput['to']): { svc: Service; port: ServicePort } {
+  const namespace = to.namespace ?? 'default';
+  const svc = model.services.get(objectKey(namespace, to.name));
+  if (!svc) {
+    const known = [...model.services.keys()].join(', ') || 'none';
+    throw new SimulateError(`Service ${namespace}/${to.name} not found (known: ${known})`);
+  }
+  const port = svc.ports.find((p) => (typeof to.port === 'number' ? p.port === to.port : p.name === to.port));
+  if (!port) {
+    const known = svc.ports.map((p) => (p.name ? `${p.port} (${p.name})` : String(p.port))).join(', ');
+    throw new SimulateError(`Service ${namespace}/${to.name} has no port ${to.port} (ports: ${known})`);
+  }
+  if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) {
+    throw new SimulateError(`Service ${namespace}/${to.name} is ${svc.type === 'ExternalName' ? 'an ExternalName' : 'a headless'} Service: it has no ClusterIP to load-balance`);
+  }
+  return { svc, port };
+}
+
+function findPod(model: Model, from: string): PodInfo {
+  const [namespace, name] = from.includes('/') ? from.split('/', 2) as [string, string] : ['default', from];
+  const pod = model.pods.get(objectKey(namespace, name));
+  if (!pod) throw new SimulateError(`pod ${namespace}/${name} (--from) not found`);
+  return pod;
+}
+
+export function simulate(model: Model, instance: PolicyInstance, input: SimulateInput): SimulateResult {
+  const { svc, port } = findService(model, input.to);
+  const pod = input.from ? findPod(model, input.from) : undefined;
+  const warnings: string[] = [];
+  if (svc.internalTrafficPolicy === 'Local' && !pod?.nodeName) {
+    warnings.push(`${objectKey(svc.meta.namespace, svc.meta.name)} has internalTrafficPolicy Local: without --from a pod on a node, no endpoint is local`);
+  }
+  const tables = compileTables(model, { node: pod?.nodeName, zone: pod?.zone });
+  warnings.push(...tables.warnings);
+  new WasmTables(instance).load(tables);
+  const frontend = tables.frontends.find((f) => f.service === svc && f.port === port && f.vip === svc.clusterIPs[0])!;
+  const clientNamespace = pod?.meta.namespace ?? svc.meta.namespace;
+  const choice = chooseGroups(model, instance, frontend, clientNamespace, input.request ?? {}, warnings);
+  const counts = runConnections(instance, tables, frontend, choice.groups, pod, input);
+  return {
+    service: { namespace: svc.meta.namespace, name: svc.meta.name, port: port.port, clusterIP: frontend.vip },
+    route: choice.route,
+    connections: input.connections,
+    refused: counts.refused,
+    refusedReasons: counts.reasons,
+    ...(choice.status !== undefined && counts.refused > 0 ? { status: choice.status } : {}),
+    backends: counts.backends,
+    warnings,
+  };
+}
+
+interface GroupChoice {
+  groups: GroupSetInfo | null;
+  route: SimulateResult['route'];
+  status?: number;
+}
+
+/** Runs the L7 matcher when routes apply to this client; returns the weighted groups to use. */
+function chooseGroups(
+  model: Model, instance: PolicyInstance, frontend: FrontendInfo, clientNamespace: string,
+  request: Partial<HttpRequest>, warnings: string[],
+): GroupChoice {
+  const svc = frontend.service;
+  const routes = routesForFrontend(
+    model.routes,
+    { namespace: svc.meta.namespace, name: svc.meta.name, port: frontend.port.port, portName: frontend.port.name },
+    clientNamespace,
+  );
+  if (routes.length === 0) return { groups: null, route: null };
+  const encoded = encodeRoutes(routes);
+  warnings.push(...encoded.unsupported);
+  const match = createL7Matcher(instance).match(encoded, { path: request.path ?? '/', method: request.method ?? 'GET', headers: request.headers ?? {}, query: request.query ?? {} });
+  if (!match) return { groups: emptySet(), route: null, status: 404 };
+  const rule = encoded.rules[match.ruleRef]!;
+  const info = frontend.rules.get(ruleKey(rule.route, rule.ruleIndex))!;
+  const invalid = info.groupSet.groups.filter((g) => g.invalid);
+  for (const g of invalid) warnings.push(`HTTPRoute ${rule.route.meta.namespace}/${rule.route.meta.name} rule ${rule.ruleIndex}: backendRef ${g.service || '(none)'}: ${g.invalid}`);
+  return {
+    groups: info.groupSet,
+    route: { namespace: rule.route.meta.namespace, name: rule.route.meta.name, rule: rule.ruleIndex },
+    ...(invalid.length > 0 ? { status: 500 } : {}),
+  };
+}
+
+/** No rule matched: every request is refused (404). */
+function emptySet(): GroupSetInfo {
+  return { set: 0, count: 0, total: 0, groups: [] };
+}
+
+function runConnections(
+  instance: PolicyInstance, tables: CompiledTables, frontend: FrontendInfo, groups: GroupSetInfo | null,
+  pod: PodInfo | undefined, input: SimulateInput,
+): { refused: number; reasons: Record<string, number>; backends: SimulatedBackend[] } {
+  const wasm = instance.exports as unknown as DecideExports;
+  const keyPtr = wasm.host_scratch(frontend.keyBytes.length + L.Decision.size);
+  const outPtr = keyPtr + frontend.keyBytes.length;
+  instance.bytes().set(frontend.keyBytes, keyPtr);
+  const byBackend = new Map<string, SimulatedBackend>();
+  for (const pool of candidatePools(frontend, groups)) {
+    for (const b of pool.slots) byBackend.set(`${pool.owner}|${b.id}`, backendRow(pool.owner, b));
+  }
+  const reasons: Record<string, number> = {};
+  let refused = 0;
+  let rand = (input.seed >>> 0) || 1;
+  const fixedClient = pod ? hash64(pod.ip ?? objectKey(pod.meta.namespace, pod.meta.name)) : undefined;
+  const interval = BigInt(Math.round((input.intervalMs ?? 1) * 1e6));
+  for (let i = 0; i < input.connections; i++) {
+    rand = xorshift32(rand);
+    const client = fixedClient ?? BigInt(xorshift32(rand ^ 0x5bd1e995)) | (BigInt(i) << 32n);
+    const now = BigInt(i) * interval;
+    if (groups && groups.count === 0) {
+      refused++;
+      reasons['no-route-match'] = (reasons['no-route-match'] ?? 0) + 1;
+      continue;
+    }
+    const verdict = wasm.mc_decide_groups(keyPtr, groups?.set ?? 0, groups?.count ?? 0, groups?.total ?? 0, client, rand, now, outPtr);
+    const out = decode(L.Decision, instance.bytes().subarray(outPtr, outPtr + L.Decision.size));
+    if (verdict !== L.VERDICT.translate) {
+      refused++;
+      const reason = L.REASONS[Number(out.reason)] ?? `reason-${out.reason}`;
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+      continue;
+    }
+    const pool = tables.pools.get(Number(out.table))!;
+    const backend = tables.backends.get(Number(out.backend_id))!;
+    const key = `${pool.owner}|${backend.id}`;
+    const row = byBackend.get(key) ?? backendRow(pool.owner, backend);
+    row.count++;
+    byBackend.set(key, row);
+  }
+  const backends = [...byBackend.values()].sort((a, b) =>
+    a.service !== b.service ? (a.service < b.service ? -1 : 1) : (a.pod ?? a.ip) < (b.pod ?? b.ip) ? -1 : 1,
+  );
+  return { refused, reasons, backends };
+}
+
+function candidatePools(frontend: FrontendInfo, groups: GroupSetInfo | null) {
+  if (!groups) return [frontend.pool];
+  return groups.groups.flatMap((g) => (g.pool && g.weight > 0 ? [g.pool] : []));
+}
+
+function backendRow(owner: string, b: { ip: string; port: number; pod?: { namespace: string; name: string } }): SimulatedBackend {
+  return {
+    service: owner.slice(0, owner.indexOf(':')),
+    pod: b.pod ? objectKey(b.pod.namespace, b.pod.name) : null,
+    ip: b.ip,
+    port: b.port,
+    count: 0,
+  };
+}

@@ -1,0 +1,363 @@
+// The table compiler: turns the model into the rows of every map that the policy reads. The
+// same rows go to Wasm memory (simulation, playground) and to BPF maps (the node agent).
+import type { BackendRef, Endpoint, HTTPRoute, Model, RouteRule, Service, ServicePort } from '../model/types.ts';
+import { endpointKey, objectKey } from '../model/types.ts';
+import * as L from './layouts.ts';
+import { addressWords, encode, hex, netPort } from './codec.ts';
+import { maglevRing } from './maglev.ts';
+import { TableIds } from './ids.ts';
+import { orderRoutes } from '../l7/encode.ts';
+
+export interface TableRow {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** Rows of one map, keyed by the hex of the key bytes. */
+export type MapRows = Map<string, TableRow>;
+
+export interface BackendInfo {
+  id: number;
+  ip: string;
+  port: number;
+  state: 'ready' | 'terminating';
+  pod?: { namespace: string; name: string };
+  nodeName?: string;
+  zone?: string;
+}
+
+export interface PoolInfo {
+  table: number;
+  /** Service and port the pool belongs to, `namespace/name:port`. */
+  owner: string;
+  slots: BackendInfo[];
+  counts: PoolCounts;
+  maglev: boolean;
+}
+
+export interface PoolCounts {
+  ready: number;
+  ready_zone: number;
+  ready_local: number;
+  term: number;
+  term_zone: number;
+  term_local: number;
+}
+
+export interface GroupInfo {
+  /** `namespace/name` of the backendRef's Service. */
+  service: string;
+  port?: number;
+  weight: number;
+  invalid?: string;
+  pool?: PoolInfo;
+}
+
+export interface GroupSetInfo {
+  set: number;
+  count: number;
+  total: number;
+  groups: GroupInfo[];
+}
+
+export interface RuleInfo {
+  route: HTTPRoute;
+  ruleIndex: number;
+  groupSet: GroupSetInfo;
+}
+
+export interface FrontendInfo {
+  service: Service;
+  port: ServicePort;
+  vip: string;
+  family: 4 | 6;
+  protocol: ServicePort['protocol'];
+  id: number;
+  algorithm: number;
+  flags: number;
+  pool: PoolInfo;
+  /** HTTPRoutes attached to this frontend (producer routes first, in precedence order). */
+  routes: HTTPRoute[];
+  /** Every rule of the attached routes with its weighted groups, keyed by `ns/name#rule`. */
+  rules: Map<string, RuleInfo>;
+  /** The rule a plain connection takes in the kernel, when routes are attached. */
+  defaultRule?: RuleInfo;
+  keyBytes: Uint8Array;
+}
+
+export interface CompiledTables {
+  rows: Map<L.MapName, MapRows>;
+  frontends: FrontendInfo[];
+  pools: Map<number, PoolInfo>;
+  backends: Map<number, BackendInfo>;
+  /** Problems found while compiling (for example too many backendRefs in a rule). */
+  warnings: string[];
+}
+
+export interface CompileOptions {
+  /** The node the tables are for: decides which endpoints are local. */
+  node?: string;
+  /** The node's zone; defaults to the zone of `node` in the model. */
+  zone?: string;
+  /** Keep ids stable across compiles (the agent); a fresh space by default. */
+  ids?: TableIds;
+}
+
+export function ruleKey(route: HTTPRoute, ruleIndex: number): string {
+  return `${route.meta.namespace}/${route.meta.name}#${ruleIndex}`;
+}
+
+/** Whether an HTTPRoute parentRef attaches the route to this Service port (GAMMA). */
+export function attachesTo(route: HTTPRoute, svc: Service, port: ServicePort): boolean {
+  return route.parentRefs.some(
+    (ref) =>
+      ref.group === '' &&
+      ref.kind === 'Service' &&
+      ref.name === svc.meta.name &&
+      ref.namespace === svc.meta.namespace &&
+      (ref.port === undefined || ref.port === port.port) &&
+      (ref.sectionName === undefined || ref.sectionName === port.name),
+  );
+}
+
+function isCatchAll(rule: RouteRule): boolean {
+  return rule.matches.some(
+    (m) => m.path.type === 'PathPrefix' && m.path.value === '/' && m.headers.length === 0 && m.queryParams.length === 0 && !m.method,
+  );
+}
+
+class TableCompiler {
+  private readonly rows = new Map<L.MapName, MapRows>();
+  private readonly pools = new Map<number, PoolInfo>();
+  private readonly poolsByKey = new Map<string, PoolInfo>();
+  private readonly backends = new Map<number, BackendInfo>();
+  private readonly warnings: string[] = [];
+  private readonly zoneIds = new Map<string, number>();
+  private readonly nodeIds = new Map<string, number>();
+  private readonly liveTables = new Set<string>();
+  private readonly liveSets = new Set<string>();
+  private readonly liveBackends = new Set<string>();
+  private readonly liveServices = new Set<string>();
+  private readonly zone?: string;
+
+  constructor(
+    private readonly model: Model,
+    private readonly options: CompileOptions,
+    private readonly ids: TableIds,
+  ) {
+    for (const name of L.TABLE_WRITE_ORDER) this.rows.set(name, new Map());
+    this.zone = options.zone ?? (options.node ? model.nodes.get(options.node)?.zone : undefined);
+    const zones = new Set<string>();
+    const nodes = new Set<string>();
+    for (const list of model.endpoints.values()) {
+      for (const ep of list) {
+        if (ep.zone) zones.add(ep.zone);
+        if (ep.nodeName) nodes.add(ep.nodeName);
+      }
+    }
+    [...zones].sort().forEach((z, i) => this.zoneIds.set(z, i + 1));
+    [...nodes].sort().forEach((n, i) => this.nodeIds.set(n, i + 1));
+  }
+
+  compile(): CompiledTables {
+    const frontends: FrontendInfo[] = [];
+    const services = [...this.model.services.values()].sort((a, b) =>
+      objectKey(a.meta.namespace, a.meta.name) < objectKey(b.meta.namespace, b.meta.name) ? -1 : 1,
+    );
+    const routes = orderRoutes(this.model.routes);
+    for (const svc of services) {
+      if (svc.headless || svc.type === 'ExternalName') continue;
+      for (const port of svc.ports) {
+        for (const vip of svc.clusterIPs) frontends.push(this.frontend(svc, port, vip, routes));
+      }
+    }
+    this.ids.services.retain(this.liveServices);
+    this.ids.backends.retain(this.liveBackends);
+    this.ids.tables.retain(this.liveTables);
+    this.ids.groupSets.retain(this.liveSets);
+    return { rows: this.rows, frontends, pools: this.pools, backends: this.backends, warnings: this.warnings };
+  }
+
+  private frontend(svc: Service, port: ServicePort, vip: string, routes: HTTPRoute[]): FrontendInfo {
+    const words = addressWords(vip);
+    const protocol = port.protocol;
+    const frontendKey = `${vip}:${port.port}/${protocol}`;
+    this.liveServices.add(frontendKey);
+    const id = this.ids.services.assign(frontendKey);
+    const algorithm = L.ALGORITHMS[svc.algorithm];
+    const maglev = svc.algorithm === 'maglev';
+    const pool = this.pool(svc, port, maglev);
+    const attached = routes.filter((r) => attachesTo(r, svc, port));
+    const rules = new Map<string, RuleInfo>();
+    let defaultRule: RuleInfo | undefined;
+    let l7 = false;
+    for (const route of attached) {
+      route.rules.forEach((rule, ruleIndex) => {
+        const info: RuleInfo = { route, ruleIndex, groupSet: this.groupSet(route, rule, maglev) };
+        rules.set(ruleKey(route, ruleIndex), info);
+        // Consumer routes (another namespace) apply to their own namespace's clients only, so
+        // they never decide what a plain connection gets in the kernel.
+        if (route.meta.namespace !== svc.meta.namespace) return;
+        if (!isCatchAll(rule) || rule.matches.length > 1) l7 = true;
+        if (!defaultRule && isCatchAll(rule)) defaultRule = info;
+      });
+    }
+    const producer = attached.some((r) => r.meta.namespace === svc.meta.namespace);
+    let flags = 0;
+    if (svc.sessionAffinity === 'ClientIP') flags |= L.SVC_F.affinity;
+    if (svc.internalTrafficPolicy === 'Local') flags |= L.SVC_F.local;
+    if (svc.preferSameZone) flags |= L.SVC_F.preferZone;
+    if (l7) flags |= L.SVC_F.l7;
+    // With routes attached, a connection that no rule takes is refused (GAMMA: routes replace
+    // the Service's default behaviour); an empty invalid group set says so to the policy.
+    const groups = producer ? (defaultRule?.groupSet ?? this.refusingSet()) : undefined;
+    const keyBytes = encode(L.ServiceKey, { ...words, port: netPort(port.port), proto: L.IPPROTO[protocol], family: words.family });
+    const value = encode(L.ServiceValue, {
+      id,
+      table: pool.table,
+      ...pool.counts,
+      algorithm,
+      flags,
+      group_count: groups?.count ?? 0,
+      affinity_timeout: svc.affinityTimeoutSeconds,
+      groups: groups?.set ?? 0,
+      weight_total: groups?.total ?? 0,
+    });
+    this.put('mc_services', keyBytes, value);
+    return {
+      service: svc, port, vip, family: words.family, protocol, id, algorithm, flags, pool,
+      routes: attached, rules, defaultRule, keyBytes,
+    };
+  }
+
+  private put(map: L.MapName, key: Uint8Array, value: Uint8Array): void {
+    this.rows.get(map)!.set(hex(key), { key, value });
+  }
+
+  /** The backend table of one Service port, ordered for usableSlots() in the policy. */
+  private pool(svc: Service, port: ServicePort, maglev: boolean): PoolInfo {
+    const owner = `${svc.meta.namespace}/${svc.meta.name}:${port.port}/${port.protocol}`;
+    const cached = this.poolsByKey.get(`${owner}|${maglev}`);
+    if (cached) return cached;
+    const endpoints = this.model.endpoints.get(endpointKey(svc, port)) ?? [];
+    const ready = this.ordered(endpoints.filter((e) => e.ready));
+    const term = this.ordered(endpoints.filter((e) => !e.ready && e.serving));
+    const slots = [...ready.list, ...term.list].map((ep) => this.backend(ep));
+    const counts: PoolCounts = {
+      ready: ready.list.length, ready_zone: ready.zone, ready_local: ready.local,
+      term: term.list.length, term_zone: term.zone, term_local: term.local,
+    };
+    const content = `${slots.map((b) => `${b.id}:${b.state}`).join(',')}|${Object.values(counts).join(',')}|${maglev}`;
+    this.liveTables.add(content);
+    const table = this.ids.tables.assign(content);
+    const info: PoolInfo = { table, owner, slots, counts, maglev };
+    this.poolsByKey.set(`${owner}|${maglev}`, info);
+    if (this.pools.has(table)) return info;
+    this.pools.set(table, info);
+    slots.forEach((backend, index) => {
+      this.put('mc_slots', encode(L.TableKey, { table, index }), encode(L.TableValue, { value: backend.id }));
+      this.put('mc_members', encode(L.TableKey, { table, index: backend.id }), encode(L.TableValue, { value: index }));
+    });
+    if (maglev) this.maglevRows(table, slots, counts);
+    return info;
+  }
+
+  /** The ring covers the ready slots, or the serving-terminating ones when none is ready. */
+  private maglevRows(table: number, slots: BackendInfo[], counts: PoolCounts): void {
+    const base = counts.ready > 0 ? 0 : counts.ready;
+    const count = counts.ready > 0 ? counts.ready : counts.term;
+    if (count === 0) return;
+    const names = slots.slice(base, base + count).map((b) => `${b.ip}:${b.port}`);
+    const ring = maglevRing(names, L.MAGLEV_RING);
+    ring.forEach((owner, position) => {
+      this.put('mc_maglev', encode(L.TableKey, { table, index: position }), encode(L.TableValue, { value: base + owner }));
+    });
+  }
+
+  /** This node's endpoints first, then the rest of its zone, then the others; by address inside. */
+  private ordered(endpoints: Endpoint[]): { list: Endpoint[]; local: number; zone: number } {
+    const byAddress = (a: Endpoint, b: Endpoint) => (a.ip === b.ip ? a.port - b.port : a.ip < b.ip ? -1 : 1);
+    const isLocal = (e: Endpoint) => this.options.node !== undefined && e.nodeName === this.options.node;
+    const inZone = (e: Endpoint) =>
+      this.zone !== undefined && (e.forZones ? e.forZones.includes(this.zone) : e.zone === this.zone);
+    const local = endpoints.filter(isLocal).sort(byAddress);
+    const zone = endpoints.filter((e) => !isLocal(e) && inZone(e)).sort(byAddress);
+    const rest = endpoints.filter((e) => !isLocal(e) && !inZone(e)).sort(byAddress);
+    return { list: [...local, ...zone, ...rest], local: local.length, zone: local.length + zone.length };
+  }
+
+  private backend(ep: Endpoint): BackendInfo {
+    const key = `${ep.ip}:${ep.port}`;
+    this.liveBackends.add(key);
+    const id = this.ids.backends.assign(key);
+    const state = ep.ready ? 'ready' : 'terminating';
+    const info: BackendInfo = { id, ip: ep.ip, port: ep.port, state, pod: ep.pod, nodeName: ep.nodeName, zone: ep.zone };
+    const known = this.backends.get(id);
+    // One address can back several Services; a ready claim wins over a terminating one.
+    if (known && known.state === 'ready') return { ...info, state: known.state };
+    this.backends.set(id, info);
+    const words = addressWords(ep.ip);
+    this.put('mc_backends', encode(L.ArrayIndex, { index: id }), encode(L.Backend, {
+      ...words,
+      port: netPort(ep.port),
+      state: L.BACKEND_STATE[state],
+      family: words.family,
+      zone: ep.zone ? this.zoneIds.get(ep.zone)! : 0,
+      node: ep.nodeName ? this.nodeIds.get(ep.nodeName)! : 0,
+      weight: 1,
+    }));
+    return info;
+  }
+
+  /** The weighted groups of one rule: each backendRef's share and its Service port's pool. */
+  private groupSet(route: HTTPRoute, rule: RouteRule, maglev: boolean): GroupSetInfo {
+    const where = `HTTPRoute ${route.meta.namespace}/${route.meta.name}`;
+    let refs = rule.backendRefs;
+    if (refs.length > L.MAX_GROUPS) {
+      this.warnings.push(`${where}: a rule has ${refs.length} backendRefs; meshc uses the first ${L.MAX_GROUPS}`);
+      refs = refs.slice(0, L.MAX_GROUPS);
+    }
+    const groups = refs.map((ref) => this.group(ref, maglev));
+    // A rule without backendRefs answers 500: one invalid group carries all of its traffic.
+    if (groups.length === 0) groups.push({ service: '', weight: 1, invalid: 'no backendRefs' });
+    return this.writeSet(groups);
+  }
+
+  private refusingSet(): GroupSetInfo {
+    return this.writeSet([{ service: '', weight: 1, invalid: 'no rule matches a plain connection' }]);
+  }
+
+  private group(ref: BackendRef, maglev: boolean): GroupInfo {
+    const service = objectKey(ref.namespace, ref.name);
+    const base: GroupInfo = { service, port: ref.port, weight: ref.weight };
+    if (ref.invalid) return { ...base, invalid: ref.invalid };
+    if (ref.group !== '' || ref.kind !== 'Service') return { ...base, invalid: `unsupported kind ${ref.kind}` };
+    const svc = this.model.services.get(service);
+    if (!svc) return { ...base, invalid: `Service ${service} not found` };
+    const port = svc.ports.find((p) => p.port === ref.port);
+    if (!port) return { ...base, invalid: `Service ${service} has no port ${ref.port ?? '(unset)'}` };
+    return { ...base, pool: this.pool(svc, port, maglev) };
+  }
+
+  private writeSet(groups: GroupInfo[]): GroupSetInfo {
+    const content = groups.map((g) => `${g.weight}:${g.pool?.table ?? `x${g.invalid}`}`).join(',');
+    this.liveSets.add(content);
+    const set = this.ids.groupSets.assign(content);
+    let total = 0;
+    groups.forEach((group, index) => {
+      total += group.weight;
+      const counts = group.pool?.counts;
+      this.put('mc_groups', encode(L.GroupKey, { set, index }), encode(L.Group, {
+        weight_end: total,
+        table: group.pool?.table ?? 0,
+        ...(counts ?? {}),
+        flags: group.pool ? 0 : L.GROUP_F_INVALID,
+      }));
+    });
+    return { set, count: groups.length, total, groups };
+  }
+}
+
+export function compileTables(model: Model, options: CompileOptions = {}): CompiledTables {
+  return new TableCompiler(model, options, options.ids ?? new TableIds()).compile();
+}

@@ -1,0 +1,58 @@
+// Stable ids for services, backends, backend tables and group sets across compiles, so that an
+// update rewrites only what changed. Tables and group sets are content-addressed: new content
+// gets a new id, which is what lets a service switch to a new backend set in one map write.
+
+export class IdSpace {
+  private readonly ids = new Map<string, number>();
+  private readonly free: number[] = [];
+  private next: number;
+
+  constructor(
+    private readonly what: string,
+    first: number,
+    private readonly limit: number,
+    /** Ids of released keys are reused (array-indexed ids) or never reused (revisions). */
+    private readonly reuse: boolean,
+  ) {
+    this.next = first;
+  }
+
+  get(key: string): number | undefined {
+    return this.ids.get(key);
+  }
+
+  assign(key: string): number {
+    const known = this.ids.get(key);
+    if (known !== undefined) return known;
+    const id = this.reuse && this.free.length > 0 ? this.free.pop()! : this.next++;
+    if (id >= this.limit) throw new Error(`out of ${this.what} ids (limit ${this.limit})`);
+    this.ids.set(key, id);
+    return id;
+  }
+
+  /** Adopts an id found in pinned state (an agent restart). */
+  adopt(key: string, id: number): void {
+    this.ids.set(key, id);
+    if (id >= this.next) this.next = id + 1;
+  }
+
+  /** Forgets every key not in `live`; their ids become free once their rows are gone. */
+  retain(live: Set<string>): void {
+    for (const [key, id] of this.ids) {
+      if (live.has(key)) continue;
+      this.ids.delete(key);
+      if (this.reuse) this.free.push(id);
+    }
+  }
+
+  entries(): IterableIterator<[string, number]> {
+    return this.ids.entries();
+  }
+}
+
+export class TableIds {
+  readonly services = new IdSpace('service', 1, 262144, true);
+  readonly backends = new IdSpace('backend', 1, 262144, true);
+  readonly tables = new IdSpace('table', 1, 0xffffffff, false);
+  readonly groupSets = new IdSpace('group set', 1, 0xffffffff, false);
+}
