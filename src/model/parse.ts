@@ -19,7 +19,7 @@ function toManifestDoc(document: Document.Parsed, index: number, file: string, l
   const line = lines.linePos(start).line;
   const [error] = document.errors;
   if (error) {
-    const errorLine = error.linePos?.[0].line ?? line;
+    const errorLine = lines.linePos(error.pos[0]).line;
     return [{ file, doc: index, line: errorLine, error: `YAML syntax error: ${firstLine(error.message)}` }];
   }
   if (document.contents === null) return [];
