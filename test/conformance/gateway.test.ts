@@ -12,7 +12,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
-import { createL7Matcher } from '../../src/l7/matcher.ts';
+import { createL7Matcher, type L7Matcher } from '../../src/l7/matcher.ts';
 import { encodeRoutes, type HttpRequest } from '../../src/l7/encode.ts';
 import { hostnameMatches, hostnameTiers, hostOf } from '../../src/l7/hostname.ts';
 import { decideRule, expectedShares, pickBackend, type BackendContext, type RuleDecision } from '../../src/l7/select.ts';
@@ -64,7 +64,7 @@ const NAMESPACE_LABELS: Record<string, Record<string, string>> = {
   'gateway-conformance-web-backend': { 'gateway-conformance': 'backend' },
 };
 
-const matcher = createL7Matcher(await loadPolicyWasm());
+let matcher: L7Matcher;
 
 /** Filter types whose effect is only on headers: they never change status or backend. */
 const HEADER_ONLY_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier']);
@@ -218,6 +218,9 @@ let supported = 0;
 const unsupported: string[] = [];
 
 const replay = suite('conformance: Gateway API HTTPRoute cases');
+replay.before(async () => {
+  matcher = createL7Matcher(await loadPolicyWasm());
+});
 for (const c of cases) {
   replay(c.name, () => {
     assert.is(c.profile, 'gateway', 'the replay plays a Gateway');

@@ -1,6 +1,15 @@
 // Small builders for HTTPRoute model objects (already defaulted) used by the L7 tests.
 
 import type { BackendRef, HTTPRoute, RouteMatch, RouteRule, ParentRef } from '../../src/model/types.ts';
+import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
+import { createL7Matcher, type L7Matcher } from '../../src/l7/matcher.ts';
+
+let shared: Promise<L7Matcher> | undefined;
+
+/** One matcher over build/policy.wasm for a test file (load it in a suite's `before` hook). */
+export function sharedMatcher(): Promise<L7Matcher> {
+  return (shared ??= loadPolicyWasm().then(createL7Matcher));
+}
 
 export interface MatchSpec {
   exact?: string;

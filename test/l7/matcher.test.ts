@@ -1,13 +1,12 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
-import { createL7Matcher, type L7Matcher } from '../../src/l7/matcher.ts';
+import type { L7Matcher } from '../../src/l7/matcher.ts';
 import { encodeRoutes, encodeRequest, type HttpRequest } from '../../src/l7/encode.ts';
 import type { HTTPRoute } from '../../src/model/types.ts';
-import { match, route, rule, type MatchSpec } from './fixtures.ts';
+import { match, route, rule, sharedMatcher, type MatchSpec } from './fixtures.ts';
 
-const instance = await loadPolicyWasm();
-const matcher: L7Matcher = createL7Matcher(instance);
+let matcher: L7Matcher;
+const loadMatcher = async () => { matcher = await sharedMatcher(); };
 
 /** `route/rule/match` of the winner, or null. */
 function winner(routes: HTTPRoute[], req: HttpRequest): string | null {
@@ -80,6 +79,7 @@ const conditionCases: Case[] = [
 ];
 
 const single_ = suite('l7 matcher: single match conditions');
+single_.before(loadMatcher);
 for (const c of [...pathCases, ...conditionCases]) {
   single_(c.what, () => {
     assert.is(winner(single(c.spec), c.req), c.hit ? 'r/0/0' : null);
@@ -88,6 +88,7 @@ for (const c of [...pathCases, ...conditionCases]) {
 single_.run();
 
 const ors = suite('l7 matcher: matches ORed within a rule');
+ors.before(loadMatcher);
 ors('any match of the rule selects it, reporting which', () => {
   const routes = [route('r', [rule([match({ headers: { color: 'blue' } }), match({ headers: { color: 'green' } })])])];
   assert.is(winner(routes, { path: '/', headers: { color: 'blue' } }), 'r/0/0');
@@ -198,6 +199,7 @@ const precedenceCases: PrecedenceCase[] = [
 ];
 
 const precedence = suite('l7 matcher: precedence');
+precedence.before(loadMatcher);
 for (const c of precedenceCases) {
   precedence(c.what, () => {
     assert.is(winner(c.routes, c.req), c.expect);
@@ -206,6 +208,7 @@ for (const c of precedenceCases) {
 precedence.run();
 
 const buffers = suite('l7 matcher: buffers');
+buffers.before(loadMatcher);
 buffers('large route sets and requests grow Wasm memory without losing data', () => {
   const rules = Array.from({ length: 3000 }, (_, i) => rule([match({ exact: `/item/${i}`, headers: { 'x-big': 'v'.repeat(200) } })]));
   const routes = [route('big', rules)];
