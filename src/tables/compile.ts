@@ -146,15 +146,18 @@ class TableCompiler {
     private readonly ids: TableIds,
   ) {
     for (const name of L.TABLE_WRITE_ORDER) this.rows.set(name, new Map());
-    this.zone = options.zone ?? (options.node ? model.nodes.get(options.node)?.zone : undefined);
     const zones = new Set<string>();
     const nodes = new Set<string>();
+    let endpointZone: string | undefined;
     for (const list of model.endpoints.values()) {
       for (const ep of list) {
         if (ep.zone) zones.add(ep.zone);
         if (ep.nodeName) nodes.add(ep.nodeName);
+        if (ep.zone && options.node !== undefined && ep.nodeName === options.node) endpointZone = ep.zone;
       }
     }
+    // The node's zone: given, else its Node object's label, else what its endpoints say.
+    this.zone = options.zone ?? (options.node ? (model.nodes.get(options.node)?.zone ?? endpointZone) : undefined);
     [...zones].sort().forEach((z, i) => this.zoneIds.set(z, i + 1));
     [...nodes].sort().forEach((n, i) => this.nodeIds.set(n, i + 1));
   }
