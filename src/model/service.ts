@@ -102,7 +102,8 @@ function validClusterIPs(texts: unknown[], field: FieldPath, isList: boolean, re
 function readServicePorts(spec: Fields, portsOptional: boolean, report: Reporter): ServicePort[] {
   const path = ['spec'];
   const entries = mappingsAt(spec, 'ports', path, report);
-  if (entries.length === 0 && !portsOptional) report.reject([...path, 'ports'], 'a Service needs at least one port');
+  const wrongShape = spec['ports'] !== undefined && spec['ports'] !== null && !Array.isArray(spec['ports']);
+  if (entries.length === 0 && !portsOptional && !wrongShape) report.reject([...path, 'ports'], 'a Service needs at least one port');
   const ports = entries.map(([entry, index]) => readServicePort(entry, [...path, 'ports', index], entries.length > 1, report));
   rejectDuplicatePorts(ports, report);
   return ports;
