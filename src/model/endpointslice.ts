@@ -44,6 +44,10 @@ export function normalizeEndpointSlice(object: KubeObject, nodes: ReadonlyMap<st
   const { body, meta, report } = object;
   if (body['addressType'] === undefined) report.reject(['addressType'], 'is required (IPv4, IPv6 or FQDN)');
   const addressType = enumAt(body, 'addressType', [], report, ADDRESS_TYPES, 'IPv4');
+  if (addressType === 'FQDN' && !report.rejected) {
+    report.warn(['addressType'], 'FQDN endpoints are not load-balanced by meshc; slice ignored');
+    return undefined;
+  }
   const serviceName = meta.labels[SERVICE_NAME_LABEL];
   const slice: EndpointSliceInfo = {
     namespace: meta.namespace,
@@ -55,10 +59,6 @@ export function normalizeEndpointSlice(object: KubeObject, nodes: ReadonlyMap<st
     ),
   };
   if (report.rejected) return undefined;
-  if (addressType === 'FQDN') {
-    report.warn(['addressType'], 'FQDN endpoints are not load-balanced by meshc; slice ignored');
-    return undefined;
-  }
   if (!serviceName) {
     report.warn(['metadata', 'labels'], `has no label ${SERVICE_NAME_LABEL}, so it belongs to no Service; slice ignored`);
     return undefined;
