@@ -26,12 +26,27 @@ export const REQUEST_MAGIC: u32 = 0x3151374c; // "L7Q1"
 
 export const PATH_EXACT: u8 = 0;
 export const PATH_PREFIX: u8 = 1;
-/** Not evaluated by the matcher: such a match never matches (the encoder reports it). */
+/** The path bytes are a regex program (below), run against the whole path. */
 export const PATH_REGEX: u8 = 2;
 
 export const VALUE_EXACT: u8 = 0;
-/** Not evaluated by the matcher: such a condition never holds (the encoder reports it). */
+/** The value bytes are a regex program (below), run against the whole header / parameter value. */
 export const VALUE_REGEX: u8 = 1;
+
+// A regex program (compiled by src/l7/regex.ts; a Thompson NFA run as a Pike VM, linear time):
+//   u16 instructionCount (0: never matches), u16 classCount,
+//   instructionCount x 8 bytes: u8 op, u8 byte, u16 x, u16 y, u16 reserved,
+//   classCount x 32 bytes: 256-bit byte sets.
+export const RX_HEAD_BYTES: u32 = 4;
+export const RX_INSTR_BYTES: u32 = 8;
+export const RX_CLASS_BYTES: u32 = 32;
+export const OP_BYTE: u8 = 0; // consume `byte`
+export const OP_CLASS: u8 = 1; // consume a byte of class x
+export const OP_SPLIT: u8 = 2; // continue at x and at y
+export const OP_JUMP: u8 = 3; // continue at x
+export const OP_MATCH: u8 = 4; // accept when the whole input is consumed
+export const OP_BEGIN: u8 = 5; // assert position 0
+export const OP_END: u8 = 6; // assert end of input
 
 export const MATCH_HEAD_BYTES: u32 = 16;
 export const REQUEST_HEADER_BYTES: u32 = 28;

@@ -3,10 +3,11 @@
 // validated once when loaded, then each request is matched by walking it in place.
 
 import {
-  ROUTES_MAGIC, REQUEST_MAGIC, PATH_EXACT, PATH_PREFIX, VALUE_EXACT,
+  ROUTES_MAGIC, REQUEST_MAGIC, PATH_EXACT, PATH_PREFIX, PATH_REGEX, VALUE_EXACT, VALUE_REGEX,
   MATCH_HEAD_BYTES, REQUEST_HEADER_BYTES, REQUEST_RECORD_BYTES,
   L7_MATCH, L7_NO_MATCH, L7_BAD_ROUTES, L7_BAD_REQUEST,
 } from "./layout";
+import { checkProgram, reserveScratch, regexMatches } from "./regex";
 
 const SLASH: u8 = 0x2f;
 
@@ -34,8 +35,21 @@ export function lastRuleRef(): u32 { return resultRuleRef; }
 
 @inline function u16At(p: usize): u32 { return <u32>load<u16>(p); }
 
-/** Structural check of a routes buffer: every count and length stays inside `len` bytes. */
+// Largest regex program seen by the running checkRoutes.
+let maxProgram: u32 = 0;
+
+/**
+ * Structural check of a routes buffer: every count and length stays inside `len` bytes and every
+ * regex program is well formed. Reserves the regex scratch space the buffer needs.
+ */
 export function checkRoutes(base: usize, len: u32): bool {
+  maxProgram = 0;
+  if (!walkRoutes(base, len)) return false;
+  reserveScratch(maxProgram);
+  return true;
+}
+
+function walkRoutes(base: usize, len: u32): bool {
   if (len < 8 || load<u32>(base) != ROUTES_MAGIC) return false;
   const end = base + <usize>len;
   const routeCount = load<u32>(base + 4);
@@ -61,19 +75,37 @@ export function checkRoutes(base: usize, len: u32): bool {
 }
 
 function checkMatch(p: usize, recEnd: usize): bool {
+  const pathType = load<u8>(p + 4);
   const pathLen = u16At(p + 6);
   const methodLen = u16At(p + 8);
   const headerCount = u16At(p + 10);
   const queryCount = u16At(p + 12);
-  let q = p + <usize>MATCH_HEAD_BYTES + <usize>pathLen + <usize>methodLen;
+  if (pathType > PATH_REGEX) return false;
+  let q = p + <usize>MATCH_HEAD_BYTES;
+  if (q + <usize>pathLen + <usize>methodLen > recEnd) return false;
+  if (pathType == PATH_REGEX && !noteProgram(q, pathLen)) return false;
+  q += <usize>pathLen + <usize>methodLen;
   const pairs = headerCount + queryCount;
   for (let k: u32 = 0; k < pairs; k++) {
     if (q + 3 > recEnd) return false;
+    const type = load<u8>(q);
+    if (type > VALUE_REGEX) return false;
     q += 3 + <usize>u16At(q + 1);
     if (q + 2 > recEnd) return false;
-    q += 2 + <usize>u16At(q);
+    const valueLen = u16At(q);
+    q += 2;
+    if (q + <usize>valueLen > recEnd) return false;
+    if (type == VALUE_REGEX && !noteProgram(q, valueLen)) return false;
+    q += <usize>valueLen;
   }
   return q == recEnd;
+}
+
+function noteProgram(p: usize, len: u32): bool {
+  const n = checkProgram(p, len);
+  if (n < 0) return false;
+  if (<u32>n > maxProgram) maxProgram = <u32>n;
+  return true;
 }
 
 /** Checks a request buffer and records its fields for matchRequest. */
@@ -121,7 +153,7 @@ export function checkRequest(base: usize, len: u32): bool {
  */
 function pathMatches(type: u8, p: usize, pLen: u32): bool {
   if (type == PATH_EXACT) return sameBytes(reqPath, reqPathLen, p, pLen);
-  if (type != PATH_PREFIX) return false;
+  if (type == PATH_REGEX) return regexMatches(p, reqPath, reqPathLen);
   let n = pLen;
   if (n > 0 && load<u8>(p + <usize>n - 1) == SLASH) n--;
   if (reqPathLen < n) return false;
@@ -129,12 +161,17 @@ function pathMatches(type: u8, p: usize, pLen: u32): bool {
   return reqPathLen == n || load<u8>(reqPath + <usize>n) == SLASH;
 }
 
-/** Value of the first request record named `name`, compared exactly with `value`. */
-function recordMatches(table: usize, count: u32, name: usize, nameLen: u32, value: usize, valueLen: u32): bool {
+/**
+ * Value of the first request record named `name`, compared exactly with `value`, or (regex)
+ * accepted as a whole by the program in `value`.
+ */
+function recordMatches(table: usize, count: u32, type: u8, name: usize, nameLen: u32, value: usize, valueLen: u32): bool {
   for (let k: u32 = 0; k < count; k++) {
     const rec = table + <usize>(k * REQUEST_RECORD_BYTES);
     if (sameBytes(reqBase + <usize>load<u32>(rec), load<u32>(rec + 4), name, nameLen)) {
-      return sameBytes(reqBase + <usize>load<u32>(rec + 8), load<u32>(rec + 12), value, valueLen);
+      const got = reqBase + <usize>load<u32>(rec + 8);
+      const gotLen = load<u32>(rec + 12);
+      return type == VALUE_EXACT ? sameBytes(got, gotLen, value, valueLen) : regexMatches(value, got, gotLen);
     }
   }
   return false;
@@ -173,10 +210,9 @@ function matchHolds(p: usize): bool {
     const valueLen = u16At(q);
     const value = q + 2;
     q = value + <usize>valueLen;
-    if (type != VALUE_EXACT) return false;
     const ok = k < headerCount
-      ? recordMatches(reqHeaders, reqHeaderCount, name, nameLen, value, valueLen)
-      : recordMatches(reqQuery, reqQueryCount, name, nameLen, value, valueLen);
+      ? recordMatches(reqHeaders, reqHeaderCount, type, name, nameLen, value, valueLen)
+      : recordMatches(reqQuery, reqQueryCount, type, name, nameLen, value, valueLen);
     if (!ok) return false;
   }
   return true;

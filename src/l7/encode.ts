@@ -2,6 +2,7 @@
 // Wasm L7 matcher reads (declared in assembly/l7/layout.ts). Pure: usable in Node and the browser.
 
 import type { HTTPRoute, RouteMatch } from '../model/types.ts';
+import { compileRegex, NEVER_MATCHES, RegexUnsupportedError } from './regex.ts';
 
 export const ROUTES_MAGIC = 0x3152374c; // "L7R1"
 export const REQUEST_MAGIC = 0x3151374c; // "L7Q1"
@@ -41,9 +42,8 @@ export interface EncodedRoutes {
   /** Every rule in encoded order. */
   rules: EncodedRule[];
   /**
-   * Conditions the matcher does not evaluate, one message each naming the route and field.
-   * RegularExpression path, header and query-param matches are unsupported: they are encoded
-   * but never match (spec: regex support is implementation-specific).
+   * Conditions the matcher cannot evaluate, one message each naming the route and field: regular
+   * expressions outside the supported subset (see regex.ts). They are encoded as never matching.
    */
   unsupported: string[];
 }
@@ -138,8 +138,9 @@ export function encodeRoutes(routes: readonly HTTPRoute[], options: EncodeRoutes
 function encodeMatch(w: ByteWriter, match: RouteMatch, where: string, unsupported: string[]): void {
   const pathType = PATH_TYPE_CODE[match.path.type];
   if (pathType === undefined) throw new Error(`${where}.path.type: unknown path match type "${match.path.type}"`);
-  if (match.path.type === 'RegularExpression') unsupported.push(`${where}.path: RegularExpression is not supported; this match never matches`);
-  const path = routeString(match.path.value, `${where}.path.value`);
+  const path = match.path.type === 'RegularExpression'
+    ? regexProgram(match.path.value, `${where}.path.value`, unsupported)
+    : routeString(match.path.value, `${where}.path.value`);
   const method = routeString(match.method ?? '', `${where}.method`);
   const headers = firstPerName(match.headers, (n) => n.toLowerCase());
   const query = firstPerName(match.queryParams, (n) => n);
@@ -161,9 +162,10 @@ function encodeMatch(w: ByteWriter, match: RouteMatch, where: string, unsupporte
   for (const pair of pairs) {
     const type = VALUE_TYPE_CODE[pair.type];
     if (type === undefined) throw new Error(`${pair.field}.type: unknown match type "${pair.type}"`);
-    if (pair.type === 'RegularExpression') unsupported.push(`${pair.field}: RegularExpression is not supported; this match never matches`);
     const name = routeString(pair.name, `${pair.field}.name`);
-    const value = routeString(pair.value, `${pair.field}.value`);
+    const value = pair.type === 'RegularExpression'
+      ? regexProgram(pair.value, `${pair.field}.value`, unsupported)
+      : routeString(pair.value, `${pair.field}.value`);
     w.u8(type);
     w.u16(name.length);
     w.bytes(name);
@@ -171,6 +173,16 @@ function encodeMatch(w: ByteWriter, match: RouteMatch, where: string, unsupporte
     w.bytes(value);
   }
   w.patchU32(start, w.length - start);
+}
+
+function regexProgram(pattern: string, field: string, unsupported: string[]): Uint8Array {
+  try {
+    return compileRegex(pattern);
+  } catch (error) {
+    if (!(error instanceof RegexUnsupportedError)) throw error;
+    unsupported.push(`${field}: ${JSON.stringify(pattern)}: ${error.message}; this match never matches`);
+    return NEVER_MATCHES;
+  }
 }
 
 function firstPerName<T extends { name: string }>(items: readonly T[], key: (name: string) => string): T[] {

@@ -75,7 +75,8 @@ const conditionCases: Case[] = [
   { what: 'method case', spec: { method: 'GET' }, req: { path: '/', method: 'get' }, hit: false },
   { what: 'path AND method', spec: { prefix: '/p', method: 'GET' }, req: { path: '/q', method: 'GET' }, hit: false },
   { what: 'path AND query', spec: { prefix: '/p', query: { a: '1' } }, req: { path: '/p', query: { a: '2' } }, hit: false },
-  { what: 'regex path never matches', spec: { regex: '/.*' }, req: { path: '/x' }, hit: false },
+  { what: 'regex path, whole path', spec: { regex: '/x[0-9]+' }, req: { path: '/x12' }, hit: true },
+  { what: 'regex path is not a search', spec: { regex: '/x[0-9]+' }, req: { path: '/x12/y' }, hit: false },
 ];
 
 const single_ = suite('l7 matcher: single match conditions');
