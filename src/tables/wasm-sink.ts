@@ -6,9 +6,12 @@ import type { CompiledTables } from './compile.ts';
 interface MapExports {
   host_scratch(size: number): number;
   map_update(id: number, key: number, value: number): number;
+  map_delete(id: number, key: number): number;
+  map_lookup(id: number, key: number): number;
   map_clear(id: number): void;
 }
 
+/** Also a MapWriter (src/agent/reconcile.ts), so incremental updates can be replayed in Wasm. */
 export class WasmTables {
   private readonly wasm: MapExports;
 
@@ -22,6 +25,34 @@ export class WasmTables {
     for (const name of TABLE_WRITE_ORDER) {
       for (const row of tables.rows.get(name)!.values()) this.update(name, row.key, row.value);
     }
+  }
+
+  /** MapWriter: writes rows one by one. */
+  updateRows(name: MapName, rows: { key: Uint8Array; value: Uint8Array }[]): void {
+    for (const row of rows) this.update(name, row.key, row.value);
+  }
+
+  /** MapWriter: hash maps delete; array maps get a zeroed value, as in the kernel. */
+  removeRows(name: MapName, rows: { key: Uint8Array }[]): void {
+    const spec = MAPS[name];
+    for (const row of rows) {
+      if (spec.kind === 'array') {
+        this.update(name, row.key, new Uint8Array(spec.value.size));
+        continue;
+      }
+      const ptr = this.wasm.host_scratch(row.key.length);
+      this.instance.bytes().set(row.key, ptr);
+      this.wasm.map_delete(spec.wasmId, ptr);
+    }
+  }
+
+  /** The value bytes of a row, or undefined when the map has no such key. */
+  lookup(name: MapName, key: Uint8Array): Uint8Array | undefined {
+    const spec = MAPS[name];
+    const ptr = this.wasm.host_scratch(key.length);
+    this.instance.bytes().set(key, ptr);
+    const value = this.wasm.map_lookup(spec.wasmId, ptr);
+    return value ? this.instance.bytes().slice(value, value + spec.value.size) : undefined;
   }
 
   update(name: MapName, key: Uint8Array, value: Uint8Array): void {

@@ -1,0 +1,161 @@
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { applyTables, diffTables, emptyState, type MapWriter, type TableState } from '../../src/agent/reconcile.ts';
+import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
+import { TableIds } from '../../src/tables/ids.ts';
+import { WasmTables } from '../../src/tables/wasm-sink.ts';
+import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
+import { decode } from '../../src/tables/codec.ts';
+import * as L from '../../src/tables/layouts.ts';
+import type { MapName } from '../../src/tables/layouts.ts';
+import type { TableRow } from '../../src/tables/compile.ts';
+import { addressOf, modelOf, randoms, serviceYaml } from '../helpers/policy-harness.ts';
+
+type Op = { op: 'update' | 'remove'; map: MapName; count: number };
+
+class RecordingWriter implements MapWriter {
+  ops: Op[] = [];
+  update(map: MapName, rows: TableRow[]) { this.ops.push({ op: 'update', map, count: rows.length }); }
+  remove(map: MapName, rows: TableRow[]) { this.ops.push({ op: 'remove', map, count: rows.length }); }
+}
+
+function world(endpointsPerService: number[][], algorithm = 'random'): string {
+  return endpointsPerService
+    .map((ips, s) => serviceYaml(`svc${s}`, ips.map((i) => ({ ip: `10.${s}.0.${i}` })), {}, { 'meshc.io/lb-algorithm': algorithm }))
+    .join('---\n');
+}
+
+const compile = (yaml: string, ids: TableIds) => compileTables(modelOf(yaml), { ids });
+
+const order = suite('reconcile: what is written, and in which order');
+
+order('from empty: backends, table rows, then services', () => {
+  const w = new RecordingWriter();
+  applyTables(w, emptyState(), compile(world([[1, 2], [3]]), new TableIds()).rows);
+  assert.equal(w.ops.map((o) => o.map), ['mc_backends', 'mc_slots', 'mc_members', 'mc_services']);
+});
+
+order('an unchanged model writes nothing', () => {
+  const ids = new TableIds();
+  const first = compile(world([[1, 2], [3]]), ids);
+  const second = compile(world([[1, 2], [3]]), ids);
+  const diff = diffTables(first.rows, second.rows);
+  for (const rows of [...diff.upserts.values(), ...diff.removals.values()]) assert.is(rows.length, 0);
+});
+
+order('one changed endpoint rewrites one service, adds its new table, removes the old one last', () => {
+  const ids = new TableIds();
+  const services = Array.from({ length: 10 }, () => [1, 2, 3]);
+  const before = compile(world(services), ids);
+  const changed = services.map((s, i) => (i === 4 ? [1, 2, 4] : s));
+  const after = compile(world(changed), ids);
+  const w = new RecordingWriter();
+  const { stats } = applyTables(w, before.rows, after.rows);
+  assert.is(stats.servicesChanged, 1);
+  assert.equal(stats.written, { mc_backends: 1, mc_slots: 3, mc_members: 3, mc_services: 1 });
+  assert.equal(stats.removed, { mc_members: 3, mc_slots: 3, mc_backends: 1 });
+  assert.equal(w.ops.map((o) => `${o.op} ${o.map}`), [
+    'update mc_backends', 'update mc_slots', 'update mc_members', 'update mc_services',
+    'remove mc_members', 'remove mc_slots', 'remove mc_backends',
+  ]);
+});
+order.run();
+
+/** A writer into policy.wasm that, after every single row, checks every service's decisions. */
+class CheckingWasmWriter implements MapWriter {
+  checks = 0;
+  violations: string[] = [];
+  failAfter = Infinity;
+  private written = 0;
+  constructor(private readonly sink: WasmTables, private readonly check: () => void) {}
+  update(map: MapName, rows: TableRow[]) {
+    for (const row of rows) {
+      if (this.written++ >= this.failAfter) throw new Error(`map ${map}: update: E2BIG (injected)`);
+      this.sink.updateRows(map, [row]);
+      this.check();
+    }
+  }
+  remove(map: MapName, rows: TableRow[]) {
+    for (const row of rows) {
+      this.sink.removeRows(map, [row]);
+      this.check();
+    }
+  }
+}
+
+function backendSets(tables: CompiledTables): Map<string, Set<string>> {
+  return new Map(tables.frontends.map((f) => [f.service.meta.name, new Set(f.pool.slots.map((b) => b.ip))]));
+}
+
+const atomic = suite('reconcile: a concurrent decision never sees a half-written service');
+
+atomic('200 random endpoint changes, decisions after every row write go to the old or the new set', async () => {
+  for (const algorithm of ['random', 'maglev', 'round-robin']) {
+    const instance = await loadPolicyWasm();
+    const sink = new WasmTables(instance);
+    const ids = new TableIds();
+    const rng = randoms(99);
+    const next = () => rng.next().value as number;
+    let services = Array.from({ length: 4 }, (_, s) => [1 + s, 2 + s, 3 + s]);
+    let tables = compile(world(services, algorithm), ids);
+    let state: TableState = applyTables(new CheckingWasmWriter(sink, () => {}), emptyState(), tables.rows).state;
+    const wasm = instance.exports as unknown as { host_scratch(n: number): number; mc_decide(k: number, c: bigint, r: number, n: bigint, o: number): number };
+    let allowed = backendSets(tables);
+    let frontends = tables.frontends;
+    const violations: string[] = [];
+    let checks = 0;
+    const check = () => {
+      for (const f of frontends) {
+        const ptr = wasm.host_scratch(64);
+        instance.bytes().set(f.keyBytes, ptr);
+        for (let i = 0; i < 4; i++) {
+          const verdict = wasm.mc_decide(ptr, BigInt(next()), next(), 0n, ptr + 32);
+          const out = decode(L.Decision, instance.bytes().subarray(ptr + 32, ptr + 32 + L.Decision.size));
+          checks++;
+          const ip = addressOf(out);
+          if (verdict !== L.VERDICT.translate) violations.push(`${f.service.meta.name}: refused (${L.REASONS[Number(out.reason)]})`);
+          else if (!allowed.get(f.service.meta.name)!.has(ip)) violations.push(`${f.service.meta.name}: ${ip} is in neither set`);
+        }
+      }
+    };
+    for (let change = 0; change < 200; change++) {
+      const s = next() % services.length;
+      const members = new Set(services[s]);
+      const ip = 1 + (next() % 12);
+      if (members.has(ip) && members.size > 1) members.delete(ip);
+      else members.add(ip);
+      services = services.map((list, i) => (i === s ? [...members].sort((a, b) => a - b) : list));
+      const nextTables = compile(world(services, algorithm), ids);
+      const nextSets = backendSets(nextTables);
+      allowed = new Map([...allowed].map(([name, set]) => [name, new Set([...set, ...nextSets.get(name)!])]));
+      state = applyTables(new CheckingWasmWriter(sink, check), state, nextTables.rows).state;
+      tables = nextTables;
+      allowed = nextSets;
+      frontends = nextTables.frontends;
+    }
+    assert.ok(checks > 10000, `${checks} checks`);
+    assert.equal(violations.slice(0, 5), [], `${algorithm}: ${violations.length} violations`);
+  }
+});
+
+atomic('a failed write rolls back: the maps hold exactly the last good rows', async () => {
+  const instance = await loadPolicyWasm();
+  const sink = new WasmTables(instance);
+  const ids = new TableIds();
+  const before = compile(world([[1, 2, 3], [4, 5]]), ids);
+  const state = applyTables(new CheckingWasmWriter(sink, () => {}), emptyState(), before.rows).state;
+  const after = compile(world([[1, 2, 6], [4, 7, 8]]), ids);
+  for (let failAt = 0; failAt < 12; failAt++) {
+    const writer = new CheckingWasmWriter(sink, () => {});
+    writer.failAfter = failAt;
+    assert.throws(() => applyTables(writer, state, after.rows), /E2BIG \(injected\)/);
+    for (const [map, rows] of state) {
+      for (const row of rows.values()) assert.equal(sink.lookup(map, row.key), row.value, `${map} row kept (fail at ${failAt})`);
+    }
+    for (const [map, rows] of after.rows) {
+      if (L.MAPS[map].kind === 'array') continue;
+      for (const [key, row] of rows) if (!state.get(map)!.has(key)) assert.is(sink.lookup(map, row.key), undefined, `${map} new row removed (fail at ${failAt})`);
+    }
+  }
+});
+atomic.run();
