@@ -1,0 +1,40 @@
+// After a restart the agent adopts what its previous run left in the pinned maps: the ids of
+// services and backends (rows that live connections still read keep their ids), and the highest
+// table and group-set revisions, so new revisions never collide with live ones.
+import { decode, hostPort, wordsAddress } from '../tables/codec.ts';
+import * as L from '../tables/layouts.ts';
+import type { TableIds } from '../tables/ids.ts';
+import type { TableState } from './reconcile.ts';
+
+const PROTOCOL_NAMES = new Map<number, string>(Object.entries(L.IPPROTO).map(([name, n]) => [n, name]));
+
+export function adoptIds(state: TableState, ids: TableIds): void {
+  let maxTable = 0;
+  let maxSet = 0;
+  for (const row of state.get('mc_services')!.values()) {
+    const key = decode(L.ServiceKey, row.key);
+    const value = decode(L.ServiceValue, row.value);
+    const vip = wordsAddress(key, Number(key.family));
+    const proto = PROTOCOL_NAMES.get(Number(key.proto)) ?? String(key.proto);
+    ids.services.adopt(`${vip}:${hostPort(Number(key.port))}/${proto}`, Number(value.id));
+    maxTable = Math.max(maxTable, Number(value.table));
+    maxSet = Math.max(maxSet, Number(value.groups));
+  }
+  for (const row of state.get('mc_backends')!.values()) {
+    const id = Number(decode(L.ArrayIndex, row.key).index);
+    const backend = decode(L.Backend, row.value);
+    if (Number(backend.state) === L.BACKEND_STATE.empty) continue;
+    ids.backends.adopt(`${wordsAddress(backend, Number(backend.family))}:${hostPort(Number(backend.port))}`, id);
+  }
+  for (const name of ['mc_slots', 'mc_members', 'mc_maglev'] as const) {
+    for (const row of state.get(name)!.values()) maxTable = Math.max(maxTable, Number(decode(L.TableKey, row.key).table));
+  }
+  for (const row of state.get('mc_groups')!.values()) {
+    maxSet = Math.max(maxSet, Number(decode(L.GroupKey, row.key).set));
+    maxTable = Math.max(maxTable, Number(decode(L.Group, row.value).table));
+  }
+  // Placeholders hold the revision counters above every live revision; the first compile's
+  // retain() drops them, and revisions are never reused.
+  if (maxTable > 0) ids.tables.adopt(`adopted-revision-${maxTable}`, maxTable);
+  if (maxSet > 0) ids.groupSets.adopt(`adopted-revision-${maxSet}`, maxSet);
+}
