@@ -1,6 +1,6 @@
 // Service objects: validation, defaults, and ClusterIP assignment.
 
-import type { Algorithm, Diagnostic, Protocol, Service, ServicePort } from './types.ts';
+import type { Algorithm, Protocol, Service, ServicePort } from './types.ts';
 import type { FieldPath } from './manifest-doc.ts';
 import type { KubeObject } from './objects.ts';
 import type { Reporter, WithReporter } from './diagnostics.ts';
