@@ -106,7 +106,7 @@ atomic('200 random endpoint changes, decisions after every row write go to the o
     let checks = 0;
     const check = () => {
       for (const f of frontends) {
-        const ptr = wasm.host_scratch(64);
+        const ptr = wasm.host_scratch(128);
         instance.bytes().set(f.keyBytes, ptr);
         for (let i = 0; i < 4; i++) {
           const verdict = wasm.mc_decide(ptr, BigInt(next()), next(), 0n, ptr + 32);
@@ -159,3 +159,40 @@ atomic('a failed write rolls back: the maps hold exactly the last good rows', as
   }
 });
 atomic.run();
+
+const restart = suite('reconcile: a restarted agent adopts the state it finds');
+
+restart('ids are adopted: no backend is rewritten, services switch atomically to fresh revisions', async () => {
+  const { adoptIds } = await import('../../src/agent/adopt.ts');
+  const instance = await loadPolicyWasm();
+  const sink = new WasmTables(instance);
+  const yaml = world([[1, 2, 3], [4, 5], [6]]);
+  const before = compile(yaml, new TableIds());
+  const state = applyTables(new CheckingWasmWriter(sink, () => {}), emptyState(), before.rows).state;
+  const ids = new TableIds();
+  adoptIds(state, ids);
+  const after = compile(yaml.replace('10.1.0.5', '10.1.0.9'), ids);
+  for (const f of after.frontends) {
+    const old = before.frontends.find((b) => b.vip === f.vip)!;
+    assert.is(f.id, old.id, 'service id kept');
+    assert.ok(f.pool.table > Math.max(...before.frontends.map((b) => b.pool.table)), 'fresh table revision');
+  }
+  const diff = diffTables(state, after.rows);
+  assert.is(diff.upserts.get('mc_backends')!.length, 1, 'only the new backend is written');
+  assert.is(diff.removals.get('mc_backends')!.length, 1, 'only the gone backend is removed');
+  const sets = new Map(after.frontends.map((f) => [f.vip, new Set([...before.frontends.find((b) => b.vip === f.vip)!.pool.slots, ...f.pool.slots].map((b) => b.ip))]));
+  const wasm = instance.exports as unknown as { host_scratch(n: number): number; mc_decide(k: number, c: bigint, r: number, n: bigint, o: number): number };
+  const bad: string[] = [];
+  const check = () => {
+    for (const f of after.frontends) {
+      const ptr = wasm.host_scratch(128);
+      instance.bytes().set(f.keyBytes, ptr);
+      const verdict = wasm.mc_decide(ptr, 1n, 12345, 0n, ptr + 32);
+      const ip = addressOf(decode(L.Decision, instance.bytes().subarray(ptr + 32, ptr + 32 + L.Decision.size)));
+      if (verdict !== L.VERDICT.translate || !sets.get(f.vip)!.has(ip)) bad.push(`${f.vip}: ${verdict} ${ip}`);
+    }
+  };
+  applyTables(new CheckingWasmWriter(sink, check), state, after.rows);
+  assert.equal(bad, []);
+});
+restart.run();

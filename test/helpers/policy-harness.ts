@@ -49,7 +49,7 @@ export async function harness(yaml: string, options: { node?: string; allowError
       return f;
     },
     decide(frontend, client, rand, now = 0n) {
-      const ptr = wasm.host_scratch(64);
+      const ptr = wasm.host_scratch(128);
       instance.bytes().set(frontend.keyBytes, ptr);
       wasm.mc_decide(ptr, client, rand >>> 0, now, ptr + 32);
       return decode(L.Decision, instance.bytes().subarray(ptr + 32, ptr + 32 + L.Decision.size));
