@@ -6,6 +6,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -93,7 +94,7 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
   bpf_object* ObjOrThrow(const char* op);
   bpf_map* FindMap(const std::string& name, const char* op);
   bpf_program* FindProgram(const std::string& name, const char* op);
-  void CheckPinnedMaps(Napi::Env env);
+  void AdoptPinnedMaps(Napi::Env env);
   Napi::Value Globals(const Napi::CallbackInfo& info);
   Napi::Value SetGlobal(const Napi::CallbackInfo& info);
   Napi::Value Load(const Napi::CallbackInfo& info);
@@ -107,6 +108,7 @@ class ObjectHandle : public Napi::ObjectWrap<ObjectHandle> {
   bool loaded_ = false;
   std::string path_, label_;  // label: "object PATH"
   size_t logSize_ = 0;
+  std::map<std::string, std::string> adopted_;  // map name -> pin it was adopted from
 };
 
 class RingBufferHandle : public Napi::ObjectWrap<RingBufferHandle> {

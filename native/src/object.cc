@@ -62,6 +62,11 @@ void ForEachGlobal(bpf_object* obj, Fn fn) {
   }
 }
 
+// Flags the kernel sets on its own when creating a map of this type, absent from the object.
+uint32_t KernelAddedFlags(uint32_t type) {
+  return type == BPF_MAP_TYPE_DEVMAP || type == BPF_MAP_TYPE_DEVMAP_HASH ? BPF_F_RDONLY_PROG : 0;
+}
+
 int DupFd(int fd) { return fcntl(fd, F_DUPFD_CLOEXEC, 0); }
 
 std::vector<std::string> NonEmptyLines(const std::string& text) {
@@ -206,21 +211,26 @@ Napi::Value ObjectHandle::SetGlobal(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// Refuses to adopt a pinned map whose shape differs from the object's, naming the field: libbpf
-// would only say "couldn't reuse pinned map". Removing the pin recreates the map (entries lost).
-void ObjectHandle::CheckPinnedMaps(Napi::Env env) {
+// Adopts the maps whose pin exists, after checking that the pinned map has the object's shape
+// (naming the field that differs; libbpf would only say "parameter mismatch"). The adoption is
+// done here with bpf_map__reuse_fd rather than left to libbpf because libbpf 1.1 compares
+// map_flags literally and so never reuses a devmap, whose flags the kernel extends. Removing the
+// pin recreates the map (its entries are lost).
+void ObjectHandle::AdoptPinnedMaps(Napi::Env env) {
   bpf_map* map;
   bpf_object__for_each_map(map, obj_) {
-    const char* pin = bpf_map__pin_path(map);
-    if (!pin || access(pin, F_OK) != 0) continue;
+    const char* pinPath = bpf_map__pin_path(map);
+    if (!pinPath || access(pinPath, F_OK) != 0) continue;
+    std::string pin = pinPath;
     std::string label = std::string("map ") + bpf_map__name(map);
-    OwnedFd fd(bpf_obj_get(pin));
+    OwnedFd fd(bpf_obj_get(pin.c_str()));
     if (!fd.Valid()) ThrowErrno(env, errno, label, "open pin", pin);
-    if (BpfFdKind(fd.Get()) != "map") ThrowErrno(env, EINVAL, label, "reuse pin", std::string(pin) + " is not a map");
+    if (BpfFdKind(fd.Get()) != "map") ThrowErrno(env, EINVAL, label, "reuse pin", pin + " is not a map");
     struct bpf_map_info mi = {};
     uint32_t len = sizeof mi;
     int err = ErrOf(bpf_obj_get_info_by_fd(fd.Get(), &mi, &len));
     if (err) ThrowErrno(env, err, label, "reuse pin", pin);
+    uint32_t added = KernelAddedFlags(mi.type);
     struct Field {
       const char* name;
       uint64_t pinned, wanted;
@@ -229,14 +239,19 @@ void ObjectHandle::CheckPinnedMaps(Napi::Env env) {
         {"key_size", mi.key_size, bpf_map__key_size(map)},
         {"value_size", mi.value_size, bpf_map__value_size(map)},
         {"max_entries", mi.max_entries, bpf_map__max_entries(map)},
-        {"map_flags", mi.map_flags, bpf_map__map_flags(map)},
+        {"map_flags", mi.map_flags & ~added, bpf_map__map_flags(map) & ~added},
     };
     for (const Field& f : fields) {
       if (f.pinned == f.wanted) continue;
       ThrowErrno(env, EINVAL, label, "reuse pin",
-                 std::string(pin) + " has " + f.name + " " + std::to_string(f.pinned) + ", the object wants " +
+                 pin + " has " + f.name + " " + std::to_string(f.pinned) + ", the object wants " +
                      std::to_string(f.wanted) + " (remove the pin to recreate the map)");
     }
+    err = ErrOf(bpf_map__reuse_fd(map, fd.Get()));  // libbpf keeps its own dup
+    if (err) ThrowErrno(env, err, label, "reuse pin", pin);
+    // Already pinned: libbpf must neither re-check nor re-pin it.
+    bpf_map__set_pin_path(map, nullptr);
+    adopted_[bpf_map__name(map)] = pin;
   }
 }
 
@@ -244,7 +259,7 @@ Napi::Value ObjectHandle::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_object* obj = ObjOrThrow("load");
   if (loaded_) ThrowErrno(env, EBUSY, label_, "load", "object is already loaded");
-  CheckPinnedMaps(env);
+  AdoptPinnedMaps(env);
 
   // One log buffer per program: libbpf loads with log_level 0 and, only when a program fails,
   // reloads it with log_level 1 into its buffer, so the failing program is the one whose buffer
@@ -346,9 +361,16 @@ Napi::Value ObjectHandle::Maps(const Napi::CallbackInfo& info) {
     o.Set("flags", bpf_map__map_flags(map));
     o.Set("internal", bpf_map__is_internal(map));
     o.Set("fd", bpf_map__fd(map) < 0 ? -1 : bpf_map__fd(map));
+    auto adopted = adopted_.find(bpf_map__name(map));
     const char* pin = bpf_map__pin_path(map);
-    if (pin) o.Set("pinPath", pin);
-    o.Set("pinned", bpf_map__is_pinned(map));
+    if (adopted != adopted_.end()) {
+      o.Set("pinPath", adopted->second);
+      o.Set("pinned", true);
+    } else {
+      if (pin) o.Set("pinPath", pin);
+      o.Set("pinned", bpf_map__is_pinned(map));
+    }
+    o.Set("adopted", adopted != adopted_.end());
     out.Set(out.Length(), o);
   }
   return out;

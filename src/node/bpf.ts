@@ -272,6 +272,8 @@ export interface MapSpec {
   pinPath?: string;
   /** After load: pinned at pinPath (adopted or newly pinned). */
   pinned: boolean;
+  /** Loaded by adopting the map already pinned at pinPath (entries kept) rather than creating it. */
+  adopted: boolean;
 }
 
 /** A global variable of the object, settable before load. */
@@ -504,7 +506,7 @@ export class BpfMap {
   }
 
   /**
-   * Every entry. Uses BPF_MAP_LOOKUP_BATCH (hash, array, ...) and falls back to get_next_key +
+   * Every entry. Uses BPF_MAP_LOOKUP_BATCH (hash, array, lpm_trie, ...) and falls back to get_next_key +
    * lookup when the kernel refuses batching for this map type.
    */
   entries(opts: { batchSize?: number } = {}): Array<[Buffer, Buffer]> {
@@ -555,14 +557,15 @@ export class BpfMap {
   }
 
   /**
-   * Writes entries with BPF_MAP_UPDATE_BATCH (falls back to update() per entry when refused).
-   * Returns how many were written; a failure part-way throws a BpfError whose `processed` says
-   * how many were written before it.
+   * Writes entries with BPF_MAP_UPDATE_BATCH, or with update() per entry when the kernel refuses
+   * batching for this map type or the flag is not 'any' (the kernel's batch update takes no
+   * NOEXIST/EXIST). Returns how many were written; a failure part-way throws a BpfError (for the
+   * batch path, its `processed` says how many were written before it).
    */
   updateBatch(entries: ReadonlyArray<readonly [Uint8Array, Uint8Array]>, flag: UpdateFlag = 'any'): number {
     const flags = updateFlag(this.name, flag);
     if (entries.length === 0) return 0;
-    if (this.#batch.update !== false) {
+    if (this.#batch.update !== false && flag === 'any') {
       const keys = this.#pack(entries.map((e) => e[0]), this.keySize, 'update batch', 'key');
       const values = this.#pack(entries.map((e) => e[1]), this.info.valueBufferSize, 'update batch', 'value');
       try {
@@ -570,7 +573,7 @@ export class BpfMap {
         this.#batch.update = true;
         return n;
       } catch (err) {
-        if (this.#batch.update || !isBatchUnsupported(err) || (err as BpfError).processed) throw err;
+        if (this.#batch.update || !isBatchUnsupported(err)) throw err;
         this.#batch.update = false;
       }
     }
@@ -602,7 +605,8 @@ export class BpfMap {
             this.#batch.delete = true;
             continue;
           }
-          if (this.#batch.delete || start > 0 || !isBatchUnsupported(err) || (err as BpfError).processed) throw err;
+          // Refused before any work is done (`processed` then echoes the request, not progress).
+          if (this.#batch.delete || start > 0 || !isBatchUnsupported(err)) throw err;
           this.#batch.delete = false;
           break;
         }
