@@ -8,6 +8,8 @@ interface Command {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./simulate.ts')).command,
+  playground: async () => (await import('./playground.ts')).command,
+  test: async () => (await import('./test.ts')).command,
 };
 
 function overview(): string {
@@ -20,6 +22,8 @@ Usage: meshc <command> [options]    (meshc <command> --help for a command's opti
 
 Commands:
   simulate   where connections to a Service go, computed offline from manifests
+  playground serve the browser playground: edit manifests, simulate, unit-test policies
+  test       run policy unit tests (docs/policy-tests.md) against manifests
 
 Exit status: 0 on success, 1 on bad input or failure, 2 on bad usage.
 `;
