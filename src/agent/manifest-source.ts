@@ -2,6 +2,7 @@
 // come from EndpointSlices or Pods with status.podIP), keeping each file's last good version.
 // A file that turns bad (a YAML error, an invalid object) is reported and its previous documents
 // stay in force, so one bad edit never removes live Services from the kernel.
+import { watch } from 'node:fs';
 import { buildModel } from '../model/build.ts';
 import { readManifestDocs } from '../model/load-files.ts';
 import type { ManifestDoc } from '../model/manifest-doc.ts';
@@ -44,4 +45,18 @@ export class ManifestSource {
     const model = heldBack.length === 0 ? first : buildModel(chosen, { synthesize: false });
     return { model, diagnostics: first.diagnostics, heldBack };
   }
+}
+
+/** Calls `onChange` after files under `paths` change, once per burst (`quietMs` of calm). */
+export function watchPaths(paths: string[], onChange: () => void, quietMs = 50): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const fire = () => {
+    clearTimeout(timer);
+    timer = setTimeout(onChange, quietMs);
+  };
+  const watchers = paths.map((path) => watch(path, { recursive: true }, fire));
+  return () => {
+    clearTimeout(timer);
+    for (const w of watchers) w.close();
+  };
 }

@@ -9,9 +9,12 @@ export class InputError extends Error {}
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
 /** parseArgs with unknown options rejected by name, as a UsageError. */
-export function parseCommand(command: string, args: string[], options: Options, allowPositionals = true) {
+const HELP_OPTION = { help: { type: 'boolean', short: 'h' } } as const;
+
+export function parseCommand<const T extends Options>(command: string, args: string[], options: T, allowPositionals = true) {
   try {
-    return parseArgs({ args, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals, strict: true });
+    const all = { ...options, ...HELP_OPTION } as T & typeof HELP_OPTION;
+    return parseArgs({ args, options: all, allowPositionals, strict: true });
   } catch (error) {
     throw new UsageError(`meshc ${command}: ${(error as Error).message.replace(/\. To specify a positional.*$/s, '')}`);
   }

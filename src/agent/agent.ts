@@ -1,0 +1,200 @@
+// The node agent: loads the compiled programs, attaches every hook to one cgroup through pinned
+// bpf_links, and keeps the pinned maps equal to what the source (a manifests directory, or the
+// API server) says. Pinned state outlives the agent: routing goes on while it is stopped or
+// restarting, and a new agent adopts what it finds instead of starting over.
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { BpfObject, isBpffs, loadObject, mountBpffs, openPinnedLink, type BpfLink } from '../node/bpf.ts';
+import type { Diagnostic, Model } from '../model/types.ts';
+import { compileTables, type CompiledTables } from '../tables/compile.ts';
+import { TableIds } from '../tables/ids.ts';
+import type { MapName } from '../tables/layouts.ts';
+import { applyTables, type ApplyStats, type TableState } from './reconcile.ts';
+import { KernelWriter } from './kernel-writer.ts';
+import { adoptIds } from './adopt.ts';
+import { writeNames } from './names.ts';
+
+export const CGROUP2_ROOT = '/sys/fs/cgroup/unified';
+export const DEFAULT_PIN = '/sys/fs/bpf/meshc';
+
+/** What the agent reads its desired state from. */
+export interface AgentSource {
+  read(): Promise<{ model: Model; diagnostics: Diagnostic[]; heldBack?: string[] }>;
+  /** Whether the source has seen everything once; until then nothing is removed from the maps. */
+  synced?(): boolean;
+}
+
+export interface AgentOptions {
+  source: AgentSource;
+  /** The cgroup v2 directory whose processes are routed. */
+  cgroup: string;
+  pin: string;
+  /** This node's name: decides which endpoints are local (internalTrafficPolicy, zones). */
+  node?: string;
+  /** Directory with meshc.bpf.o (meshc compile --out). */
+  objectDir: string;
+  log?: (line: string) => void;
+}
+
+export interface SyncResult {
+  stats: ApplyStats;
+  tables: CompiledTables;
+  diagnostics: Diagnostic[];
+  heldBack: string[];
+  /** False when the source was not synced yet, so stale rows were kept. */
+  pruned: boolean;
+}
+
+/** Hook programs and the attach point each needs; the syscall harness is never attached. */
+export function attachablePrograms(obj: BpfObject): { name: string; attachType: string }[] {
+  return obj
+    .programs()
+    .filter((p) => p.type !== 'syscall' && p.attachType)
+    .map((p) => ({ name: p.name, attachType: p.attachType! }));
+}
+
+/**
+ * Resolves `--cgroup`: a path under the cgroup v2 mount (absolute, or relative to the mount).
+ * The mount's root is refused unless the user asked for it with exactly "/".
+ */
+export function resolveCgroup(arg: string, root = CGROUP2_ROOT): string {
+  const path = arg === '/' ? root : arg.startsWith(root) ? arg : join(root, arg);
+  if (!existsSync(path) || !statSync(path).isDirectory()) throw new Error(`cgroup ${path} does not exist (make it with mkdir under ${root})`);
+  if (!existsSync(join(path, 'cgroup.procs'))) throw new Error(`${path} is not a cgroup v2 directory (no cgroup.procs)`);
+  if (realpathSync(path) === realpathSync(root) && arg !== '/') {
+    throw new Error(`--cgroup ${arg} is the root cgroup: that would route every process on the host; pass --cgroup / if you mean it`);
+  }
+  return path;
+}
+
+export function pinPaths(pin: string) {
+  return { maps: join(pin, 'maps'), links: join(pin, 'links') };
+}
+
+export class Agent {
+  private obj?: BpfObject;
+  private writer?: KernelWriter;
+  private state?: TableState;
+  private readonly ids = new TableIds();
+  private readonly links: BpfLink[] = [];
+  private readonly log: (line: string) => void;
+  private syncing: Promise<SyncResult> | undefined;
+  private again = false;
+  private firstFullSync = false;
+
+  constructor(readonly options: AgentOptions) {
+    this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
+  }
+
+  /** Loads, adopts pinned state, attaches what is not attached yet, and syncs once. */
+  async start(): Promise<SyncResult> {
+    const { pin, objectDir } = this.options;
+    const cgroup = this.options.cgroup;
+    if (!isBpffs('/sys/fs/bpf')) mountBpffs('/sys/fs/bpf');
+    const paths = pinPaths(pin);
+    mkdirSync(paths.maps, { recursive: true });
+    mkdirSync(paths.links, { recursive: true });
+    const adopting = readdirSync(paths.maps).length > 0;
+    this.obj = loadObject(join(objectDir, 'meshc.bpf.o'), { pinRoot: paths.maps });
+    for (const { name } of attachablePrograms(this.obj)) {
+      const linkPath = join(paths.links, name);
+      if (existsSync(linkPath)) {
+        this.links.push(openPinnedLink(linkPath));
+        continue;
+      }
+      const link = this.obj.program(name).attachCgroup(cgroup);
+      link.pin(linkPath);
+      this.links.push(link);
+    }
+    this.writer = new KernelWriter((name: MapName) => this.obj!.map(name));
+    this.state = this.writer.readState();
+    if (adopting) {
+      adoptIds(this.state, this.ids);
+      const services = this.state.get('mc_services')!.size;
+      this.log(`agent: adopted pinned state in ${pin} (${services} service frontends); stale entries go after the first full sync`);
+    }
+    this.log(`agent: ${this.links.length} hooks attached to ${cgroup} (links pinned in ${paths.links})`);
+    return this.sync();
+  }
+
+  /** Re-reads the source and applies the difference. Concurrent calls coalesce into one more run. */
+  sync(): Promise<SyncResult> {
+    if (this.syncing) {
+      this.again = true;
+      return this.syncing;
+    }
+    this.syncing = this.runSync().finally(() => {
+      this.syncing = undefined;
+      if (this.again) {
+        this.again = false;
+        void this.sync().catch((error) => this.log(`agent: sync failed: ${(error as Error).message}`));
+      }
+    });
+    return this.syncing;
+  }
+
+  private async runSync(): Promise<SyncResult> {
+    const started = performance.now();
+    const { model, diagnostics, heldBack = [] } = await this.options.source.read();
+    const tables = compileTables(model, { node: this.options.node, ids: this.ids });
+    const synced = this.options.source.synced?.() ?? true;
+    const desired = synced ? tables.rows : keepStale(this.state!, tables.rows);
+    const { state, stats } = applyTables(this.writer!, this.state!, desired);
+    this.state = state;
+    if (synced) this.firstFullSync = true;
+    writeNames(this.obj!, tables);
+    const ms = (performance.now() - started).toFixed(1);
+    const written = Object.values(stats.written).reduce((a, b) => a + b, 0);
+    const removed = Object.values(stats.removed).reduce((a, b) => a + b, 0);
+    this.log(`agent: synced ${tables.frontends.length} service frontends, ${tables.backends.size} backends: ${written} rows written, ${removed} removed, ${stats.servicesChanged} services switched (${ms} ms)`);
+    for (const file of heldBack) this.log(`agent: ${file} has errors; its last good version stays in force`);
+    return { stats, tables, diagnostics, heldBack, pruned: synced };
+  }
+
+  get ready(): boolean {
+    return this.firstFullSync;
+  }
+
+  map(name: string) {
+    return this.obj!.map(name);
+  }
+
+  /** Stops without touching pinned state: the hooks keep routing with the last maps. */
+  close(): void {
+    for (const link of this.links) link.close();
+    this.links.length = 0;
+    this.obj?.close();
+  }
+}
+
+/** Until the source is synced, rows it does not mention yet are kept (an incomplete view). */
+function keepStale(current: TableState, desired: TableState): TableState {
+  const merged: TableState = new Map();
+  for (const [name, rows] of desired) merged.set(name, new Map([...(current.get(name) ?? []), ...rows]));
+  return merged;
+}
+
+/** `meshc agent --detach`: detaches every pinned link and removes all pinned state under `pin`. */
+export function detach(pin: string, log: (line: string) => void = () => {}): { links: number; maps: number } {
+  const paths = pinPaths(resolve(pin));
+  let links = 0;
+  let maps = 0;
+  if (existsSync(paths.links)) {
+    for (const name of readdirSync(paths.links)) {
+      openPinnedLink(join(paths.links, name)).detach();
+      links++;
+    }
+    rmdirSync(paths.links);
+  }
+  if (existsSync(paths.maps)) {
+    for (const name of readdirSync(paths.maps)) {
+      unlinkSync(join(paths.maps, name)); // a pin is a bpffs inode: unlinking drops the reference
+      maps++;
+    }
+    rmdirSync(paths.maps);
+  }
+  if (existsSync(pin) && readdirSync(pin).length === 0) rmdirSync(pin);
+  log(`agent: detached ${links} hooks and removed ${maps} pinned maps from ${pin}`);
+  return { links, maps };
+}
+
