@@ -125,8 +125,8 @@ Napi::Value ProgramHandle::Fd(const Napi::CallbackInfo& info) { return Napi::Num
 Napi::Value ProgramHandle::TestRun(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = FdOrThrow("test run");
-  Napi::Object opts = IsMissing(info, 0) ? Napi::Object::New(env) : info[0].As<Napi::Object>();
   if (!IsMissing(info, 0) && !info[0].IsObject()) ThrowType(env, label_ + ": test run: options must be an object");
+  Napi::Object opts = IsMissing(info, 0) ? Napi::Object::New(env) : info[0].As<Napi::Object>();
   Napi::Buffer<uint8_t> ctx, data;
   bool hasCtx = OptionalBuffer(opts, "ctx", label_, &ctx);
   bool hasData = OptionalBuffer(opts, "data", label_, &data);

@@ -88,6 +88,8 @@ void RingBufferHandle::OnReadable(uv_poll_t* handle, int status, int events) {
   auto* self = static_cast<RingBufferHandle*>(handle->data);
   if (!self->rb_) return;
   Napi::Env env = self->env_;
+  // Keeps the wrapper (and so `self`) alive through JS that may close it and collect garbage.
+  self->Napi::ObjectWrap<RingBufferHandle>::Ref();
   Napi::HandleScope scope(env);
   // The callback scope gives the JS callback a proper async context and runs microtasks after it.
   Napi::CallbackScope callbackScope(env, *self->asyncContext_);
@@ -100,6 +102,7 @@ void RingBufferHandle::OnReadable(uv_poll_t* handle, int status, int events) {
   if (self->closeRequested_) self->Shutdown(true);
   // A throwing callback is an uncaught exception, as for any event handler.
   if (!error.IsEmpty()) napi_fatal_exception(env, error);
+  self->Napi::ObjectWrap<RingBufferHandle>::Unref();
 }
 
 // start(): begin delivering records from the event loop. The handle stays alive (not collected)

@@ -12,7 +12,7 @@
 // Expected conditions are values, not errors: lookup() of a missing key returns undefined,
 // delete() returns false. Wrong argument types and sizes throw TypeError / RangeError.
 
-import { existsSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -233,7 +233,7 @@ export interface OpenOptions {
    * Directory in bpffs where the object's maps are pinned, one file per map name. At load, a map
    * whose pin exists is adopted (its entries survive an agent restart) after checking that its
    * type, key/value size, max_entries and flags match; missing pins are created. Internal maps
-   * (.rodata, .data, .bss) are never pinned. The directory is not created here.
+   * (.rodata, .data, .bss) are never pinned. The directory is created if missing.
    */
   pinRoot?: string;
   /** Bytes of verifier log kept per program when a load fails (default 16 MiB). */
@@ -303,6 +303,7 @@ export class BpfObject {
   /** Parses the object file; nothing reaches the kernel until load(). */
   static open(path: string, opts: OpenOptions = {}): BpfObject {
     const n = native();
+    if (opts.pinRoot !== undefined && opts.pinRoot !== '') mkdirSync(opts.pinRoot, { recursive: true });
     const raw = new n.ObjectHandle(path, { pinRoot: opts.pinRoot, logSize: opts.logSize });
     const obj = new BpfObject(path, raw);
     try {

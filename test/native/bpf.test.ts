@@ -28,6 +28,7 @@ import {
   openPinnedMap,
   openPinnedProgram,
   openRingBuffer,
+  possibleCpus,
   queryCgroup,
   unpin,
   type BpfMap,
@@ -201,6 +202,7 @@ kernelSuite('bpf: object', (s) => {
       assert.equal(shape('slots'), ['array', 4, 8, 8, false]);
       assert.equal(shape('events'), ['ringbuf', 0, 0, 4096, false]);
       assert.equal(shape('ports'), ['devmap_hash', 4, 4, 4, false]);
+      assert.equal(shape('hits'), ['percpu_array', 4, 8, 1, false]);
       const rodata = obj.maps().find((m) => m.name.endsWith('.rodata'));
       assert.ok(rodata?.internal, 'the .rodata section is an internal map');
       assert.ok(maps.counters.fd >= 0);
@@ -329,6 +331,19 @@ kernelSuite('bpf: map', (s) => {
     assert.is(slots.batchSupport.delete, false);
   });
 
+  s('per-CPU values hold one 8-byte slot per possible CPU', () => {
+    const hits = obj.map('hits');
+    const cpus = possibleCpus();
+    assert.ok(cpus >= 1);
+    assert.is(hits.info.valueBufferSize, 8 * cpus);
+    const value = Buffer.alloc(8 * cpus);
+    for (let cpu = 0; cpu < cpus; cpu++) value.writeBigUInt64LE(BigInt(cpu + 1), cpu * 8);
+    hits.update(u32(0), value);
+    assert.equal(hits.lookup(u32(0)), value);
+    const wrong = Buffer.alloc(8 * cpus + 8);
+    assert.throws(() => hits.update(u32(0), wrong), (e: Error) => e instanceof RangeError && e.message === `map hits: update: value is ${wrong.length} bytes, want ${8 * cpus} (value_size rounded to 8 times possible CPUs)`);
+  });
+
   s('falls back to per-element operations where the kernel has no batch ops (devmap_hash)', () => {
     const ports = obj.map('ports');
     const LOOPBACK = u32(1); // ifindex of lo, the only device a devmap entry may name here
@@ -369,6 +384,14 @@ kernelSuite('bpf: test_run and ring buffer', (s) => {
 
     const fresh = readProbeCtx(bump.testRun({ ctx: probeCtx(43, 9) }).ctxOut!);
     assert.equal([fresh.before, fresh.after, fresh.found], [0, 16, 0]);
+  });
+
+  s('test_run of a program type without it names the type', () => {
+    throwsBpf(
+      () => obj.program('probe_connect4').testRun({ ctx: Buffer.alloc(8) }),
+      'ENOTSUPP',
+      /^program probe_connect4: test run: ENOTSUPP: test_run is not supported for cgroup_sock_addr programs$/,
+    );
   });
 
   s('repeat runs the program that many times', () => {
@@ -437,6 +460,31 @@ kernelSuite('bpf: test_run and ring buffer', (s) => {
     throwsBpf(() => selfClosing.consume(), 'EBADF', /^ringbuf events: consume: EBADF/);
   });
 
+  s('a callback that throws in started mode raises an uncaught exception, and delivery goes on', async () => {
+    const bump = obj.program('probe_bump');
+    const uncaught: Error[] = [];
+    const onUncaught = (err: Error) => uncaught.push(err);
+    process.prependListener('uncaughtException', onUncaught);
+    let calls = 0;
+    const reader = openRingBuffer(obj.map('events'), () => {
+      calls++;
+      if (calls === 1) throw new Error('first record refused');
+    }, { start: false });
+    try {
+      reader.consume();
+      calls = 0;
+      reader.start();
+      bump.testRun({ ctx: probeCtx(80, 1) });
+      await waitFor(() => uncaught.length === 1, 'the uncaught exception');
+      assert.is(uncaught[0].message, 'first record refused');
+      bump.testRun({ ctx: probeCtx(80, 1) });
+      await waitFor(() => calls === 2, 'the next record');
+    } finally {
+      reader.close();
+      process.removeListener('uncaughtException', onUncaught);
+    }
+  });
+
   s('a ring buffer reader refuses a map that is not a ring buffer', () => {
     throwsBpf(() => openRingBuffer(obj.map('counters'), () => {}), 'EINVAL', /^ringbuf counters: open: EINVAL: map is hash, want ringbuf$/);
   });
@@ -482,8 +530,7 @@ kernelSuite('bpf: pinning', (s) => {
   });
 
   s('pinRoot: maps are pinned by name and adopted by the next load', () => {
-    const root = join(pinDir, 'adopt');
-    mkdirSync(root);
+    const root = join(pinDir, 'adopt', 'nested'); // created by open()
     const first = loadObject(objects.probe, { pinRoot: root });
     let id: number;
     try {
@@ -491,7 +538,7 @@ kernelSuite('bpf: pinning', (s) => {
       assert.is(counters.pinPath, join(root, 'counters'));
       assert.ok(counters.pinned && !counters.adopted);
       assert.ok(first.maps().filter((m) => m.internal).every((m) => !m.pinned), 'internal maps are not pinned');
-      assert.equal(readdirSync(root).sort(), ['counters', 'events', 'ports', 'slots']);
+      assert.equal(readdirSync(root).sort(), ['counters', 'events', 'hits', 'ports', 'slots']);
       first.program('probe_bump').testRun({ ctx: probeCtx(9, 90) });
       id = first.map('counters').info.id;
     } finally {
@@ -595,6 +642,43 @@ kernelSuite('bpf: cgroup link', (s) => {
     } finally {
       obj.close();
     }
+  });
+});
+
+// ---- handle lifetime ----
+
+kernelSuite('bpf: handle lifetime', (s) => {
+  s.before(setUp);
+
+  s('collected handles close their fds exactly once', () => {
+    // In a child with --expose-gc: open fds before, during and after dropping every kind of handle.
+    const script = `
+      import { readdirSync } from 'node:fs';
+      import { loadObject, BpfObject, openRingBuffer } from './src/node/bpf.ts';
+      const fds = () => readdirSync('/proc/self/fd').length;
+      const settle = async () => { for (let i = 0; i < 5; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); } };
+      const baseline = fds();
+      (() => {
+        for (let i = 0; i < 20; i++) {
+          const obj = loadObject(process.argv[1]);
+          obj.map('counters'); obj.program('probe_bump');
+          openRingBuffer(obj.map('events'), () => {}, { start: false });
+          if (i % 2) obj.close(); // the rest are left to the collector
+        }
+        BpfObject.open(process.argv[1]);
+      })();
+      const during = fds();
+      await settle();
+      console.log(JSON.stringify({ baseline, during, after: fds() }));
+    `;
+    const res = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '--input-type=module', '-e', script, objects.probe], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
+    assert.is(res.status, 0, res.stderr);
+    const { baseline, during, after } = JSON.parse(res.stdout.trim().split('\n').pop()!);
+    assert.ok(during > baseline + 20, `handles hold fds (${baseline} -> ${during})`);
+    assert.is(after, baseline, `every fd closed after collection (${during} -> ${after})`);
   });
 });
 
