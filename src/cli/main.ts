@@ -8,6 +8,7 @@ interface Command {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   simulate: async () => (await import('./simulate.ts')).command,
+  compile: async () => (await import('./compile.ts')).command,
   agent: async () => (await import('./agent.ts')).command,
   playground: async () => (await import('./playground.ts')).command,
   test: async () => (await import('./test.ts')).command,
@@ -23,6 +24,7 @@ Usage: meshc <command> [options]    (meshc <command> --help for a command's opti
 
 Commands:
   simulate   where connections to a Service go, computed offline from manifests
+  compile    the policy as BPF C, a BPF object (clang-19) and policy.wasm
   agent      route a cgroup's connections on this node (BPF), from manifests
   playground serve the browser playground: edit manifests, simulate, unit-test policies
   test       run policy unit tests (docs/policy-tests.md) against manifests

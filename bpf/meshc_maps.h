@@ -1,0 +1,63 @@
+/* meshc_maps.h: the glue's own maps (metrics, events, reverse translation, harness) and settings. */
+#ifndef MESHC_MAPS_H
+#define MESHC_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "meshc_consts.h"
+#include "meshc_structs.h"
+
+/* Load-time settings (libbpf-bootstrap style): set in .rodata before load. */
+const volatile __u32 mc_cfg_events = (1u << MC_EV_TRANSLATE) | (1u << MC_EV_REFUSE) |
+				     (1u << MC_EV_ESTABLISHED) | (1u << MC_EV_CLOSE);
+
+/* Counters by MC_METRIC_* index (refusals by reason below MC_METRIC_TRANSLATED); summed over CPUs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, MC_METRICS_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_metrics SEC(".maps");
+
+/* Flow events (struct mc_event) for the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, MC_EVENTS_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_events SEC(".maps");
+
+/*
+ * Reverse translation, Cilium-style: (socket cookie, backend) -> the service address the
+ * application dialled. recvmsg() and getpeername() read it; sockops reads it to learn which
+ * backend an established connection holds. LRU: entries of sockets that went away age out.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct mc_revnat_key);
+	__type(value, struct mc_revnat_value);
+	__uint(max_entries, MC_REVNAT_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_revnat SEC(".maps");
+
+/*
+ * Per-socket state of counted connections. Socket storage dies with the socket and is never
+ * evicted, so a count taken at ESTABLISHED is always given back at CLOSE.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct mc_sock_state);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_sock_state SEC(".maps");
+
+/* Input and output of mc_harness_decide: one batch (never pinned: tests and benchmarks only). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mc_harness_batch);
+	__uint(max_entries, 1);
+} mc_harness SEC(".maps");
+
+#endif /* MESHC_MAPS_H */

@@ -1,0 +1,74 @@
+/* meshc_structs.h: key, value and record layouts of the glue's own maps and events. */
+#ifndef MESHC_STRUCTS_H
+#define MESHC_STRUCTS_H
+
+#include <linux/types.h>
+
+/* Key of mc_revnat: one backend that one socket was sent to. */
+struct mc_revnat_key {
+	__u64 cookie;  /* socket cookie (bpf_get_socket_cookie) */
+	__u32 addr[4]; /* backend address, network byte order; IPv4 in addr[0], rest zero */
+	__u16 port;    /* backend port, network byte order */
+	__u8 family;   /* 4 or 6: family of the backend address (4 for v4-mapped) */
+	__u8 pad;      /* zero */
+	__u32 pad2;    /* zero */
+};
+
+/* Value of mc_revnat: the service address the application dialled. */
+struct mc_revnat_value {
+	__u32 addr[4];    /* service address (ClusterIP), network byte order */
+	__u16 port;       /* service port, network byte order */
+	__u8 family;      /* 4 or 6 */
+	__u8 flags;       /* MC_REVNAT_F_* */
+	__u32 svc_id;     /* service id (mc_services value) */
+	__u32 backend_id; /* backend id (mc_backends index) */
+	__u64 cgroup_id;  /* cgroup of the task that connected */
+};
+
+/* Value of mc_sock_state (socket storage): the live-connection count this socket holds. */
+struct mc_sock_state {
+	__u32 backend_id; /* mc_conns index that was incremented */
+	__u32 svc_id;     /* service id */
+	__u64 cgroup_id;  /* cgroup of the task that connected */
+	__u8 counted;     /* 1 while the socket holds a count in mc_conns */
+	__u8 pad[7];      /* zero */
+};
+
+/* A flow event in mc_events. */
+struct mc_event {
+	__u64 cookie;     /* socket cookie */
+	__u64 cgroup_id;  /* cgroup of the task (0 when unknown) */
+	__u64 timestamp;  /* bpf_ktime_get_ns() */
+	__u32 svc_id;     /* service id, 0 when unknown */
+	__u32 backend_id; /* backend id, 0 when none was chosen */
+	__u8 type;        /* MC_EV_* */
+	__u8 verdict;     /* VERDICT_* */
+	__u8 reason;      /* REASON_* (or MC_REASON_*) when refused */
+	__u8 family;      /* 4 or 6 */
+	__u8 proto;       /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad[3];      /* zero */
+};
+
+/* One decision of the syscall harness: inputs written by the host, outputs by the program. */
+struct mc_harness_slot {
+	struct service_key key; /* in: destination */
+	__u64 client;           /* in: client identity */
+	__u64 now;              /* in: monotonic time, ns */
+	__u32 rand;             /* in: random word */
+	__u8 verdict;           /* out: mc_decide's return value */
+	__u8 pad[3];            /* zero */
+	struct decision out;    /* out: zeroed, then filled by mc_decide */
+};
+
+/* Value of mc_harness: a whole batch, so one map write and one read move it. */
+struct mc_harness_batch {
+	struct mc_harness_slot slots[MC_HARNESS_BATCH];
+};
+
+/* Context of mc_harness_decide (test_run ctx_in). */
+struct mc_harness_args {
+	__u32 count;      /* in: decisions to run from slot 0 */
+	__u32 translated; /* out: how many were VERDICT_TRANSLATE */
+};
+
+#endif /* MESHC_STRUCTS_H */

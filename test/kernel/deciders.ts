@@ -1,0 +1,160 @@
+// Two ways to run the same decisions: the kernel's mc_decide through the syscall harness
+// (mc_harness_decide over the mc_harness batch map) and policy.wasm's mc_decide. Both take the
+// same input batch (struct mc_harness_slot layout, bpf/meshc_structs.h) and return outputs in
+// the same layout, so a comparison is a byte compare per slot.
+import { readFileSync } from 'node:fs';
+import { loadObject, type BpfObject } from '../../src/node/bpf.ts';
+import { writeConnections, writeTables } from '../../src/node/kernel-tables.ts';
+import type { CompiledTables } from '../../src/tables/compile.ts';
+import { WasmTables } from '../../src/tables/wasm-sink.ts';
+import { encode } from '../../src/tables/codec.ts';
+import * as L from '../../src/tables/layouts.ts';
+import { instantiatePolicy, type PolicyInstance } from '../../src/wasm/instance.ts';
+import { makePinDir, removePinDir } from './env.ts';
+
+// struct mc_harness_slot: key 0..24, client 24, now 32, rand 40, verdict 44, decision 48..88.
+export const SLOT = { size: 88, key: 0, client: 24, now: 32, rand: 40, verdict: 44, out: 48 } as const;
+
+export interface DecisionInput {
+  key: Uint8Array;
+  client: bigint;
+  rand: number;
+  now: bigint;
+}
+
+/** Packs inputs into a batch buffer of `capacity` slots (outputs zeroed). */
+export function packInputs(inputs: readonly DecisionInput[], capacity = inputs.length): Buffer {
+  const buf = Buffer.alloc(capacity * SLOT.size);
+  inputs.forEach((input, i) => {
+    const base = i * SLOT.size;
+    buf.set(input.key, base + SLOT.key);
+    buf.writeBigUInt64LE(input.client, base + SLOT.client);
+    buf.writeBigUInt64LE(input.now, base + SLOT.now);
+    buf.writeUInt32LE(input.rand >>> 0, base + SLOT.rand);
+  });
+  return buf;
+}
+
+export interface Decider {
+  load(tables: CompiledTables): void;
+  setConnections(counts: ReadonlyMap<number, number>): void;
+  /** Runs the first `count` slots of `batch` in order; returns the slots with outputs filled. */
+  run(batch: Buffer, count: number): Buffer;
+  close(): void;
+}
+
+/** The kernel: a fresh load of the object per load(), maps pinned under a test directory. */
+export class KernelDecider implements Decider {
+  private obj?: BpfObject;
+  private pinDir?: string;
+  readonly capacity: number;
+
+  constructor(private readonly objectPath: string) {
+    this.capacity = 0;
+    this.open();
+    this.capacity = this.obj!.map('mc_harness').valueSize / SLOT.size;
+    if (!Number.isInteger(this.capacity)) {
+      throw new Error(`mc_harness value is ${this.obj!.map('mc_harness').valueSize} bytes, not a multiple of the ${SLOT.size}-byte slot`);
+    }
+  }
+
+  private open(): void {
+    this.close();
+    this.pinDir = makePinDir('diff');
+    this.obj = loadObject(this.objectPath, { pinRoot: this.pinDir });
+  }
+
+  get object(): BpfObject {
+    return this.obj!;
+  }
+
+  load(tables: CompiledTables): void {
+    this.open();
+    writeTables(this.obj!, tables);
+  }
+
+  setConnections(counts: ReadonlyMap<number, number>): void {
+    writeConnections(this.obj!, counts);
+  }
+
+  run(batch: Buffer, count: number): Buffer {
+    const out = Buffer.alloc(count * SLOT.size);
+    const harness = this.obj!.map('mc_harness');
+    const prog = this.obj!.program('mc_harness_decide');
+    const key = Buffer.alloc(4);
+    const value = Buffer.alloc(harness.valueSize);
+    for (let start = 0; start < count; start += this.capacity) {
+      const n = Math.min(this.capacity, count - start);
+      value.fill(0);
+      batch.copy(value, 0, start * SLOT.size, (start + n) * SLOT.size);
+      harness.update(key, value);
+      const ctx = Buffer.alloc(8);
+      ctx.writeUInt32LE(n, 0);
+      const res = prog.testRun({ ctx });
+      if (res.retval !== 0) throw new Error(`program mc_harness_decide: test_run returned ${res.retval | 0}`);
+      const result = harness.lookup(key)!;
+      result.copy(out, start * SLOT.size, 0, n * SLOT.size);
+    }
+    return out;
+  }
+
+  close(): void {
+    this.obj?.close();
+    this.obj = undefined;
+    if (this.pinDir) removePinDir(this.pinDir);
+    this.pinDir = undefined;
+  }
+}
+
+interface DecideExports {
+  host_scratch(size: number): number;
+  mc_decide(key: number, client: bigint, rand: number, now: bigint, out: number): number;
+}
+
+/** policy.wasm: one instance, every map cleared and rewritten per load(). */
+export class WasmDecider implements Decider {
+  private constructor(
+    private readonly instance: PolicyInstance,
+    private readonly sink: WasmTables,
+  ) {}
+
+  static async create(wasmPath: string): Promise<WasmDecider> {
+    const instance = await instantiatePolicy(readFileSync(wasmPath));
+    return new WasmDecider(instance, new WasmTables(instance));
+  }
+
+  load(tables: CompiledTables): void {
+    this.sink.load(tables);
+  }
+
+  setConnections(counts: ReadonlyMap<number, number>): void {
+    for (const [backendId, count] of counts) {
+      this.sink.update('mc_conns', encode(L.ArrayIndex, { index: backendId }), encode(L.Counter, { value: count >>> 0 }));
+    }
+  }
+
+  run(batch: Buffer, count: number): Buffer {
+    const wasm = this.instance.exports as unknown as DecideExports;
+    const out = Buffer.from(batch.subarray(0, count * SLOT.size));
+    const ptr = wasm.host_scratch(SLOT.size);
+    for (let i = 0; i < count; i++) {
+      const base = i * SLOT.size;
+      let memory = this.instance.bytes();
+      memory.set(out.subarray(base, base + SLOT.size), ptr);
+      memory.fill(0, ptr + SLOT.out, ptr + SLOT.size);
+      const verdict = wasm.mc_decide(
+        ptr + SLOT.key,
+        out.readBigUInt64LE(base + SLOT.client),
+        out.readUInt32LE(base + SLOT.rand),
+        out.readBigUInt64LE(base + SLOT.now),
+        ptr + SLOT.out,
+      );
+      memory = this.instance.bytes();
+      out[base + SLOT.verdict] = verdict;
+      out.set(memory.subarray(ptr + SLOT.out, ptr + SLOT.size), base + SLOT.out);
+    }
+    return out;
+  }
+
+  close(): void {}
+}
