@@ -29,7 +29,7 @@ export function readOnlyEditor(parent: HTMLElement, doc: string, language: Exten
     parent,
     state: EditorState.create({
       doc,
-      extensions: [basicSetup, language, EditorState.readOnly.of(true), EditorView.contentAttributes.of({ 'aria-label': label })],
+      extensions: [basicSetup, language, EditorState.readOnly.of(true), EditorView.editable.of(false), EditorView.contentAttributes.of({ 'aria-label': label })],
     }),
   });
 }
