@@ -22,6 +22,7 @@ struct mc_revnat_value {
 	__u8 flags;       /* MC_REVNAT_F_* */
 	__u32 svc_id;     /* service id (mc_services value) */
 	__u32 backend_id; /* backend id (mc_backends index) */
+	__u32 pad;        /* zero */
 	__u64 cgroup_id;  /* cgroup of the task that connected */
 };
 
@@ -51,14 +52,27 @@ struct mc_event {
 
 /* One decision of the syscall harness: inputs written by the host, outputs by the program. */
 struct mc_harness_slot {
-	struct service_key key; /* in: destination */
+	struct service_key key; /* in: destination (20 bytes) */
+	__u32 key_pad;          /* zero */
 	__u64 client;           /* in: client identity */
 	__u64 now;              /* in: monotonic time, ns */
 	__u32 rand;             /* in: random word */
 	__u8 verdict;           /* out: mc_decide's return value */
 	__u8 pad[3];            /* zero */
-	struct decision out;    /* out: zeroed, then filled by mc_decide */
+	struct decision out;    /* out: zeroed, then filled by mc_decide (36 bytes) */
+	__u32 out_pad;          /* zero */
 };
+
+/* The host packs these (test/kernel/deciders.ts): the layout is a contract. */
+_Static_assert(sizeof(struct service_key) == 20, "service_key changed: update mc_harness_slot");
+_Static_assert(sizeof(struct decision) == 36, "decision changed: update mc_harness_slot");
+_Static_assert(__builtin_offsetof(struct mc_harness_slot, client) == 24, "mc_harness_slot.client");
+_Static_assert(__builtin_offsetof(struct mc_harness_slot, verdict) == 44, "mc_harness_slot.verdict");
+_Static_assert(__builtin_offsetof(struct mc_harness_slot, out) == 48, "mc_harness_slot.out");
+_Static_assert(sizeof(struct mc_harness_slot) == 88, "mc_harness_slot size");
+_Static_assert(sizeof(struct mc_revnat_key) == 32, "mc_revnat_key size");
+_Static_assert(sizeof(struct mc_revnat_value) == 40, "mc_revnat_value size");
+_Static_assert(sizeof(struct mc_event) == 40, "mc_event size");
 
 /* Value of mc_harness: a whole batch, so one map write and one read move it. */
 struct mc_harness_batch {

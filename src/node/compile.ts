@@ -206,7 +206,7 @@ interface GeneratorDiagnostic {
 }
 
 interface Generator {
-  generateC(options: { entry?: string; assemblyDir?: string }): { code: string; diagnostics: GeneratorDiagnostic[] };
+  generateC(options: { entry?: string; assemblyDir?: string; baseDir?: string }): { code: string; diagnostics: GeneratorDiagnostic[] };
 }
 
 async function loadGenerator(): Promise<Generator> {
@@ -355,7 +355,10 @@ export async function compilePolicy(options: CompileOptions = {}): Promise<Compi
     const policyC = await timed('generate', async () => {
       if (options.policyC !== undefined) return options.policyC;
       const generator = await loadGenerator();
-      const result = generator.generateC({ entry: path.join(assemblyDir, 'entry.ts'), assemblyDir });
+      // Paths in the generator's banner and diagnostics are relative to baseDir: the repository,
+      // or the staging directory of a user policy (remapped to the user's file below).
+      const baseDir = stage?.dir ?? REPO_ROOT;
+      const result = generator.generateC({ entry: path.join(assemblyDir, 'entry.ts'), assemblyDir, baseDir });
       if (result.diagnostics.length > 0) {
         const diagnostics = result.diagnostics.map((d) => remapDiagnostic(d, stage, policyFile ? relToRepo(policyFile) : undefined));
         throw new CompileError(

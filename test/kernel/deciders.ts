@@ -12,7 +12,8 @@ import * as L from '../../src/tables/layouts.ts';
 import { instantiatePolicy, type PolicyInstance } from '../../src/wasm/instance.ts';
 import { makePinDir, removePinDir } from './env.ts';
 
-// struct mc_harness_slot: key 0..24, client 24, now 32, rand 40, verdict 44, decision 48..88.
+// struct mc_harness_slot (bpf/meshc_structs.h): key 0..20, client 24, now 32, rand 40, verdict 44,
+// decision 48..84, zero padding to 88.
 export const SLOT = { size: 88, key: 0, client: 24, now: 32, rand: 40, verdict: 44, out: 48 } as const;
 
 export interface DecisionInput {
@@ -61,7 +62,12 @@ export class KernelDecider implements Decider {
   private open(): void {
     this.close();
     this.pinDir = makePinDir('diff');
-    this.obj = loadObject(this.objectPath, { pinRoot: this.pinDir });
+    try {
+      this.obj = loadObject(this.objectPath, { pinRoot: this.pinDir });
+    } catch (err) {
+      this.close();
+      throw err;
+    }
   }
 
   get object(): BpfObject {
@@ -140,7 +146,7 @@ export class WasmDecider implements Decider {
     for (let i = 0; i < count; i++) {
       const base = i * SLOT.size;
       let memory = this.instance.bytes();
-      memory.set(out.subarray(base, base + SLOT.size), ptr);
+      memory.set(out.subarray(base, base + SLOT.out), ptr);
       memory.fill(0, ptr + SLOT.out, ptr + SLOT.size);
       const verdict = wasm.mc_decide(
         ptr + SLOT.key,

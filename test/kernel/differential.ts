@@ -88,7 +88,8 @@ export function runDifferential(
   kernel.load(tables);
   wasm.load(tables);
   const stats = emptyStats();
-  const keys = [...tables.frontends.map((f) => f.keyBytes), ...strayKeys(tables, rng)];
+  const services = tables.frontends.map((f) => f.keyBytes);
+  const strays = strayKeys(tables, rng);
   const clients = Array.from({ length: 32 + rng.int(200) }, () => (rng.chance(0.1) ? BigInt(rng.u32()) : rng.u64()));
   let now = 1_000_000_000n + BigInt(rng.u32()) * 1000n;
   const batchSize = options.batch ?? 16384;
@@ -105,7 +106,8 @@ export function runDifferential(
     const inputs: DecisionInput[] = [];
     for (let i = 0; i < n; i++) {
       now += rng.chance(0.002) ? BigInt(rng.u32()) * 20n : BigInt(rng.int(20_000_000));
-      inputs.push({ key: rng.pick(keys), client: rng.pick(clients), rand: rng.u32(), now });
+      const key = services.length > 0 && !rng.chance(0.08) ? rng.pick(services) : rng.pick(strays);
+      inputs.push({ key, client: rng.pick(clients), rand: rng.u32(), now });
     }
     const batch = packInputs(inputs);
     const fromKernel = kernel.run(batch, n);
