@@ -107,25 +107,27 @@ function ensurePolicyWasm(): void {
 }
 
 /**
- * The BPF C that src/compiler's generateC emits for assembly/, when that generator is present;
- * otherwise a note saying why there is none.
+ * The BPF C that src/compiler's generateC emits for assembly/ (its default entry), or, when the
+ * generator is absent or reports problems, a C comment saying why there is none.
  */
 async function generatedC(): Promise<{ text: string; source: BuildResult['generatedC'] }> {
-  for (const candidate of ['src/compiler/index.ts', 'src/compiler/generate.ts']) {
-    const file = join(ROOT, candidate);
-    if (!existsSync(file)) continue;
-    const module = (await import(pathToFileURL(file).href)) as { generateC?: (options: { entry: string; assemblyDir: string }) => unknown };
-    if (typeof module.generateC !== 'function') continue;
-    try {
-      const output = await module.generateC({ entry: join(ROOT, 'assembly/index.ts'), assemblyDir: join(ROOT, 'assembly') });
-      const text = typeof output === 'string' ? output : (output as { c?: string; code?: string; text?: string })?.c ?? (output as { code?: string }).code ?? (output as { text?: string }).text;
-      if (typeof text === 'string' && text.length > 0) return { text, source: 'generateC' };
-      return { text: `/* generateC (${candidate}) returned no C text */\n`, source: 'unavailable' };
-    } catch (error) {
-      return { text: `/* generateC (${candidate}) failed at build time:\n${String((error as Error).message).replace(/\*\//g, '* /')}\n*/\n`, source: 'unavailable' };
-    }
+  const file = join(ROOT, 'src/compiler/index.ts');
+  if (!existsSync(file)) {
+    return { text: '/* The BPF C generator (src/compiler) was not present when this site was built. */\n', source: 'unavailable' };
   }
-  return { text: '/* The BPF C generator (src/compiler, generateC) was not present when this site was built. */\n', source: 'unavailable' };
+  const compiler = (await import(pathToFileURL(file).href)) as typeof import('../compiler/index.ts');
+  try {
+    const result = compiler.generateC({ baseDir: ROOT });
+    if (result.diagnostics.length === 0 && result.code) return { text: result.code, source: 'generateC' };
+    const problems = result.diagnostics.map((d) => compiler.formatCompilerDiagnostic(d)).join('\n');
+    return { text: `/* generateC reported ${result.diagnostics.length} problem(s) when this site was built:\n${uncomment(problems)}\n*/\n`, source: 'unavailable' };
+  } catch (error) {
+    return { text: `/* generateC failed when this site was built:\n${uncomment(String((error as Error).stack ?? error))}\n*/\n`, source: 'unavailable' };
+  }
+}
+
+function uncomment(text: string): string {
+  return text.replace(/\*\//g, '* /');
 }
 
 function listFiles(dir: string, base = dir): { path: string; bytes: number }[] {
