@@ -553,6 +553,7 @@ class Checker {
     const t = this.infer(s.expression, undefined);
     if (t.kind !== 'int' && t.kind !== 'error') this.sink.at(s.expression, 'MC1015', `switch on ${typeName(t)}`, 'switch on an integer');
     const seen = new Map<bigint, ts.Node>();
+    let lastEnd: Facts = facts;
     this.switchDepth++;
     this.withScope(() => {
       for (const clause of s.caseBlock.clauses) {
@@ -571,9 +572,14 @@ class Checker {
           const next = this.statement(st, f ?? new Set());
           if (f !== null) f = next;
         }
+        lastEnd = f;
       }
     });
     this.switchDepth--;
+    // Control leaves a switch by a break, by falling off its last clause, or (without default)
+    // when no case matches.
+    const hasDefault = s.caseBlock.clauses.some((c) => ts.isDefaultClause(c));
+    if (hasDefault && lastEnd === null && !breaksOut(s.caseBlock)) return null;
     return facts;
   }
 
@@ -1123,6 +1129,18 @@ function resolveLocalExport(mod: SourceModule, name: string): Resolved | undefin
     if (r) return r;
   }
   return undefined;
+}
+
+/** Whether a break inside `n` leaves the enclosing switch (not an inner loop or switch). */
+function breaksOut(n: ts.Node): boolean {
+  let found = false;
+  const walk = (x: ts.Node): void => {
+    if (found) return;
+    if (ts.isBreakStatement(x) && !x.label) found = true;
+    else if (!(ts.isIterationStatement(x, false) || ts.isSwitchStatement(x) || ts.isFunctionLike(x))) ts.forEachChild(x, walk);
+  };
+  ts.forEachChild(n, walk);
+  return found;
 }
 
 function union(a: Set<LocalVar>, b: Set<LocalVar>): Set<LocalVar> {

@@ -277,11 +277,16 @@ class Emitter {
       this.line(`switch (${this.expr(s.expression).text}) {`);
       for (const clause of s.caseBlock.clauses) {
         this.line(ts.isCaseClause(clause) ? `case ${this.expr(clause.expression).text}:` : 'default:');
+        // Declarations after a case label need a block of their own in C.
         const scoped = clause.statements.some((x) => ts.isVariableStatement(x));
         this.indent(() => {
-          if (scoped) this.line('{');
+          if (!scoped) {
+            clause.statements.forEach((x) => this.statement(x));
+            return;
+          }
+          this.line('{');
           this.indent(() => clause.statements.forEach((x) => this.statement(x)));
-          if (scoped) this.line('}');
+          this.line('}');
         });
       }
       this.line('}');
@@ -484,8 +489,9 @@ class Emitter {
       const t = this.intType(e);
       const lt = this.intType(e.left);
       if (!t || !lt) return { text: `${this.expr(e.left).text} ${opText} ${this.expr(e.right).text}`, exact: true };
+      // A literal carries its C type unless the other operand already has exactly type t.
       const right = this.expr(e.right);
-      const left = this.expr(e.left, SHIFTS.has(op) || !right.exact);
+      const left = this.expr(e.left, SHIFTS.has(op) || !right.exact || this.intType(e.right) !== t);
       const r = this.arithmetic(op, left, lt, e.right, t);
       return { text: r.text, exact: true };
     }
@@ -526,7 +532,7 @@ class Emitter {
     }
 
     const rightIsLiteral = literalValue(rightNode) !== undefined;
-    const right = this.expr(rightNode, rightIsLiteral && !left.exact);
+    const right = this.expr(rightNode, rightIsLiteral && !(left.exact && leftType === t));
     const R = isAtomic(right.text) ? right.text : `(${right.text})`;
     const opText = OPERATOR_TEXT[op]!;
 
