@@ -226,11 +226,11 @@ async function loadGenerator(): Promise<Generator> {
  * modules (so `./layouts`, `./maps`, `./policy`... resolve) and an entry.ts that re-exports its
  * `decide`. Returns the copy's directory and the user's file inside it.
  */
-function stageUserPolicy(policyFile: string): { dir: string; assemblyDir: string; staged: string } {
-  if (!existsSync(policyFile)) throw new CompileError('input', `--policy ${policyFile}: no such file`);
+function stageUserPolicy(policyFile: string, given: string): { dir: string; assemblyDir: string; staged: string } {
+  if (!existsSync(policyFile)) throw new CompileError('input', `--policy ${given}: no such file`);
   const text = readFileSync(policyFile, 'utf8');
   if (!/export\s+(function\s+decide\b|\{[^}]*\bdecide\b[^}]*\})/.test(text)) {
-    throw new CompileError('input', `--policy ${policyFile}: the file does not export a function named decide`);
+    throw new CompileError('input', `--policy ${given}: the file does not export a function named decide`);
   }
   const dir = mkdtempSync(path.join(tmpdir(), 'meshc-policy-'));
   const assemblyDir = path.join(dir, 'assembly');
@@ -344,7 +344,7 @@ export async function compilePolicy(options: CompileOptions = {}): Promise<Compi
     }
   };
   const policyFile = options.policyFile ? path.resolve(options.policyFile) : undefined;
-  const stage = policyFile ? stageUserPolicy(policyFile) : undefined;
+  const stage = policyFile ? stageUserPolicy(policyFile, options.policyFile!) : undefined;
   const assemblyDir = stage?.assemblyDir ?? ASSEMBLY_DIR;
   const policyName = policyFile ? relToRepo(policyFile) : 'assembly/entry.ts';
   try {
