@@ -71,16 +71,27 @@ async function openTab(id: string): Promise<void> {
 
 const Page = suite('playground page (Chromium)');
 
+/** Set when the browser or the site could not start: every test then fails with it. */
+let setupError: Error | undefined;
+
 Page.before(async () => {
-  mkdirSync(ARTIFACTS, { recursive: true });
-  outdir = mkdtempSync(join(tmpdir(), 'meshc-pg-page-'));
-  built = await buildPlayground({ outdir });
-  server = await servePlayground(outdir);
-  browser = await launchChromium();
-  page = await browser.context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(error.message));
-  await page.goto(server.url);
-  await page.waitForSelector('#result[data-generation]', { timeout: 15_000 });
+  try {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    outdir = mkdtempSync(join(tmpdir(), 'meshc-pg-page-'));
+    built = await buildPlayground({ outdir });
+    server = await servePlayground(outdir);
+    browser = await launchChromium();
+    page = await browser.context.newPage();
+    page.on('pageerror', (error) => pageErrors.push(error.message));
+    await page.goto(server.url);
+    await page.waitForSelector('#result[data-generation]', { timeout: 15_000 });
+  } catch (error) {
+    setupError = error as Error;
+  }
+});
+
+Page.before.each(() => {
+  if (setupError) throw new Error(`playground page test setup failed: ${setupError.message}`);
 });
 
 Page.after(async () => {
@@ -124,6 +135,7 @@ Page('the services view shows the VIP, algorithm, slots and weighted groups', as
 });
 
 let sampleVerdicts: DomVerdict[];
+let exported: { file: string; verdicts: DomVerdict[] };
 
 Page('the sample policy tests pass, with the same verdicts as the CLI', async () => {
   await openTab('tab-tests');
@@ -168,6 +180,7 @@ Page('a wrong expectation fails with its reason; the exported file gives the CLI
 
   const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-tests')]);
   const file = join(outdir, 'exported.tests.yaml');
+  exported = { file, verdicts };
   await download.saveAs(file);
   const text = readFileSync(file, 'utf8');
   assert.match(text, /^manifests:\n {2}inline: \|/m);
@@ -184,6 +197,29 @@ Page('a wrong expectation fails with its reason; the exported file gives the CLI
   assert.equal(node.verdicts.map((v) => ({ name: v.name, status: v.status, reason: v.reason ?? null })), verdicts);
 });
 
+Page('a problem in the tests is marked at its line; importing the exported file restores tests and manifests', async () => {
+  const indent = /^( *)- name:/m.exec(sampleTests())![1]!;
+  await page.click('#tests-editor .cm-content');
+  await page.keyboard.press('Control+End');
+  const line = await page.evaluate(() => document.querySelectorAll('#tests-editor .cm-line').length);
+  await page.keyboard.insertText(`${indent}- name: typo\n${indent}  expect:\n${indent}    backnd: x\n`);
+  await page.click('#run-tests');
+  await page.waitForSelector('#test-problems li');
+  const problem = await page.textContent('#test-problems li') ?? '';
+  assert.match(problem, new RegExp(`^tests\\.yaml:${line + 2}: tests\\[\\d+\\]\\.expect\\.backnd: unknown field`));
+  await page.waitForSelector('#tests-editor .cm-lint-marker-error');
+  assert.match(await page.textContent('#test-problems') ?? '', /says nothing to check/);
+  assert.match(await page.textContent('#tests-summary') ?? '', /2 problem\(s\) in the test file/);
+  await shot('06-tests-problem');
+
+  await page.setInputFiles('#import-tests', exported.file);
+  await page.waitForFunction(() => /Imported exported\.tests\.yaml with its manifests/.test(document.getElementById('tests-summary')!.textContent ?? ''));
+  assert.is(await page.$eval('#fixture', (s) => (s as HTMLSelectElement).value), '', 'imported manifests count as edited');
+  await page.click('#run-tests');
+  await page.waitForFunction(() => document.querySelectorAll('#test-problems li').length === 0 && document.querySelector('#test-results li[data-name="deliberately wrong"]') !== null);
+  assert.equal(await domVerdicts(), exported.verdicts);
+});
+
 Page('editing a weight in the weights scenario moves the chart', async () => {
   await openTab('tab-request');
   let before = await generation();
@@ -193,7 +229,7 @@ Page('editing a weight in the weights scenario moves the chart', async () => {
   const initial = await serviceShares();
   assert.ok(Math.abs(initial['default/checkout-v1']! - 0.7) < 0.05, JSON.stringify(initial));
   assert.ok(Math.abs(initial['default/checkout-v2']! - 0.3) < 0.05, JSON.stringify(initial));
-  await shot('06-weights-before');
+  await shot('07-weights-before');
 
   // The file ends with checkout-v2's `weight: 30`: make it 90 (70:90).
   await page.click('#manifests-editor .cm-content');
@@ -218,7 +254,7 @@ Page('editing a weight in the weights scenario moves the chart', async () => {
   assert.ok(Math.abs(after['default/checkout-v1']! - 70 / 160) < 0.05, JSON.stringify(after));
   assert.is(await page.$eval('#fixture', (s) => (s as HTMLSelectElement).value), '', 'the scenario shows as edited');
   assert.ok((await generation()) > before);
-  await shot('07-weights-after');
+  await shot('08-weights-after');
 });
 
 Page('broken YAML shows an inline error at its line', async () => {
@@ -240,7 +276,7 @@ Page('broken YAML shows an inline error at its line', async () => {
   assert.is(markerLine, '1', 'the gutter marker is on line 1');
   assert.ok(await page.$('#manifests-editor .cm-lintRange-error'), 'the line is underlined');
   assert.match(await page.textContent('#load-status') ?? '', /[1-9]\d* error\(s\)/);
-  await shot('08-yaml-error');
+  await shot('09-yaml-error');
 });
 
 Page('the share link restores manifests, request and tests in a new page', async () => {
@@ -273,7 +309,7 @@ Page('the generated-C view loads on demand, marked prebuilt', async () => {
   const firstLine = await page.textContent('#c-editor .cm-line');
   if (built.generatedC === 'generateC') assert.match(firstLine ?? '', /DO NOT EDIT: generated by meshc's policy generator/);
   else assert.match(firstLine ?? '', /^\/\* /, 'a comment says why there is no C');
-  await shot('09-generated-c');
+  await shot('10-generated-c');
   assert.equal(pageErrors, [], 'no uncaught errors in the page');
 });
 
