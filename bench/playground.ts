@@ -159,4 +159,9 @@ async function cli(): Promise<void> {
   process.stdout.write('wrote bench/results/playground.json\n');
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await cli();
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  cli().catch((error: unknown) => {
+    process.stderr.write(`bench/playground: ${(error as Error).stack ?? error}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -173,4 +173,9 @@ async function cli(): Promise<void> {
   process.stdout.write(`${String(total).padStart(9)}  total in ${relative(process.cwd(), result.outdir) || '.'} (generated C: ${result.generatedC})\n`);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await cli();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  cli().catch((error: unknown) => {
+    process.stderr.write(`build:playground: ${(error as Error).message}\n`);
+    process.exitCode = 1;
+  });
+}
