@@ -71,6 +71,7 @@ class Playground {
     });
     this.testsView = yamlEditor(byId('tests-editor'), this.state.tests, 'Policy tests (YAML)', (text) => {
       this.state.tests = text;
+      this.markTestsStale();
       this.scheduleHash();
     });
     this.writeForm(this.state.request);
@@ -144,8 +145,17 @@ class Playground {
     }
   }
 
+  /** Verdicts on screen no longer describe the current manifests or tests. */
+  private markTestsStale(): void {
+    const results = byId('test-results');
+    if (results.childElementCount === 0 || results.classList.contains('stale')) return;
+    results.classList.add('stale');
+    byId('tests-summary').append(' (changed since this run: run the tests again)');
+  }
+
   /** Manifests changed: rebuild the model, show its problems, the services and the result. */
   private reload(): void {
+    this.markTestsStale();
     const text = this.state.manifests;
     const model = buildModel(parseManifests(text, MANIFESTS_FILE));
     this.model = model;
@@ -249,6 +259,7 @@ class Playground {
     summary.textContent = summaryLine(run) + (ownManifests ? ' (this page tests the manifests on the left; the file\'s `manifests` is used by meshc test)' : '');
     summary.className = run.ok ? 'ok' : 'not-ok';
     byId('test-problems').replaceChildren(...run.problems.map((p) => li(formatProblem(p), { class: 'error' })));
+    byId('test-results').classList.remove('stale');
     byId('test-results').replaceChildren(...run.verdicts.map((v) => {
       const item = li('', { class: v.status, 'data-name': v.name, 'data-status': v.status });
       const badge = document.createElement('strong');

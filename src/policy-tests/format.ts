@@ -323,7 +323,11 @@ function readRequest(r: Reader, value: unknown, path: Path, defaults: Defaults):
   };
   const from = object.from === undefined ? defaults.from : r.string(object.from, [...path, 'from']);
   if (from !== undefined) request.from = from;
-  if (object.method !== undefined) request.method = r.string(object.method, [...path, 'method']) ?? (ok = false, 'GET');
+  if (object.method !== undefined) {
+    const method = r.string(object.method, [...path, 'method']);
+    if (method === undefined) ok = false;
+    else request.method = method;
+  }
   if (object.path !== undefined) {
     const text = r.string(object.path, [...path, 'path']);
     if (text === undefined || !text.startsWith('/')) {
