@@ -160,11 +160,13 @@ class Emitter {
   /** A constant's value: its expression, typed as the constant, with literals suffixed. */
   private constExpr(c: ConstDecl): string {
     const init = unparen(c.init);
-    if (literalValue(init) !== undefined) return literalText(init, c.type, true);
+    if (literalValue(init) !== undefined) {
+      const text = literalText(init, c.type, true);
+      return text.startsWith('-') ? `(${text})` : text;
+    }
     if (init.kind === ts.SyntaxKind.TrueKeyword) return '1';
     if (init.kind === ts.SyntaxKind.FalseKeyword) return '0';
-    const e = this.constantExpression(c.init, c.type, c);
-    return `(${e})`;
+    return atomic(this.constantExpression(c.init, c.type, c));
   }
 
   /** Module-level constant expressions: identifiers name other constants (macros). */
@@ -276,7 +278,15 @@ class Emitter {
     } else if (ts.isSwitchStatement(s)) {
       this.line(`switch (${this.expr(s.expression).text}) {`);
       for (const clause of s.caseBlock.clauses) {
-        this.line(ts.isCaseClause(clause) ? `case ${this.expr(clause.expression).text}:` : 'default:');
+        const label = ts.isCaseClause(clause) ? `case ${this.expr(clause.expression).text}:` : 'default:';
+        const only = clause.statements.length === 1 ? clause.statements[0] : undefined;
+        if (only && ts.isBlock(only)) {
+          this.line(`${label} {`);
+          this.indent(() => this.body(only));
+          this.line('}');
+          continue;
+        }
+        this.line(label);
         // Declarations after a case label need a block of their own in C.
         const scoped = clause.statements.some((x) => ts.isVariableStatement(x));
         this.indent(() => {
@@ -363,7 +373,7 @@ class Emitter {
         if (target?.kind !== 'int' || right?.kind !== 'int') return `${this.expr(e.left).text} ${e.operatorToken.getText()} ${this.expr(e.right).text}`;
         const common = SHIFTS.has(op) || INTS[right.name].size <= INTS[target.name].size ? target.name : right.name;
         const lhs = this.expr(e.left).text;
-        const r = this.arithmetic(op, { text: lhs, exact: true }, target.name, e.right, common);
+        const r = this.arithmetic(op, { text: lhs, exact: true }, target.name, e.right, common, false);
         return r.plain ? `${lhs} ${OPERATOR_TEXT[op]}= ${r.rightText}` : `${lhs} = ${r.text}`;
       }
     }
@@ -492,7 +502,7 @@ class Emitter {
       // A literal carries its C type unless the other operand already has exactly type t.
       const right = this.expr(e.right);
       const left = this.expr(e.left, SHIFTS.has(op) || !right.exact || this.intType(e.right) !== t);
-      const r = this.arithmetic(op, left, lt, e.right, t);
+      const r = this.arithmetic(op, left, lt, e.right, t, true);
       return { text: r.text, exact: true };
     }
     // Comparisons: the operands are already values of the common type's range.
@@ -505,41 +515,44 @@ class Emitter {
 
   /**
    * `left op right` in AssemblyScript type `t` with Wasm semantics. `plain` is set when the
-   * text is exactly `left op right` (so a compound assignment can stay `x op= y`).
+   * text is exactly `left op right` (so a compound assignment can stay `x op= y`). Operands keep
+   * their source position (C and AssemblyScript share operator precedence), so they need
+   * parentheses only under a cast, or when `right` comes from a compound assignment.
    */
-  private arithmetic(op: ts.SyntaxKind, left: CExpr, leftType: IntName, rightNode: ts.Expression, t: IntName): { text: string; plain: boolean; rightText: string } {
+  private arithmetic(
+    op: ts.SyntaxKind, left: CExpr, leftType: IntName, rightNode: ts.Expression, t: IntName, rightInPlace: boolean,
+  ): { text: string; plain: boolean; rightText: string } {
     const info = INTS[t];
     const c = info.c;
     const u = unsignedOf(t);
     const small = info.size < 4;
-    const L = isAtomic(left.text) ? left.text : `(${left.text})`;
+    const L = left.text;
+    const La = atomic(left.text);
     const rightType = this.intType(rightNode);
 
     if (SHIFTS.has(op)) {
       const count = this.shiftCount(rightNode, info.size * 8);
-      const plainText = `${L} ${OPERATOR_TEXT[op]} ${count}`;
       const countPlain = count === this.expr(rightNode).text;
       const logical = op === ts.SyntaxKind.GreaterThanGreaterThanGreaterThanToken;
       if (op === ts.SyntaxKind.LessThanLessThanToken) {
-        if (small || info.signed) return { text: `((${c})((${small ? '__u32' : u})${L} << ${count}))`, plain: false, rightText: count };
-        return { text: plainText, plain: countPlain, rightText: count };
+        if (small || info.signed) return { text: `((${c})((${small ? '__u32' : u})${La} << ${count}))`, plain: false, rightText: count };
+        return { text: `${L} << ${count}`, plain: countPlain, rightText: count };
       }
-      if (info.signed && (logical || small)) {
-        if (logical) return { text: `((${c})((${small ? '__u32' : u})${L} >> ${count}))`, plain: false, rightText: count };
-      }
-      const base = leftType === t || small ? L : `((${c})${L})`;
-      return { text: `${base} >> ${count}`, plain: countPlain && base === L, rightText: count };
+      if (info.signed && logical) return { text: `((${c})((${small ? '__u32' : u})${La} >> ${count}))`, plain: false, rightText: count };
+      // An operand of another type (an i32 in an i64 shift) is converted first.
+      if (leftType !== t && !small) return { text: `((${c})${La}) >> ${count}`, plain: false, rightText: count };
+      return { text: `${L} >> ${count}`, plain: countPlain, rightText: count };
     }
 
     const rightIsLiteral = literalValue(rightNode) !== undefined;
     const right = this.expr(rightNode, rightIsLiteral && !(left.exact && leftType === t));
-    const R = isAtomic(right.text) ? right.text : `(${right.text})`;
+    const R = rightInPlace ? right.text : atomic(right.text);
     const opText = OPERATOR_TEXT[op]!;
 
     if (op === ts.SyntaxKind.SlashToken || op === ts.SyntaxKind.PercentToken) {
       const divisor = this.constantValue(rightNode);
       if (divisor !== undefined && divisor !== 0n) return { text: `${L} ${opText} ${R}`, plain: true, rightText: right.text };
-      if (isSimple(rightNode)) return { text: `(${R} ? ${L} ${opText} ${R} : 0)`, plain: false, rightText: right.text };
+      if (isSimple(rightNode)) return { text: `(${right.text} ? ${L} ${opText} ${R} : 0)`, plain: false, rightText: right.text };
       return { text: `({ ${c} __d = ${right.text}; __d ? ${L} ${opText} __d : 0; })`, plain: false, rightText: right.text };
     }
     const bitwise = op === ts.SyntaxKind.AmpersandToken || op === ts.SyntaxKind.BarToken || op === ts.SyntaxKind.CaretToken;
@@ -550,12 +563,12 @@ class Emitter {
       if ((small && !same) || signedMix) return { text: `((${c})(${L} ${opText} ${R}))`, plain: false, rightText: right.text };
       return { text: `${L} ${opText} ${R}`, plain: true, rightText: right.text };
     }
-    // + - *
+    // + - *: small types are computed in 32 bits and wrapped; signed ones in unsigned arithmetic.
     if (small) {
-      const lhs = op === ts.SyntaxKind.AsteriskToken ? `(__u32)${L}` : L;
+      const lhs = op === ts.SyntaxKind.AsteriskToken ? `(__u32)${La}` : L;
       return { text: `((${c})(${lhs} ${opText} ${R}))`, plain: op !== ts.SyntaxKind.AsteriskToken, rightText: right.text };
     }
-    if (info.signed) return { text: `((${c})((${u})${L} ${opText} ${R}))`, plain: false, rightText: right.text };
+    if (info.signed) return { text: `((${c})((${u})${La} ${opText} ${R}))`, plain: false, rightText: right.text };
     return { text: `${L} ${opText} ${R}`, plain: true, rightText: right.text };
   }
 
@@ -617,6 +630,10 @@ export function literalText(e: ts.Expression, t: IntName, suffix: boolean): stri
   else if (info.signed && info.size === 8 && (suffix || big)) s = 'LL';
   else if (info.signed && info.size === 4 && big) return `((__s32)${text}U)`;
   return `${negative ? '-' : ''}${text}${s}`;
+}
+
+function atomic(text: string): string {
+  return isAtomic(text) ? text : `(${text})`;
 }
 
 function isAtomic(text: string): boolean {
