@@ -161,7 +161,7 @@ export async function buildPlayground(options: BuildOptions = {}): Promise<Build
   copyFileSync(POLICY_WASM, join(outdir, 'policy.wasm'));
   const c = await generatedC();
   writeFileSync(join(outdir, 'generated/policy.c'), c.text);
-  writeFileSync(join(outdir, 'generated/about.json'), `${JSON.stringify({ source: c.source, built: new Date().toISOString() })}\n`);
+  writeFileSync(join(outdir, 'generated/about.json'), `${JSON.stringify({ source: c.source })}\n`);
   return { outdir, files: listFiles(outdir), generatedC: c.source };
 }
 

@@ -6,7 +6,6 @@ import { readOnlyEditor } from './editors.ts';
 
 interface About {
   source: 'generateC' | 'unavailable';
-  built: string;
 }
 
 export async function showGeneratedC(status: HTMLElement, parent: HTMLElement): Promise<void> {
@@ -15,7 +14,7 @@ export async function showGeneratedC(status: HTMLElement, parent: HTMLElement): 
     fetch('generated/about.json').then((r) => r.json() as Promise<About>),
   ]);
   status.textContent = about.source === 'generateC'
-    ? `Prebuilt: generated from assembly/ by meshc's C generator (src/compiler) when this site was built, ${about.built}. Read only.`
+    ? `Prebuilt: generated from assembly/ by meshc's C generator (src/compiler) when this site was built. Read only.`
     : 'Prebuilt output unavailable: the C generator could not produce it when this site was built (see the note below).';
   readOnlyEditor(parent, text, cpp(), 'Generated BPF C (read only)');
 }
