@@ -326,7 +326,8 @@ class Checker {
     if (ts.isThrowStatement(s) || ts.isTryStatement(s)) {
       this.sink.at(s, 'MC1001', `${ts.isThrowStatement(s) ? 'throw' : 'try'} is not supported: BPF has no exceptions`,
         'return a verdict or reason code instead');
-      return ts.isThrowStatement(s) ? null : facts;
+      // Already an error: treat it as leaving the function, to spare follow-on reports.
+      return null;
     }
     if (ts.isFunctionDeclaration(s) || ts.isClassDeclaration(s)) {
       this.sink.at(s, 'MC1004', `nested ${ts.isFunctionDeclaration(s) ? 'function' : 'class'} declaration`, 'declare it at module level');
