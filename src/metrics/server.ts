@@ -1,0 +1,84 @@
+// The agent's HTTP endpoint: /metrics (Prometheus text), /healthz (the process answers),
+// /readyz (200 only once the source has synced: the DaemonSet's readiness probe).
+import http from 'node:http';
+import type { Registry } from 'prom-client';
+
+export interface Readiness {
+  ready: boolean;
+  /** Why not, shown in the 503 body. */
+  reason?: string;
+}
+
+export interface MetricsServerOptions {
+  registry: Registry;
+  /** Asked on every /readyz. */
+  readiness: () => Readiness;
+  port?: number;
+  /** Default 0.0.0.0 (probes come from the kubelet on the node's address). */
+  host?: string;
+}
+
+export class MetricsServer {
+  private server?: http.Server;
+
+  constructor(private readonly options: MetricsServerOptions) {}
+
+  get port(): number {
+    const address = this.server?.address();
+    return typeof address === 'object' && address ? address.port : 0;
+  }
+
+  async start(): Promise<void> {
+    if (this.server) return;
+    const server = http.createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error) => reject(new Error(`metrics server: listen ${this.options.host ?? '0.0.0.0'}:${this.options.port ?? 0}: ${error.message}`)));
+      server.listen(this.options.port ?? 0, this.options.host ?? '0.0.0.0', () => resolve());
+    });
+    this.server = server;
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://agent').pathname;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
+    try {
+      switch (path) {
+        case '/metrics':
+          return send(res, 200, this.options.registry.contentType, await this.options.registry.metrics());
+        case '/healthz':
+          return send(res, 200, 'text/plain', 'ok\n');
+        case '/readyz': {
+          const { ready, reason } = this.options.readiness();
+          return ready ? send(res, 200, 'text/plain', 'ok\n') : send(res, 503, 'text/plain', `not ready: ${reason ?? 'not synced yet'}\n`);
+        }
+        default:
+          return send(res, 404, 'text/plain', 'not found: try /metrics, /healthz, /readyz\n');
+      }
+    } catch (error) {
+      return send(res, 500, 'text/plain', `${(error as Error).message}\n`);
+    }
+  }
+}
+
+function send(res: http.ServerResponse, code: number, type: string, body: string): void {
+  res.writeHead(code, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** Readiness from a source's status: ready once synced; the reason names what is not listed yet. */
+export function sourceReadiness(source: { status(): { synced: boolean; resources: { kind: string; listed: boolean; lastError?: string }[] } }): () => Readiness {
+  return () => {
+    const status = source.status();
+    if (status.synced) return { ready: true };
+    const waiting = status.resources.filter((r) => !r.listed).map((r) => `${r.kind}${r.lastError ? ` (${r.lastError})` : ''}`);
+    return { ready: false, reason: `waiting for the first full list of ${waiting.join(', ')}` };
+  };
+}

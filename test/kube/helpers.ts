@@ -1,0 +1,100 @@
+// Shared by the kube tests: a stand-in API server, a KubeSource with short timings against it,
+// object builders and a polling wait.
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApiServerStandin, type StandinOptions } from '../apiserver/standin.ts';
+import { KubeSource, type ChangeBatch, type KubeSourceOptions } from '../../src/kube/source.ts';
+
+export interface Harness {
+  server: ApiServerStandin;
+  source: KubeSource;
+  batches: ChangeBatch[];
+  logs: string[];
+  close(): Promise<void>;
+}
+
+export async function harness(options: { standin?: StandinOptions; source?: Partial<KubeSourceOptions>; seed?: (s: ApiServerStandin) => void; start?: boolean } = {}): Promise<Harness> {
+  const server = new ApiServerStandin(options.standin);
+  options.seed?.(server);
+  await server.start();
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromString(server.kubeconfig());
+  const logs: string[] = [];
+  const source = new KubeSource({
+    kubeConfig,
+    quietMs: 20,
+    maxDelayMs: 100,
+    backoff: { initialMs: 20, maxMs: 150 },
+    log: (line) => logs.push(line),
+    ...options.source,
+  });
+  const batches: ChangeBatch[] = [];
+  source.onBatch((batch) => {
+    batches.push(batch);
+  });
+  if (options.start ?? true) await source.start();
+  return {
+    server,
+    source,
+    batches,
+    logs,
+    async close() {
+      await source.stop();
+      await server.stop();
+    },
+  };
+}
+
+export async function waitFor(what: string, predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const start = Date.now();
+  while (!predicate()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function service(namespace: string, name: string, clusterIP: string, ports: { name?: string; port: number; targetPort?: number }[] = [{ port: 80, targetPort: 8080 }], annotations: Record<string, string> = {}) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace, annotations },
+    spec: { type: 'ClusterIP', clusterIP, clusterIPs: [clusterIP], ports: ports.map((p) => ({ protocol: 'TCP', ...p })) },
+  };
+}
+
+export function slice(namespace: string, serviceName: string, name: string, ips: string[], port = 8080, portName = '') {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace, labels: { 'kubernetes.io/service-name': serviceName } },
+    addressType: 'IPv4',
+    ports: [{ name: portName, port, protocol: 'TCP' }],
+    endpoints: ips.map((ip) => ({ addresses: [ip], conditions: { ready: true } })),
+  };
+}
+
+export function namespace(name: string, annotations: Record<string, string> = {}) {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, annotations } };
+}
+
+export function node(name: string, zone?: string) {
+  return { apiVersion: 'v1', kind: 'Node', metadata: { name, labels: zone ? { 'topology.kubernetes.io/zone': zone } : {} } };
+}
+
+export function route(namespace: string, name: string, parent: string, backends: { name: string; port: number; weight?: number }[], version = 'v1') {
+  return {
+    apiVersion: `gateway.networking.k8s.io/${version}`,
+    kind: 'HTTPRoute',
+    metadata: { name, namespace },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: parent, port: 80 }],
+      rules: [{ backendRefs: backends.map((b) => ({ name: b.name, port: b.port, weight: b.weight ?? 1 })) }],
+    },
+  };
+}
+
+/** IPs of the endpoints of `namespace/name` port `port` (by name or number) in a model. */
+export function endpointIPs(model: ChangeBatch['model'], key: string): string[] {
+  return (model.endpoints.get(key) ?? []).map((e) => e.ip).sort();
+}

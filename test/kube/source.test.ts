@@ -1,0 +1,448 @@
+// KubeSource against the API server stand-in (a test double, test/apiserver/standin.ts), with the
+// real @kubernetes/client-node informers: sync, propagation, dropped watches, 410 relists,
+// outages, coalescing, HTTPRoute versions and meshc.io/skip.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { endpointIPs, harness, namespace, node, route, service, sleep, slice, waitFor } from './helpers.ts';
+import type { ChangeBatch } from '../../src/kube/source.ts';
+
+const sync = suite('KubeSource: initial sync');
+
+sync('lists every resource, then delivers one initial batch with the whole model', async () => {
+  const h = await harness({
+    seed: (s) => {
+      s.create(node('n1', 'zone-a'));
+      s.create(service('default', 'web', '10.96.0.10'));
+      s.create(slice('default', 'web', 'web-1', ['10.1.0.1', '10.1.0.2']));
+      s.create(service('default', 'api', '10.96.0.11'));
+      s.create(route('default', 'api-split', 'api', [{ name: 'web', port: 80 }]));
+    },
+  });
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => h.batches.length > 0);
+    const batch = h.batches[0]!;
+    assert.ok(batch.initial);
+    assert.ok(batch.all);
+    assert.equal(batch.changes, []);
+    assert.equal([...batch.services].sort(), ['default/api', 'default/web']);
+    assert.equal(endpointIPs(batch.model, 'default/web/80'), ['10.1.0.1', '10.1.0.2']);
+    assert.equal(batch.model.nodes.get('n1')?.zone, 'zone-a');
+    assert.equal(batch.model.routes.map((r) => `${r.meta.name} ${r.apiVersion}`), ['api-split gateway.networking.k8s.io/v1']);
+    assert.equal(batch.model.diagnostics.filter((d) => d.severity === 'error'), []);
+    const status = h.source.status();
+    assert.ok(status.synced);
+    assert.not.ok(status.stale);
+    assert.equal(status.resources.find((r) => r.kind === 'HTTPRoute')?.apiVersion, 'gateway.networking.k8s.io/v1');
+    // Objects are named after their origin in diagnostics.
+    assert.ok(batch.model.services.get('default/web')!.meta.source.file === 'kube:Service/default/web');
+  } finally {
+    await h.close();
+  }
+});
+
+sync('no batch and synced=false while one resource cannot be listed; the batch follows the list', async () => {
+  const h = await harness({
+    seed: (s) => {
+      s.create(service('default', 'web', '10.96.0.10'));
+      s.failRequests((r) => (r.path.endsWith('/endpointslices') && !r.watch ? 503 : undefined));
+    },
+  });
+  try {
+    await waitFor('the other resources to be listed', () => h.source.status().resources.filter((r) => r.listed).length === 4);
+    await sleep(150);
+    assert.not.ok(h.source.synced);
+    assert.equal(h.batches.length, 0, 'nothing may be programmed before every resource is listed');
+    const slices = h.source.status().resources.find((r) => r.kind === 'EndpointSlice')!;
+    assert.ok(slices.failing);
+    assert.match(slices.lastError ?? '', /503/);
+    const timedOut = await h.source.waitForSync(50).then(() => undefined, (error: Error) => error);
+    assert.match(timedOut?.message ?? 'resolved', /no full list yet of EndpointSlice \(.*503/);
+    h.server.failRequests(undefined);
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => h.batches.length === 1);
+    assert.ok(h.batches[0]!.initial);
+    assert.not.ok(h.source.stale);
+  } finally {
+    await h.close();
+  }
+});
+
+const propagate = suite('KubeSource: changes propagate');
+
+propagate('create, modify and delete of Services, EndpointSlices and HTTPRoutes reach the model', async () => {
+  const h = await harness();
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => h.batches.length === 1);
+    const last = () => h.batches[h.batches.length - 1]!;
+    const after = async (what: string, change: () => void, check: (b: ChangeBatch) => boolean) => {
+      const count = h.batches.length;
+      change();
+      await waitFor(what, () => h.batches.length > count && check(last()));
+    };
+
+    await after('service added', () => h.server.create(service('default', 'web', '10.96.0.10')), (b) => b.model.services.has('default/web'));
+    assert.equal([...last().services], ['default/web']);
+    assert.equal(last().changes.map((c) => `${c.type} ${c.kind} ${c.namespace}/${c.name}`), ['added Service default/web']);
+
+    await after('slice added', () => h.server.create(slice('default', 'web', 'web-1', ['10.1.0.1'])), (b) => endpointIPs(b.model, 'default/web/80').length === 1);
+    assert.equal([...last().services], ['default/web']);
+
+    const stored = h.server.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'web-1')!;
+    await after(
+      'slice modified',
+      () => h.server.update({ ...stored, endpoints: [...stored.endpoints, { addresses: ['10.1.0.2'] }] }),
+      (b) => endpointIPs(b.model, 'default/web/80').length === 2,
+    );
+    assert.equal(last().changes[0]!.type, 'modified');
+    assert.equal(last().changes[0]!.resourceVersion, h.server.resourceVersion);
+
+    await after('route added', () => {
+      h.server.create(service('default', 'front', '10.96.0.20'));
+      h.server.create(route('default', 'split', 'front', [{ name: 'web', port: 80 }]));
+    }, (b) => b.model.routes.length === 1);
+    assert.ok(last().services.has('default/front'), 'the route changes its parent Service');
+
+    // A backend's endpoints change the parent's rows too (its route sends there).
+    const current = h.server.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'web-1')!;
+    await after('slice shrunk', () => h.server.update({ ...current, endpoints: [current.endpoints[0]] }), (b) => endpointIPs(b.model, 'default/web/80').length === 1);
+    assert.equal([...last().services].sort(), ['default/front', 'default/web']);
+
+    await after('route deleted', () => h.server.delete('gateway.networking.k8s.io/v1', 'HTTPRoute', 'default', 'split'), (b) => b.model.routes.length === 0);
+    assert.ok(last().services.has('default/front'));
+
+    await after('service deleted', () => h.server.delete('v1', 'Service', 'default', 'web'), (b) => !b.model.services.has('default/web'));
+    assert.equal(last().changes.map((c) => c.type), ['deleted']);
+
+    await after('node zone', () => h.server.create(node('n1', 'zone-b')), (b) => b.model.nodes.get('n1')?.zone === 'zone-b');
+    assert.ok(last().all, 'a Node change can alter any Service (zones)');
+    for (const batch of h.batches.slice(1)) for (const change of batch.changes) assert.ok(change.seenAt <= batch.builtAt);
+  } finally {
+    await h.close();
+  }
+});
+
+const resilience = suite('KubeSource: dropped watches, 410 Gone, outages');
+
+resilience('a watch cut mid-stream is re-established and later changes still arrive', async () => {
+  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')) });
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('watches open', () => h.server.openWatches === 5);
+    const watchRequests = h.server.requests.filter((r) => r.watch).length;
+    assert.equal(h.server.dropWatches(), 5);
+    await waitFor('watches re-opened', () => h.server.openWatches === 5 && h.source.status().resources.every((r) => r.watchRestarts >= 1));
+    assert.ok(h.server.requests.filter((r) => r.watch).length >= watchRequests + 5);
+    // Resumed from the last resourceVersion, not relisted.
+    assert.equal(h.source.status().resources.map((r) => r.relists), [0, 0, 0, 0, 0]);
+    const resumed = h.server.requests.filter((r) => r.watch && r.path === '/api/v1/services').pop()!;
+    assert.ok(Number(resumed.query['resourceVersion']) > 0);
+    h.server.create(slice('default', 'web', 'web-1', ['10.1.0.7']));
+    await waitFor('slice after reconnect', () => endpointIPs(h.batches[h.batches.length - 1]!.model, 'default/web/80')[0] === '10.1.0.7');
+    await waitFor('not stale', () => !h.source.stale);
+  } finally {
+    await h.close();
+  }
+});
+
+for (const goneMode of ['event', 'status'] as const) {
+  resilience(`410 Gone (${goneMode === 'event' ? 'ERROR event in the stream' : 'HTTP 410 on the watch'}) relists and converges, no live object ever missing`, async () => {
+    const h = await harness({
+      standin: { goneMode },
+      seed: (s) => {
+        s.create(service('default', 'live', '10.96.0.10'));
+        s.create(slice('default', 'live', 'live-1', ['10.1.0.1', '10.1.0.2']));
+        s.create(service('default', 'doomed', '10.96.0.11'));
+        s.create(slice('default', 'doomed', 'doomed-1', ['10.2.0.1']));
+      },
+    });
+    try {
+      await h.source.waitForSync(5000);
+      await waitFor('initial batch', () => h.batches.length === 1);
+      // Watch the cache continuously: the live service must never lose its endpoints.
+      let samples = 0;
+      let missing = 0;
+      let watching = true;
+      const probe = () => {
+        if (!watching) return;
+        const model = h.source.model();
+        samples++;
+        if (endpointIPs(model, 'default/live/80').length !== 2) missing++;
+        setImmediate(probe);
+      };
+      probe();
+      // Cut the watches, change state while no watch is open, and forget the history: the
+      // resumed watches get 410 and must relist.
+      h.server.dropWatches();
+      h.server.delete('v1', 'Service', 'default', 'doomed');
+      h.server.delete('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'doomed-1');
+      h.server.create(service('default', 'fresh', '10.96.0.12'));
+      h.server.compact();
+      await waitFor('relist of every resource', () => h.source.status().resources.every((r) => r.relists >= 1));
+      await waitFor('converged', () => {
+        const model = h.batches[h.batches.length - 1]!.model;
+        return !model.services.has('default/doomed') && model.services.has('default/fresh');
+      });
+      watching = false;
+      assert.ok(samples > 10, `sampled the cache ${samples} times`);
+      assert.equal(missing, 0, 'a live backend was missing from the model during the relist');
+      for (const batch of h.batches) assert.equal(endpointIPs(batch.model, 'default/live/80'), ['10.1.0.1', '10.1.0.2']);
+      const deleted = h.batches.flatMap((b) => b.changes).filter((c) => c.type === 'deleted').map((c) => `${c.kind} ${c.name}`).sort();
+      assert.equal(deleted, ['EndpointSlice doomed-1', 'Service doomed']);
+      assert.ok(h.logs.some((l) => /410|expired/i.test(l)), 'the 410 is logged');
+    } finally {
+      await h.close();
+    }
+  });
+}
+
+resilience('an expired live watch (410 ERROR event) relists', async () => {
+  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')) });
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('watches open', () => h.server.openWatches === 5);
+    const lists = h.server.requests.filter((r) => !r.watch && r.path === '/api/v1/services').length;
+    h.server.compact();
+    assert.equal(h.server.expireWatches(), 5);
+    await waitFor('relisted', () => h.server.requests.filter((r) => !r.watch && r.path === '/api/v1/services').length === lists + 1);
+    await waitFor('watching again', () => h.server.openWatches === 5);
+    assert.equal(h.source.status().resources.find((r) => r.kind === 'Service')!.relists, 1);
+    h.server.create(service('default', 'after', '10.96.0.11'));
+    await waitFor('change after relist', () => h.batches.some((b) => b.model.services.has('default/after')));
+  } finally {
+    await h.close();
+  }
+});
+
+resilience('API server down: last state stays, stale is set, changes made meanwhile arrive after it returns', async () => {
+  const h = await harness({
+    seed: (s) => {
+      s.create(service('default', 'web', '10.96.0.10'));
+      s.create(slice('default', 'web', 'web-1', ['10.1.0.1']));
+      s.create(service('default', 'old', '10.96.0.11'));
+    },
+  });
+  const statuses: boolean[] = [];
+  h.source.onStatus((s) => statuses.push(s.stale));
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => h.batches.length === 1);
+    await h.server.stop();
+    await waitFor('stale', () => h.source.stale);
+    await sleep(400); // several retries at the capped backoff
+    const status = h.source.status();
+    assert.ok(status.staleForMs >= 300, `stale for ${status.staleForMs} ms`);
+    assert.ok(status.synced, 'still synced: the cache is the last known state');
+    assert.equal(endpointIPs(h.source.model(), 'default/web/80'), ['10.1.0.1'], 'last known state kept');
+    const batchesWhileDown = h.batches.length;
+    // Changes while the server is away, including history it forgets.
+    h.server.delete('v1', 'Service', 'default', 'old');
+    h.server.create(service('default', 'new', '10.96.0.12'));
+    const stored = h.server.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'web-1')!;
+    h.server.update({ ...stored, endpoints: [{ addresses: ['10.1.0.9'] }] });
+    assert.equal(h.batches.length, batchesWhileDown);
+    await h.server.start();
+    await waitFor('fresh again', () => !h.source.stale, 5000);
+    await waitFor('changes applied', () => {
+      const model = h.batches[h.batches.length - 1]!.model;
+      return model.services.has('default/new') && !model.services.has('default/old') && endpointIPs(model, 'default/web/80')[0] === '10.1.0.9';
+    });
+    assert.equal(statuses, [true, false]);
+    assert.equal(h.source.status().staleForMs, 0);
+    // The resumed watches replayed the missed events (no relist needed: history was kept).
+    assert.equal(h.source.status().resources.map((r) => r.relists), [0, 0, 0, 0, 0]);
+  } finally {
+    await h.close();
+  }
+});
+
+resilience('backoff is capped: retries keep coming at about the cap while the server is down', async () => {
+  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')), source: { backoff: { initialMs: 10, maxMs: 80, jitter: 0.2 } } });
+  try {
+    await h.source.waitForSync(5000);
+    const port = h.server.port;
+    await h.server.stop();
+    await waitFor('stale', () => h.source.stale);
+    // Count connection attempts with a bare listener on the port.
+    const net = await import('node:net');
+    let attempts = 0;
+    const listener = net.createServer((socket) => {
+      attempts++;
+      socket.destroy();
+    });
+    await sleep(300); // let the backoff reach its cap
+    await new Promise<void>((resolve) => listener.listen(port, '127.0.0.1', () => resolve()));
+    attempts = 0;
+    await sleep(500);
+    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    // 5 resources, one attempt each per ~80 ms (±20%): about 31 in 500 ms; far fewer than a busy loop.
+    assert.ok(attempts >= 15 && attempts <= 60, `${attempts} attempts in 500 ms`);
+  } finally {
+    await h.close();
+  }
+});
+
+const coalescing = suite('KubeSource: coalescing');
+
+coalescing('1,000 EndpointSlice updates make a handful of batches, one change per slice', async () => {
+  const services = 10;
+  const h = await harness({
+    seed: (s) => {
+      for (let i = 0; i < services; i++) {
+        s.create(service('default', `svc${i}`, `10.96.1.${i + 1}`));
+        s.create(slice('default', `svc${i}`, `svc${i}-1`, [`10.3.${i}.1`]));
+      }
+    },
+    source: { quietMs: 50, maxDelayMs: 500 },
+  });
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => h.batches.length === 1);
+    for (let n = 0; n < 1000; n++) {
+      const i = n % services;
+      const stored = h.server.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', `svc${i}-1`)!;
+      h.server.update({ ...stored, endpoints: [{ addresses: [`10.3.${i}.${(n % 200) + 1}`] }] });
+    }
+    await waitFor('last update', () => {
+      const model = h.batches[h.batches.length - 1]!.model;
+      return endpointIPs(model, 'default/svc9/80')[0] === '10.3.9.200';
+    });
+    await sleep(150);
+    const after = h.batches.slice(1);
+    assert.ok(after.length >= 1 && after.length <= 5, `${after.length} batches for 1,000 updates`);
+    const changes = after.flatMap((b) => b.changes);
+    assert.ok(changes.length <= services * after.length, `${changes.length} changes`);
+    assert.equal(new Set(after.flatMap((b) => [...b.services])).size, services);
+    for (let i = 0; i < services; i++) {
+      const lastValue = (990 + i) % 200 + 1;
+      assert.equal(endpointIPs(after[after.length - 1]!.model, `default/svc${i}/80`), [`10.3.${i}.${lastValue}`]);
+    }
+  } finally {
+    await h.close();
+  }
+});
+
+coalescing('a constant stream still gets batches at least every maxDelay', async () => {
+  const h = await harness({ seed: (s) => s.create(slice('default', 'web', 'web-1', ['10.1.0.1'])), source: { quietMs: 40, maxDelayMs: 120 } });
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => h.batches.length === 1);
+    const start = Date.now();
+    let n = 0;
+    while (Date.now() - start < 700) {
+      const stored = h.server.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'web-1')!;
+      h.server.update({ ...stored, endpoints: [{ addresses: [`10.1.0.${(n++ % 200) + 1}`] }] });
+      await sleep(10); // faster than the quiet period: without maxDelay nothing would flush
+    }
+    const during = h.batches.length - 1;
+    assert.ok(during >= 3, `${during} batches during a 700 ms stream`);
+  } finally {
+    await h.close();
+  }
+});
+
+coalescing('a slow listener is never re-entered; changes made meanwhile come in the next batch', async () => {
+  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')), start: false });
+  let active = 0;
+  let maxActive = 0;
+  const seen: number[] = [];
+  h.source.onBatch(async (batch) => {
+    active++;
+    maxActive = Math.max(maxActive, active);
+    seen.push(batch.model.services.size);
+    await sleep(80);
+    active--;
+  });
+  try {
+    await h.source.start();
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => seen.length === 1);
+    for (let i = 0; i < 5; i++) {
+      h.server.create(service('default', `s${i}`, `10.96.2.${i + 1}`));
+      await sleep(30);
+    }
+    await waitFor('all services', () => seen[seen.length - 1] === 6);
+    assert.equal(maxActive, 1);
+  } finally {
+    await h.close();
+  }
+});
+
+const versions = suite('KubeSource: HTTPRoute versions');
+
+versions('falls back to v1beta1 when v1 is not served', async () => {
+  const h = await harness({ standin: { gatewayVersions: ['v1beta1'] }, seed: (s) => {
+    s.create(service('default', 'web', '10.96.0.10'));
+    s.create(route('default', 'r', 'web', [{ name: 'web', port: 80 }], 'v1beta1'));
+  } });
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => h.batches.length === 1);
+    assert.equal(h.source.status().resources.find((r) => r.kind === 'HTTPRoute')!.apiVersion, 'gateway.networking.k8s.io/v1beta1');
+    assert.equal(h.batches[0]!.model.routes.map((r) => r.apiVersion), ['gateway.networking.k8s.io/v1beta1']);
+    assert.ok(h.server.requests.some((r) => r.path === '/apis/gateway.networking.k8s.io/v1beta1/httproutes' && r.watch));
+    assert.not.ok(h.server.requests.some((r) => r.path.startsWith('/apis/gateway.networking.k8s.io/v1/')));
+  } finally {
+    await h.close();
+  }
+});
+
+versions('without the Gateway API the source syncs with no routes', async () => {
+  const h = await harness({ standin: { gatewayVersions: [] }, seed: (s) => s.create(service('default', 'web', '10.96.0.10')) });
+  try {
+    await h.source.waitForSync(5000);
+    const routes = h.source.status().resources.find((r) => r.kind === 'HTTPRoute')!;
+    assert.ok(routes.absent);
+    assert.ok(routes.listed);
+    assert.not.ok(h.source.stale);
+    assert.ok(h.logs.some((l) => /gateway\.networking\.k8s\.io is not served/.test(l)));
+  } finally {
+    await h.close();
+  }
+});
+
+const skip = suite('KubeSource: meshc.io/skip');
+
+skip('pods of this node only; skipped by their own or their namespace\'s annotation', async () => {
+  const pod = (ns: string, name: string, nodeName: string, annotations: Record<string, string> = {}) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: ns, annotations },
+    spec: { nodeName, containers: [{ name: 'c', image: 'x' }] },
+    status: { podIP: '10.9.0.1', podIPs: [{ ip: '10.9.0.1' }] },
+  });
+  const h = await harness({
+    source: { nodeName: 'n1' },
+    seed: (s) => {
+      s.create(namespace('istio-apps', { 'meshc.io/skip': 'true' }));
+      s.create(pod('default', 'mine-skipped', 'n1', { 'meshc.io/skip': 'true' }));
+      s.create(pod('default', 'mine-routed', 'n1'));
+      s.create(pod('default', 'other-node', 'n2', { 'meshc.io/skip': 'true' }));
+      s.create(pod('istio-apps', 'sidecar-app', 'n1'));
+    },
+  });
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => h.batches.length === 1);
+    const skipped = h.source.skipped();
+    assert.equal(skipped.namespaces, ['istio-apps']);
+    assert.equal(skipped.pods.map((p) => `${p.namespace}/${p.name} ${p.reason}`).sort(), ['default/mine-skipped pod', 'istio-apps/sidecar-app namespace']);
+    assert.ok(skipped.pods.every((p) => p.uid.length > 0));
+    assert.ok(h.server.requests.some((r) => r.path === '/api/v1/pods' && r.query['fieldSelector'] === 'spec.nodeName=n1'));
+    assert.equal(h.batches[0]!.model.pods.size, 0, 'pods never make endpoints here: EndpointSlices do');
+    const stored = h.server.get('v1', 'Pod', 'default', 'mine-routed')!;
+    h.server.update({ ...stored, metadata: { ...stored.metadata, annotations: { 'meshc.io/skip': 'true' } } });
+    await waitFor('skip batch', () => h.batches.length > 1 && h.batches[h.batches.length - 1]!.skipChanged);
+    assert.equal(h.source.skipped().pods.length, 3);
+  } finally {
+    await h.close();
+  }
+});
+
+sync.run();
+propagate.run();
+resilience.run();
+coalescing.run();
+versions.run();
+skip.run();
