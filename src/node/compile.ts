@@ -246,6 +246,11 @@ function stageUserPolicy(policyFile: string, given: string): { dir: string; asse
   return { dir, assemblyDir, staged };
 }
 
+/** `from "meshc/layouts"` → `from "./layouts"`: the import as asc can resolve it in the staged copy. */
+export function relativeBuiltinImports(text: string): string {
+  return text.replace(/(\bfrom\s*|\bimport\s*\(?\s*)(["'])meshc\/([^"']+)\2/g, '$1$2./$3$2');
+}
+
 /** Diagnostics point at the user's file, not at the temporary copy. */
 function remapDiagnostic(d: GeneratorDiagnostic, stage: { assemblyDir: string; staged: string } | undefined, policyFile: string | undefined): PolicyDiagnostic {
   const out: PolicyDiagnostic = { code: d.code, file: d.file, line: d.line, col: d.col, message: d.message, hint: d.hint || undefined };
@@ -382,6 +387,10 @@ export async function compilePolicy(options: CompileOptions = {}): Promise<Compi
 
     let wasmPath: string | undefined;
     if (options.wasm !== false) {
+      // asc knows no "meshc/…" modules (the generator maps them to assembly/): in the staged copy
+      // they become the relative paths they stand for. After generation, so that the generator's
+      // columns match the user's file.
+      if (stage) writeFileSync(stage.staged, relativeBuiltinImports(readFileSync(stage.staged, 'utf8')));
       wasmPath = path.join(outDir, 'policy.wasm');
       progress(`asc: ${policyName} -> ${relToRepo(wasmPath)}`);
       await timed('asc', () => compileWasm(assemblyDir, wasmPath!));
