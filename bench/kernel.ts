@@ -140,7 +140,7 @@ export async function benchKernel(quick = false): Promise<KernelBench> {
     }
     return {
       conditions: {
-        cpu: os.cpus()[0]?.model, cores: os.cpus().length, kernel: os.release(), node: process.version,
+        cpu: os.cpus()[0]?.model, cores: os.cpus().length, kernelRelease: os.release(), node: process.version,
         wasm: `bench_decide, ${wasmDecisions} decisions, best of 3`,
         kernel: `test_run of mc_harness_decide, ${kernelRuns} runs of one full batch (inputs already in the map), wall time per run incl. the syscall`,
         endpoints: 10,

@@ -33,7 +33,7 @@ cli('a policy outside the subset: diagnostics at file:line:col, exit 1', async (
   try {
     const res = meshc(['compile', '--policy', 'test/kernel/policies/bad-recursion.ts', '--out', out]);
     assert.is(res.status, 1, res.stderr);
-    assert.match(res.stderr, /test\/kernel\/policies\/bad-recursion\.ts:8:10: error MC1003: recursion/);
+    assert.match(res.stderr, /test\/kernel\/policies\/bad-recursion\.ts:9:10: error MC1003: recursion/);
     assert.not.ok(existsSync(path.join(out, 'meshc.bpf.o')), 'no object for a bad policy');
   } finally {
     rmSync(out, { recursive: true, force: true });

@@ -1,3 +1,4 @@
+// @ts-nocheck: AssemblyScript (u32, extensionless imports), read by meshc compile, not by tsc.
 // A user policy outside the translatable subset: recursion. `meshc compile --policy` must print
 // the generator's diagnostic at this file's line and column and exit 1.
 import { Decision, ServiceKey } from "./layouts";

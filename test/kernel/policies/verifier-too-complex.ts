@@ -1,3 +1,4 @@
+// @ts-nocheck: AssemblyScript (u32, extensionless imports), read by meshc compile, not by tsc.
 // A user policy inside the translatable subset (constant loop bound, checked lookups) that the
 // kernel's verifier still refuses: five million iterations is far past the verifier's budget of
 // one million instructions per program. test/kernel/compile.test.ts expects the rejection.
