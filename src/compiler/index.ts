@@ -7,6 +7,7 @@ import { DiagnosticSink, type CompilerDiagnostic } from './diagnostics.ts';
 import { emit } from './emit.ts';
 import { lower, structName } from './lower.ts';
 import { readModules, relPath } from './read.ts';
+export { resolvePolicyImports } from './read.ts';
 import { INTS, type IntName, type MapKind } from './types.ts';
 
 export { formatCompilerDiagnostic, DIAGNOSTIC_CODES } from './diagnostics.ts';

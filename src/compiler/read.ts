@@ -61,6 +61,19 @@ export interface ReadOptions {
   builtins: boolean;
 }
 
+/**
+ * A user policy's source with its `"meshc/<module>"` import specifiers made relative, for asc
+ * (which resolves bare specifiers as packages, giving a second copy of each module and its
+ * maps): `placedIn` is the directory the file will be compiled from.
+ */
+export function resolvePolicyImports(source: string, placedIn: string, assemblyDir: string): string {
+  return source.replace(/(\bfrom\s*)(["'])meshc\/([^"']+)\2/g, (_all, from: string, quote: string, name: string) => {
+    let rel = path.relative(placedIn, path.join(assemblyDir, name)).split(path.sep).join('/');
+    if (!rel.startsWith('.')) rel = `./${rel}`;
+    return `${from}${quote}${rel}${quote}`;
+  });
+}
+
 export function relPath(baseDir: string, file: string): string {
   return path.relative(baseDir, file).split(path.sep).join('/');
 }
