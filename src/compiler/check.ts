@@ -503,16 +503,28 @@ class Checker {
       } else if (init) {
         this.infer(init, undefined);
       }
-      let bounded = false;
+      let last: bigint | undefined;
+      let step: bigint | undefined;
       if (s.condition) {
         this.infer(s.condition, int('bool'), true);
-        bounded = counter !== undefined && this.isBound(s.condition, counter);
+        if (counter) last = this.bound(s.condition, counter);
       }
       if (s.incrementor) {
         this.expressionStatement(s.incrementor);
-        bounded &&= this.isStep(s.incrementor, counter!);
+        if (counter) step = this.step(s.incrementor, counter);
       }
-      if (!bounded) {
+      let bounded = last !== undefined && step !== undefined;
+      if (bounded && counter?.type.kind === 'int') {
+        // The counter must not wrap before it fails the bound (i <= 255 on a u8 never does).
+        const info = INTS[counter.type.name];
+        const max = info.signed ? (1n << BigInt(info.size * 8 - 1)) - 1n : (1n << BigInt(info.size * 8)) - 1n;
+        if (last! + step! > max) {
+          bounded = false;
+          this.sink.at(s.condition!, 'MC1002', `the ${counter.type.name} counter ${counter.name} wraps around before it reaches the bound`,
+            'use a wider counter type or a lower bound');
+        }
+      }
+      if (!bounded && !(last !== undefined && step !== undefined)) {
         this.sink.at(s, 'MC1002', 'for loop has no constant bound',
           'write for (let i: u32 = 0; i < CONSTANT; i++) with a literal or constant bound; leave early with break');
       }
@@ -526,28 +538,47 @@ class Checker {
     });
   }
 
-  /** `i < BOUND`, `i <= BOUND` (or `BOUND > i`), possibly `&&`-ed with more conditions. */
-  private isBound(cond: ts.Expression, counter: LocalVar): boolean {
-    if (ts.isParenthesizedExpression(cond)) return this.isBound(cond.expression, counter);
-    if (!ts.isBinaryExpression(cond)) return false;
+  /**
+   * `i < BOUND`, `i <= BOUND` (or `BOUND > i`), possibly `&&`-ed with more conditions: the
+   * largest value the counter may take inside the loop, or undefined.
+   */
+  private bound(cond: ts.Expression, counter: LocalVar): bigint | undefined {
+    if (ts.isParenthesizedExpression(cond)) return this.bound(cond.expression, counter);
+    if (!ts.isBinaryExpression(cond) || counter.type.kind !== 'int') return undefined;
     const op = cond.operatorToken.kind;
-    if (op === ts.SyntaxKind.AmpersandAmpersandToken) return this.isBound(cond.left, counter) || this.isBound(cond.right, counter);
+    if (op === ts.SyntaxKind.AmpersandAmpersandToken) {
+      const l = this.bound(cond.left, counter);
+      const r = this.bound(cond.right, counter);
+      return l === undefined ? r : r === undefined ? l : l < r ? l : r;
+    }
     const isCounter = (x: ts.Expression) => ts.isIdentifier(x) && this.scope.find(x.text) === counter;
-    const isConst = (x: ts.Expression) => counter.type.kind === 'int' && this.decls.evaluate(this.mod, x, counter.type.name, false) !== undefined;
-    if ((op === ts.SyntaxKind.LessThanToken || op === ts.SyntaxKind.LessThanEqualsToken) && isCounter(cond.left) && isConst(cond.right)) return true;
-    if ((op === ts.SyntaxKind.GreaterThanToken || op === ts.SyntaxKind.GreaterThanEqualsToken) && isCounter(cond.right) && isConst(cond.left)) return true;
-    return false;
+    // Evaluated wide, so that a bound past the counter's type shows rather than wraps.
+    const value = (x: ts.Expression) => this.decls.evaluate(this.mod, x, INTS[(counter.type as Ty & { kind: 'int' }).name].signed ? 'i64' : 'u64', false);
+    let limit: ts.Expression | undefined;
+    let inclusive = false;
+    if ((op === ts.SyntaxKind.LessThanToken || op === ts.SyntaxKind.LessThanEqualsToken) && isCounter(cond.left)) {
+      limit = cond.right;
+      inclusive = op === ts.SyntaxKind.LessThanEqualsToken;
+    } else if ((op === ts.SyntaxKind.GreaterThanToken || op === ts.SyntaxKind.GreaterThanEqualsToken) && isCounter(cond.right)) {
+      limit = cond.left;
+      inclusive = op === ts.SyntaxKind.GreaterThanEqualsToken;
+    }
+    const v = limit && value(limit);
+    if (v === undefined) return undefined;
+    return inclusive ? v : v - 1n;
   }
 
-  /** `i++`, `++i` or `i += POSITIVE_CONSTANT`. */
-  private isStep(inc: ts.Expression, counter: LocalVar): boolean {
+  /** `i++`, `++i` or `i += POSITIVE_CONSTANT`: the step, or undefined. */
+  private step(inc: ts.Expression, counter: LocalVar): bigint | undefined {
     const isCounter = (x: ts.Expression) => ts.isIdentifier(x) && this.scope.find(x.text) === counter;
-    if ((ts.isPostfixUnaryExpression(inc) || ts.isPrefixUnaryExpression(inc)) && inc.operator === ts.SyntaxKind.PlusPlusToken) return isCounter(inc.operand);
+    if ((ts.isPostfixUnaryExpression(inc) || ts.isPrefixUnaryExpression(inc)) && inc.operator === ts.SyntaxKind.PlusPlusToken) {
+      return isCounter(inc.operand) ? 1n : undefined;
+    }
     if (ts.isBinaryExpression(inc) && inc.operatorToken.kind === ts.SyntaxKind.PlusEqualsToken && isCounter(inc.left) && counter.type.kind === 'int') {
       const step = this.decls.evaluate(this.mod, inc.right, counter.type.name, false);
-      return step !== undefined && step > 0n;
+      return step !== undefined && step > 0n ? step : undefined;
     }
-    return false;
+    return undefined;
   }
 
   private switchStatement(s: ts.SwitchStatement, facts: Set<LocalVar>): Facts {
@@ -714,6 +745,7 @@ class Checker {
   }
 
   private identifier(e: ts.Identifier, cond: boolean): Ty {
+    if (e.text === '') return ERROR; // a parser-inserted placeholder: the syntax error is reported
     const v = this.scope.find(e.text);
     if (v) {
       this.program.refs.set(e, { kind: 'local', v });

@@ -60,6 +60,12 @@ export class DiagnosticSink {
     this.add({ code, file: this.fileName(sf), line: pos.line + 1, col: pos.character + 1, message, hint });
   }
 
+  /** Reports at a character position of a file (a syntax error has no node). */
+  atPosition(sf: ts.SourceFile, pos: number, code: DiagnosticCode, message: string, hint: string): void {
+    const lc = sf.getLineAndCharacterOfPosition(pos);
+    this.add({ code, file: this.fileName(sf), line: lc.line + 1, col: lc.character + 1, message, hint });
+  }
+
   /** Reports at a file without a node (a missing module or entry), at line 1 column 1. */
   atFile(file: string, code: DiagnosticCode, message: string, hint: string): void {
     this.add({ code, file, line: 1, col: 1, message, hint });

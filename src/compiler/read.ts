@@ -102,6 +102,12 @@ export function readModules(options: ReadOptions, sink: DiagnosticSink): ModuleG
     if (role === 'policy') {
       const text = fs.readFileSync(file, 'utf8');
       mod.sf = ts.createSourceFile(mod.rel, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+      // The parser recovers from syntax errors; its list of them is not public API but stable.
+      const syntax = (mod.sf as unknown as { parseDiagnostics?: ts.DiagnosticWithLocation[] }).parseDiagnostics ?? [];
+      for (const d of syntax) {
+        sink.atPosition(mod.sf, d.start, 'MC1001', `syntax error: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`,
+          'the file must parse as AssemblyScript (TypeScript syntax)');
+      }
       index(mod);
     }
     order.push(mod);
