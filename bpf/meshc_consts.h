@@ -36,8 +36,9 @@
 /* Refusals the glue makes itself, numbered after the policy's REASON_* values. */
 #define MC_REASON_FAMILY_MISMATCH (REASON_COUNT + 0) /* backend of another address family */
 
-/* Indexes of mc_metrics. [0, MC_METRIC_TRANSLATED) counts refusals by reason. */
-#define MC_METRIC_TRANSLATED 8   /* connect()/sendmsg() rewritten to a backend */
+/* Indexes of mc_metrics. [0, MC_METRIC_REFUSED_OTHER) counts refusals by reason. */
+#define MC_METRIC_REFUSED_OTHER 7 /* refusals with a reason above that (a user policy's own) */
+#define MC_METRIC_TRANSLATED 8    /* connect()/sendmsg() rewritten to a backend */
 #define MC_METRIC_REVERSED 9     /* recvmsg()/getpeername() rewritten back to the service */
 #define MC_METRIC_ESTABLISHED 10 /* translated TCP connections that reached ESTABLISHED */
 #define MC_METRIC_CLOSED 11      /* of those, the ones that closed */

@@ -17,6 +17,12 @@ static __always_inline void mc_metric_inc(__u32 index)
 		*count += 1; /* per-CPU slot: no atomic needed */
 }
 
+/* Counts a refusal under its reason; reasons past the known ones share one counter. */
+static __always_inline void mc_metric_refused(__u8 reason)
+{
+	mc_metric_inc(reason < MC_METRIC_REFUSED_OTHER ? reason : MC_METRIC_REFUSED_OTHER);
+}
+
 static __always_inline void mc_event_emit(__u8 type, __u64 cookie, __u64 cgroup_id, __u32 svc_id,
 					  __u32 backend_id, __u8 verdict, __u8 reason, __u8 family, __u8 proto)
 {

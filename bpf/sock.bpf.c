@@ -3,7 +3,7 @@
  * Compiled as part of meshc.bpf.c, after the generated policy (structs, maps, mc_decide). */
 #include "meshc_helpers.h"
 
-_Static_assert(MC_REASON_FAMILY_MISMATCH < MC_METRIC_TRANSLATED, "refusal reasons overlap other metrics");
+_Static_assert(MC_REASON_FAMILY_MISMATCH < MC_METRIC_REFUSED_OTHER, "refusal reasons overlap other metrics");
 
 /*
  * Runs the policy for `key` and, when it translates, remembers the way back in mc_revnat.
@@ -30,7 +30,7 @@ static __always_inline int __mc_sock_xlate_fwd(void *ctx, struct service_key *ke
 		out->reason = MC_REASON_FAMILY_MISMATCH;
 	}
 	if (verdict != VERDICT_TRANSLATE) {
-		mc_metric_inc(out->reason);
+		mc_metric_refused(out->reason);
 		mc_event_emit(MC_EV_REFUSE, cookie, cgroup_id, out->svc_id, 0, VERDICT_REFUSE, out->reason,
 			      key->family, key->proto);
 		return -ECONNREFUSED;

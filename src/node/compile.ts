@@ -407,7 +407,10 @@ export async function compilePolicy(options: CompileOptions = {}): Promise<Compi
     const manifest: BuildManifest = {
       generator: 'meshc compile',
       policy: policyName,
-      inputs: sourceInputs(assemblyDir, policyFile).filter((f) => !(stage && f.path.startsWith(`assembly/${path.basename(stage.staged)}`))),
+      // A user policy's staged copy and synthesized entry.ts are not inputs; the user's file is.
+      inputs: sourceInputs(assemblyDir, policyFile).filter(
+        (f) => !(stage && (f.path === `assembly/${path.basename(stage.staged)}` || f.path === 'assembly/entry.ts')),
+      ),
       outputs,
       programs: listPrograms(source),
       clang: clangVersion(clang),
