@@ -410,7 +410,7 @@ class Emitter {
     const checked = this.program.checked;
     if (ts.isParenthesizedExpression(e)) {
       const inner = this.expr(e.expression, suffix);
-      return { text: `(${inner.text})`, exact: inner.exact };
+      return { text: atomic(inner.text), exact: inner.exact };
     }
     const lit = literalValue(e);
     if (lit !== undefined) {
