@@ -26,6 +26,12 @@
 #ifndef MC_REVNAT_MAX
 #define MC_REVNAT_MAX 262144 /* reverse-translation entries (LRU), one per socket and backend */
 #endif
+#ifndef MC_NAMES_MAX
+#define MC_NAMES_MAX 524288 /* names of services and backends (mc_names) */
+#endif
+#define MC_NAME_SERVICE 1
+#define MC_NAME_BACKEND 2
+
 #ifndef MC_EVENTS_BYTES
 #define MC_EVENTS_BYTES (256 * 1024) /* ring buffer size, a power of two */
 #endif

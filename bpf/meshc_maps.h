@@ -52,6 +52,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mc_sock_state SEC(".maps");
 
+/*
+ * Kubernetes names of service and backend ids (struct mc_name_key -> struct mc_name), written by
+ * the agent for `meshc inspect` and `meshc monitor`. No program reads it.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mc_name_key);
+	__type(value, struct mc_name);
+	__uint(max_entries, MC_NAMES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_names SEC(".maps");
+
 /* Input and output of mc_harness_decide: one batch (never pinned: tests and benchmarks only). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

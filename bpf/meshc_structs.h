@@ -35,6 +35,17 @@ struct mc_sock_state {
 	__u8 pad[7];      /* zero */
 };
 
+/* Key of mc_names. */
+struct mc_name_key {
+	__u32 kind; /* MC_NAME_SERVICE or MC_NAME_BACKEND */
+	__u32 id;   /* service id or backend id */
+};
+
+/* Value of mc_names: "namespace/name:port/PROTO" of a service, "namespace/pod" of a backend. */
+struct mc_name {
+	char text[112]; /* NUL-terminated UTF-8 */
+};
+
 /* A flow event in mc_events. */
 struct mc_event {
 	__u64 cookie;     /* socket cookie */

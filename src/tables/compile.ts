@@ -189,14 +189,14 @@ class TableCompiler {
     const id = this.ids.services.assign(frontendKey);
     const algorithm = L.ALGORITHMS[svc.algorithm];
     const maglev = svc.algorithm === 'maglev';
-    const pool = this.pool(svc, port, maglev);
+    const pool = this.pool(svc, port, maglev, words.family);
     const attached = routes.filter((r) => attachesTo(r, svc, port));
     const rules = new Map<string, RuleInfo>();
     let defaultRule: RuleInfo | undefined;
     let l7 = false;
     for (const route of attached) {
       route.rules.forEach((rule, ruleIndex) => {
-        const info: RuleInfo = { route, ruleIndex, groupSet: this.groupSet(route, rule, maglev) };
+        const info: RuleInfo = { route, ruleIndex, groupSet: this.groupSet(route, rule, maglev, words.family) };
         rules.set(ruleKey(route, ruleIndex), info);
         // Consumer routes (another namespace) apply to their own namespace's clients only, so
         // they never decide what a plain connection gets in the kernel.
@@ -237,12 +237,16 @@ class TableCompiler {
     this.rows.get(map)!.set(hex(key), { key, value });
   }
 
-  /** The backend table of one Service port, ordered for usableSlots() in the policy. */
-  private pool(svc: Service, port: ServicePort, maglev: boolean): PoolInfo {
+  /**
+   * The backend table of one Service port for one address family (a dual-stack Service's IPv6
+   * ClusterIP never leads to an IPv4 pod), ordered for usableSlots() in the policy.
+   */
+  private pool(svc: Service, port: ServicePort, maglev: boolean, family: 4 | 6): PoolInfo {
     const owner = `${svc.meta.namespace}/${svc.meta.name}:${port.port}/${port.protocol}`;
-    const cached = this.poolsByKey.get(`${owner}|${maglev}`);
+    const cacheKey = `${owner}|${maglev}|${family}`;
+    const cached = this.poolsByKey.get(cacheKey);
     if (cached) return cached;
-    const endpoints = this.model.endpoints.get(endpointKey(svc, port)) ?? [];
+    const endpoints = (this.model.endpoints.get(endpointKey(svc, port)) ?? []).filter((e) => e.family === family);
     const ready = this.ordered(endpoints.filter((e) => e.ready));
     const term = this.ordered(endpoints.filter((e) => !e.ready && e.serving));
     const slots = [...ready.list, ...term.list].map((ep) => this.backend(ep));
@@ -254,7 +258,7 @@ class TableCompiler {
     this.liveTables.add(content);
     const table = this.ids.tables.assign(content);
     const info: PoolInfo = { table, owner, slots, counts, maglev };
-    this.poolsByKey.set(`${owner}|${maglev}`, info);
+    this.poolsByKey.set(cacheKey, info);
     if (this.pools.has(table)) return info;
     this.pools.set(table, info);
     slots.forEach((backend, index) => {
@@ -313,14 +317,14 @@ class TableCompiler {
   }
 
   /** The weighted groups of one rule: each backendRef's share and its Service port's pool. */
-  private groupSet(route: HTTPRoute, rule: RouteRule, maglev: boolean): GroupSetInfo {
+  private groupSet(route: HTTPRoute, rule: RouteRule, maglev: boolean, family: 4 | 6): GroupSetInfo {
     const where = `HTTPRoute ${route.meta.namespace}/${route.meta.name}`;
     let refs = rule.backendRefs;
     if (refs.length > L.MAX_GROUPS) {
       this.warnings.push(`${where}: a rule has ${refs.length} backendRefs; meshc uses the first ${L.MAX_GROUPS}`);
       refs = refs.slice(0, L.MAX_GROUPS);
     }
-    const groups = refs.map((ref) => this.group(ref, maglev));
+    const groups = refs.map((ref) => this.group(ref, maglev, family));
     // A rule without backendRefs answers 500: one invalid group carries all of its traffic.
     if (groups.length === 0) groups.push({ service: '', weight: 1, invalid: 'no backendRefs' });
     return this.writeSet(groups);
@@ -330,7 +334,7 @@ class TableCompiler {
     return this.writeSet([{ service: '', weight: 1, invalid: 'no rule matches a plain connection' }]);
   }
 
-  private group(ref: BackendRef, maglev: boolean): GroupInfo {
+  private group(ref: BackendRef, maglev: boolean, family: 4 | 6): GroupInfo {
     const service = objectKey(ref.namespace, ref.name);
     const base: GroupInfo = { service, port: ref.port, weight: ref.weight };
     if (ref.invalid) return { ...base, invalid: ref.invalid };
@@ -339,7 +343,7 @@ class TableCompiler {
     if (!svc) return { ...base, invalid: `Service ${service} not found` };
     const port = svc.ports.find((p) => p.port === ref.port);
     if (!port) return { ...base, invalid: `Service ${service} has no port ${ref.port ?? '(unset)'}` };
-    return { ...base, pool: this.pool(svc, port, maglev) };
+    return { ...base, pool: this.pool(svc, port, maglev, family) };
   }
 
   private writeSet(groups: GroupInfo[]): GroupSetInfo {

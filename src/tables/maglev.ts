@@ -7,9 +7,12 @@ import { hash32 } from '../model/hash.ts';
  * Returns, for each ring position, the index into `names` that owns it. `names` identify the
  * backends (their "ip:port"), so the ring does not depend on the order they are given in.
  */
-export function maglevRing(names: string[], ringSize: number): Uint32Array {
+export function maglevRing(inputNames: string[], ringSize: number): Uint32Array {
   const ring = new Uint32Array(ringSize).fill(0xffffffff);
-  if (names.length === 0) return ring;
+  if (inputNames.length === 0) return ring;
+  // Backends take turns in name order, so the ring depends on the set of names, not their order.
+  const order = inputNames.map((_, i) => i).sort((a, b) => (inputNames[a]! < inputNames[b]! ? -1 : 1));
+  const names = order.map((i) => inputNames[i]!);
   const offsets = names.map((name) => hash32(name, 0x2545f491) % ringSize);
   const skips = names.map((name) => (hash32(name, 0x9e3779b9) % (ringSize - 1)) + 1);
   const next = new Uint32Array(names.length);
@@ -21,7 +24,7 @@ export function maglevRing(names: string[], ringSize: number): Uint32Array {
         next[i]++;
         position = (offsets[i] + next[i] * skips[i]) % ringSize;
       }
-      ring[position] = i;
+      ring[position] = order[i]!;
       next[i]++;
       if (++filled === ringSize) return ring;
     }
