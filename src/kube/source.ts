@@ -23,6 +23,7 @@ import { Backoff, systemClock, type BackoffOptions, type Clock, type TimerHandle
 import { Coalescer } from './coalescer.ts';
 import { KubeRequestError, TrackedWatch, listAll, loadKubeConfig, servedVersions } from './client.ts';
 import { routeRefs, sliceService, withRouteParents, type RouteRefs } from './affected.ts';
+import { IncrementalModel } from './incremental-model.ts';
 
 export type WatchedKind = 'Service' | 'EndpointSlice' | 'HTTPRoute' | 'Node' | 'Namespace' | 'Pod';
 
@@ -81,6 +82,11 @@ export interface KubeSourceOptions {
   pageSize?: number;
   /** How often to look again for the Gateway API when the server does not serve it. Default 60 s. */
   rediscoverMs?: number;
+  /**
+   * Rebuild only the Services a batch touches (default true); false rebuilds the whole model for
+   * every batch (the reference the incremental build is tested against).
+   */
+  incremental?: boolean;
   /** Model options (service CIDR, …); pods are never synthesized from a live cluster. */
   build?: Omit<BuildOptions, 'synthesize'>;
   clock?: Clock;
@@ -431,6 +437,9 @@ export class KubeSource {
   private readonly logLine: (line: string) => void;
   private readonly routes = new Map<string, RouteRefs>();
   private readonly sliceOwners = new Map<string, string>();
+  private readonly slicesByService = new Map<string, Set<string>>();
+  private readonly incremental?: IncrementalModel;
+  private pendingDeletedFiles = new Set<string>();
   private pending = new Map<string, ObjectChange>();
   private pendingServices = new Set<string>();
   private pendingNamespaces = new Set<string>();
@@ -450,6 +459,16 @@ export class KubeSource {
     this.metrics = options.metrics;
     this.logLine = options.log ?? ((line) => process.stderr.write(`meshc kube: ${line}\n`));
     this.buildOptions = { ...options.build, synthesize: false };
+    if (options.incremental ?? true) {
+      this.incremental = new IncrementalModel(
+        {
+          docs: (kind) => this.byKind.get(kind)!.docs,
+          slicesOf: (service) => this.slicesByService.get(service) ?? [],
+          routeServices: () => [...this.routes.values()].flatMap((r) => [...r.parents, ...r.backends]),
+        },
+        this.buildOptions,
+      );
+    }
     const quietMs = options.quietMs ?? 50;
     this.coalescer = new Coalescer(this.clock, quietMs, options.maxDelayMs ?? Math.max(250, quietMs), () => void this.flush());
     const random = options.random ?? Math.random;
@@ -642,6 +661,7 @@ export class KubeSource {
   private noteChange(watcher: ResourceWatcher, type: ObjectChange['type'], key: string, object: KubernetesObject): void {
     this.metrics?.objectEvent(watcher.kind, type);
     this.trackAffected(watcher.kind, key, type, object);
+    if (type === 'deleted') this.pendingDeletedFiles.add(`kube:${watcher.kind}/${key}`);
     if (!this.initialDelivered) return; // the initial batch carries the whole state
     const id = `${watcher.kind}/${key}`;
     const previous = this.pending.get(id);
@@ -664,11 +684,18 @@ export class KubeSource {
         break;
       case 'EndpointSlice': {
         const before = this.sliceOwners.get(key);
-        if (before) this.pendingServices.add(before);
+        if (before) {
+          this.pendingServices.add(before);
+          this.slicesByService.get(before)?.delete(key);
+          if (this.slicesByService.get(before)?.size === 0) this.slicesByService.delete(before);
+        }
         const now = type === 'deleted' ? undefined : sliceService(object);
         if (now) {
           this.pendingServices.add(now);
           this.sliceOwners.set(key, now);
+          const slices = this.slicesByService.get(now) ?? new Set<string>();
+          slices.add(key);
+          this.slicesByService.set(now, slices);
         } else {
           this.sliceOwners.delete(key);
         }
@@ -713,7 +740,7 @@ export class KubeSource {
       services,
       changes: [...this.pending.values()],
       skipChanged: initial || this.pendingSkip,
-      model: this.model(),
+      model: !this.incremental ? this.model() : all ? this.incremental.full() : this.incremental.update(services, this.pendingDeletedFiles),
       stale: this.stale,
       builtAt: this.clock.now(),
     };
@@ -722,6 +749,7 @@ export class KubeSource {
     this.pendingNamespaces = new Set();
     this.pendingAll = false;
     this.pendingSkip = false;
+    this.pendingDeletedFiles = new Set();
     return batch;
   }
 

@@ -1,0 +1,263 @@
+// Control-plane benchmark: the Kubernetes source at cluster scale, against the API server
+// stand-in (a test double) running in its own process. Measures, in this process (the agent's):
+//   - initial sync: source start → full list of every resource → model → compileTables →
+//     applyTables into a writer (counting, or policy.wasm's maps with --wasm);
+//   - single-change programming latency: one EndpointSlice replaced over HTTP → rows applied,
+//     p50/p99, both end to end (from the PUT) and as the agent's histogram sees it (informer
+//     event → map write);
+//   - resident memory of this process after the sync and after the changes.
+// Reports, does not assert. Run: npx tsx bench/control-plane.ts [--services N] [--endpoints N]
+//   [--changes N] [--wasm] [--quick] [--out FILE]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import os from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import { KubeSource, type ChangeBatch } from '../src/kube/source.ts';
+import { compileTables } from '../src/tables/compile.ts';
+import { TableIds } from '../src/tables/ids.ts';
+import { applyTables, emptyState, type MapWriter, type TableState } from '../src/agent/reconcile.ts';
+import type { MapName } from '../src/tables/layouts.ts';
+import type { TableRow } from '../src/tables/compile.ts';
+import { WasmTables } from '../src/tables/wasm-sink.ts';
+import { loadPolicyWasm } from '../src/node/policy-wasm.ts';
+import { scaleNamespace, scaleService, scaleSlice, type ScaleOptions } from '../test/apiserver/scale.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export interface ControlPlaneOptions {
+  services: number;
+  endpoints: number;
+  /** Single changes to time. */
+  changes: number;
+  /** Pause between changes, so each is a change of its own. */
+  gapMs: number;
+  writer: 'count' | 'wasm';
+  quietMs?: number;
+}
+
+export interface Percentiles {
+  samples: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+export interface ControlPlaneResult {
+  conditions: Record<string, unknown>;
+  initialSync: { totalMs: number; listToModelMs: number; modelBuildMs: number; compileMs: number; applyMs: number; rowsWritten: number };
+  singleChange: { endToEndMs: Percentiles; informerToWriteMs: Percentiles; compileMs: Percentiles; applyMs: Percentiles; rowsWrittenPerChange: Percentiles };
+  memory: { rssAfterSyncMiB: number; rssAfterChangesMiB: number; heapUsedAfterSyncMiB: number; rssBeforeStartMiB: number };
+  targets: { p99UnderMs: number; initialSyncUnderMs: number; rssUnderMiB: number };
+}
+
+class CountingWriter implements MapWriter {
+  rows = 0;
+  update(_map: MapName, rows: TableRow[]): void {
+    this.rows += rows.length;
+  }
+  remove(_map: MapName, rows: TableRow[]): void {
+    this.rows += rows.length;
+  }
+}
+
+class WasmWriter implements MapWriter {
+  rows = 0;
+  constructor(private readonly sink: WasmTables) {}
+  update(map: MapName, rows: TableRow[]): void {
+    this.rows += rows.length;
+    this.sink.updateRows(map, rows);
+  }
+  remove(map: MapName, rows: TableRow[]): void {
+    this.rows += rows.length;
+    this.sink.removeRows(map, rows);
+  }
+}
+
+function percentiles(values: number[]): Percentiles {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => round(sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? NaN);
+  return { samples: sorted.length, p50: at(0.5), p90: at(0.9), p99: at(0.99), max: round(sorted[sorted.length - 1] ?? NaN) };
+}
+
+const round = (n: number) => Math.round(n * 100) / 100;
+const mib = (bytes: number) => round(bytes / (1 << 20));
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function startStandin(options: ScaleOptions): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/apiserver/serve.ts'), '--services', String(options.services), '--endpoints', String(options.endpoints)], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface(child.stdout!);
+    lines.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`stand-in exited with ${code} before it was ready`)));
+  });
+  return { child, url: (JSON.parse(line) as { url: string }).url };
+}
+
+export async function runControlPlaneBench(options: ControlPlaneOptions): Promise<ControlPlaneResult> {
+  const scale: ScaleOptions = { services: options.services, endpoints: options.endpoints };
+  const { child, url } = await startStandin(scale);
+  const rssBeforeStart = process.memoryUsage().rss;
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'standin', server: url, skipTLSVerify: true }],
+    users: [{ name: 'standin' }],
+    contexts: [{ name: 'standin', cluster: 'standin', user: 'standin' }],
+    currentContext: 'standin',
+  });
+  const source = new KubeSource({ kubeConfig, quietMs: options.quietMs, log: () => {} });
+  const writer = options.writer === 'wasm' ? new WasmWriter(new WasmTables(await loadPolicyWasm())) : new CountingWriter();
+  const ids = new TableIds();
+  let state: TableState = emptyState();
+
+  /** What a batch did; the batch itself (and its model) is not kept, as the agent would not. */
+  interface Applied {
+    batch: Pick<ChangeBatch, 'initial' | 'changes' | 'services'>;
+    compileMs: number;
+    applyMs: number;
+    rows: number;
+    writtenAt: number;
+    wallAt: number;
+  }
+  const applied: Applied[] = [];
+  let notify: (() => void) | undefined;
+  const startedAt = performance.now();
+  let firstListAt = 0;
+  source.onBatch((batch) => {
+    const t0 = performance.now();
+    const tables = compileTables(batch.model, { ids, node: 'node-0' });
+    const t1 = performance.now();
+    const before = writer.rows;
+    state = applyTables(writer, state, tables.rows).state;
+    const t2 = performance.now();
+    applied.push({ batch: { initial: batch.initial, changes: batch.changes, services: batch.services }, compileMs: t1 - t0, applyMs: t2 - t1, rows: writer.rows - before, writtenAt: source.now(), wallAt: t2 });
+    notify?.();
+  });
+  const waitBatch = (predicate: (a: Applied) => boolean) =>
+    new Promise<Applied>((resolve) => {
+      const check = () => {
+        const found = applied.find(predicate);
+        if (found) {
+          notify = undefined;
+          resolve(found);
+        } else notify = check;
+      };
+      check();
+    });
+
+  try {
+    await source.start();
+    await source.waitForSync(120_000);
+    firstListAt = performance.now();
+    const initial = await waitBatch((a) => a.batch.initial);
+    const buildStart = performance.now();
+    source.model();
+    const modelBuildMs = performance.now() - buildStart;
+    const rssAfterSync = process.memoryUsage().rss;
+    const heapAfterSync = process.memoryUsage().heapUsed;
+
+    const endToEnd: number[] = [];
+    const informerToWrite: number[] = [];
+    const compile: number[] = [];
+    const apply: number[] = [];
+    const rows: number[] = [];
+    for (let k = 1; k <= options.changes; k++) {
+      const service = (k * 7919) % options.services;
+      const body = scaleSlice(scale, service, k);
+      const path = `/apis/discovery.k8s.io/v1/namespaces/${scaleNamespace(service % 100)}/endpointslices/${body.metadata.name}`;
+      const name = body.metadata.name as string;
+      const seenBefore = applied.length;
+      const t0 = performance.now();
+      const response = await fetch(url + path, { method: 'PUT', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+      if (response.status !== 200) throw new Error(`PUT ${path}: ${response.status} ${await response.text()}`);
+      const rv = ((await response.json()) as { metadata: { resourceVersion: string } }).metadata.resourceVersion;
+      const done = await waitBatch((a) => applied.indexOf(a) >= seenBefore && a.batch.changes.some((c) => c.name === name && c.resourceVersion === rv));
+      endToEnd.push(done.wallAt - t0);
+      for (const change of done.batch.changes) informerToWrite.push(done.writtenAt - change.seenAt);
+      compile.push(done.compileMs);
+      apply.push(done.applyMs);
+      rows.push(done.rows);
+      if (!done.batch.services.has(`${scaleNamespace(service % 100)}/${scaleService(service)}`)) throw new Error(`batch for ${name} does not name its service`);
+      await sleep(options.gapMs);
+    }
+    const rssAfterChanges = process.memoryUsage().rss;
+    return {
+      conditions: {
+        services: options.services,
+        endpoints: options.endpoints,
+        endpointSlices: options.services,
+        namespaces: 100,
+        nodes: 50,
+        changes: options.changes,
+        writer: options.writer === 'wasm' ? 'policy.wasm maps (WasmTables)' : 'counting writer (no kernel)',
+        quietMs: options.quietMs ?? 50,
+        standin: 'test/apiserver/standin.ts (a test double) in a child process, plain HTTP on loopback',
+        cpu: os.cpus()[0]?.model ?? 'unknown',
+        cores: os.cpus().length,
+        node: process.version,
+      },
+      initialSync: {
+        totalMs: round(initial.wallAt - startedAt),
+        listToModelMs: round(firstListAt - startedAt),
+        modelBuildMs: round(modelBuildMs),
+        compileMs: round(initial.compileMs),
+        applyMs: round(initial.applyMs),
+        rowsWritten: initial.rows,
+      },
+      singleChange: {
+        endToEndMs: percentiles(endToEnd),
+        informerToWriteMs: percentiles(informerToWrite),
+        compileMs: percentiles(compile),
+        applyMs: percentiles(apply),
+        rowsWrittenPerChange: percentiles(rows),
+      },
+      memory: { rssBeforeStartMiB: mib(rssBeforeStart), rssAfterSyncMiB: mib(rssAfterSync), heapUsedAfterSyncMiB: mib(heapAfterSync), rssAfterChangesMiB: mib(rssAfterChanges) },
+      targets: { p99UnderMs: 1000, initialSyncUnderMs: 5000, rssUnderMiB: 150 },
+    };
+  } finally {
+    await source.stop();
+    child.kill('SIGTERM');
+  }
+}
+
+function parseArgs(argv: string[]): ControlPlaneOptions & { out: string } {
+  const options: ControlPlaneOptions & { out: string } = { services: 10_000, endpoints: 50_000, changes: 100, gapMs: 100, writer: 'count', out: join(ROOT, 'bench/results/control-plane.json') };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined || !/^\d+$/.test(v)) throw new Error(`${flag} needs a whole number`);
+      return Number(v);
+    };
+    if (flag === '--services') options.services = value();
+    else if (flag === '--endpoints') options.endpoints = value();
+    else if (flag === '--changes') options.changes = value();
+    else if (flag === '--quiet-ms') options.quietMs = value();
+    else if (flag === '--wasm') options.writer = 'wasm';
+    else if (flag === '--quick') Object.assign(options, { services: 1000, endpoints: 5000, changes: 20 });
+    else if (flag === '--out') options.out = argv[++i] ?? '';
+    else throw new Error(`unknown option ${flag} (known: --services --endpoints --changes --quiet-ms --wasm --quick --out)`);
+  }
+  return options;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const options = parseArgs(process.argv.slice(2));
+  runControlPlaneBench(options)
+    .then((result) => {
+      mkdirSync(dirname(options.out), { recursive: true });
+      writeFileSync(options.out, JSON.stringify(result, null, 2) + '\n');
+      process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+      process.exit(0);
+    })
+    .catch((error) => {
+      process.stderr.write(`bench/control-plane: ${(error as Error).stack ?? error}\n`);
+      process.exit(1);
+    });
+}
