@@ -440,6 +440,8 @@ export class KubeSource {
   private readonly slicesByService = new Map<string, Set<string>>();
   private readonly incremental?: IncrementalModel;
   private pendingDeletedFiles = new Set<string>();
+  private lastModel?: Model;
+  private changedSinceBatch = true;
   private pending = new Map<string, ObjectChange>();
   private pendingServices = new Set<string>();
   private pendingNamespaces = new Set<string>();
@@ -502,13 +504,16 @@ export class KubeSource {
     await Promise.all(this.watchers.map((watcher) => watcher.stop()));
   }
 
-  /** True once every resource has been listed in full at least once. */
-  get synced(): boolean {
+  /**
+   * True once every resource has been listed in full at least once. A method, as the agent's
+   * AgentSource interface has it (src/agent/agent.ts).
+   */
+  synced(): boolean {
     return this.watchers.every((watcher) => watcher.listed);
   }
 
   /** True while some list or watch is failing: the cache is the last known state. */
-  get stale(): boolean {
+  stale(): boolean {
     return this.watchers.some((watcher) => watcher.failing);
   }
 
@@ -518,8 +523,8 @@ export class KubeSource {
 
   status(): SourceStatus {
     return {
-      synced: this.synced,
-      stale: this.stale,
+      synced: this.synced(),
+      stale: this.stale(),
       staleForMs: this.staleSince === undefined ? 0 : this.clock.now() - this.staleSince,
       resources: this.watchers.map((w) => ({
         kind: w.kind,
@@ -538,7 +543,7 @@ export class KubeSource {
 
   /** Resolves once synced; rejects after `timeoutMs` (if given) naming the resources not listed yet. */
   waitForSync(timeoutMs?: number): Promise<void> {
-    if (this.synced) return Promise.resolve();
+    if (this.synced()) return Promise.resolve();
     return new Promise((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
       const done = () => {
@@ -562,7 +567,7 @@ export class KubeSource {
    */
   onBatch(listener: BatchListener): () => void {
     this.listeners.add(listener);
-    if (this.synced && !this.initialDelivered) this.coalescer.poke();
+    if (this.synced() && !this.initialDelivered) this.coalescer.poke();
     return () => this.listeners.delete(listener);
   }
 
@@ -582,10 +587,14 @@ export class KubeSource {
     return buildModel(docs, this.buildOptions);
   }
 
-  /** Same shape as ManifestSource.read(), plus the sync state. */
+  /**
+   * Same shape as ManifestSource.read(), plus the sync state. Right after a batch (nothing
+   * changed since) this is the batch's model, so an agent that calls read() from onBatch pays
+   * for no second build.
+   */
   async read(): Promise<KubeSnapshot> {
-    const model = this.model();
-    return { model, diagnostics: model.diagnostics, heldBack: [], synced: this.synced, stale: this.stale };
+    const model = !this.changedSinceBatch && this.lastModel ? this.lastModel : this.model();
+    return { model, diagnostics: model.diagnostics, heldBack: [], synced: this.synced(), stale: this.stale() };
   }
 
   /** Workloads opted out with meshc.io/skip: "true". */
@@ -621,6 +630,7 @@ export class KubeSource {
     const typed = object as KubernetesObject & Record<string, unknown>;
     if (!typed.kind) typed.kind = watcher.kind;
     if (!typed.apiVersion) typed.apiVersion = watcher.apiVersion;
+    slim(typed);
     const file = `kube:${watcher.kind}/${key}`;
     watcher.docs.set(key, { file, doc: 0, object: typed });
     this.noteChange(watcher, type, key, object);
@@ -634,7 +644,7 @@ export class KubeSource {
 
   /** @internal */
   listedOne(): void {
-    if (!this.synced) return;
+    if (!this.synced()) return;
     this.log(`synced: ${this.watchers.map((w) => `${w.docs.size} ${w.kind}${w.absent ? ' (absent)' : ''}`).join(', ')}`);
     for (const waiter of this.syncWaiters.splice(0)) waiter();
     this.emitStatus();
@@ -644,7 +654,7 @@ export class KubeSource {
 
   /** @internal */
   healthChanged(): void {
-    const stale = this.stale;
+    const stale = this.stale();
     if (stale && !this.wasStale) this.staleSince = this.clock.now();
     if (!stale) this.staleSince = undefined;
     if (stale !== this.wasStale) {
@@ -662,6 +672,7 @@ export class KubeSource {
     this.metrics?.objectEvent(watcher.kind, type);
     this.trackAffected(watcher.kind, key, type, object);
     if (type === 'deleted') this.pendingDeletedFiles.add(`kube:${watcher.kind}/${key}`);
+    this.changedSinceBatch = true;
     if (!this.initialDelivered) return; // the initial batch carries the whole state
     const id = `${watcher.kind}/${key}`;
     const previous = this.pending.get(id);
@@ -674,7 +685,7 @@ export class KubeSource {
       seenAt: previous?.seenAt ?? this.clock.now(),
       resourceVersion: object.metadata?.resourceVersion,
     });
-    if (this.synced) this.coalescer.poke();
+    if (this.synced()) this.coalescer.poke();
   }
 
   private trackAffected(kind: WatchedKind, key: string, type: ObjectChange['type'], object: any): void {
@@ -741,7 +752,7 @@ export class KubeSource {
       changes: [...this.pending.values()],
       skipChanged: initial || this.pendingSkip,
       model: !this.incremental ? this.model() : all ? this.incremental.full() : this.incremental.update(services, this.pendingDeletedFiles),
-      stale: this.stale,
+      stale: this.stale(),
       builtAt: this.clock.now(),
     };
     this.pending = new Map();
@@ -750,6 +761,8 @@ export class KubeSource {
     this.pendingAll = false;
     this.pendingSkip = false;
     this.pendingDeletedFiles = new Set();
+    this.lastModel = batch.model;
+    this.changedSinceBatch = false;
     return batch;
   }
 
@@ -758,7 +771,7 @@ export class KubeSource {
   }
 
   private async flush(): Promise<void> {
-    if (!this.synced || this.listeners.size === 0) return;
+    if (!this.synced() || this.listeners.size === 0) return;
     if (this.flushing) {
       this.flushAgain = true;
       return;
@@ -782,6 +795,20 @@ export class KubeSource {
     }
   }
 }
+
+/**
+ * Drops what meshc never reads and the cache would hold for every object: managedFields and
+ * kubectl's copy of the last applied object (often larger than the object itself). The cached
+ * object is client-node's own, so this is done in place, once per received version.
+ */
+export function slim(object: KubernetesObject): void {
+  const metadata = object.metadata;
+  if (!metadata) return;
+  delete metadata.managedFields;
+  if (metadata.annotations && LAST_APPLIED in metadata.annotations) delete metadata.annotations[LAST_APPLIED];
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 
 function splitKey(key: string): [string, string] {
   const slash = key.indexOf('/');

@@ -51,7 +51,7 @@ sync('no batch and synced=false while one resource cannot be listed; the batch f
   try {
     await waitFor('the other resources to be listed', () => h.source.status().resources.filter((r) => r.listed).length === 4);
     await sleep(150);
-    assert.not.ok(h.source.synced);
+    assert.not.ok(h.source.synced());
     assert.equal(h.batches.length, 0, 'nothing may be programmed before every resource is listed');
     const slices = h.source.status().resources.find((r) => r.kind === 'EndpointSlice')!;
     assert.ok(slices.failing);
@@ -62,7 +62,7 @@ sync('no batch and synced=false while one resource cannot be listed; the batch f
     await h.source.waitForSync(5000);
     await waitFor('initial batch', () => h.batches.length === 1);
     assert.ok(h.batches[0]!.initial);
-    assert.not.ok(h.source.stale);
+    assert.not.ok(h.source.stale());
   } finally {
     await h.close();
   }
@@ -123,6 +123,47 @@ propagate('create, modify and delete of Services, EndpointSlices and HTTPRoutes 
   }
 });
 
+propagate('managedFields and kubectl\'s last-applied copy are not kept', async () => {
+  const h = await harness({
+    seed: (s) => {
+      const body = service('default', 'web', '10.96.0.10', undefined, { 'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(4096), keep: 'me' });
+      s.create({ ...body, metadata: { ...body.metadata, managedFields: [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:spec': {} } }] } });
+    },
+  });
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => h.batches.length === 1);
+    assert.equal(h.batches[0]!.model.services.get('default/web')!.meta.annotations, { keep: 'me' });
+    const raw = h.server.get('v1', 'Service', 'default', 'web')!;
+    assert.ok(raw.metadata.managedFields, 'the server still has them (only the agent\'s copy is slimmed)');
+  } finally {
+    await h.close();
+  }
+});
+
+propagate('read(): the batch\'s model right after a batch, a fresh one once something changed', async () => {
+  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')), start: false });
+  const same: boolean[] = [];
+  h.source.onBatch(async (batch) => {
+    const snapshot = await h.source.read();
+    same.push(snapshot.model === batch.model && snapshot.synced);
+  });
+  try {
+    await h.source.start();
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => same.length === 1);
+    assert.equal(same, [true]);
+    h.server.create(service('default', 'api', '10.96.0.11'));
+    await waitFor('cache updated', () => h.source.status().resources.find((r) => r.kind === 'Service')!.objects === 2);
+    // Before (or after) the batch is cut, read() never returns a model without the change.
+    assert.ok((await h.source.read()).model.services.has('default/api'));
+    await waitFor('second batch', () => same.length === 2);
+    assert.equal(same, [true, true]);
+  } finally {
+    await h.close();
+  }
+});
+
 const resilience = suite('KubeSource: dropped watches, 410 Gone, outages');
 
 resilience('a watch cut mid-stream is re-established and later changes still arrive', async () => {
@@ -140,7 +181,7 @@ resilience('a watch cut mid-stream is re-established and later changes still arr
     assert.ok(Number(resumed.query['resourceVersion']) > 0);
     h.server.create(slice('default', 'web', 'web-1', ['10.1.0.7']));
     await waitFor('slice after reconnect', () => endpointIPs(h.batches[h.batches.length - 1]!.model, 'default/web/80')[0] === '10.1.0.7');
-    await waitFor('not stale', () => !h.source.stale);
+    await waitFor('not stale', () => !h.source.stale());
   } finally {
     await h.close();
   }
@@ -229,7 +270,7 @@ resilience('API server down: last state stays, stale is set, changes made meanwh
     await h.source.waitForSync(5000);
     await waitFor('initial batch', () => h.batches.length === 1);
     await h.server.stop();
-    await waitFor('stale', () => h.source.stale);
+    await waitFor('stale', () => h.source.stale());
     await sleep(400); // several retries at the capped backoff
     const status = h.source.status();
     assert.ok(status.staleForMs >= 300, `stale for ${status.staleForMs} ms`);
@@ -243,7 +284,7 @@ resilience('API server down: last state stays, stale is set, changes made meanwh
     h.server.update({ ...stored, endpoints: [{ addresses: ['10.1.0.9'] }] });
     assert.equal(h.batches.length, batchesWhileDown);
     await h.server.start();
-    await waitFor('fresh again', () => !h.source.stale, 5000);
+    await waitFor('fresh again', () => !h.source.stale(), 5000);
     await waitFor('changes applied', () => {
       const model = h.batches[h.batches.length - 1]!.model;
       return model.services.has('default/new') && !model.services.has('default/old') && endpointIPs(model, 'default/web/80')[0] === '10.1.0.9';
@@ -263,7 +304,7 @@ resilience('backoff is capped: retries keep coming at about the cap while the se
     await h.source.waitForSync(5000);
     const port = h.server.port;
     await h.server.stop();
-    await waitFor('stale', () => h.source.stale);
+    await waitFor('stale', () => h.source.stale());
     // Count connection attempts with a bare listener on the port.
     const net = await import('node:net');
     let attempts = 0;
@@ -395,7 +436,7 @@ versions('without the Gateway API the source syncs with no routes', async () => 
     const routes = h.source.status().resources.find((r) => r.kind === 'HTTPRoute')!;
     assert.ok(routes.absent);
     assert.ok(routes.listed);
-    assert.not.ok(h.source.stale);
+    assert.not.ok(h.source.stale());
     assert.ok(h.logs.some((l) => /gateway\.networking\.k8s\.io is not served/.test(l)));
   } finally {
     await h.close();
