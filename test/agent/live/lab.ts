@@ -1,0 +1,159 @@
+// A lab for the agent's end-to-end tests: a network namespace with pod addresses and servers,
+// a cgroup to route, and a bpffs pin directory, all of the test's own, removed in dispose() even
+// when the test failed.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { CGROUP_ROOT, makePinDir } from '../../kernel/env.ts';
+
+const LIVE = fileURLToPath(new URL('.', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
+
+export interface ConnectionRecord {
+  t0: string;
+  t1: string;
+  backend?: string;
+  peer?: string;
+  error?: string;
+}
+
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.trim()}`);
+}
+
+export class Lab {
+  readonly id = randomBytes(3).toString('hex');
+  readonly netns = `meshc-e2e-${this.id}`;
+  readonly cgroup = path.join(CGROUP_ROOT, `meshc-e2e-${this.id}`);
+  readonly pin: string;
+  readonly dir: string;
+  readonly manifests: string;
+  private readonly children: ChildProcess[] = [];
+
+  constructor(readonly pods: string[], readonly vips: string[]) {
+    this.pin = makePinDir('e2e');
+    this.dir = mkdtempSync(path.join(tmpdir(), 'meshc-e2e-'));
+    this.manifests = path.join(this.dir, 'manifests');
+    mkdirSync(this.manifests);
+    mkdirSync(this.cgroup);
+    run('ip', ['netns', 'add', this.netns]);
+    run('ip', ['-n', this.netns, 'link', 'set', 'lo', 'up']);
+    for (const ip of [...pods, ...vips]) run('ip', ['-n', this.netns, 'addr', 'add', `${ip}/32`, 'dev', 'lo']);
+  }
+
+  /** Starts the pod servers inside the netns (not in the routed cgroup). */
+  async startPods(): Promise<void> {
+    const child = spawn('ip', ['netns', 'exec', this.netns, process.execPath, path.join(LIVE, 'pods.mjs'), ...this.pods, '--vips', ...this.vips], { stdio: ['ignore', 'pipe', 'inherit'] });
+    this.children.push(child);
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.once('data', () => resolve());
+      child.once('exit', (code) => reject(new Error(`pod servers exited with ${code}`)));
+    });
+  }
+
+  write(file: string, text: string): void {
+    const target = path.join(this.manifests, file);
+    writeFileSync(`${target}.tmp`, text);
+    spawnSync('mv', [`${target}.tmp`, target]);
+  }
+
+  /** Runs the meshc CLI (synchronously). */
+  meshc(...args: string[]) {
+    return spawnSync(process.execPath, [path.join(ROOT, 'bin/meshc.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
+  }
+
+  /** Starts `meshc agent --watch` on the lab, resolving once the first sync is done. */
+  async startAgent(extra: string[] = []): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/meshc.js'), 'agent', '--manifests', this.manifests, '--cgroup', this.cgroup, '--pin', this.pin, '--node', 'node-1', '--watch', ...extra], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    this.children.push(child);
+    const lines = createInterface({ input: child.stderr! });
+    const log: string[] = [];
+    (child as ChildProcess & { log: string[] }).log = log;
+    await new Promise<void>((resolve, reject) => {
+      lines.on('line', (line) => {
+        log.push(line);
+        if (line.includes('watching for changes')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`agent exited with ${code}: ${log.join('\n')}`)));
+    });
+    return child;
+  }
+
+  /** Waits until the agent logs a line matching `pattern` after `from` lines. */
+  async agentLogs(child: ChildProcess, pattern: RegExp, timeoutMs = 10000): Promise<string> {
+    const log = (child as ChildProcess & { log: string[] }).log;
+    const deadline = Date.now() + timeoutMs;
+    const start = log.length;
+    while (Date.now() < deadline) {
+      const hit = log.slice(start).find((l) => pattern.test(l));
+      if (hit) return hit;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`agent did not log ${pattern} within ${timeoutMs} ms; log:\n${log.join('\n')}`);
+  }
+
+  /** Starts a client in the routed cgroup and the netns. `inCgroup: false` runs it outside. */
+  client(args: string[], inCgroup = true): ChildProcess & { records: ConnectionRecord[]; done: Promise<ConnectionRecord[]> } {
+    const exec = `exec ip netns exec ${this.netns} ${process.execPath} ${path.join(LIVE, 'client.mjs')} ${args.join(' ')}`;
+    const script = inCgroup ? `echo $$ > ${this.cgroup}/cgroup.procs && ${exec}` : exec;
+    const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] }) as ChildProcess & { records: ConnectionRecord[]; done: Promise<ConnectionRecord[]> };
+    this.children.push(child);
+    child.records = [];
+    createInterface({ input: child.stdout! }).on('line', (line) => child.records.push(JSON.parse(line)));
+    child.done = new Promise((resolve) => child.once('exit', () => resolve(child.records)));
+    return child;
+  }
+
+  async connections(host: string, port: number, count: number, inCgroup = true): Promise<ConnectionRecord[]> {
+    const c = this.client(['tcp', host, String(port), String(count)], inCgroup);
+    c.stdin!.end();
+    return c.done;
+  }
+
+  /** Removes everything the lab made. Safe to call more than once. */
+  dispose(): void {
+    for (const child of this.children) if (child.exitCode === null) child.kill('SIGKILL');
+    spawnSync(process.execPath, [path.join(ROOT, 'bin/meshc.js'), 'agent', '--detach', '--pin', this.pin], { cwd: ROOT });
+    spawnSync('ip', ['netns', 'del', this.netns]);
+    for (let i = 0; i < 50 && existsSync(this.cgroup); i++) {
+      try {
+        const procs = readFileSync(path.join(this.cgroup, 'cgroup.procs'), 'utf8').trim();
+        for (const pid of procs.split('\n').filter(Boolean)) spawnSync('kill', ['-9', pid]);
+        rmdirSync(this.cgroup);
+      } catch {
+        spawnSync('sleep', ['0.1']);
+      }
+    }
+    rmSync(this.pin, { recursive: true, force: true });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+export function serviceManifest(name: string, vip: string, endpoints: { ip: string; ready?: boolean; serving?: boolean; terminating?: boolean }[], spec: Record<string, unknown> = {}): string {
+  return `apiVersion: v1
+kind: Service
+metadata: { name: ${name}, namespace: default }
+spec: ${JSON.stringify({ clusterIP: vip, ports: [{ name: 'http', port: 80, targetPort: 8080 }, { name: 'dns', port: 53, protocol: 'UDP', targetPort: 5353 }], ...spec })}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: { name: ${name}-1, namespace: default, labels: { kubernetes.io/service-name: ${name} } }
+addressType: IPv4
+ports: [{ name: http, port: 8080, protocol: TCP }, { name: dns, port: 5353, protocol: UDP }]
+endpoints: ${JSON.stringify(endpoints.map((e) => ({ addresses: [e.ip], conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false } })))}
+`;
+}
+
+export function tally(records: ConnectionRecord[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const r of records) {
+    const key = r.error ? `error:${r.error}` : r.backend!;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
