@@ -46,6 +46,16 @@ const SPECS: Record<WatchedKind, KindSpec> = {
   Pod: { kind: 'Pod', apiVersion: 'v1', path: '/api/v1/pods', namespaced: true },
 };
 
+/** What the source reads, as RBAC names it: deploy/clusterrole.yaml must grant exactly these. */
+export const WATCHED_RESOURCES: readonly { kind: WatchedKind; group: string; resource: string }[] = [
+  { kind: 'Service', group: '', resource: 'services' },
+  { kind: 'EndpointSlice', group: 'discovery.k8s.io', resource: 'endpointslices' },
+  { kind: 'HTTPRoute', group: GATEWAY_GROUP, resource: 'httproutes' },
+  { kind: 'Node', group: '', resource: 'nodes' },
+  { kind: 'Namespace', group: '', resource: 'namespaces' },
+  { kind: 'Pod', group: '', resource: 'pods' },
+];
+
 /** Which HTTPRoute version to watch among those served: v1, else v1beta1, else none. */
 export function chooseRouteVersion(served: readonly string[]): string | undefined {
   return ['v1', 'v1beta1'].find((v) => served.includes(v));

@@ -1,0 +1,148 @@
+// deploy/: renders offline with `kubectl kustomize`, loads into the API server stand-in (a test
+// double, which checks apiVersions, kinds, namespaces and the required fields of these kinds),
+// and grants nothing beyond get/list/watch on exactly what the Kubernetes source reads.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+import { ApiServerStandin } from '../apiserver/standin.ts';
+import { WATCHED_RESOURCES } from '../../src/kube/source.ts';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const requireTools = process.env['MESHC_REQUIRE_KERNEL'] === '1';
+
+function kustomize(dir: string): any[] | undefined {
+  const result = spawnSync('kubectl', ['kustomize', dir], { cwd: ROOT, encoding: 'utf8' });
+  if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (requireTools) throw new Error('kubectl is not installed (apt-get install kubectl) and MESHC_REQUIRE_KERNEL=1 forbids skipping');
+    console.log(`  skipped: kubectl is not installed (apt-get install kubectl) — ${dir} not rendered`);
+    return undefined;
+  }
+  if (result.status !== 0) throw new Error(`kubectl kustomize ${dir} failed:\n${result.stderr}`);
+  return parseAllDocuments(result.stdout).map((doc) => doc.toJS()).filter((o) => o);
+}
+
+function pathOf(standin: ApiServerStandin, object: any): string {
+  const type = standin.typeOf(object.apiVersion, object.kind);
+  const prefix = type.group === '' ? `/api/${object.apiVersion}` : `/apis/${object.apiVersion}`;
+  return type.namespaced ? `${prefix}/namespaces/${object.metadata.namespace}/${type.resource}` : `${prefix}/${type.resource}`;
+}
+
+const find = (objects: any[], kind: string, name?: string) => objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+
+const deploy = suite('deploy/');
+
+deploy('renders and every object is accepted by the stand-in', async () => {
+  const objects = kustomize('deploy/');
+  if (!objects) return;
+  assert.equal(objects.map((o) => o.kind).sort(), ['ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet', 'Namespace', 'ServiceAccount']);
+  const standin = new ApiServerStandin({ namespaces: ['default', 'kube-system'] });
+  await standin.start();
+  try {
+    const order = ['Namespace', 'ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'ConfigMap', 'DaemonSet'];
+    for (const object of [...objects].sort((a, b) => order.indexOf(a.kind) - order.indexOf(b.kind))) {
+      assert.ok(object.metadata?.name, `${object.kind}: metadata.name`);
+      const response = await fetch(standin.url + pathOf(standin, object), { method: 'POST', body: JSON.stringify(object) });
+      const body = await response.json();
+      assert.is(response.status, 201, `${object.kind}/${object.metadata.name}: ${body.message}`);
+    }
+    assert.ok(standin.get('apps/v1', 'DaemonSet', 'meshc-system', 'meshc-agent'));
+  } finally {
+    await standin.stop();
+  }
+});
+
+deploy('the DaemonSet: host mounts, capabilities, probes, tolerations, in-cluster agent args', () => {
+  const objects = kustomize('deploy/');
+  if (!objects) return;
+  const ds = find(objects, 'DaemonSet', 'meshc-agent');
+  const pod = ds.spec.template.spec;
+  assert.not.ok(pod.hostPID, 'hostPID must be off');
+  assert.ok(pod.tolerations.some((t: any) => t.operator === 'Exists' && !t.key && !t.effect), 'tolerates every taint');
+  assert.is(pod.serviceAccountName, find(objects, 'ServiceAccount').metadata.name);
+  const volumes = new Map(pod.volumes.map((v: any) => [v.name, v]));
+  const [agent] = pod.containers;
+  const mounts = new Map(agent.volumeMounts.map((m: any) => [m.mountPath, m]));
+  for (const [mountPath, hostPath] of [['/sys/fs/bpf', '/sys/fs/bpf'], ['/sys/fs/cgroup', '/sys/fs/cgroup']]) {
+    const mount: any = mounts.get(mountPath);
+    assert.ok(mount, `mount at ${mountPath}`);
+    assert.is((volumes.get(mount.name) as any)?.hostPath?.path, hostPath, `${mountPath} is the host's ${hostPath}`);
+  }
+  const security = agent.securityContext;
+  if (!security.privileged) {
+    assert.ok(security.capabilities.add.length > 0);
+    for (const cap of security.capabilities.add) assert.ok(['BPF', 'NET_ADMIN', 'SYS_ADMIN', 'PERFMON'].includes(cap), `capability ${cap} is not one meshc needs`);
+    assert.equal(security.capabilities.drop, ['ALL']);
+  }
+  assert.is(agent.args[0], 'agent');
+  assert.not.ok(agent.args.includes('--kubeconfig'), 'in-cluster config in a pod');
+  assert.not.ok(agent.args.includes('--manifests'));
+  for (const flag of ['--cgroup', '--pin', '--node', '--metrics-port']) assert.ok(agent.args.includes(flag), flag);
+  // Every $(VAR) in the args is defined, by env or by the ConfigMap.
+  const config = find(objects, 'ConfigMap', agent.envFrom[0].configMapRef.name);
+  const defined = new Set([...agent.env.map((e: any) => e.name), ...Object.keys(config.data)]);
+  for (const arg of agent.args) for (const [, name] of String(arg).matchAll(/\$\((\w+)\)/g)) assert.ok(defined.has(name!), `$(${name}) is not defined`);
+  assert.not.equal(config.data.MESHC_CGROUP.replace(/\/+$/, ''), '/sys/fs/cgroup', 'never the host\'s root cgroup');
+  assert.match(config.data.MESHC_CGROUP, /kubepods/);
+  const port = agent.ports.find((p: any) => p.name === 'metrics');
+  assert.is(String(port.containerPort), config.data.MESHC_METRICS_PORT);
+  assert.equal([agent.livenessProbe.httpGet.path, agent.livenessProbe.httpGet.port], ['/healthz', 'metrics']);
+  assert.equal([agent.readinessProbe.httpGet.path, agent.readinessProbe.httpGet.port], ['/readyz', 'metrics']);
+  assert.is(ds.spec.template.metadata.annotations['meshc.io/skip'], 'true', 'the agent does not route itself');
+});
+
+deploy('RBAC: get/list/watch on exactly what the source reads, nothing else', () => {
+  const objects = kustomize('deploy/');
+  if (!objects) return;
+  const roles = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role');
+  assert.is(roles.length, 1);
+  const granted = new Set<string>();
+  for (const rule of roles[0].rules) {
+    assert.not.ok(rule.nonResourceURLs, 'no non-resource URLs');
+    assert.not.ok(rule.resourceNames, 'no resourceNames tricks');
+    assert.equal([...rule.verbs].sort(), ['get', 'list', 'watch'], `verbs of ${JSON.stringify(rule.resources)}`);
+    for (const group of rule.apiGroups) for (const resource of rule.resources) {
+      assert.not.ok(group === '*' || resource === '*' || resource.includes('/'), `no wildcard or subresource (${group}/${resource})`);
+      granted.add(`${group}/${resource}`);
+    }
+  }
+  assert.equal([...granted].sort(), WATCHED_RESOURCES.map((r) => `${r.group}/${r.resource}`).sort());
+  const binding = find(objects, 'ClusterRoleBinding');
+  assert.equal(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roles[0].metadata.name });
+  const sa = find(objects, 'ServiceAccount');
+  assert.equal(binding.subjects, [{ kind: 'ServiceAccount', name: sa.metadata.name, namespace: sa.metadata.namespace }]);
+});
+
+deploy('cleanup: detaches on every node, with no API access', async () => {
+  const objects = kustomize('deploy/cleanup/');
+  if (!objects) return;
+  assert.equal(objects.map((o) => o.kind), ['DaemonSet']);
+  const pod = objects[0].spec.template.spec;
+  assert.is(pod.automountServiceAccountToken, false);
+  assert.ok(pod.tolerations.some((t: any) => t.operator === 'Exists' && !t.key));
+  assert.match(pod.containers[0].args.join(' '), /meshc agent --detach --pin \/sys\/fs\/bpf\/meshc/);
+  const standin = new ApiServerStandin({ namespaces: ['meshc-system'] });
+  await standin.start();
+  try {
+    const response = await fetch(standin.url + pathOf(standin, objects[0]), { method: 'POST', body: JSON.stringify(objects[0]) });
+    assert.is(response.status, 201, JSON.stringify(await response.json()));
+  } finally {
+    await standin.stop();
+  }
+});
+
+deploy('Dockerfile: bookworm-slim with Node 20, libbpf1 at run time, compilers only in the build stage', () => {
+  const text = readFileSync(new URL('../../deploy/Dockerfile', import.meta.url), 'utf8');
+  const stages = text.split(/^FROM /m).slice(1);
+  assert.is(stages.length, 2);
+  for (const stage of stages) assert.match(stage, /^node:20-bookworm-slim/);
+  const [build, run] = stages as [string, string];
+  assert.match(build, /clang-19/);
+  assert.match(build, /meshc\.js compile/);
+  assert.match(run, /libbpf1/);
+  for (const compiler of ['clang', 'gcc', 'g\\+\\+', 'libbpf-dev', 'llvm']) assert.not.match(run, new RegExp(`install[^\\n]*\\b${compiler}`), `no ${compiler} on nodes`);
+  assert.match(run, /meshc\.bpf\.o|\/src\/build/);
+});
+
+deploy.run();
