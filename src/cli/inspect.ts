@@ -1,0 +1,45 @@
+// `meshc inspect`: what the pinned maps say, decoded, with Kubernetes names beside the addresses.
+import { resolve } from 'node:path';
+import { DEFAULT_PIN } from '../agent/agent.ts';
+import { decodeServices } from '../inspect/decode.ts';
+import { formatInspect } from '../inspect/format.ts';
+import { NoPinnedMapsError, readPinned } from '../inspect/read.ts';
+import { InputError, parseCommand } from './usage.ts';
+
+const HELP = `Usage: meshc inspect [--pin DIR] [--json]
+
+Decodes the maps a meshc agent pinned under --pin: each service frontend (ClusterIP:port/protocol,
+its Kubernetes name, algorithm, flags), the weighted groups of an attached route (weight, share,
+target Service) and the backends (pod IP:port, ready or terminating, slot, live connections,
+pod name). Only reads the maps. Needs root (opening pinned BPF maps needs CAP_BPF).
+
+Options:
+  --pin DIR   the agent's bpffs directory (default ${DEFAULT_PIN})
+  --json      one JSON object: {"services": [{vip, port, protocol, name, algorithm, flags,
+              backends: [...], groups: [...]}], "problems": [...], "metrics": {...}}
+  -h, --help  this help
+`;
+
+export const command = { summary: 'decode the pinned maps: services, groups, backends', run };
+
+async function run(args: string[]): Promise<number> {
+  const { values } = parseCommand('inspect', args, { pin: { type: 'string' }, json: { type: 'boolean' } }, false);
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const pin = resolve(values.pin ?? DEFAULT_PIN);
+  let input;
+  try {
+    input = readPinned(pin);
+  } catch (error) {
+    if (error instanceof NoPinnedMapsError) throw new InputError(`meshc inspect: ${error.message}`);
+    if ((error as { code?: string }).code === 'EPERM' || (error as { code?: string }).code === 'EACCES') {
+      throw new InputError(`meshc inspect: ${(error as Error).message} (opening pinned BPF maps needs root)`);
+    }
+    throw error;
+  }
+  const result = decodeServices(input);
+  process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : formatInspect(result));
+  return 0;
+}
