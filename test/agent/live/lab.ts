@@ -84,11 +84,16 @@ export class Lab {
     return child;
   }
 
-  /** Waits until the agent logs a line matching `pattern` after `from` lines. */
-  async agentLogs(child: ChildProcess, pattern: RegExp, timeoutMs = 10000): Promise<string> {
+  /** How many lines the agent has logged so far (a mark for agentLogs). */
+  logMark(child: ChildProcess): number {
+    return (child as ChildProcess & { log: string[] }).log.length;
+  }
+
+  /** Waits until the agent logs a line matching `pattern`, after line `since`. */
+  async agentLogs(child: ChildProcess, pattern: RegExp, since: number, timeoutMs = 10000): Promise<string> {
     const log = (child as ChildProcess & { log: string[] }).log;
     const deadline = Date.now() + timeoutMs;
-    const start = log.length;
+    const start = since;
     while (Date.now() < deadline) {
       const hit = log.slice(start).find((l) => pattern.test(l));
       if (hit) return hit;
