@@ -3,13 +3,14 @@ import type { BpfMap } from '../node/bpf.ts';
 import { MAPS, TABLE_WRITE_ORDER, type MapName } from '../tables/layouts.ts';
 import type { TableRow } from '../tables/compile.ts';
 import { hex } from '../tables/codec.ts';
+import { writeRows } from '../node/kernel-tables.ts';
 import type { MapWriter, TableState } from './reconcile.ts';
 
 export class KernelWriter implements MapWriter {
   constructor(private readonly maps: (name: MapName) => BpfMap) {}
 
   update(name: MapName, rows: TableRow[]): void {
-    this.maps(name).updateBatch(rows.map((r) => [r.key, r.value] as const));
+    writeRows(this.maps(name), name, rows);
   }
 
   remove(name: MapName, rows: TableRow[]): void {

@@ -4,7 +4,7 @@
 // in batches (BPF_MAP_UPDATE_BATCH; the addon falls back to one update per row where the kernel
 // has no batch for the map type). The same rows go to policy.wasm through WasmTables.
 import type { BpfMap } from './bpf.ts';
-import type { CompiledTables } from '../tables/compile.ts';
+import type { CompiledTables, TableRow } from '../tables/compile.ts';
 import { MAPS, TABLE_WRITE_ORDER, type MapName } from '../tables/layouts.ts';
 
 /** Where the maps come from: a loaded BpfObject, or anything that hands out maps by name. */
@@ -32,25 +32,28 @@ export function checkMapLayout(map: BpfMap, name: MapName): void {
   }
 }
 
+/** Writes rows into one map, in batches; throws naming the map (and the failing row's key). */
+export function writeRows(map: BpfMap, name: MapName, rows: readonly TableRow[], batchSize = 4096): void {
+  checkMapLayout(map, name);
+  for (let start = 0; start < rows.length; start += batchSize) {
+    const chunk = rows.slice(start, start + batchSize);
+    try {
+      map.updateBatch(chunk.map((row) => [row.key, row.value] as const));
+    } catch (err) {
+      const processed = (err as { processed?: number }).processed ?? 0;
+      const row = chunk[processed];
+      const at = row ? ` (row ${start + processed}, key ${Buffer.from(row.key).toString('hex')})` : '';
+      throw new Error(`map ${name}: write tables${at}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
 /** Writes every row of `tables`; throws naming the map (and the row's key) on failure. */
 export function writeTables(maps: MapSource, tables: CompiledTables, options: WriteOptions = {}): WriteStats {
-  const batchSize = options.batchSize ?? 4096;
   const stats: WriteStats = [];
   for (const name of TABLE_WRITE_ORDER) {
     const rows = [...(tables.rows.get(name)?.values() ?? [])];
-    const map = maps.map(name);
-    checkMapLayout(map, name);
-    for (let start = 0; start < rows.length; start += batchSize) {
-      const chunk = rows.slice(start, start + batchSize);
-      try {
-        map.updateBatch(chunk.map((row) => [row.key, row.value] as const));
-      } catch (err) {
-        const processed = (err as { processed?: number }).processed ?? 0;
-        const row = chunk[processed];
-        const at = row ? ` (row ${start + processed}, key ${Buffer.from(row.key).toString('hex')})` : '';
-        throw new Error(`map ${name}: write tables${at}: ${(err as Error).message}`, { cause: err });
-      }
-    }
+    writeRows(maps.map(name), name, rows, options.batchSize);
     stats.push({ map: name, rows: rows.length });
   }
   return stats;
