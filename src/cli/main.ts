@@ -12,6 +12,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   agent: async () => (await import('./agent.ts')).command,
   playground: async () => (await import('./playground.ts')).command,
   test: async () => (await import('./test.ts')).command,
+  inspect: async () => (await import('./inspect.ts')).command,
+  monitor: async () => (await import('./monitor.ts')).command,
+  demo: async () => (await import('./demo.ts')).command,
 };
 
 function overview(): string {
@@ -28,6 +31,9 @@ Commands:
   agent      route a cgroup's connections on this node (BPF), from manifests
   playground serve the browser playground: edit manifests, simulate, unit-test policies
   test       run policy unit tests (docs/policy-tests.md) against manifests
+  inspect    decode the agent's pinned maps: services, weighted groups, backends, names
+  monitor    stream the agent's connection events (translated, refused, established, closed)
+  demo       run the product-api canary live on this machine (root): netns, cgroup, agent
 
 Exit status: 0 on success, 1 on bad input or failure, 2 on bad usage.
 `;

@@ -1,0 +1,124 @@
+// `meshc monitor`: the agent's flow events (ring buffer mc_events) as they happen, one line each.
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { CGROUP2_ROOT, DEFAULT_PIN } from '../agent/agent.ts';
+import { readNames } from '../agent/names.ts';
+import { openRingBuffer, type BpfMap } from '../node/bpf.ts';
+import { CgroupPaths } from '../inspect/cgroups.ts';
+import { EVENT_TYPE_NAMES, decodeEvent, describeEvent, formatEvent, type EventContext, type EventType } from '../inspect/events.ts';
+import { NoPinnedMapsError, openMeshcMap } from '../inspect/read.ts';
+import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
+
+const HELP = `Usage: meshc monitor [--pin DIR] [--json] [--count N] [--type T,...] [--backlog]
+
+Streams the connection events of the agent pinned under --pin as they happen, one line each:
+time, client cgroup (id and path), service, backend pod, what happened (translated, refused and
+why, established, closed) and protocol. Bytes are not counted by the hooks, so none are shown.
+
+The ring buffer has one consumer position: two monitors (or a monitor and another reader) on
+the same pin split the events between them instead of each seeing all of them. Run one at a
+time. Events that were buffered before monitor started are skipped unless --backlog is given.
+
+Options:
+  --pin DIR      the agent's bpffs directory (default ${DEFAULT_PIN})
+  --json         one JSON object per line: {time, event, reason?, protocol, family, cookie,
+                 cgroup: {id, path}, service: {id, name}, backend: {id, name} | null}
+  --count N      exit after N events (after --type filtering)
+  --type T,...   only these events: ${EVENT_TYPE_NAMES.join(', ')}
+  --backlog      also print the events buffered before monitor started
+  --cgroup-root DIR  the cgroup v2 mount, for cgroup paths (default ${CGROUP2_ROOT})
+  -h, --help     this help
+
+SIGINT or SIGTERM stops it (exit status 0).
+`;
+
+export const command = { summary: 'stream the connection events of the agent', run };
+
+/** Unix time minus CLOCK_MONOTONIC, in ns (libuv's hrtime is CLOCK_MONOTONIC, as is bpf_ktime_get_ns). */
+function monotonicOffset(): bigint {
+  return BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values } = parseCommand('monitor', args, {
+    pin: { type: 'string' },
+    json: { type: 'boolean' },
+    count: { type: 'string' },
+    type: { type: 'string' },
+    backlog: { type: 'boolean' },
+    'cgroup-root': { type: 'string' },
+  }, false);
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const count = values.count === undefined ? Infinity : integerOption('monitor', 'count', values.count, 0, 1);
+  const types = new Set<string>(values.type ? values.type.split(',').map((t) => t.trim()) : EVENT_TYPE_NAMES);
+  for (const t of types) {
+    if (!EVENT_TYPE_NAMES.includes(t as EventType)) throw new UsageError(`meshc monitor: --type "${t}" is not one of ${EVENT_TYPE_NAMES.join(', ')}`);
+  }
+  const pin = resolve(values.pin ?? DEFAULT_PIN);
+  let events: BpfMap;
+  let namesMap: BpfMap | undefined;
+  try {
+    events = openMeshcMap(pin, 'mc_events');
+    if (existsSync(join(pin, 'maps', 'mc_names'))) namesMap = openMeshcMap(pin, 'mc_names');
+  } catch (error) {
+    if (error instanceof NoPinnedMapsError) throw new InputError(`meshc monitor: ${error.message}`);
+    throw error;
+  }
+  if (events.type !== 'ringbuf') throw new InputError(`meshc monitor: ${pin}/maps/mc_events is a ${events.type} map, not a ring buffer`);
+
+  // Names change as the agent syncs: re-read them when an id is unknown, at most every 200 ms.
+  let names = namesMap ? readNames(namesMap) : new Map<string, string>();
+  let namesReadAt = performance.now();
+  const cgroups = new CgroupPaths(resolve(values['cgroup-root'] ?? CGROUP2_ROOT));
+  const context: EventContext = {
+    name(kind, id) {
+      const key = `${kind}:${id}`;
+      if (!names.has(key) && namesMap && performance.now() - namesReadAt > 200) {
+        names = readNames(namesMap);
+        namesReadAt = performance.now();
+      }
+      return names.get(key) ?? null;
+    },
+    cgroupPath: (id) => cgroups.resolve(id),
+    monotonicToUnixNs: monotonicOffset(),
+  };
+
+  let printed = 0;
+  let done: () => void = () => {};
+  const finished = new Promise<void>((r) => (done = r));
+  let skipping = !values.backlog;
+  let skipped = 0;
+  const reader = openRingBuffer(events, (record) => {
+    if (printed >= count) return;
+    if (skipping) {
+      skipped++;
+      return;
+    }
+    const event = describeEvent(decodeEvent(record), context);
+    if (!types.has(event.event)) return;
+    process.stdout.write(`${values.json ? JSON.stringify(event) : formatEvent(event)}\n`);
+    printed++;
+    if (printed >= count) done();
+  }, { start: false });
+  reader.consume();
+  skipping = false;
+  if (skipped > 0) process.stderr.write(`monitor: skipped ${skipped} events buffered before it started (--backlog shows them)\n`);
+  reader.start();
+  process.stderr.write(`monitor: reading events from ${pin}/maps/mc_events (Ctrl-C stops)\n`);
+  const onSignal = () => done();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await finished;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    reader.close();
+    events.close();
+    namesMap?.close();
+  }
+  return 0;
+}
