@@ -33,8 +33,22 @@ interface ErrorFields {
   truncated?: boolean;
 }
 
+// The addon is one per process, but this module can be loaded twice (once through require, once
+// through import, as test runners do), and the addon's error factory is the copy loaded last.
+// Brands under Symbol.for make instanceof work across copies.
+const BPF_ERROR = Symbol.for('meshc.BpfError');
+const VERIFIER_ERROR = Symbol.for('meshc.VerifierError');
+
+function branded(value: unknown, brand: symbol): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}
+
 /** A kernel or libbpf failure, with the object and operation it concerns. */
 export class BpfError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(value, BPF_ERROR);
+  }
+
   /** Positive errno, e.g. 2. */
   readonly errno: number;
   /** Errno name, e.g. 'ENOENT', 'E2BIG', 'ENOTSUPP' (the kernel-internal 524). */
@@ -50,6 +64,7 @@ export class BpfError extends Error {
 
   constructor(message: string, fields: ErrorFields) {
     super(message);
+    Object.defineProperty(this, BPF_ERROR, { value: true });
     this.name = 'BpfError';
     this.errno = fields.errno;
     this.code = fields.code;
@@ -65,6 +80,10 @@ export class BpfError extends Error {
  * `program NAME: verifier rejected: <last one or two log lines> (N lines omitted)`.
  */
 export class VerifierError extends BpfError {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(value, VERIFIER_ERROR);
+  }
+
   readonly program: string;
   /** The complete verifier log of the failing program. */
   readonly verifierLog: string;
@@ -73,6 +92,7 @@ export class VerifierError extends BpfError {
 
   constructor(message: string, fields: ErrorFields) {
     super(message, fields);
+    Object.defineProperty(this, VERIFIER_ERROR, { value: true });
     this.name = 'VerifierError';
     this.program = fields.program ?? '';
     this.verifierLog = fields.verifierLog ?? '';
