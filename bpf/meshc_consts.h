@@ -29,6 +29,9 @@
 #ifndef MC_NAMES_MAX
 #define MC_NAMES_MAX 524288 /* names of services and backends (mc_names) */
 #endif
+#ifndef MC_SKIP_MAX
+#define MC_SKIP_MAX 65536 /* cgroups opted out with meshc.io/skip (mc_skip) */
+#endif
 #define MC_NAME_SERVICE 1
 #define MC_NAME_BACKEND 2
 

@@ -53,6 +53,20 @@ struct {
 } mc_sock_state SEC(".maps");
 
 /*
+ * Cgroups whose processes meshc leaves alone (pods or namespaces annotated meshc.io/skip: "true",
+ * so meshc can share a node with a sidecar mesh): cgroup id -> 1. The agent writes the pod's
+ * cgroup and every cgroup below it, since a process sits in its container's cgroup.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, __u8);
+	__uint(max_entries, MC_SKIP_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_skip SEC(".maps");
+
+/*
  * Kubernetes names of service and backend ids (struct mc_name_key -> struct mc_name), written by
  * the agent for `meshc inspect` and `meshc monitor`. No program reads it.
  */

@@ -20,11 +20,13 @@ static __always_inline int __mc_sock_xlate_fwd(void *ctx, struct service_key *ke
 	__u64 cookie, cgroup_id;
 	__u8 verdict;
 
+	cgroup_id = bpf_get_current_cgroup_id();
+	if (bpf_map_lookup_elem(&mc_skip, &cgroup_id))
+		return 0;
 	verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_ns(), out);
 	if (verdict == VERDICT_PASS)
 		return 0;
 	cookie = bpf_get_socket_cookie(ctx);
-	cgroup_id = bpf_get_current_cgroup_id();
 	if (verdict == VERDICT_TRANSLATE && !mc_backend_family_is(out, key->family)) {
 		verdict = VERDICT_REFUSE;
 		out->reason = MC_REASON_FAMILY_MISMATCH;

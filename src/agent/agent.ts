@@ -13,6 +13,7 @@ import { applyTables, type ApplyStats, type TableState } from './reconcile.ts';
 import { KernelWriter } from './kernel-writer.ts';
 import { adoptIds } from './adopt.ts';
 import { writeNames } from './names.ts';
+import { cgroupKey, skippedCgroupIds, skippedPodUids } from './skip.ts';
 
 export const CGROUP2_ROOT = '/sys/fs/cgroup/unified';
 export const DEFAULT_PIN = '/sys/fs/bpf/meshc';
@@ -81,6 +82,8 @@ export class Agent {
   private syncing: Promise<SyncResult> | undefined;
   private again = false;
   private firstFullSync = false;
+  private skipped = new Set<bigint>();
+  private skippedUids = new Set<string>();
 
   constructor(readonly options: AgentOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
@@ -107,6 +110,9 @@ export class Agent {
       this.links.push(link);
     }
     this.writer = new KernelWriter((name: MapName) => this.obj!.map(name));
+    if (this.obj.maps().some((m) => m.name === 'mc_skip')) {
+      this.skipped = new Set(this.obj.map('mc_skip').entries().map(([key]) => key.readBigUInt64LE(0)));
+    }
     this.state = this.writer.readState();
     if (adopting) {
       adoptIds(this.state, this.ids);
@@ -143,12 +149,29 @@ export class Agent {
     this.state = state;
     if (synced) this.firstFullSync = true;
     writeNames(this.obj!, tables);
+    this.skippedUids = skippedPodUids(model);
+    this.refreshSkipped();
     const ms = (performance.now() - started).toFixed(1);
     const written = Object.values(stats.written).reduce((a, b) => a + b, 0);
     const removed = Object.values(stats.removed).reduce((a, b) => a + b, 0);
     this.log(`agent: synced ${tables.frontends.length} service frontends, ${tables.backends.size} backends: ${written} rows written, ${removed} removed, ${stats.servicesChanged} services switched (${ms} ms)`);
     for (const file of heldBack) this.log(`agent: ${file} has errors; its last good version stays in force`);
     return { stats, tables, diagnostics, heldBack, pruned: synced };
+  }
+
+  /**
+   * Writes mc_skip from the skipped pods' cgroups as they are now. Runs after each sync; call it
+   * again from time to time, since containers come and go without an object changing.
+   */
+  refreshSkipped(): void {
+    if (!this.obj?.maps().some((m) => m.name === 'mc_skip')) return;
+    const next = skippedCgroupIds(this.options.cgroup, this.skippedUids);
+    const map = this.obj.map('mc_skip');
+    const added = [...next].filter((id) => !this.skipped.has(id));
+    const gone = [...this.skipped].filter((id) => !next.has(id));
+    map.updateBatch(added.map((id) => [cgroupKey(id), new Uint8Array([1])] as const));
+    map.deleteBatch(gone.map(cgroupKey));
+    this.skipped = next;
   }
 
   get ready(): boolean {

@@ -85,11 +85,14 @@ async function run(args: string[]): Promise<number> {
   const stop = watchPaths(values.manifests, () => {
     agent.sync().then((r) => reportDiagnostics(r.diagnostics), (error) => log(`agent: sync failed, the maps keep their last good state: ${(error as Error).message}`));
   });
+  // Containers of skipped pods come and go without any object changing.
+  const rescan = setInterval(() => agent.refreshSkipped(), 5000);
   log('agent: watching for changes (SIGTERM or SIGINT stops; pinned state stays)');
   await new Promise<void>((done) => {
     const shutdown = (signal: string) => {
       log(`agent: ${signal}: stopping; links and maps stay pinned in ${pin}, routing goes on`);
       stop();
+      clearInterval(rescan);
       agent.close();
       done();
     };

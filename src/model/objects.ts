@@ -159,6 +159,8 @@ function readMeta(body: Fields, kind: KnownKind, origin: ObjectOrigin, report: R
   };
   const creationTimestamp = stringAt(metadata, 'creationTimestamp', path, report);
   if (creationTimestamp) meta.creationTimestamp = creationTimestamp;
+  const uid = stringAt(metadata, 'uid', path, report);
+  if (uid) meta.uid = uid;
   if (meta.annotations[SKIP_ANNOTATION] === 'true') meta.skip = true;
   return meta;
 }

@@ -33,6 +33,8 @@ export interface ObjectMeta {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   creationTimestamp?: string;
+  /** metadata.uid: on a node it names the pod's cgroup (for meshc.io/skip). */
+  uid?: string;
   source: SourceRef;
   /** Set when the annotation `meshc.io/skip: "true"` is present: kept in the model, but marked. */
   skip?: boolean;

@@ -1,6 +1,8 @@
 // The node agent end to end: real connections from a cgroup and network namespace of the test's
 // own, routed by the pinned programs that `meshc agent` attached and filled.
 import * as assert from 'uvu/assert';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { Lab, serviceManifest, tally } from './live/lab.ts';
 
@@ -9,6 +11,17 @@ const VIP = '10.96.1.1';
 const EMPTY_VIP = '10.96.1.2';
 const TERM_VIP = '10.96.1.3';
 const STICKY_VIP = '10.96.1.4';
+const SKIPPED_UID = '6f1c1a2e-3b4d-4e5f-8a9b-0c1d2e3f4a5b';
+const SKIPPED_POD = `apiVersion: v1
+kind: Pod
+metadata:
+  name: legacy-client
+  namespace: default
+  uid: ${SKIPPED_UID}
+  annotations: { meshc.io/skip: "true" }
+spec: { containers: [{ name: app, image: app }] }
+status: { podIP: 10.244.1.99 }
+`;
 
 kernelSuite('meshc agent: connections end to end', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
   let lab: Lab;
@@ -21,6 +34,8 @@ kernelSuite('meshc agent: connections end to end', kernelSkipReason({ cgroup: tr
       lab.write('empty.yaml', serviceManifest('empty', EMPTY_VIP, [{ ip: PODS[0]!, ready: false, serving: false }]));
       lab.write('term.yaml', serviceManifest('term', TERM_VIP, [{ ip: PODS[1]!, ready: false, serving: true, terminating: true }]));
       lab.write('sticky.yaml', serviceManifest('sticky', STICKY_VIP, PODS.map((ip) => ({ ip })), { sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 1 } } }));
+      mkdirSync(path.join(lab.cgroup, `kubepods-pod${SKIPPED_UID.replaceAll('-', '_')}.slice`, 'container-1'), { recursive: true });
+      lab.write('skipped-pod.yaml', SKIPPED_POD);
       const r = lab.meshc('agent', '--manifests', lab.manifests, '--cgroup', lab.cgroup, '--pin', lab.pin, '--node', 'node-1');
       assert.is(r.status, 0, r.stderr);
     } catch (error) {
@@ -42,6 +57,12 @@ kernelSuite('meshc agent: connections end to end', kernelSkipReason({ cgroup: tr
   test('a process outside the cgroup is untouched', async () => {
     const records = await lab.connections(VIP, 80, 20, false);
     assert.equal([...tally(records)], [['untranslated', 20]]);
+  });
+
+  test('a pod annotated meshc.io/skip is left alone, in its pod cgroup and its containers\'', async () => {
+    const container = path.join(lab.cgroup, `kubepods-pod${SKIPPED_UID.replaceAll('-', '_')}.slice`, 'container-1');
+    const records = await lab.connectionsFrom(container, VIP, 80, 10);
+    assert.equal([...tally(records)], [['untranslated', 10]]);
   });
 
   test('UDP over an unconnected socket: balanced, and replies come from the ClusterIP', async () => {

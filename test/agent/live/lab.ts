@@ -3,7 +3,7 @@
 // when the test failed.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -102,10 +102,14 @@ export class Lab {
     throw new Error(`agent did not log ${pattern} within ${timeoutMs} ms; log:\n${log.join('\n')}`);
   }
 
-  /** Starts a client in the routed cgroup and the netns. `inCgroup: false` runs it outside. */
-  client(args: string[], inCgroup = true): ChildProcess & { records: ConnectionRecord[]; done: Promise<ConnectionRecord[]> } {
+  /**
+   * Starts a client in the netns and in the routed cgroup (or in `cgroup`, a directory below it;
+   * `false` runs it outside any cgroup of the lab).
+   */
+  client(args: string[], inCgroup: boolean | string = true): ChildProcess & { records: ConnectionRecord[]; done: Promise<ConnectionRecord[]> } {
     const exec = `exec ip netns exec ${this.netns} ${process.execPath} ${path.join(LIVE, 'client.mjs')} ${args.join(' ')}`;
-    const script = inCgroup ? `echo $$ > ${this.cgroup}/cgroup.procs && ${exec}` : exec;
+    const cgroup = inCgroup === true ? this.cgroup : inCgroup;
+    const script = cgroup ? `echo $$ > ${cgroup}/cgroup.procs && ${exec}` : exec;
     const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] }) as ChildProcess & { records: ConnectionRecord[]; done: Promise<ConnectionRecord[]> };
     this.children.push(child);
     child.records = [];
@@ -120,20 +124,18 @@ export class Lab {
     return c.done;
   }
 
+  async connectionsFrom(cgroup: string, host: string, port: number, count: number): Promise<ConnectionRecord[]> {
+    const c = this.client(['tcp', host, String(port), String(count)], cgroup);
+    c.stdin!.end();
+    return c.done;
+  }
+
   /** Removes everything the lab made. Safe to call more than once. */
   dispose(): void {
     for (const child of this.children) if (child.exitCode === null) child.kill('SIGKILL');
     spawnSync(process.execPath, [path.join(ROOT, 'bin/meshc.js'), 'agent', '--detach', '--pin', this.pin], { cwd: ROOT });
     spawnSync('ip', ['netns', 'del', this.netns]);
-    for (let i = 0; i < 50 && existsSync(this.cgroup); i++) {
-      try {
-        const procs = readFileSync(path.join(this.cgroup, 'cgroup.procs'), 'utf8').trim();
-        for (const pid of procs.split('\n').filter(Boolean)) spawnSync('kill', ['-9', pid]);
-        rmdirSync(this.cgroup);
-      } catch {
-        spawnSync('sleep', ['0.1']);
-      }
-    }
+    removeCgroupTree(this.cgroup);
     rmSync(this.pin, { recursive: true, force: true });
     rmSync(this.dir, { recursive: true, force: true });
   }
@@ -161,4 +163,21 @@ export function tally(records: ConnectionRecord[]): Map<string, number> {
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return counts;
+}
+
+/** Kills what is left in a cgroup tree of ours and removes it, deepest first. */
+function removeCgroupTree(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) removeCgroupTree(path.join(dir, entry.name));
+  }
+  for (let i = 0; i < 50 && existsSync(dir); i++) {
+    try {
+      const procs = readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim();
+      for (const pid of procs.split('\n').filter(Boolean)) spawnSync('kill', ['-9', pid]);
+      rmdirSync(dir);
+    } catch {
+      spawnSync('sleep', ['0.1']);
+    }
+  }
 }
