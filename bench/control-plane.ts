@@ -1,13 +1,13 @@
 // Control-plane benchmark: the Kubernetes source at cluster scale, against the API server
 // stand-in (a test double) running in its own process. Measures, in this process (the agent's):
-//   - initial sync: source start → full list of every resource → model → compileTables →
-//     applyTables into a writer (counting, or policy.wasm's maps with --wasm);
+//   - initial sync: source start → full list of every resource (listMs) → model → compileTables
+//     → applyTables into a writer (counting, or policy.wasm's maps with --wasm) (totalMs);
 //   - single-change programming latency: one EndpointSlice replaced over HTTP → rows applied,
 //     p50/p99, both end to end (from the PUT) and as the agent's histogram sees it (informer
 //     event → map write);
 //   - resident memory of this process after the sync and after the changes.
 // Reports, does not assert. Run: npx tsx bench/control-plane.ts [--services N] [--endpoints N]
-//   [--changes N] [--wasm] [--quick] [--out FILE]
+//   [--changes N] [--wasm] [--quick] [--tsx] [--out FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,7 +25,10 @@ import { WasmTables } from '../src/tables/wasm-sink.ts';
 import { loadPolicyWasm } from '../src/node/policy-wasm.ts';
 import { scaleNamespace, scaleService, scaleSlice, type ScaleOptions } from '../test/apiserver/scale.ts';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+// In the bundled run (see the CLI below) this file lives elsewhere: the parent says where the
+// repository is.
+const ROOT = process.env['MESHC_BENCH_ROOT'] ?? join(dirname(fileURLToPath(import.meta.url)), '..');
+const RUNTIME = process.env['MESHC_BENCH_RUNTIME'] ?? 'tsx';
 
 export interface ControlPlaneOptions {
   services: number;
@@ -48,9 +51,9 @@ export interface Percentiles {
 
 export interface ControlPlaneResult {
   conditions: Record<string, unknown>;
-  initialSync: { totalMs: number; listToModelMs: number; modelBuildMs: number; compileMs: number; applyMs: number; rowsWritten: number };
+  initialSync: { totalMs: number; listMs: number; modelBuildMs: number; compileMs: number; applyMs: number; rowsWritten: number };
   singleChange: { endToEndMs: Percentiles; informerToWriteMs: Percentiles; compileMs: Percentiles; applyMs: Percentiles; rowsWrittenPerChange: Percentiles };
-  memory: { rssAfterSyncMiB: number; rssAfterChangesMiB: number; heapUsedAfterSyncMiB: number; rssBeforeStartMiB: number };
+  memory: Record<string, number | boolean>;
   targets: { p99UnderMs: number; initialSyncUnderMs: number; rssUnderMiB: number };
 }
 
@@ -87,6 +90,12 @@ const round = (n: number) => Math.round(n * 100) / 100;
 const mib = (bytes: number) => round(bytes / (1 << 20));
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Live memory: after a full collection when node runs with --expose-gc (the CLI re-runs itself so). */
+function memory(): NodeJS.MemoryUsage {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage();
+}
+
 async function startStandin(options: ScaleOptions): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/apiserver/serve.ts'), '--services', String(options.services), '--endpoints', String(options.endpoints)], {
     cwd: ROOT,
@@ -103,7 +112,7 @@ async function startStandin(options: ScaleOptions): Promise<{ child: ChildProces
 export async function runControlPlaneBench(options: ControlPlaneOptions): Promise<ControlPlaneResult> {
   const scale: ScaleOptions = { services: options.services, endpoints: options.endpoints };
   const { child, url } = await startStandin(scale);
-  const rssBeforeStart = process.memoryUsage().rss;
+  const beforeStart = memory();
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromOptions({
     clusters: [{ name: 'standin', server: url, skipTLSVerify: true }],
@@ -128,7 +137,10 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
   const applied: Applied[] = [];
   let notify: (() => void) | undefined;
   const startedAt = performance.now();
-  let firstListAt = 0;
+  let listedAt = 0;
+  source.onStatus((status) => {
+    if (status.synced && listedAt === 0) listedAt = performance.now();
+  });
   source.onBatch((batch) => {
     const t0 = performance.now();
     const tables = compileTables(batch.model, { ids, node: 'node-0' });
@@ -154,13 +166,11 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
   try {
     await source.start();
     await source.waitForSync(120_000);
-    firstListAt = performance.now();
     const initial = await waitBatch((a) => a.batch.initial);
     const buildStart = performance.now();
     source.model();
     const modelBuildMs = performance.now() - buildStart;
-    const rssAfterSync = process.memoryUsage().rss;
-    const heapAfterSync = process.memoryUsage().heapUsed;
+    const afterSync = memory();
 
     const endToEnd: number[] = [];
     const informerToWrite: number[] = [];
@@ -186,7 +196,7 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
       if (!done.batch.services.has(`${scaleNamespace(service % 100)}/${scaleService(service)}`)) throw new Error(`batch for ${name} does not name its service`);
       await sleep(options.gapMs);
     }
-    const rssAfterChanges = process.memoryUsage().rss;
+    const afterChanges = memory();
     return {
       conditions: {
         services: options.services,
@@ -198,13 +208,14 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
         writer: options.writer === 'wasm' ? 'policy.wasm maps (WasmTables)' : 'counting writer (no kernel)',
         quietMs: options.quietMs ?? 50,
         standin: 'test/apiserver/standin.ts (a test double) in a child process, plain HTTP on loopback',
+        runtime: RUNTIME === 'bundle' ? 'esbuild bundle under plain node, as the agent image runs it' : 'tsx loader (as bin/meshc.js runs from a checkout)',
         cpu: os.cpus()[0]?.model ?? 'unknown',
         cores: os.cpus().length,
         node: process.version,
       },
       initialSync: {
         totalMs: round(initial.wallAt - startedAt),
-        listToModelMs: round(firstListAt - startedAt),
+        listMs: round(listedAt - startedAt),
         modelBuildMs: round(modelBuildMs),
         compileMs: round(initial.compileMs),
         applyMs: round(initial.applyMs),
@@ -217,7 +228,15 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
         applyMs: percentiles(apply),
         rowsWrittenPerChange: percentiles(rows),
       },
-      memory: { rssBeforeStartMiB: mib(rssBeforeStart), rssAfterSyncMiB: mib(rssAfterSync), heapUsedAfterSyncMiB: mib(heapAfterSync), rssAfterChangesMiB: mib(rssAfterChanges) },
+      memory: {
+        gcBeforeReading: typeof (globalThis as { gc?: unknown }).gc === 'function',
+        rssBeforeStartMiB: mib(beforeStart.rss),
+        heapUsedBeforeStartMiB: mib(beforeStart.heapUsed),
+        rssAfterSyncMiB: mib(afterSync.rss),
+        heapUsedAfterSyncMiB: mib(afterSync.heapUsed),
+        rssAfterChangesMiB: mib(afterChanges.rss),
+        heapUsedAfterChangesMiB: mib(afterChanges.heapUsed),
+      },
       targets: { p99UnderMs: 1000, initialSyncUnderMs: 5000, rssUnderMiB: 150 },
     };
   } finally {
@@ -242,12 +261,51 @@ function parseArgs(argv: string[]): ControlPlaneOptions & { out: string } {
     else if (flag === '--wasm') options.writer = 'wasm';
     else if (flag === '--quick') Object.assign(options, { services: 1000, endpoints: 5000, changes: 20 });
     else if (flag === '--out') options.out = argv[++i] ?? '';
-    else throw new Error(`unknown option ${flag} (known: --services --endpoints --changes --quiet-ms --wasm --quick --out)`);
+    else throw new Error(`unknown option ${flag} (known: --services --endpoints --changes --quiet-ms --wasm --quick --tsx --out)`);
   }
   return options;
 }
 
-if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
+
+if (isMain && process.env['MESHC_BENCH_CHILD'] !== '1') {
+  // Measure in a child with --expose-gc (memory read after a full collection), running by default
+  // an esbuild bundle under plain node, as the agent image does (tsx's loader alone costs about
+  // 140 MiB of resident memory); --tsx runs the sources through tsx instead.
+  const argv = process.argv.slice(2);
+  const tsx = argv.includes('--tsx');
+  const rest = argv.filter((a) => a !== '--tsx');
+  const env = { ...process.env, MESHC_BENCH_CHILD: '1', MESHC_BENCH_ROOT: ROOT, MESHC_BENCH_RUNTIME: tsx ? 'tsx' : 'bundle' };
+  let args: string[];
+  let cleanup = () => {};
+  if (tsx) {
+    args = ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), ...rest];
+  } else {
+    const { mkdtempSync, symlinkSync, rmSync } = await import('node:fs');
+    const dir = mkdtempSync(join(os.tmpdir(), 'meshc-bench-'));
+    cleanup = () => rmSync(dir, { recursive: true, force: true });
+    // Two levels deep beside build/, as in the image, so ../../build resolves.
+    symlinkSync(join(ROOT, 'build'), join(dir, 'build'));
+    const { build } = await import('esbuild');
+    await build({
+      entryPoints: [fileURLToPath(import.meta.url)],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      outfile: join(dir, 'dist/bench/control-plane.mjs'),
+      external: ['esbuild', 'typescript', 'assemblyscript', 'playwright-core'],
+      banner: { js: "import { createRequire as __meshcRequire } from 'node:module'; const require = __meshcRequire(import.meta.url);" },
+      logLevel: 'warning',
+    });
+    args = ['--expose-gc', join(dir, 'dist/bench/control-plane.mjs'), ...rest];
+  }
+  const child = spawn(process.execPath, args, { stdio: 'inherit', env });
+  child.on('exit', (code) => {
+    cleanup();
+    process.exit(code ?? 1);
+  });
+} else if (isMain) {
   const options = parseArgs(process.argv.slice(2));
   runControlPlaneBench(options)
     .then((result) => {

@@ -143,6 +143,30 @@ deploy('Dockerfile: bookworm-slim with Node 20, libbpf1 at run time, compilers o
   assert.match(run, /libbpf1/);
   for (const compiler of ['clang', 'gcc', 'g\\+\\+', 'libbpf-dev', 'llvm']) assert.not.match(run, new RegExp(`install[^\\n]*\\b${compiler}`), `no ${compiler} on nodes`);
   assert.match(run, /meshc\.bpf\.o|\/src\/build/);
+  assert.match(build, /esbuild deploy\/meshc-entry\.ts --bundle --splitting/);
+  assert.not.match(run, /node_modules/, 'the bundle needs no node_modules on nodes');
+});
+
+deploy('the bundled CLI runs under plain node, without tsx', async () => {
+  const { mkdtempSync, symlinkSync, rmSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'meshc-bundle-'));
+  try {
+    // The image's layout: dist/meshc/ beside build/ and native/, and no node_modules.
+    symlinkSync(join(ROOT, 'build'), join(dir, 'build'));
+    const text = readFileSync(new URL('../../deploy/Dockerfile', import.meta.url), 'utf8');
+    const command = /npx esbuild (deploy\/meshc-entry\.ts[^"]*?)\s+"--banner:js=([^"]+)"/s.exec(text);
+    assert.ok(command, 'the esbuild step of the Dockerfile');
+    const args = command![1]!.replace(/\\\n/g, ' ').split(/\s+/).filter((a) => a !== '' && a !== '\\').map((a) => a.replace('--outdir=dist/meshc', `--outdir=${join(dir, 'dist/meshc')}`));
+    const built = spawnSync(join(ROOT, 'node_modules/.bin/esbuild'), [...args, `--banner:js=${command![2]}`, '--log-level=warning'], { cwd: ROOT, encoding: 'utf8' });
+    assert.is(built.status, 0, built.stderr);
+    const run = spawnSync(process.execPath, [join(dir, 'dist/meshc/meshc.mjs'), 'agent', '--help'], { cwd: dir, encoding: 'utf8' });
+    assert.is(run.status, 0, run.stderr);
+    assert.match(run.stdout, /Usage: meshc agent/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 deploy.run();
