@@ -203,6 +203,7 @@ class ResourceWatcher {
   private timer?: TimerHandle;
   private sleeping?: { handle: TimerHandle; resolve: () => void };
   private stopped = false;
+  private generation = 0;
 
   constructor(
     readonly spec: KindSpec,
@@ -267,8 +268,7 @@ class ResourceWatcher {
         this.source.log(`HTTPRoute: watching ${GATEWAY_GROUP}/${version}${served.length > 0 ? ` (served: ${served.join(', ')})` : ''}`);
         this.apiVersion = `${GATEWAY_GROUP}/${version}`;
         this.path = `/apis/${GATEWAY_GROUP}/${version}/httproutes`;
-        await this.informer?.stop();
-        this.informer = undefined;
+        await this.retireInformer();
       }
     }
     this.informer ??= this.makeInformer();
@@ -285,8 +285,7 @@ class ResourceWatcher {
       this.source.log(`HTTPRoute: ${GATEWAY_GROUP} ${served.length > 0 ? `serves only ${served.join(', ')}` : 'is not served'}; routes are off until it is (checking every ${this.options.rediscoverMs} ms)`);
     }
     this.absent = true;
-    void this.informer?.stop();
-    this.informer = undefined;
+    void this.retireInformer();
     this.apiVersion = undefined;
     this.path = undefined;
     for (const [key, doc] of [...this.docs]) this.source.objectGone(this, key, doc.object as KubernetesObject);
@@ -295,24 +294,38 @@ class ResourceWatcher {
     this.schedule(this.options.rediscoverMs);
   }
 
+  /**
+   * Stops the current informer on purpose (a version switch, the Gateway API going away). Its
+   * abort surfaces later as an error and late events may follow: callbacks of an informer that
+   * is not the current one are ignored.
+   */
+  private async retireInformer(): Promise<void> {
+    const old = this.informer;
+    this.informer = undefined;
+    this.generation++;
+    await old?.stop();
+  }
+
   private makeInformer(): ListWatch<KubernetesObject> {
+    const generation = ++this.generation;
+    const current = () => generation === this.generation;
     const watch = new TrackedWatch(
       this.kc,
       {
-        beforeWatch: () => this.beforeWatch(),
-        established: () => this.established(),
-        event: (type, object) => this.watchEvent(type, object),
-        ended: (error) => this.watchEnded(error),
-        stopped: () => this.stopped,
+        beforeWatch: () => (current() ? this.beforeWatch() : Promise.resolve()),
+        established: () => current() && this.established(),
+        event: (type, object) => current() && this.watchEvent(type, object),
+        ended: (error) => current() && this.watchEnded(error),
+        stopped: () => this.stopped || !current(),
       },
       () => Math.floor(this.options.watchTimeoutSeconds * (1 + this.random())),
     );
-    const listFn = () => this.list();
+    const listFn = () => (current() ? this.list() : Promise.reject(new Error(`${this.kind}: informer retired`)));
     const informer = new ListWatch<KubernetesObject>(this.path!, watch, listFn as any, false, undefined, this.options.fieldSelector);
-    informer.on('add', (object) => this.source.objectEvent(this, 'added', object));
-    informer.on('update', (object) => this.source.objectEvent(this, 'modified', object));
-    informer.on('delete', (object) => this.source.objectEvent(this, 'deleted', object));
-    informer.on('error', (error) => this.informerError(error));
+    informer.on('add', (object) => current() && this.source.objectEvent(this, 'added', object));
+    informer.on('update', (object) => current() && this.source.objectEvent(this, 'modified', object));
+    informer.on('delete', (object) => current() && this.source.objectEvent(this, 'deleted', object));
+    informer.on('error', (error) => current() && this.informerError(error));
     this.freshInformer = true;
     return informer;
   }
@@ -385,7 +398,8 @@ class ResourceWatcher {
   private informerError(error: unknown): void {
     if (this.stopped) return;
     this.endReason = 'error';
-    if (error instanceof KubeRequestError && error.statusCode === 404 && this.kind === 'HTTPRoute') this.needDiscovery = true;
+    // A 404 on HTTPRoutes: the served versions changed (CRDs removed or upgraded); look again.
+    if ((error as { statusCode?: number })?.statusCode === 404 && this.kind === 'HTTPRoute') this.needDiscovery = true;
     this.failed(error);
   }
 

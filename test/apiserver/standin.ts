@@ -119,6 +119,7 @@ export class ApiServerStandin {
   constructor(options: StandinOptions = {}) {
     this.types = defaultResources(options.gatewayVersions ?? ['v1', 'v1beta1']);
     for (const type of this.types) this.store.set(typeKeyOf(type), new Map());
+    this.store.set(typeKeyOf(defaultResources(['v1']).find((t) => t.kind === 'HTTPRoute')!), new Map());
     this.portNumber = options.port ?? 0;
     this.host = options.host ?? '127.0.0.1';
     this.goneMode = options.goneMode ?? 'event';
@@ -250,6 +251,22 @@ export class ApiServerStandin {
       this.historyStart = 0;
     }
     for (const [token, snapshot] of this.snapshots) if (snapshot.rv < this.compactedRV) this.snapshots.delete(token);
+  }
+
+  /**
+   * Changes the HTTPRoute versions served, as installing, upgrading or removing the Gateway API
+   * CRDs does: open HTTPRoute watches end, stored routes stay (as etcd keeps them).
+   */
+  serveGatewayVersions(versions: string[]): void {
+    const template = defaultResources(['v1']).find((t) => t.kind === 'HTTPRoute')!;
+    const index = this.types.findIndex((t) => t.kind === 'HTTPRoute');
+    if (index >= 0) this.types.splice(index, 1);
+    if (versions.length > 0) this.types.push({ ...template, versions: [...versions] });
+    for (const watcher of [...this.watchers]) {
+      if (watcher.type.kind !== 'HTTPRoute') continue;
+      this.closeWatcher(watcher);
+      watcher.res.end();
+    }
   }
 
   /** Makes requests for which `decide` returns a status code fail with that code; undefined clears. */

@@ -443,6 +443,27 @@ versions('without the Gateway API the source syncs with no routes', async () => 
   }
 });
 
+versions('the Gateway API installed later is found; removed, its routes go and the source stays synced', async () => {
+  const h = await harness({ standin: { gatewayVersions: [] }, source: { rediscoverMs: 50 }, seed: (s) => s.create(service('default', 'web', '10.96.0.10')) });
+  try {
+    await h.source.waitForSync(5000);
+    const routes = () => h.source.status().resources.find((r) => r.kind === 'HTTPRoute')!;
+    assert.ok(routes().absent);
+    h.server.serveGatewayVersions(['v1beta1']);
+    h.server.create(route('default', 'r', 'web', [{ name: 'web', port: 80 }], 'v1beta1'));
+    await waitFor('route found', () => h.batches.some((b) => b.model.routes.length === 1));
+    assert.is(routes().apiVersion, 'gateway.networking.k8s.io/v1beta1');
+    assert.not.ok(routes().absent);
+    h.server.serveGatewayVersions([]);
+    await waitFor('routes gone', () => routes().absent && h.batches[h.batches.length - 1]!.model.routes.length === 0);
+    assert.ok(h.source.synced());
+    await waitFor('not stale', () => !h.source.stale());
+    assert.ok(h.batches.flatMap((b) => b.changes).some((c) => c.kind === 'HTTPRoute' && c.type === 'deleted'));
+  } finally {
+    await h.close();
+  }
+});
+
 const skip = suite('KubeSource: meshc.io/skip');
 
 skip('pods of this node only; skipped by their own or their namespace\'s annotation', async () => {
