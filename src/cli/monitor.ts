@@ -106,11 +106,11 @@ async function run(args: string[]): Promise<number> {
   reader.consume();
   skipping = false;
   if (skipped > 0) process.stderr.write(`monitor: skipped ${skipped} events buffered before it started (--backlog shows them)\n`);
-  reader.start();
-  process.stderr.write(`monitor: reading events from ${pin}/maps/mc_events (Ctrl-C stops)\n`);
   const onSignal = () => done();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  reader.start();
+  process.stderr.write(`monitor: reading events from ${pin}/maps/mc_events (Ctrl-C stops)\n`);
   try {
     await finished;
   } finally {

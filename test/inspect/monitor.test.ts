@@ -3,11 +3,12 @@
 // (a new connection each) to product-api's ClusterIP. `meshc monitor --json --count 3K` must show,
 // per connection (socket cookie), one translated, one established and one closed event, with the
 // service's name, a backend pod that served it, and the client's cgroup by id and path.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLUSTER_IPS, PODS, runningPods, INITIAL_STATE } from '../../src/demo/manifests.ts';
 import { Sandbox } from '../../src/demo/sandbox.ts';
@@ -60,6 +61,7 @@ kernelSuite('monitor: one translated event per connection', kernelSkipReason({ c
       for (const pod of running) await podLines.wait(new RegExp(`^started ${pod.name}$`), 10_000);
 
       const monitor = spawn(process.execPath, ['bin/meshc.js', 'monitor', '--json', '--count', String(3 * K), '--pin', sandbox.pin], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const monitorExit = once(monitor, 'exit'); // it may finish while the client is still exiting
       const monitorOut = lineWaiter(monitor.stdout!);
       const monitorErr = lineWaiter(monitor.stderr!);
       await monitorErr.wait(/^monitor: reading events from /, 15_000);
@@ -73,7 +75,7 @@ kernelSuite('monitor: one translated event per connection', kernelSkipReason({ c
       assert.is(served.failed, 0, JSON.stringify(served.errors));
 
       const timer = setTimeout(() => monitor.kill('SIGTERM'), 10_000);
-      const [monitorCode] = await once(monitor, 'exit');
+      const [monitorCode] = await monitorExit;
       clearTimeout(timer);
       assert.is(monitorCode, 0, `monitor exit (killed after 10 s means fewer than ${3 * K} events): ${monitorErr.lines.join('\n')}`);
 
@@ -98,8 +100,33 @@ kernelSuite('monitor: one translated event per connection', kernelSkipReason({ c
       }
       // What the pods answered is what the events say, pod by pod.
       assert.equal(Object.fromEntries([...seen].map(([pod, n]) => [pod.slice('default/'.length), n]).sort()), Object.fromEntries(Object.entries(served.pods).sort()));
+
+      // Without --count it runs until a signal, and a signal is a clean exit.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+        const endless = spawn(process.execPath, ['bin/meshc.js', 'monitor', '--pin', sandbox.pin], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+        const exited = once(endless, 'exit');
+        await lineWaiter(endless.stderr!).wait(/^monitor: reading events from /, 15_000);
+        endless.kill(signal);
+        const [code, killedBy] = await exited;
+        assert.equal([code, killedBy], [0, null], `${signal}`);
+      }
     } finally {
       assert.equal(await sandbox.cleanup(), []);
     }
   });
 });
+
+const usage = suite('monitor: usage');
+
+usage('bad options and a missing pin directory are reported by name', () => {
+  const run = (...args: string[]) => spawnSync(process.execPath, ['bin/meshc.js', 'monitor', ...args], { cwd: ROOT, encoding: 'utf8' });
+  const badType = run('--type', 'translated,bogus');
+  assert.is(badType.status, 2);
+  assert.match(badType.stderr, '--type "bogus" is not one of translated, refused, established, closed');
+  assert.is(run('--count', '0').status, 2);
+  const missing = run('--pin', '/nonexistent/meshc-pin');
+  assert.is(missing.status, 1);
+  assert.match(missing.stderr, 'no pinned meshc maps at /nonexistent/meshc-pin: is the agent running?');
+});
+
+usage.run();
