@@ -119,7 +119,7 @@ export interface ObjectChange {
 export interface ChangeBatch {
   /** The first batch after the initial full list: the whole state, no per-object changes. */
   initial: boolean;
-  /** True when a change can touch any Service (a Node's zone, the first batch). */
+  /** True when a change can touch any Service (a Node's zone, the first batch, a retry after a listener failed). */
   all: boolean;
   /** Services (`namespace/name`) whose rows the changes can alter. */
   services: ReadonlySet<string>;
@@ -466,6 +466,8 @@ export class KubeSource {
   private pendingDeletedFiles = new Set<string>();
   private lastModel?: Model;
   private changedSinceBatch = true;
+  private readonly retryBackoff: Backoff;
+  private retryTimer?: TimerHandle;
   private pending = new Map<string, ObjectChange>();
   private pendingServices = new Set<string>();
   private pendingNamespaces = new Set<string>();
@@ -498,6 +500,7 @@ export class KubeSource {
     const quietMs = options.quietMs ?? 50;
     this.coalescer = new Coalescer(this.clock, quietMs, options.maxDelayMs ?? Math.max(250, quietMs), () => void this.flush());
     const random = options.random ?? Math.random;
+    this.retryBackoff = new Backoff(options.backoff, random);
     const watchPods = options.pods ?? options.nodeName !== undefined;
     if (watchPods && !options.nodeName) throw new Error('KubeSource: pods: true needs nodeName (only this node\'s Pods are watched)');
     const kinds: WatchedKind[] = ['Namespace', 'Node', 'Service', 'EndpointSlice', 'HTTPRoute', ...(watchPods ? (['Pod'] as const) : [])];
@@ -525,6 +528,8 @@ export class KubeSource {
   async stop(): Promise<void> {
     this.started = false;
     this.coalescer.cancel();
+    if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     await Promise.all(this.watchers.map((watcher) => watcher.stop()));
   }
 
@@ -794,6 +799,26 @@ export class KubeSource {
     return !this.initialDelivered || this.pending.size > 0 || this.pendingAll || this.pendingSkip || this.pendingServices.size > 0;
   }
 
+  /**
+   * A listener failed (a map write refused, …): its changes come again in a later batch, after a
+   * backoff, marked as touching every Service, so the maps converge once the cause is gone.
+   */
+  private redeliver(batch: ChangeBatch): void {
+    for (const change of batch.changes) {
+      const id = `${change.kind}/${change.namespace ? `${change.namespace}/` : ''}${change.name}`;
+      const newer = this.pending.get(id);
+      this.pending.set(id, newer ? { ...newer, seenAt: Math.min(newer.seenAt, change.seenAt) } : change);
+    }
+    this.pendingAll = true;
+    const delay = this.retryBackoff.next();
+    this.log(`the batch comes again in ${delay} ms`);
+    if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.coalescer.poke();
+    }, delay);
+  }
+
   private async flush(): Promise<void> {
     if (!this.synced() || this.listeners.size === 0) return;
     if (this.flushing) {
@@ -806,13 +831,20 @@ export class KubeSource {
         this.flushAgain = false;
         if (!this.hasPending()) break;
         const batch = this.cutBatch();
+        let failed = false;
         for (const listener of [...this.listeners]) {
           try {
             await listener(batch);
           } catch (error) {
-            this.log(`batch listener failed: ${(error as Error).stack ?? error}`);
+            failed = true;
+            this.log(`batch listener failed: ${(error as Error).message ?? error}`);
           }
         }
+        if (failed) {
+          this.redeliver(batch);
+          break; // the retry timer flushes again
+        }
+        this.retryBackoff.reset();
       } while (this.flushAgain || (this.pending.size > 0 && !this.coalescer.pending));
     } finally {
       this.flushing = false;

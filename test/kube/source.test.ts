@@ -410,6 +410,36 @@ coalescing('a slow listener is never re-entered; changes made meanwhile come in 
   }
 });
 
+coalescing('a failing listener gets the changes again after a backoff, until it succeeds', async () => {
+  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')), start: false, source: { backoff: { initialMs: 30, maxMs: 60 } } });
+  let failures = 2;
+  const delivered: ChangeBatch[] = [];
+  h.source.onBatch((batch) => {
+    delivered.push(batch);
+    if (!batch.initial && failures-- > 0) throw new Error('map mc_services: update: E2BIG (injected)');
+  });
+  try {
+    await h.source.start();
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => delivered.length === 1);
+    h.server.create(slice('default', 'web', 'web-1', ['10.1.0.1']));
+    await waitFor('three deliveries', () => delivered.length === 4);
+    const [first, second, third] = delivered.slice(1) as [ChangeBatch, ChangeBatch, ChangeBatch];
+    for (const batch of [first, second, third]) {
+      assert.equal(batch.changes.map((c) => `${c.kind} ${c.name}`), ['EndpointSlice web-1']);
+      assert.is(batch.changes[0]!.seenAt, first.changes[0]!.seenAt, 'latency is counted from the first sighting');
+      assert.equal(endpointIPs(batch.model, 'default/web/80'), ['10.1.0.1']);
+    }
+    assert.ok(second.all && third.all);
+    assert.ok(second.builtAt - first.builtAt >= 20, 'retried after a backoff, not at once');
+    await sleep(200);
+    assert.is(delivered.length, 4, 'no more deliveries once it succeeded');
+    assert.ok(h.logs.some((l) => /batch listener failed: .*E2BIG/.test(l)));
+  } finally {
+    await h.close();
+  }
+});
+
 const versions = suite('KubeSource: HTTPRoute versions');
 
 versions('falls back to v1beta1 when v1 is not served', async () => {
