@@ -189,7 +189,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     leftovers: [],
   };
   let agent: Agent | undefined;
-  // Ctrl-C, SIGTERM, or an exit on the way: remove what the demo made before going.
+  // Ctrl-C or SIGTERM: remove what the demo made before going (an exit on the way: Sandbox does).
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: cleaning up`);
     agent?.close();
@@ -198,10 +198,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       process.exit(signal === 'SIGINT' ? 130 : 143);
     });
   };
-  const onExit = () => sandbox.cleanupSync();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  process.once('exit', onExit);
   try {
     log('1. The seed article\'s route, simulated (the header rule needs the HTTP-aware hop, so it is not live yet):');
     summary.simulator = await simulatorViews(1000);
@@ -292,7 +290,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     for (const left of summary.leftovers) log(`   cleanup: ${left}`);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    process.off('exit', onExit);
   }
   return summary;
 }

@@ -1,7 +1,7 @@
 // The demo's own corner of the machine: a network namespace with the service and pod addresses on
 // its loopback, a cgroup whose processes get routed, a bpffs pin directory and a temp directory,
-// all with one random name. Nothing outside them is touched, and cleanup() removes all of them,
-// synchronously so that it also runs from a signal handler or an 'exit' listener.
+// all with one random name. Nothing outside them is touched, and cleanup() removes all of them
+// (so does an 'exit' listener, should the process end without calling it).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
@@ -37,6 +37,8 @@ export class Sandbox {
   private readonly children = new Set<ChildProcess>();
   private created = { netns: false, cgroup: false };
   private cleaned = false;
+  /** Last resort: a process that exits without cleanup() (an uncaught error) still cleans up. */
+  private readonly onExit = () => this.cleanupSync();
 
   constructor(options: SandboxOptions = {}) {
     this.name = `${options.prefix ?? 'meshc-demo'}-${randomBytes(4).toString('hex')}`;
@@ -44,6 +46,7 @@ export class Sandbox {
     this.cgroup = join(options.cgroupRoot ?? CGROUP2_ROOT, this.name);
     this.pin = join(BPFFS, this.name);
     this.tmp = mkdtempSync(join(tmpdir(), `${this.name}-`));
+    process.once('exit', this.onExit);
   }
 
   /** Makes the namespace (loopback up, `addresses` on it as /32s), the cgroup and the pin dir. */
@@ -113,6 +116,7 @@ export class Sandbox {
   cleanupSync(log: (line: string) => void = () => {}): string[] {
     if (this.cleaned) return this.leftovers().map((left) => `${left} is still there`);
     this.cleaned = true;
+    process.off('exit', this.onExit);
     const errors: string[] = [];
     const step = (what: string, fn: () => void) => {
       try {
