@@ -2,7 +2,7 @@
 // bpf_links, and keeps the pinned maps equal to what the source (a manifests directory, or the
 // API server) says. Pinned state outlives the agent: routing goes on while it is stopped or
 // restarting, and a new agent adopts what it finds instead of starting over.
-import { existsSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { BpfObject, isBpffs, loadObject, mountBpffs, openPinnedLink, type BpfLink } from '../node/bpf.ts';
 import type { Diagnostic, Model } from '../model/types.ts';
@@ -13,6 +13,7 @@ import { applyTables, type ApplyStats, type TableState } from './reconcile.ts';
 import { KernelWriter } from './kernel-writer.ts';
 import { adoptIds } from './adopt.ts';
 import { writeNames } from './names.ts';
+import { sumPerCpu } from '../inspect/read.ts';
 import { cgroupKey, skippedCgroupIds, skippedPodUids } from './skip.ts';
 
 export const CGROUP2_ROOT = '/sys/fs/cgroup/unified';
@@ -54,15 +55,35 @@ export function attachablePrograms(obj: BpfObject): { name: string; attachType: 
     .map((p) => ({ name: p.name, attachType: p.attachType! }));
 }
 
+/** Mount points of cgroup v2 hierarchies, from /proc/self/mounts. */
+export function cgroup2Mounts(mounts = readMounts()): string[] {
+  return mounts
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((fields) => fields[2] === 'cgroup2')
+    .map((fields) => fields[1]!.replace(/\\040/g, ' '));
+}
+
+function readMounts(): string {
+  try {
+    return readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /**
- * Resolves `--cgroup`: a path under the cgroup v2 mount (absolute, or relative to the mount).
- * The mount's root is refused unless the user asked for it with exactly "/".
+ * Resolves `--cgroup`: an absolute cgroup v2 directory, or a path relative to the cgroup v2
+ * mount (/sys/fs/cgroup/unified here, /sys/fs/cgroup on most hosts). The root of a hierarchy is
+ * refused unless the user asked for it with exactly "/".
  */
-export function resolveCgroup(arg: string, root = CGROUP2_ROOT): string {
-  const path = arg === '/' ? root : arg.startsWith(root) ? arg : join(root, arg);
+export function resolveCgroup(arg: string, mounts = cgroup2Mounts()): string {
+  const root = mounts.includes(CGROUP2_ROOT) ? CGROUP2_ROOT : (mounts[0] ?? CGROUP2_ROOT);
+  const path = arg === '/' ? root : arg.startsWith('/') ? arg : join(root, arg);
   if (!existsSync(path) || !statSync(path).isDirectory()) throw new Error(`cgroup ${path} does not exist (make it with mkdir under ${root})`);
   if (!existsSync(join(path, 'cgroup.procs'))) throw new Error(`${path} is not a cgroup v2 directory (no cgroup.procs)`);
-  if (realpathSync(path) === realpathSync(root) && arg !== '/') {
+  const real = realpathSync(path);
+  if (arg !== '/' && mounts.some((m) => existsSync(m) && realpathSync(m) === real)) {
     throw new Error(`--cgroup ${arg} is the root cgroup: that would route every process on the host; pass --cgroup / if you mean it`);
   }
   return path;
@@ -180,6 +201,19 @@ export class Agent {
 
   map(name: string) {
     return this.obj!.map(name);
+  }
+
+  /** Rows the agent keeps in each table map, against the map's capacity. */
+  mapUsage(): Map<string, { entries: number; capacity: number }> {
+    const usage = new Map<string, { entries: number; capacity: number }>();
+    for (const [name, rows] of this.state ?? []) usage.set(name, { entries: rows.size, capacity: this.obj!.map(name).maxEntries });
+    return usage;
+  }
+
+  /** mc_metrics summed over CPUs, by index (bpf/meshc_consts.h MC_METRIC_*). */
+  counters(): bigint[] | undefined {
+    if (!this.obj?.maps().some((m) => m.name === 'mc_metrics')) return undefined;
+    return sumPerCpu(this.obj.map('mc_metrics'));
   }
 
   /** Stops without touching pinned state: the hooks keep routing with the last maps. */

@@ -2,17 +2,24 @@
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Agent, DEFAULT_PIN, detach, resolveCgroup } from '../agent/agent.ts';
+import { Agent, DEFAULT_PIN, detach, resolveCgroup, type SyncResult } from '../agent/agent.ts';
+import { observeRefusals, observeSync } from '../agent/observe.ts';
+import { AgentMetrics } from '../metrics/metrics.ts';
+import { MetricsServer, type Readiness } from '../metrics/server.ts';
+import type { KubeSource } from '../kube/source.ts';
 import { ManifestSource, watchPaths } from '../agent/manifest-source.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
-import { InputError, UsageError, parseCommand } from './usage.ts';
+import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc agent --manifests DIR --cgroup PATH [--pin DIR] [--watch] [options]
+       meshc agent [--kubeconfig FILE] --cgroup PATH [--pin DIR] [options]
        meshc agent --detach [--pin DIR]
 
 Loads meshc's BPF programs, attaches the connect/sendmsg/recvmsg/getpeername hooks (IPv4 and
-IPv6) and sockops to one cgroup v2 directory, and fills the routing maps from the manifests:
-Services, EndpointSlices (or Pods with status.podIP) and HTTPRoutes. No pods are made up here.
+IPv6) and sockops to one cgroup v2 directory, and fills the routing maps from Services,
+EndpointSlices (or Pods with status.podIP) and HTTPRoutes: from manifest files (--manifests), or
+from the API server (--kubeconfig, or the in-cluster config when neither is given), which it
+lists and watches until SIGTERM. No pods are made up here.
 
 Programs, links and maps are pinned under --pin, so routing goes on when the agent stops
 (SIGTERM leaves everything in place) and a restarted agent adopts the pinned state: it removes
@@ -24,13 +31,15 @@ Options:
                       /sys/fs/cgroup/unified. The root cgroup is refused unless given as "/".
   --pin DIR           bpffs directory for pinned links and maps (default ${DEFAULT_PIN})
   --watch             apply changes to the manifests as they happen (until SIGTERM/SIGINT)
+  --kubeconfig FILE   watch this cluster's API server (default without --manifests: in-cluster)
+  --metrics-port P    serve /metrics (Prometheus), /healthz and /readyz on this port
   --node NAME         this node's name, for internalTrafficPolicy Local and zones (default: hostname)
   --objects DIR       where meshc.bpf.o is (default build/; built with meshc compile if missing)
   --detach            detach every hook and remove the pinned state under --pin, then exit
   -h, --help          this help
 `;
 
-export const command = { summary: 'route a cgroup on this node from manifests', run };
+export const command = { summary: 'route a cgroup on this node from manifests or the API server', run };
 
 async function ensureObject(dir: string, log: (line: string) => void): Promise<void> {
   if (existsSync(join(dir, 'meshc.bpf.o'))) return;
@@ -48,6 +57,8 @@ async function run(args: string[]): Promise<number> {
     node: { type: 'string' },
     objects: { type: 'string' },
     detach: { type: 'boolean' },
+    kubeconfig: { type: 'string' },
+    'metrics-port': { type: 'string' },
   }, false);
   if (values.help) {
     process.stdout.write(HELP);
@@ -60,10 +71,13 @@ async function run(args: string[]): Promise<number> {
     detach(pin, log);
     return 0;
   }
-  if (!values.manifests?.length) throw new UsageError('meshc agent: --manifests DIR is required');
+  if (values.manifests?.length && values.kubeconfig) throw new UsageError('meshc agent: give --manifests or --kubeconfig, not both');
   if (!values.cgroup) throw new UsageError('meshc agent: --cgroup PATH is required (the cgroup v2 directory to route)');
-  const missing = values.manifests.filter((p) => !existsSync(p));
+  const metricsPort = values['metrics-port'] === undefined ? undefined : integerOption('agent', 'metrics-port', values['metrics-port'], 0, 0);
+  const manifests = values.manifests ?? [];
+  const missing = manifests.filter((p) => !existsSync(p));
   if (missing.length > 0) throw new InputError(`meshc agent: no such file or directory: ${missing.join(', ')}`);
+  if (values.kubeconfig && !existsSync(values.kubeconfig)) throw new InputError(`meshc agent: no such kubeconfig: ${values.kubeconfig}`);
   let cgroup: string;
   try {
     cgroup = resolveCgroup(values.cgroup);
@@ -72,32 +86,82 @@ async function run(args: string[]): Promise<number> {
   }
   const objectDir = resolve(values.objects ?? 'build');
   await ensureObject(objectDir, log);
-  const source = new ManifestSource(values.manifests);
-  const agent = new Agent({ source, cgroup, pin, node: values.node ?? hostname(), objectDir, log });
-  const reportDiagnostics = (diagnostics: Parameters<typeof formatDiagnostic>[0][]) => {
-    for (const d of diagnostics) log(formatDiagnostic(d));
+  const node = values.node ?? hostname();
+  const metrics = metricsPort === undefined ? undefined : new AgentMetrics();
+  const kube = manifests.length === 0 ? await startKubeSource(values.kubeconfig, node, metrics, log) : undefined;
+  const source = kube ?? new ManifestSource(manifests);
+  const agent = new Agent({ source, cgroup, pin, node, objectDir, log });
+  const report = (result: SyncResult) => {
+    for (const d of result.diagnostics) log(formatDiagnostic(d));
+    if (metrics) observeSync(metrics, agent, result);
   };
-  reportDiagnostics((await agent.start()).diagnostics);
-  if (!values.watch) {
+  const server = metrics ? new MetricsServer({ registry: metrics.registry, readiness: () => readiness(agent, kube), port: metricsPort }) : undefined;
+  await server?.start();
+  if (server) log(`agent: metrics on :${server.port} (/metrics, /healthz, /readyz)`);
+  report(await agent.start());
+  if (!kube && !values.watch) {
     agent.close();
+    await server?.stop();
     return 0;
   }
-  const stop = watchPaths(values.manifests, () => {
-    agent.sync().then((r) => reportDiagnostics(r.diagnostics), (error) => log(`agent: sync failed, the maps keep their last good state: ${(error as Error).message}`));
-  });
-  // Containers of skipped pods come and go without any object changing.
-  const rescan = setInterval(() => agent.refreshSkipped(), 5000);
-  log('agent: watching for changes (SIGTERM or SIGINT stops; pinned state stays)');
+  const stops: (() => void)[] = [];
+  if (kube) {
+    kube.onBatch(async (batch) => {
+      const started = kube.now();
+      try {
+        report(await agent.sync());
+        metrics?.observeProgramming(batch.changes, kube.now());
+        metrics?.recordApply(undefined, kube.now() - started);
+      } catch (error) {
+        metrics?.recordApply(undefined, kube.now() - started, 'error');
+        log(`agent: sync failed, the maps keep their last good state: ${(error as Error).message}`);
+        throw error; // the source delivers the changes again after a backoff
+      }
+    });
+    stops.push(() => void kube.stop());
+  } else {
+    stops.push(watchPaths(manifests, () => {
+      agent.sync().then(report, (error) => log(`agent: sync failed, the maps keep their last good state: ${(error as Error).message}`));
+    }));
+  }
+  // Containers of skipped pods come and go without any object changing; counters move on their own.
+  const timer = setInterval(() => {
+    agent.refreshSkipped();
+    if (metrics) observeRefusals(metrics, agent);
+  }, 5000);
+  stops.push(() => clearInterval(timer));
+  log(`agent: ${kube ? 'watching the API server' : 'watching for changes'} (SIGTERM or SIGINT stops; pinned state stays)`);
   await new Promise<void>((done) => {
     const shutdown = (signal: string) => {
       log(`agent: ${signal}: stopping; links and maps stay pinned in ${pin}, routing goes on`);
-      stop();
-      clearInterval(rescan);
+      for (const stop of stops) stop();
       agent.close();
-      done();
+      void server?.stop().finally(done);
+      if (!server) done();
     };
     process.once('SIGTERM', () => shutdown('SIGTERM'));
     process.once('SIGINT', () => shutdown('SIGINT'));
   });
   return 0;
+}
+
+async function startKubeSource(kubeconfig: string | undefined, nodeName: string, metrics: AgentMetrics | undefined, log: (line: string) => void): Promise<KubeSource> {
+  const { KubeSource } = await import('../kube/source.ts');
+  let source: KubeSource;
+  try {
+    source = new KubeSource({ kubeconfig, nodeName, metrics, log });
+  } catch (error) {
+    throw new InputError(`meshc agent: ${kubeconfig ? `kubeconfig ${kubeconfig}` : 'in-cluster config'}: ${(error as Error).message}`);
+  }
+  metrics?.bindSource(source);
+  await source.start();
+  log(`agent: listing and watching ${kubeconfig ? `the cluster of ${kubeconfig}` : 'the cluster (in-cluster config)'}; nothing is removed from the maps before the first full list`);
+  return source;
+}
+
+/** /readyz: the source has listed everything and the agent has written it once. */
+function readiness(agent: Agent, kube: KubeSource | undefined): Readiness {
+  if (kube && !kube.synced()) return { ready: false, reason: 'waiting for the first full list from the API server' };
+  if (!agent.ready) return { ready: false, reason: 'waiting for the first full sync of the maps' };
+  return { ready: true };
 }

@@ -67,9 +67,12 @@ export class Lab {
     return spawnSync(process.execPath, [path.join(ROOT, 'bin/meshc.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
   }
 
-  /** Starts `meshc agent --watch` on the lab, resolving once the first sync is done. */
-  async startAgent(extra: string[] = []): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/meshc.js'), 'agent', '--manifests', this.manifests, '--cgroup', this.cgroup, '--pin', this.pin, '--node', 'node-1', '--watch', ...extra], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  /**
+   * Starts `meshc agent` on the lab (by default `--manifests` on the lab's directory with
+   * `--watch`), resolving once it watches for changes.
+   */
+  async startAgent(source: string[] = ['--manifests', this.manifests, '--watch']): Promise<ChildProcess> {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/meshc.js'), 'agent', ...source, '--cgroup', this.cgroup, '--pin', this.pin, '--node', 'node-1'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     this.children.push(child);
     const lines = createInterface({ input: child.stderr! });
     const log: string[] = [];
@@ -77,7 +80,7 @@ export class Lab {
     await new Promise<void>((resolve, reject) => {
       lines.on('line', (line) => {
         log.push(line);
-        if (line.includes('watching for changes')) resolve();
+        if (/agent: watching/.test(line)) resolve();
       });
       child.once('exit', (code) => reject(new Error(`agent exited with ${code}: ${log.join('\n')}`)));
     });
