@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeSource, type ChangeBatch } from '../src/kube/source.ts';
-import { compileTables } from '../src/tables/compile.ts';
+import { CompileCache, compileTables } from '../src/tables/compile.ts';
 import { TableIds } from '../src/tables/ids.ts';
 import { applyTables, emptyState, type MapWriter, type TableState } from '../src/agent/reconcile.ts';
 import type { MapName } from '../src/tables/layouts.ts';
@@ -123,6 +123,7 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
   const source = new KubeSource({ kubeConfig, quietMs: options.quietMs, log: () => {} });
   const writer = options.writer === 'wasm' ? new WasmWriter(new WasmTables(await loadPolicyWasm())) : new CountingWriter();
   const ids = new TableIds();
+  const cache = new CompileCache();
   let state: TableState = emptyState();
 
   /** What a batch did; the batch itself (and its model) is not kept, as the agent would not. */
@@ -143,7 +144,7 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
   });
   source.onBatch((batch) => {
     const t0 = performance.now();
-    const tables = compileTables(batch.model, { ids, node: 'node-0' });
+    const tables = compileTables(batch.model, { ids, cache, node: 'node-0' });
     const t1 = performance.now();
     const before = writer.rows;
     state = applyTables(writer, state, tables.rows).state;

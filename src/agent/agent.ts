@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSy
 import { join, resolve } from 'node:path';
 import { BpfObject, isBpffs, loadObject, mountBpffs, openPinnedLink, type BpfLink } from '../node/bpf.ts';
 import type { Diagnostic, Model } from '../model/types.ts';
-import { compileTables, type CompiledTables } from '../tables/compile.ts';
+import { CompileCache, compileTables, type CompiledTables } from '../tables/compile.ts';
 import { TableIds } from '../tables/ids.ts';
 import type { MapName } from '../tables/layouts.ts';
 import { applyTables, type ApplyStats, type TableState } from './reconcile.ts';
@@ -98,6 +98,7 @@ export class Agent {
   private writer?: KernelWriter;
   private state?: TableState;
   private readonly ids = new TableIds();
+  private readonly cache = new CompileCache();
   private readonly links: BpfLink[] = [];
   private readonly log: (line: string) => void;
   private syncing: Promise<SyncResult> | undefined;
@@ -163,7 +164,7 @@ export class Agent {
   private async runSync(): Promise<SyncResult> {
     const started = performance.now();
     const { model, diagnostics, heldBack = [] } = await this.options.source.read();
-    const tables = compileTables(model, { node: this.options.node, ids: this.ids });
+    const tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache });
     const synced = this.options.source.synced?.() ?? true;
     const desired = synced ? tables.rows : keepStale(this.state!, tables.rows);
     const { state, stats } = applyTables(this.writer!, this.state!, desired);

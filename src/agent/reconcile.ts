@@ -49,7 +49,11 @@ export function diffTables(current: TableState, desired: TableState): TableDiff 
   for (const name of TABLE_WRITE_ORDER) {
     const have = current.get(name) ?? new Map();
     const want = desired.get(name) ?? new Map();
-    upserts.set(name, [...want.entries()].filter(([key, row]) => !have.has(key) || !sameBytes(have.get(key)!.value, row.value)).map(([, row]) => row));
+    const changed = (key: string, row: TableRow) => {
+      const old = have.get(key);
+      return old === undefined || (old !== row && !sameBytes(old.value, row.value));
+    };
+    upserts.set(name, [...want.entries()].filter(([key, row]) => changed(key, row)).map(([, row]) => row));
     removals.set(name, [...have.entries()].filter(([key]) => !want.has(key)).map(([, row]) => row));
   }
   return { upserts, removals };

@@ -92,6 +92,8 @@ export interface CompiledTables {
   backends: Map<number, BackendInfo>;
   /** Problems found while compiling (for example too many backendRefs in a rule). */
   warnings: string[];
+  /** Backend tables whose rows came from the cache, and those built anew. */
+  reuse: { pools: number; built: number };
 }
 
 export interface CompileOptions {
@@ -101,7 +103,32 @@ export interface CompileOptions {
   zone?: string;
   /** Keep ids stable across compiles (the agent); a fresh space by default. */
   ids?: TableIds;
+  /**
+   * Rows of earlier compiles, reused where their inputs are the same objects (a source that
+   * rebuilds only what changed keeps the others): the agent's updates then cost what changed.
+   */
+  cache?: CompileCache;
 }
+
+interface PoolMemo {
+  /** The model's endpoint list the pool was made from (compared by identity). */
+  source: readonly Endpoint[];
+  /** Node, zone and the zone/node numbering the rows were made with. */
+  placement: string;
+  content: string;
+  info: PoolInfo;
+  /** Each slot's backend key (`ip:port`) and mc_backends row. */
+  backendRows: { key: string; hexKey: string; row: TableRow }[];
+  rows: [L.MapName, string, TableRow][];
+}
+
+/** What compileTables may reuse from one compile to the next. */
+export class CompileCache {
+  readonly pools = new Map<string, PoolMemo>();
+  readonly frontends = new Map<string, { info: FrontendInfo; hexKey: string; row: TableRow }>();
+}
+
+const NO_ENDPOINTS: readonly Endpoint[] = [];
 
 export function ruleKey(route: HTTPRoute, ruleIndex: number): string {
   return `${route.meta.namespace}/${route.meta.name}#${ruleIndex}`;
@@ -138,6 +165,11 @@ class TableCompiler {
   private readonly liveSets = new Set<string>();
   private readonly liveBackends = new Set<string>();
   private readonly liveServices = new Set<string>();
+  private readonly usedPools = new Set<string>();
+  private readonly usedFrontends = new Set<string>();
+  private readonly reuse = { pools: 0, built: 0 };
+  /** What a pool's order and rows depend on besides its endpoints (see PoolMemo). */
+  private readonly placement: string;
   private readonly zone?: string;
 
   constructor(
@@ -160,6 +192,7 @@ class TableCompiler {
     this.zone = options.zone ?? (options.node ? (model.nodes.get(options.node)?.zone ?? endpointZone) : undefined);
     [...zones].sort().forEach((z, i) => this.zoneIds.set(z, i + 1));
     [...nodes].sort().forEach((n, i) => this.nodeIds.set(n, i + 1));
+    this.placement = JSON.stringify([options.node ?? null, this.zone ?? null, [...this.zoneIds.keys()], [...this.nodeIds.keys()]]);
   }
 
   compile(): CompiledTables {
@@ -167,9 +200,15 @@ class TableCompiler {
     const services = [...this.model.services.values()].sort((a, b) =>
       objectKey(a.meta.namespace, a.meta.name) < objectKey(b.meta.namespace, b.meta.name) ? -1 : 1,
     );
-    const routes = orderRoutes(this.model.routes);
+    const routesByParent = new Map<string, HTTPRoute[]>();
+    for (const route of orderRoutes(this.model.routes)) {
+      for (const parent of new Set(route.parentRefs.filter((r) => r.kind === 'Service' && r.group === '').map((r) => objectKey(r.namespace, r.name)))) {
+        routesByParent.set(parent, [...(routesByParent.get(parent) ?? []), route]);
+      }
+    }
     for (const svc of services) {
       if (svc.headless || svc.type === 'ExternalName') continue;
+      const routes = routesByParent.get(objectKey(svc.meta.namespace, svc.meta.name)) ?? [];
       for (const port of svc.ports) {
         for (const vip of svc.clusterIPs) frontends.push(this.frontend(svc, port, vip, routes));
       }
@@ -178,19 +217,36 @@ class TableCompiler {
     this.ids.backends.retain(this.liveBackends);
     this.ids.tables.retain(this.liveTables);
     this.ids.groupSets.retain(this.liveSets);
-    return { rows: this.rows, frontends, pools: this.pools, backends: this.backends, warnings: this.warnings };
+    this.pruneCache();
+    return { rows: this.rows, frontends, pools: this.pools, backends: this.backends, warnings: this.warnings, reuse: this.reuse };
+  }
+
+  /** Forgets what this compile did not use, so the cache holds only the live state. */
+  private pruneCache(): void {
+    const cache = this.options.cache;
+    if (!cache) return;
+    for (const key of cache.pools.keys()) if (!this.usedPools.has(key)) cache.pools.delete(key);
+    for (const key of cache.frontends.keys()) if (!this.usedFrontends.has(key)) cache.frontends.delete(key);
   }
 
   private frontend(svc: Service, port: ServicePort, vip: string, routes: HTTPRoute[]): FrontendInfo {
-    const words = addressWords(vip);
     const protocol = port.protocol;
     const frontendKey = `${vip}:${port.port}/${protocol}`;
     this.liveServices.add(frontendKey);
+    const maglev = svc.algorithm === 'maglev';
+    const family = vip.includes(':') ? 6 : 4;
+    const pool = this.pool(svc, port, maglev, family);
+    const attached = routes.filter((r) => attachesTo(r, svc, port));
+    const memo = this.options.cache?.frontends.get(frontendKey);
+    this.usedFrontends.add(frontendKey);
+    if (memo && memo.info.service === svc && memo.info.port === port && memo.info.pool === pool && attached.length === 0 && memo.info.routes.length === 0) {
+      // The same Service object and the same pool: the same row as last time.
+      this.rows.get('mc_services')!.set(memo.hexKey, memo.row);
+      return memo.info;
+    }
+    const words = addressWords(vip);
     const id = this.ids.services.assign(frontendKey);
     const algorithm = L.ALGORITHMS[svc.algorithm];
-    const maglev = svc.algorithm === 'maglev';
-    const pool = this.pool(svc, port, maglev, words.family);
-    const attached = routes.filter((r) => attachesTo(r, svc, port));
     const rules = new Map<string, RuleInfo>();
     let defaultRule: RuleInfo | undefined;
     let l7 = false;
@@ -226,15 +282,22 @@ class TableCompiler {
       groups: groups?.set ?? 0,
       weight_total: groups?.total ?? 0,
     });
-    this.put('mc_services', keyBytes, value);
-    return {
+    const row = { key: keyBytes, value };
+    const hexKey = hex(keyBytes);
+    this.rows.get('mc_services')!.set(hexKey, row);
+    const info: FrontendInfo = {
       service: svc, port, vip, family: words.family, protocol, id, algorithm, flags, pool,
       routes: attached, rules, defaultRule, keyBytes,
     };
+    this.options.cache?.frontends.set(frontendKey, { info, hexKey, row });
+    return info;
   }
 
-  private put(map: L.MapName, key: Uint8Array, value: Uint8Array): void {
-    this.rows.get(map)!.set(hex(key), { key, value });
+  private put(map: L.MapName, key: Uint8Array, value: Uint8Array, record?: [L.MapName, string, TableRow][]): void {
+    const hexKey = hex(key);
+    const row = { key, value };
+    this.rows.get(map)!.set(hexKey, row);
+    record?.push([map, hexKey, row]);
   }
 
   /**
@@ -246,14 +309,16 @@ class TableCompiler {
     const cacheKey = `${owner}|${maglev}|${family}`;
     const cached = this.poolsByKey.get(cacheKey);
     if (cached) return cached;
-    const endpoints = (this.model.endpoints.get(endpointKey(svc, port)) ?? []).filter((e) => e.family === family);
-    const ready = this.ordered(endpoints.filter((e) => e.ready));
-    const term = this.ordered(endpoints.filter((e) => !e.ready && e.serving));
-    const slots = [...ready.list, ...term.list].map((ep) => this.backend(ep));
-    const counts: PoolCounts = {
-      ready: ready.list.length, ready_zone: ready.zone, ready_local: ready.local,
-      term: term.list.length, term_zone: term.zone, term_local: term.local,
-    };
+    const source = this.model.endpoints.get(endpointKey(svc, port)) ?? NO_ENDPOINTS;
+    this.usedPools.add(cacheKey);
+    const memo = this.options.cache?.pools.get(cacheKey);
+    if (memo && memo.source === source && memo.placement === this.placement && this.reusePool(memo)) {
+      this.poolsByKey.set(cacheKey, memo.info);
+      return memo.info;
+    }
+    const { list, counts } = this.orderedPool(source, family);
+    const backendRows: PoolMemo['backendRows'] = [];
+    const slots = list.map((ep) => this.backend(ep, backendRows));
     const content = `${slots.map((b) => `${b.id}:${b.state}`).join(',')}|${Object.values(counts).join(',')}|${maglev}`;
     this.liveTables.add(content);
     const table = this.ids.tables.assign(content);
@@ -261,23 +326,54 @@ class TableCompiler {
     this.poolsByKey.set(cacheKey, info);
     if (this.pools.has(table)) return info;
     this.pools.set(table, info);
+    this.reuse.built++;
+    const rows: [L.MapName, string, TableRow][] = [];
     slots.forEach((backend, index) => {
-      this.put('mc_slots', encode(L.TableKey, { table, index }), encode(L.TableValue, { value: backend.id }));
-      this.put('mc_members', encode(L.TableKey, { table, index: backend.id }), encode(L.TableValue, { value: index }));
+      this.put('mc_slots', encode(L.TableKey, { table, index }), encode(L.TableValue, { value: backend.id }), rows);
+      this.put('mc_members', encode(L.TableKey, { table, index: backend.id }), encode(L.TableValue, { value: index }), rows);
     });
-    if (maglev) this.maglevRows(table, slots, counts);
+    if (maglev) this.maglevRows(table, slots, counts, rows);
+    this.options.cache?.pools.set(cacheKey, { source, placement: this.placement, content, info, backendRows, rows });
     return info;
   }
 
+  /**
+   * Puts a pool of the previous compile back as it was: same endpoint objects, same placement,
+   * so the same backends, ids, revision and rows. False if its revision is taken by another pool.
+   */
+  private reusePool(memo: PoolMemo): boolean {
+    if (this.pools.has(memo.info.table)) return false;
+    memo.backendRows.forEach((b, i) => this.registerBackend(b.key, memo.info.slots[i]!, b.hexKey, b.row));
+    this.liveTables.add(memo.content);
+    this.pools.set(memo.info.table, memo.info);
+    for (const [map, hexKey, row] of memo.rows) this.rows.get(map)!.set(hexKey, row);
+    this.reuse.pools++;
+    return true;
+  }
+
+  /** Ready endpoints, then serving-terminating ones, each ordered by ordered(). */
+  private orderedPool(source: readonly Endpoint[], family: 4 | 6): { list: Endpoint[]; counts: PoolCounts } {
+    const endpoints = source.filter((e) => e.family === family);
+    const ready = this.ordered(endpoints.filter((e) => e.ready));
+    const term = this.ordered(endpoints.filter((e) => !e.ready && e.serving));
+    return {
+      list: [...ready.list, ...term.list],
+      counts: {
+        ready: ready.list.length, ready_zone: ready.zone, ready_local: ready.local,
+        term: term.list.length, term_zone: term.zone, term_local: term.local,
+      },
+    };
+  }
+
   /** The ring covers the ready slots, or the serving-terminating ones when none is ready. */
-  private maglevRows(table: number, slots: BackendInfo[], counts: PoolCounts): void {
+  private maglevRows(table: number, slots: BackendInfo[], counts: PoolCounts, record: [L.MapName, string, TableRow][]): void {
     const base = counts.ready > 0 ? 0 : counts.ready;
     const count = counts.ready > 0 ? counts.ready : counts.term;
     if (count === 0) return;
     const names = slots.slice(base, base + count).map((b) => `${b.ip}:${b.port}`);
     const ring = maglevRing(names, L.MAGLEV_RING);
     ring.forEach((owner, position) => {
-      this.put('mc_maglev', encode(L.TableKey, { table, index: position }), encode(L.TableValue, { value: base + owner }));
+      this.put('mc_maglev', encode(L.TableKey, { table, index: position }), encode(L.TableValue, { value: base + owner }), record);
     });
   }
 
@@ -293,26 +389,29 @@ class TableCompiler {
     return { list: [...local, ...zone, ...rest], local: local.length, zone: local.length + zone.length };
   }
 
-  private backend(ep: Endpoint): BackendInfo {
+  private backend(ep: Endpoint, record: PoolMemo['backendRows']): BackendInfo {
     const key = `${ep.ip}:${ep.port}`;
-    this.liveBackends.add(key);
     const id = this.ids.backends.assign(key);
     const state = ep.ready ? 'ready' : 'terminating';
     const info: BackendInfo = { id, ip: ep.ip, port: ep.port, state, pod: ep.pod, nodeName: ep.nodeName, zone: ep.zone };
-    const known = this.backends.get(id);
-    // One address can back several Services; a ready claim wins over a terminating one.
-    if (known && known.state === 'ready') return { ...info, state: known.state };
-    this.backends.set(id, info);
     const words = addressWords(ep.ip);
-    this.put('mc_backends', encode(L.ArrayIndex, { index: id }), encode(L.Backend, {
-      ...words,
-      port: netPort(ep.port),
-      state: L.BACKEND_STATE[state],
-      family: words.family,
-      zone: ep.zone ? this.zoneIds.get(ep.zone)! : 0,
-      node: ep.nodeName ? this.nodeIds.get(ep.nodeName)! : 0,
-      weight: 1,
-    }));
+    const k = encode(L.ArrayIndex, { index: id });
+    const zone = ep.zone ? this.zoneIds.get(ep.zone)! : 0;
+    const node = ep.nodeName ? this.nodeIds.get(ep.nodeName)! : 0;
+    const value = encode(L.Backend, { ...words, port: netPort(ep.port), state: L.BACKEND_STATE[state], family: words.family, zone, node, weight: 1 });
+    const built = { key, hexKey: hex(k), row: { key: k, value } };
+    record.push(built);
+    return this.registerBackend(key, info, built.hexKey, built.row);
+  }
+
+  /** Counts a backend as live and puts its row, unless a ready claim on it came first. */
+  private registerBackend(key: string, info: BackendInfo, hexKey: string, row: TableRow): BackendInfo {
+    this.liveBackends.add(key);
+    const known = this.backends.get(info.id);
+    // One address can back several Services; a ready claim wins over a terminating one.
+    if (known && known.state === 'ready') return known === info ? info : { ...info, state: known.state };
+    this.backends.set(info.id, info);
+    this.rows.get('mc_backends')!.set(hexKey, row);
     return info;
   }
 

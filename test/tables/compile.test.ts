@@ -4,7 +4,8 @@ import { compileTables } from '../../src/tables/compile.ts';
 import { TableIds } from '../../src/tables/ids.ts';
 import { maglevRing } from '../../src/tables/maglev.ts';
 import * as L from '../../src/tables/layouts.ts';
-import { modelOf, serviceYaml } from '../helpers/policy-harness.ts';
+import { modelOf, randoms, serviceYaml } from '../helpers/policy-harness.ts';
+import * as compileModule from '../../src/tables/compile.ts';
 
 const test = suite('table compiler');
 
@@ -96,3 +97,45 @@ test('Maglev ring: every position owned, shares within 1% of M/N, independent of
 });
 
 test.run();
+
+const cached = suite('table compiler with a cache');
+
+cached('reusing unchanged pools gives byte-identical rows to a full compile, change after change', () => {
+  const { CompileCache } = compileModule;
+  const rng = randoms(77);
+  const next = () => rng.next().value as number;
+  const endpointsOf = (s: number, n: number) => Array.from({ length: n }, (_, i) => ({ ip: `10.${s}.1.${i + 1}`, ready: next() % 5 !== 0, serving: true, terminating: false }));
+  const yaml = Array.from({ length: 12 }, (_, s) => serviceYaml(`svc${s}`, endpointsOf(s, 1 + (s % 4)), {}, { 'meshc.io/lb-algorithm': s % 3 === 0 ? 'maglev' : 'random' })).join('---\n');
+  const model = modelOf(yaml);
+  const plainIds = new TableIds();
+  const cachedIds = new TableIds();
+  const cache = new CompileCache();
+  let reused = 0;
+  for (let round = 0; round < 60; round++) {
+    if (round > 0) {
+      // Change one Service's endpoints the way an incremental source does: a new list for it,
+      // the very same objects for every other Service.
+      const s = next() % 12;
+      const svc = model.services.get(`default/svc${s}`)!;
+      const key = `default/svc${s}/http`;
+      const list = model.endpoints.get(key)!;
+      const changed = list.length > 1 && next() % 2 === 0 ? list.slice(1) : [...list, { ...list[0]!, ip: `10.${s}.2.${round}` }];
+      model.endpoints = new Map(model.endpoints).set(key, changed);
+      void svc;
+    }
+    const plain = compileTables(model, { ids: plainIds });
+    const withCache = compileTables(model, { ids: cachedIds, cache });
+    for (const name of L.TABLE_WRITE_ORDER) {
+      const a = [...plain.rows.get(name)!].map(([k, r]) => `${k}=${Buffer.from(r.value).toString('hex')}`).sort();
+      const b = [...withCache.rows.get(name)!].map(([k, r]) => `${k}=${Buffer.from(r.value).toString('hex')}`).sort();
+      assert.equal(b, a, `${name} after round ${round}`);
+    }
+    if (round > 0) {
+      assert.ok(withCache.reuse.built <= 1, `round ${round}: ${withCache.reuse.built} pools built anew`);
+      reused += withCache.reuse.pools;
+    }
+  }
+  assert.ok(reused >= 59 * 11, `${reused} pools reused`);
+});
+
+cached.run();
