@@ -1,5 +1,6 @@
 // Replays the official Gateway API HTTPRoute conformance cases (shared/conformance/gateway-api)
-// through the model's CRD defaults, the Wasm L7 matcher and the backend selection.
+// through the model's CRD defaults, the Wasm L7 matcher and the backend selection; the weight
+// case also runs through the Wasm policy's weighted pick (simulate()) on a Service frontend.
 //
 // The cases are Gateway-bound (gateway profile): the test plays the Gateway's part, attaching
 // routes to the case's Gateway listener and filtering them by hostname (fact 18). Cases whose
@@ -12,6 +13,9 @@ import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
+import type { PolicyInstance } from '../../src/wasm/instance.ts';
+import { buildModel } from '../../src/model/build.ts';
+import { simulate } from '../../src/sim/simulate.ts';
 import { createL7Matcher, type L7Matcher } from '../../src/l7/matcher.ts';
 import { encodeRoutes, type HttpRequest } from '../../src/l7/encode.ts';
 import { hostnameMatches, hostnameTiers, hostOf } from '../../src/l7/hostname.ts';
@@ -195,8 +199,8 @@ function checkSingle(c: Case, outcome: Outcome): void {
 
 function checkWeights(c: Case, outcome: Outcome): void {
   if (outcome.kind !== 'decided') throw new Error(`weight case did not match a rule (${outcome.kind})`);
-  const { distribution, tolerance, total_requests: total } = c.expect;
-  if (!distribution || tolerance === undefined || !total) throw new Error('weight case without distribution, tolerance or total_requests');
+  const { distribution, total_requests: total } = c.expect;
+  if (!distribution || !total) throw new Error('weight case without distribution or total_requests');
   const counts = new Map<string, number>();
   const random = seededRandom(c.name);
   for (let i = 0; i < total; i++) {
@@ -205,6 +209,43 @@ function checkWeights(c: Case, outcome: Outcome): void {
     if (pick.status === 200 && c.expect.namespace !== undefined) assert.is(pick.backend.namespace, c.expect.namespace);
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
+  checkDistribution(c, counts, total);
+  checkDistribution(c, weightsThroughPolicy(c), total);
+}
+
+/**
+ * The same case through the whole Wasm path: the routes attached to a Service frontend (the mesh
+ * profile; the weight rules are the same), the case's Services with pods made up from their
+ * workloads, the L7 matcher, then the policy's weighted pick (decideGroups), via simulate().
+ */
+function weightsThroughPolicy(c: Case): Map<string, number> {
+  const namespace = c.routes[0]!.metadata.namespace as string;
+  const frontend = { apiVersion: 'v1', kind: 'Service', metadata: { name: 'conformance-frontend', namespace }, spec: { ports: [{ port: 80 }] } };
+  const workloads = Object.entries((c as Case & { service_workloads: Record<string, string[]> }).service_workloads).flatMap(([key, deployments]) => {
+    const svc = c.services.find((s) => `${s.metadata.namespace}/${s.metadata.name}` === key)!;
+    return deployments.map((name) => ({
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace: svc.metadata.namespace },
+      spec: { replicas: 2, selector: { matchLabels: svc.spec.selector }, template: { metadata: { labels: svc.spec.selector }, spec: { containers: [{ name: 'app', ports: [{ containerPort: 3000 }] }] } } },
+    }));
+  });
+  const routes = c.routes.map((r) => ({ ...r, spec: { ...r.spec, parentRefs: [{ group: '', kind: 'Service', name: 'conformance-frontend', port: 80 }] } }));
+  const objects = [frontend, ...c.services, ...workloads, ...routes];
+  const model = buildModel(objects.map((object, doc) => ({ file: `${c.name}.yaml`, doc, object })));
+  const result = simulate(model, policy, {
+    to: { name: 'conformance-frontend', namespace, port: 80 },
+    request: { path: c.request.path, method: c.request.method, headers: c.request.headers, query: c.request.query },
+    connections: c.expect.total_requests!,
+    seed: Number(seededRandom(c.name)()),
+  });
+  const counts = new Map<string, number>();
+  for (const b of result.backends) if (b.count > 0) counts.set(b.service.split('/')[1]!, (counts.get(b.service.split('/')[1]!) ?? 0) + b.count);
+  if (result.refused > 0) counts.set('500', result.refused);
+  return counts;
+}
+
+function checkDistribution(c: Case, counts: Map<string, number>, total: number): void {
+  const { distribution, tolerance } = c.expect;
+  if (!distribution || tolerance === undefined) throw new Error('weight case without distribution or tolerance');
   for (const key of counts.keys()) assert.ok(key in distribution, `requests went to ${key}, which is not in the expected distribution`);
   for (const [backend, fraction] of Object.entries(distribution)) {
     const seen = (counts.get(backend) ?? 0) / total;
@@ -218,8 +259,10 @@ let supported = 0;
 const unsupported: string[] = [];
 
 const replay = suite('conformance: Gateway API HTTPRoute cases');
+let policy: PolicyInstance;
 replay.before(async () => {
-  matcher = createL7Matcher(await loadPolicyWasm());
+  policy = await loadPolicyWasm();
+  matcher = createL7Matcher(policy);
 });
 for (const c of cases) {
   replay(c.name, () => {
