@@ -13,44 +13,12 @@ import { writeTables } from '../src/node/kernel-tables.ts';
 import { compileTables } from '../src/tables/compile.ts';
 import { WasmTables } from '../src/tables/wasm-sink.ts';
 import { instantiatePolicy } from '../src/wasm/instance.ts';
-import { modelOf, serviceYaml } from '../test/helpers/policy-harness.ts';
+import { modelOf } from '../test/helpers/policy-harness.ts';
+import { policyCases } from './simulator.ts';
 import { kernelSkipReason, makePinDir, removePinDir } from '../test/kernel/env.ts';
 import { packInputs, SLOT, type DecisionInput } from '../test/kernel/deciders.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-
-interface Case {
-  name: string;
-  yaml: string;
-}
-
-function endpoints(n: number, prefix: string) {
-  return Array.from({ length: n }, (_, i) => ({ ip: `${prefix}.${Math.floor(i / 250)}.${(i % 250) + 1}` }));
-}
-
-function cases(): Case[] {
-  const list: Case[] = (['random', 'round-robin', 'maglev', 'least-conn'] as const).map((alg) => ({
-    name: alg,
-    yaml: serviceYaml('svc', endpoints(10, '10.1'), {}, { 'meshc.io/lb-algorithm': alg }),
-  }));
-  list.push({
-    name: 'weighted 70/30',
-    yaml: [
-      serviceYaml('svc', endpoints(1, '10.2')),
-      serviceYaml('v1', endpoints(6, '10.3')),
-      serviceYaml('v2', endpoints(4, '10.4')),
-      `apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: { name: split, namespace: default }
-spec:
-  parentRefs: [{ group: "", kind: Service, name: svc }]
-  rules: [{ backendRefs: [{ name: v1, port: 80, weight: 70 }, { name: v2, port: 80, weight: 30 }] }]
-`,
-    ].join('---\n'),
-  });
-  list.push({ name: 'random + ClientIP affinity', yaml: serviceYaml('svc', endpoints(10, '10.5'), { sessionAffinity: 'ClientIP' }) });
-  return list;
-}
 
 export interface KernelBench {
   conditions: Record<string, unknown>;
@@ -87,7 +55,7 @@ export async function benchKernel(quick = false): Promise<KernelBench> {
     const compiled = await compilePolicy({ outDir: out });
     const total = Object.values(compiled.timings).reduce((a, b) => a + b, 0);
     const results: KernelBench['results'] = [];
-    for (const c of cases()) {
+    for (const c of policyCases()) {
       const tables = compileTables(modelOf(c.yaml));
       const frontend = tables.frontends.find((f) => f.service.meta.name === 'svc')!;
 

@@ -8,7 +8,7 @@ import { compileTables } from '../src/tables/compile.ts';
 import { WasmTables } from '../src/tables/wasm-sink.ts';
 import { modelOf, serviceYaml } from '../test/helpers/policy-harness.ts';
 
-interface Case {
+export interface Case {
   name: string;
   yaml: string;
   service: string;
@@ -20,7 +20,8 @@ function endpoints(n: number, prefix: string) {
 
 const ALGORITHMS = ['random', 'round-robin', 'maglev', 'least-conn'] as const;
 
-function cases(): Case[] {
+/** The policies both the simulator and the kernel benchmarks measure, on small tables. */
+export function policyCases(): Case[] {
   const list: Case[] = ALGORITHMS.map((alg) => ({
     name: alg,
     yaml: serviceYaml('svc', endpoints(10, '10.1'), {}, { 'meshc.io/lb-algorithm': alg }),
@@ -61,7 +62,7 @@ export async function benchSimulator(quick = false): Promise<SimulatorBench> {
   const decisions = quick ? 2_000_000 : 20_000_000;
   const results: SimulatorBench['results'] = [];
   let wasmMemoryBytes = 0;
-  for (const c of cases()) {
+  for (const c of policyCases()) {
     const instance = await loadPolicyWasm();
     const tables = compileTables(modelOf(c.yaml));
     new WasmTables(instance).load(tables);
