@@ -1,6 +1,6 @@
 // EndpointSlice objects, with the API's defaults for endpoint conditions.
 
-import type { Family, Node, Protocol } from './types.ts';
+import type { Endpoint, Family, Node, Protocol } from './types.ts';
 import type { FieldPath } from './manifest-doc.ts';
 import type { Reporter } from './diagnostics.ts';
 import type { KubeObject } from './objects.ts';
@@ -16,17 +16,8 @@ export interface SlicePort {
   protocol: Protocol;
 }
 
-export interface SliceEndpoint {
-  ip: string;
-  family: Family;
-  ready: boolean;
-  serving: boolean;
-  terminating: boolean;
-  nodeName?: string;
-  zone?: string;
-  forZones?: string[];
-  pod?: { namespace: string; name: string };
-}
+/** An endpoint of a slice, before a Service port picks its target port. */
+export type SliceEndpoint = Omit<Endpoint, 'port'>;
 
 export interface EndpointSliceInfo {
   namespace: string;
