@@ -37,7 +37,7 @@ export interface ChainOptions {
 export function chainOptions(quick: boolean): ChainOptions {
   return quick
     ? { rounds: 1, seconds: 1.5, warmup: 0.3, rate: 500, connections: 16, services: 10_000 }
-    : { rounds: 3, seconds: 8, warmup: 1, rate: 500, connections: 16, services: 10_000 };
+    : { rounds: 5, seconds: 6, warmup: 1, rate: 500, connections: 16, services: 10_000 };
 }
 
 export interface ChainResult {
@@ -109,7 +109,7 @@ export async function benchChain(lab: Lab, tools: Tools, objectPath: string, o: 
       runs.get(s.id)!.push({
         round,
         load: result,
-        proxyCpuMsPer1k: result.requests > 0 ? (cpuNs / 1e6 / result.requests) * 1000 : 0,
+        proxyCpuMsPer1k: result.completed > 0 ? (cpuNs / 1e6 / result.completed) * 1000 : 0,
         proxyRssMiB: after.reduce((sum, a) => sum + a.rssKiB, 0) / 1024,
       });
       log(`  chain round ${round + 1}/${o.rounds} ${s.label.padEnd(26)} p50 ${result.latencyUs.p50.toFixed(0).padStart(6)} µs  p99 ${result.latencyUs.p99.toFixed(0).padStart(6)} µs  errors ${result.errors}`);

@@ -41,6 +41,19 @@ function formatUs(us: number): string {
   return `${us} µs`;
 }
 
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + word.length + 1 > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
 /** A log-scale dot plot of latency percentiles; `caption` goes under the title. */
 export function latencyChart(title: string, caption: string, panels: ChartPanel[]): string {
   const width = 860;
@@ -50,8 +63,8 @@ export function latencyChart(title: string, caption: string, panels: ChartPanel[
   const panelGap = 44;
   const top = 78;
   const values = panels.flatMap((p) => p.rows.flatMap((r) => PERCENTILES.map((q) => r.latencyUs[q.key]))).filter((v) => Number.isFinite(v) && v > 0);
-  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...values, 10))));
-  const hi = Math.pow(10, Math.ceil(Math.log10(Math.max(...values, 100))));
+  const lo = Math.pow(10, Math.floor(Math.log10(Math.min(...values))));
+  const hi = Math.pow(10, Math.max(Math.ceil(Math.log10(Math.max(...values))), Math.log10(lo) + 1));
   const plotW = width - left - right;
   const xOf = (v: number) => left + ((Math.log10(Math.max(v, lo)) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo))) * plotW;
 
@@ -78,7 +91,8 @@ export function latencyChart(title: string, caption: string, panels: ChartPanel[
     y += panelGap;
   }
   const bottom = panelTops[panelTops.length - 1]?.bottom ?? top;
-  const height = bottom + 62;
+  const captionLines = wrap(caption, 130);
+  const height = bottom + 50 + captionLines.length * 14;
   const grid: string[] = [];
   for (let decade = lo; decade <= hi; decade *= 10) {
     for (const m of [1, 2, 5]) {
@@ -86,7 +100,7 @@ export function latencyChart(title: string, caption: string, panels: ChartPanel[
       if (v > hi) break;
       const x = xOf(v);
       for (const p of panelTops) grid.push(`<line x1="${x.toFixed(1)}" y1="${p.top}" x2="${x.toFixed(1)}" y2="${p.bottom}" stroke="${m === 1 ? '#bbb' : '#e2e2e2'}"/>`);
-      if (m === 1 || m === 5) grid.push(`<text x="${x.toFixed(1)}" y="${bottom + 16}" text-anchor="middle" fill="#555">${formatUs(v)}</text>`);
+      if (m === 1) grid.push(`<text x="${x.toFixed(1)}" y="${bottom + 16}" text-anchor="middle" fill="#555">${formatUs(v)}</text>`);
     }
   }
   const legend = PERCENTILES.map((q, i) => `${marker(q.shape, left + 20 + i * 90, 48, q.color)}<text x="${left + 32 + i * 90}" y="52">${q.label}</text>`).join('');
@@ -94,7 +108,7 @@ export function latencyChart(title: string, caption: string, panels: ChartPanel[
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, sans-serif" font-size="13">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="12" y="22" font-size="16" font-weight="bold">${esc(title)}</text>`,
-    `<text x="12" y="${bottom + 52}" fill="#555" font-size="11">${esc(caption)}</text>`,
+    ...captionLines.map((line, i) => `<text x="12" y="${bottom + 52 + i * 14}" fill="#555" font-size="11">${esc(line)}</text>`),
     legend,
     ...bands,
     ...grid,

@@ -1,8 +1,9 @@
-// `npm run bench [-- --quick] [--only SUITES] [--readme]`: every benchmark in one run on this
+// `npm run bench [-- --quick] [--only SUITES] [--readme] [--render]`: every benchmark in one run on this
 // machine, inside network namespaces, cgroups and bpffs pins that it creates and removes (also on
 // failure or Ctrl-C). Writes bench/results/latest.json (every figure with its conditions),
 // bench/results/report.md and bench/results/latency.svg; --readme also rewrites the README's
-// "Benchmarks" section from the result. --quick is the CI-sized run (under two minutes).
+// "Benchmarks" section from the result; --render renders them again from latest.json without
+// measuring. --quick is the CI-sized run (under two minutes).
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,14 +13,14 @@ import { Lab } from './lib/lab.ts';
 import { buildTools, missingTools, versions, type Tools } from './lib/tools.ts';
 import { buildObject, tablesFor } from './lib/meshc.ts';
 import { targetService, withFillers } from './lib/services.ts';
-import { benchOneHop, oneHopOptions, SETUPS, type OneHopResult } from './datapath/one-hop.ts';
+import { benchOneHop, oneHopOptions } from './datapath/one-hop.ts';
 import { benchChain, chainOptions } from './chain.ts';
 import { benchConnect, connectOptions } from './connect.ts';
 import { benchSync, syncOptions } from './connect-sync.ts';
-import { benchSimulator } from './simulator.ts';
-import { benchKernel } from './kernel.ts';
+import { benchSimulator, simulatorMarkdown } from './simulator.ts';
+import { benchKernel, kernelMarkdown } from './kernel.ts';
 import { benchPlayground } from './playground.ts';
-import { evaluateTargets, isSkipped, readmeSection, renderChart, renderReport, type BenchResult, type Outcome } from './report.ts';
+import { closingNote, evaluateTargets, isSkipped, renderChart, renderReport, updateReadme, type BenchResult, type Outcome } from './report.ts';
 import { kernelSkipReason } from '../test/kernel/env.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -58,50 +59,6 @@ async function controlPlane(quick: boolean): Promise<Outcome<Record<string, any>
   } catch (error) {
     return { skipped: `bench/control-plane.ts failed: ${(error as Error).message.split('\n')[0]}` };
   }
-}
-
-function spread(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted[sorted.length >> 1]!;
-  return mid > 0 ? (sorted[sorted.length - 1]! - sorted[0]!) / mid : 0;
-}
-
-/** Why each missed target was missed, from this run's own numbers. */
-export function closingNote(r: Omit<BenchResult, 'targets' | 'chart'> & { targets: BenchResult['targets'] }): string[] {
-  const missed = r.targets.filter((t) => t.met === false);
-  if (missed.length === 0) return r.targets.every((t) => t.met) ? ['Every target was met in this run.', ''] : [];
-  const notes: string[] = ['### Why targets were missed', ''];
-  const s = r.suites;
-  if (!isSkipped(s.connect) && missed.some((t) => t.name.startsWith('connect()'))) {
-    const c = s.connect;
-    const sizes = [...new Set(c.rows.map((x) => x.services))];
-    const p50 = (n: number, setup: string) => c.rows.find((x) => x.services === n && x.setup === setup)?.ns.p50 ?? NaN;
-    const extra = sizes.map((n) => p50(n, 'meshc') - p50(n, 'direct'));
-    const hooks = sizes.map((n) => p50(n, 'direct+hooks') - p50(n, 'direct'));
-    const perConn = !isSkipped(s.oneHop) ? s.oneHop.meshcKernel.find((k) => k.mode === 'close') : undefined;
-    notes.push(
-      `- connect(): meshc adds ${extra.map((x) => `${Math.round(x)}`).join(' / ')} ns at p50 (at ${sizes.join(' / ')} Services) to a loopback connect() of about ${Math.round(p50(sizes[0]!, 'direct') / 1000)} µs. ` +
-        `Connecting to a pod IP from the routed cgroup, where the hook runs and finds no Service, already adds ${hooks.map((x) => `${Math.round(x)}`).join(' / ')} ns: the cost is running the programs on every connection (connect4, then sockops callbacks for the connection's events` +
-        (perConn ? `: ${perConn.runsPerRequest.toFixed(1)} program runs and ${Math.round(perConn.nsPer1k / 1000)} ns of program time per connection in the data-path run` : '') +
-        '), not the number of Services, which stays flat. A 13 µs loopback connect() is the worst case for a ratio; over a real network the same few hundred ns are a far smaller share.',
-    );
-  }
-  if (!isSkipped(s.oneHop)) {
-    const o = s.oneHop as OneHopResult;
-    for (const t of missed.filter((x) => x.name.startsWith('one hop'))) {
-      const mode = t.name.includes('keep-alive') ? 'keep-alive' : 'close';
-      const load = t.name.includes('saturation') ? 'saturation' : 'fixed-rate';
-      const base = o.cells.find((c) => c.setup === 'no-mesh' && c.mode === mode && c.load === load)!;
-      const values = load === 'saturation' ? base.runs.map((x) => x.load.requestsPerSecond) : base.runs.map((x) => x.load.latencyUs.p99);
-      const noise = spread(values);
-      notes.push(
-        `- ${t.name}: ${t.measured}. No mesh alone varied by ${(noise * 100).toFixed(0)}% between its own ${values.length} rounds (${values.map((v) => Math.round(v)).join(', ')}${load === 'saturation' ? ' req/s' : ' µs'})` +
-          (noise > 0.05 ? ', more than the target\'s margin: on this shared 2-core machine a run cannot resolve a difference that small, so the miss is within the noise and is no evidence either way.' : `; the difference is larger than that noise, so it is meshc's${mode === 'close' ? ' per-connection hook cost (see connect() above)' : ''}.`),
-      );
-    }
-  }
-  notes.push('');
-  return notes;
 }
 
 export async function runBench(options: RunOptions): Promise<BenchResult> {
@@ -221,45 +178,48 @@ function osName(): string {
 export function writeResults(result: BenchResult, dir = RESULTS): void {
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(result, null, 2)}\n`);
-  writeFileSync(path.join(dir, 'report.md'), renderReport(result, closingNote(result)));
+  const md = {
+    simulator: isSkipped(result.suites.simulator) ? undefined : simulatorMarkdown(result.suites.simulator),
+    kernel: isSkipped(result.suites.kernel) ? undefined : kernelMarkdown(result.suites.kernel),
+  };
+  writeFileSync(path.join(dir, 'report.md'), renderReport(result, closingNote(result), md));
   writeFileSync(path.join(dir, CHART), renderChart(result));
-}
-
-/** Replaces the README's "## Benchmarks" section (up to the next "## " heading), or appends it. */
-export function updateReadme(result: BenchResult, file = path.join(ROOT, 'README.md')): void {
-  const text = readFileSync(file, 'utf8');
-  const section = readmeSection(result);
-  const start = text.search(/^## Benchmarks\s*$/m);
-  let next: string;
-  if (start < 0) next = `${text.trimEnd()}\n\n${section}`;
-  else {
-    const rest = text.slice(start + 1);
-    const end = rest.search(/^## /m);
-    next = text.slice(0, start) + section + (end < 0 ? '' : `\n${rest.slice(end)}`);
-  }
-  writeFileSync(file, next.endsWith('\n') ? next : `${next}\n`);
 }
 
 async function cli(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, only: { type: 'string' }, readme: { type: 'boolean' }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      quick: { type: 'boolean' },
+      only: { type: 'string' },
+      readme: { type: 'boolean' },
+      render: { type: 'boolean' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
-    process.stdout.write(`Usage: npm run bench [-- --quick] [--only ${SUITES.join(',')}] [--readme] [--out DIR]\n`);
+    process.stdout.write(
+      `Usage: npm run bench [-- --quick] [--only ${SUITES.join(',')}] [--readme] [--out DIR]\n` +
+        '       npm run bench -- --render [--readme] [--out DIR]   (report.md and chart again from latest.json)\n',
+    );
     return;
   }
-  const only = values.only?.split(',').map((s) => s.trim());
-  const unknown = only?.filter((s) => !(SUITES as readonly string[]).includes(s)) ?? [];
-  if (unknown.length > 0) throw new Error(`--only: unknown suite ${unknown.join(', ')} (known: ${SUITES.join(', ')})`);
-  const result = await runBench({ quick: values.quick ?? false, only: only as Suite[] | undefined });
   const dir = values.out ? path.resolve(values.out) : RESULTS;
+  let result: BenchResult;
+  if (values.render) {
+    result = JSON.parse(readFileSync(path.join(dir, 'latest.json'), 'utf8')) as BenchResult;
+    result.targets = evaluateTargets(result.suites);
+  } else {
+    const only = values.only?.split(',').map((s) => s.trim());
+    const unknown = only?.filter((s) => !(SUITES as readonly string[]).includes(s)) ?? [];
+    if (unknown.length > 0) throw new Error(`--only: unknown suite ${unknown.join(', ')} (known: ${SUITES.join(', ')})`);
+    result = await runBench({ quick: values.quick ?? false, only: only as Suite[] | undefined });
+  }
   writeResults(result, dir);
-  if (values.readme) updateReadme(result);
-  process.stderr.write(`bench: wrote ${path.relative(ROOT, dir) || dir}/latest.json, report.md, ${CHART} in ${result.durationSeconds.toFixed(0)} s\n`);
+  if (values.readme) updateReadme(result, path.join(ROOT, 'README.md'));
+  process.stderr.write(`bench: wrote ${path.relative(ROOT, dir) || dir}/latest.json, report.md, ${CHART}${values.readme ? ' and the README\'s Benchmarks section' : ''}\n`);
   for (const t of result.targets) process.stderr.write(`  ${t.met === null ? 'n/a ' : t.met ? 'met ' : 'MISS'}  ${t.name}: ${t.measured}\n`);
 }
-
-export const SETUP_IDS = SETUPS.map((s) => s.id);
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   cli().catch((error: unknown) => {

@@ -11,7 +11,7 @@
 import type { Lab, Placement, Proc } from '../lib/lab.ts';
 import { processUsage, RT_PRIORITY, setRealtime } from '../lib/lab.ts';
 import { fixedRate, saturate, type LoadResult } from '../lib/load.ts';
-import { programRunTime, Routing, withBpfStats } from '../lib/meshc.ts';
+import { programRunTimes, Routing, runTimeDelta, withBpfStats, type ProgramRunTime } from '../lib/meshc.ts';
 import { loadRules } from '../lib/iptables.ts';
 import { startHaproxy, startNginx, PAYLOAD_BYTES } from '../lib/servers.ts';
 import { TARGET, type ServiceSpec } from '../lib/services.ts';
@@ -49,7 +49,7 @@ export interface OneHopOptions {
 export function oneHopOptions(quick: boolean): OneHopOptions {
   return quick
     ? { quick, services: 10_000, rounds: 1, seconds: 1, warmup: 0.2, connections: 16, rate: { 'keep-alive': 4000, close: 1500 } }
-    : { quick, services: 10_000, rounds: 3, seconds: 8, warmup: 1, connections: 16, rate: { 'keep-alive': 4000, close: 1500 } };
+    : { quick, services: 10_000, rounds: 5, seconds: 5, warmup: 1, connections: 16, rate: { 'keep-alive': 4000, close: 1500 } };
 }
 
 /** One measured run: the load result and what the mesh spent outside the client and server. */
@@ -75,7 +75,7 @@ export interface OneHopResult {
   conditions: Record<string, unknown>;
   cells: Cell[];
   /** meshc's programs' own run time (kernel.bpf_stats_enabled), per mode, from one extra fixed-rate run each. */
-  meshcKernel: Array<{ mode: Mode; requests: number; programRuns: number; runTimeNs: number; nsPer1k: number; runsPerRequest: number }>;
+  meshcKernel: Array<{ mode: Mode; requests: number; programRuns: number; runTimeNs: number; nsPer1k: number; runsPerRequest: number; programs: ProgramRunTime[] }>;
   iptablesLoadMs: number;
   meshcTableWriteMs: number;
 }
@@ -158,7 +158,7 @@ export async function benchOneHop(lab: Lab, tools: Tools, objectPath: string, se
           const run: Run = {
             round,
             load: result,
-            proxyCpuMsPer1k: result.requests > 0 ? (cpuNs / 1e6 / result.requests) * 1000 : 0,
+            proxyCpuMsPer1k: result.completed > 0 ? (cpuNs / 1e6 / result.completed) * 1000 : 0,
             proxyRssMiB: after.reduce((sum, a) => sum + a.rssKiB, 0) / 1024,
           };
           if (result.errors > 0) log(`  ${s.label} ${mode} ${load}: ${result.errors} errors`);
@@ -194,19 +194,21 @@ export async function benchOneHop(lab: Lab, tools: Tools, objectPath: string, se
   const ids = routing.programIds();
   const meshcKernel: OneHopResult['meshcKernel'] = [];
   for (const mode of MODES) {
-    const { result, delta } = await withBpfStats(async () => {
-      const before = programRunTime(ids);
+    const { result, programs } = await withBpfStats(async () => {
+      const before = programRunTimes(ids);
       const result = await measure(targets.meshc, mode, 'fixed-rate');
-      const after = programRunTime(ids);
-      return { result, delta: { runTimeNs: after.runTimeNs - before.runTimeNs, runs: after.runCount - before.runCount } };
+      return { result, programs: runTimeDelta(before, programRunTimes(ids)) };
     });
+    const runTimeNs = programs.reduce((sum, p) => sum + p.runTimeNs, 0);
+    const runs = programs.reduce((sum, p) => sum + p.runCount, 0);
     meshcKernel.push({
       mode,
-      requests: result.requests,
-      programRuns: delta.runs,
-      runTimeNs: delta.runTimeNs,
-      nsPer1k: (delta.runTimeNs / result.requests) * 1000,
-      runsPerRequest: delta.runs / result.requests,
+      requests: result.completed,
+      programRuns: runs,
+      runTimeNs,
+      nsPer1k: (runTimeNs / result.completed) * 1000,
+      runsPerRequest: runs / result.completed,
+      programs,
     });
   }
 

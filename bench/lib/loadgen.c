@@ -6,7 +6,8 @@
 //
 // Usage: loadgen --addr IP:PORT --rate R --duration S --conns C [--close] [--warmup S]
 //   --close   a new connection per request ("Connection: close"); else C keep-alive connections
-// Prints one JSON line: requests, errors, latency percentiles in microseconds.
+// Prints one JSON line: requests (recorded, after the warm-up), completed (all, warm-up included),
+// errors, latency percentiles in microseconds.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -302,9 +303,9 @@ int main(int argc, char **argv)
 	double sum = 0;
 	for (uint64_t i = 0; i < recorded; i++)
 		sum += (double)lat[i];
-	printf("{\"requests\":%llu,\"errors\":%llu,\"unfinished\":%llu,\"seconds\":%.3f,\"maxQueued\":%llu,"
+	printf("{\"requests\":%llu,\"completed\":%llu,\"errors\":%llu,\"unfinished\":%llu,\"seconds\":%.3f,\"maxQueued\":%llu,"
 	       "\"latencyUs\":{\"p50\":%.1f,\"p90\":%.1f,\"p99\":%.1f,\"p999\":%.1f,\"max\":%.1f,\"mean\":%.1f}}\n",
-	       (unsigned long long)recorded, (unsigned long long)errors, (unsigned long long)(total - done),
+	       (unsigned long long)recorded, (unsigned long long)(done - errors), (unsigned long long)errors, (unsigned long long)(total - done),
 	       (double)elapsed / 1e9, (unsigned long long)queued_max,
 	       pct(lat, recorded, 0.5), pct(lat, recorded, 0.9), pct(lat, recorded, 0.99), pct(lat, recorded, 0.999),
 	       recorded ? (double)lat[recorded - 1] / 1000.0 : -1, recorded ? sum / (double)recorded / 1000.0 : -1);

@@ -70,14 +70,23 @@ export async function withBpfStats<T>(body: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Sum of run_time_ns and run_cnt of these programs (bpftool prog show, with stats enabled). */
-export function programRunTime(ids: number[]): { runTimeNs: number; runCount: number } {
-  let runTimeNs = 0;
-  let runCount = 0;
-  for (const id of ids) {
-    const info = JSON.parse(run('bpftool', ['prog', 'show', 'id', String(id), '--json'])) as { run_time_ns?: number; run_cnt?: number };
-    runTimeNs += info.run_time_ns ?? 0;
-    runCount += info.run_cnt ?? 0;
-  }
-  return { runTimeNs, runCount };
+export interface ProgramRunTime {
+  name: string;
+  runTimeNs: number;
+  runCount: number;
+}
+
+/** run_time_ns and run_cnt of each program (bpftool prog show, with stats enabled). */
+export function programRunTimes(ids: number[]): ProgramRunTime[] {
+  return ids.map((id) => {
+    const info = JSON.parse(run('bpftool', ['prog', 'show', 'id', String(id), '--json'])) as { name?: string; run_time_ns?: number; run_cnt?: number };
+    return { name: info.name ?? `id ${id}`, runTimeNs: info.run_time_ns ?? 0, runCount: info.run_cnt ?? 0 };
+  });
+}
+
+/** after − before, per program, for the programs that ran. */
+export function runTimeDelta(before: ProgramRunTime[], after: ProgramRunTime[]): ProgramRunTime[] {
+  return after
+    .map((a, i) => ({ name: a.name, runTimeNs: a.runTimeNs - before[i]!.runTimeNs, runCount: a.runCount - before[i]!.runCount }))
+    .filter((d) => d.runCount > 0);
 }
