@@ -4,7 +4,7 @@
 // cgroup dial ClusterIPs) and (d) sidecars (one HAProxy per pod, HTTP mode, with an inbound and an
 // outbound listener, as a sidecar has; the client pod has one too): 5 hops, 10 proxy traversals.
 import type { Lab, Placement, Proc } from './lib/lab.ts';
-import { processUsage, RT_PRIORITY, setRealtime } from './lib/lab.ts';
+import { processUsage } from './lib/lab.ts';
 import { fixedRate, type LoadResult } from './lib/load.ts';
 import { Routing, tablesFor } from './lib/meshc.ts';
 import { PAYLOAD_BYTES, startChainServer, startHaproxy } from './lib/servers.ts';
@@ -63,12 +63,11 @@ export async function benchChain(lab: Lab, tools: Tools, objectPath: string, o: 
   lab.defer('detach meshc (chain)', () => routing.close());
 
   // Start from the last service, so each one's next is already listening.
-  const servers: Proc[] = [];
   for (let i = HOPS; i >= 1; i--) {
     const last = i === HOPS;
-    servers.push(await startChainServer(lab, at(plain), `${pod(i)}:${PORT['no-mesh']}`, last ? undefined : `${pod(i + 1)}:${PORT['no-mesh']}`, `chain a svc${i}`));
-    servers.push(await startChainServer(lab, at(routed), `${pod(i)}:${PORT.meshc}`, last ? undefined : `${clusterIP(i + 1)}:80`, `chain b svc${i}`));
-    servers.push(await startChainServer(lab, at(plain), `${pod(i)}:${PORT['sidecar-http']}`, last ? undefined : `${pod(i)}:15001`, `chain d svc${i}`));
+    await startChainServer(lab, at(plain), `${pod(i)}:${PORT['no-mesh']}`, last ? undefined : `${pod(i + 1)}:${PORT['no-mesh']}`, `chain a svc${i}`);
+    await startChainServer(lab, at(routed), `${pod(i)}:${PORT.meshc}`, last ? undefined : `${clusterIP(i + 1)}:80`, `chain b svc${i}`);
+    await startChainServer(lab, at(plain), `${pod(i)}:${PORT['sidecar-http']}`, last ? undefined : `${pod(i)}:15001`, `chain d svc${i}`);
   }
   const proxies: Proc[] = [];
   for (let i = 1; i <= HOPS; i++) {
@@ -83,15 +82,10 @@ export async function benchChain(lab: Lab, tools: Tools, objectPath: string, o: 
     meshc: { where: at(routed, '0'), addr: `${clusterIP(1)}:80`, proxies: [] },
     'sidecar-http': { where: at(plain, '0'), addr: `${CLIENT_POD}:15001`, proxies },
   };
-  const longRunning = [...servers, ...proxies];
-  const load = async (addr: string, where: Placement, seconds: number, warmup: number) => {
-    setRealtime(longRunning, true);
-    try {
-      return await fixedRate(lab, { ...where, realtime: true }, tools, addr, { connections: o.connections, seconds, warmup, close: false, rate: o.rate });
-    } finally {
-      setRealtime(longRunning, false);
-    }
-  };
+  // Normal scheduling here, unlike the one-hop latency runs: Node.js is multi-threaded and its GC
+  // helpers spin-wait; under SCHED_FIFO on two cores they starved each other and the run hung.
+  const load = (addr: string, where: Placement, seconds: number, warmup: number) =>
+    fixedRate(lab, where, tools, addr, { connections: o.connections, seconds, warmup, close: false, rate: o.rate });
 
   for (const s of CHAIN_SETUPS) {
     await load(targets[s.id].addr, targets[s.id].where, 0.5, 0).catch((e: Error) => {
@@ -153,7 +147,7 @@ export async function benchChain(lab: Lab, tools: Tools, objectPath: string, o: 
       rounds: o.rounds,
       payloadBytes: PAYLOAD_BYTES,
       client: 'bench/lib/loadgen.c, fixed rate, keep-alive, pinned to CPU 0',
-      scheduling: `client, services and proxies under SCHED_FIFO ${RT_PRIORITY} during the runs (the machine is shared with other work)`,
+      scheduling: 'normal (SCHED_OTHER) for every process: Node.js under SCHED_FIFO livelocked on two cores; the machine is shared with other work, so tail percentiles include the neighbours\' load, and the medians over rounds are what to compare',
       reported: `median of ${o.rounds} round(s)`,
     },
     setups,

@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -61,6 +62,9 @@ static int open_socket(int nonblocking)
 		die("socket");
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* A blocking connect() gives up after 5 s instead of the kernel's SYN retries. */
+	struct timeval limit = { .tv_sec = 5 };
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
 	return fd;
 }
 
@@ -219,21 +223,17 @@ int main(int argc, char **argv)
 		if (waiting > queued_max)
 			queued_max = waiting;
 
-		struct timespec timeout = { 0, 0 };
-		struct timespec *tp = NULL;
-		if (next < total && waiting == 0) {
-			uint64_t due = start + next * period;
-			uint64_t wait = due > now ? due - now : 0;
-			timeout.tv_sec = (time_t)(wait / 1000000000ull);
-			timeout.tv_nsec = (long)(wait % 1000000000ull);
-			tp = &timeout;
-		} else if (waiting > 0) {
-			tp = NULL; /* every connection is busy: wait for one to finish */
-		} else {
-			timeout.tv_sec = 1;
-			tp = &timeout;
-		}
-		int n = epoll_pwait2(ep, events, 256, tp, NULL);
+		/*
+		 * Sleep until the next request is due; when every connection is busy (or every request
+		 * was sent), until one finishes. Never past the deadline: a server that stops answering
+		 * ends the run with its requests counted as unfinished.
+		 */
+		uint64_t wake = deadline;
+		if (next < total && waiting == 0 && start + next * period < wake)
+			wake = start + next * period;
+		uint64_t wait = wake > now ? wake - now : 0;
+		struct timespec timeout = { (time_t)(wait / 1000000000ull), (long)(wait % 1000000000ull) };
+		int n = epoll_pwait2(ep, events, 256, &timeout, NULL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
