@@ -124,7 +124,13 @@ export class Agent {
     for (const { name } of attachablePrograms(this.obj)) {
       const linkPath = join(paths.links, name);
       if (existsSync(linkPath)) {
-        this.links.push(openPinnedLink(linkPath));
+        const link = openPinnedLink(linkPath);
+        const attachedTo = link.info.cgroupId;
+        if (attachedTo !== undefined && BigInt(attachedTo) !== statSync(cgroup, { bigint: true }).ino) {
+          link.close();
+          throw new Error(`${linkPath} attaches ${name} to another cgroup (id ${attachedTo}) than ${cgroup}: run meshc agent --detach --pin ${pin} first, or use another --pin`);
+        }
+        this.links.push(link);
         continue;
       }
       const link = this.obj.program(name).attachCgroup(cgroup);

@@ -98,7 +98,14 @@ async function run(args: string[]): Promise<number> {
   const server = metrics ? new MetricsServer({ registry: metrics.registry, readiness: () => readiness(agent, kube), port: metricsPort }) : undefined;
   await server?.start();
   if (server) log(`agent: metrics on :${server.port} (/metrics, /healthz, /readyz)`);
-  report(await agent.start());
+  try {
+    report(await agent.start());
+  } catch (error) {
+    agent.close();
+    await server?.stop();
+    await kube?.stop();
+    throw new InputError(`meshc agent: ${(error as Error).message}`);
+  }
   if (!kube && !values.watch) {
     agent.close();
     await server?.stop();

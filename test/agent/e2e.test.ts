@@ -1,7 +1,7 @@
 // The node agent end to end: real connections from a cgroup and network namespace of the test's
 // own, routed by the pinned programs that `meshc agent` attached and filled.
 import * as assert from 'uvu/assert';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import path from 'node:path';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { Lab, serviceManifest, tally } from './live/lab.ts';
@@ -52,6 +52,18 @@ kernelSuite('meshc agent: connections end to end', kernelSkipReason({ cgroup: tr
     assert.equal([...counts.keys()].sort(), PODS, JSON.stringify([...counts]));
     for (const pod of PODS) assert.ok(Math.abs(counts.get(pod)! / 3000 - 1 / 3) < 0.03, `${pod}: ${counts.get(pod)}`);
     assert.ok(records.every((r) => r.peer === `${VIP}:80`), 'the application sees the ClusterIP as its peer');
+  });
+
+  test('a pin directory attached to another cgroup is refused, not silently reused', () => {
+    const other = `${lab.cgroup}-other`;
+    mkdirSync(other);
+    try {
+      const r = lab.meshc('agent', '--manifests', lab.manifests, '--cgroup', other, '--pin', lab.pin);
+      assert.is(r.status, 1, r.stderr);
+      assert.match(r.stderr, /attaches mc_\w+ to another cgroup .* run meshc agent --detach/);
+    } finally {
+      rmdirSync(other);
+    }
   });
 
   test('a process outside the cgroup is untouched', async () => {
