@@ -38,6 +38,8 @@ function isLatency(l: any): boolean {
 kernelSuite('bench: npm run bench -- --quick', skipReason(), (s) => {
   s('completes, and latest.json, report.md and the chart are well formed', () => {
     const out = mkdtempSync(path.join(os.tmpdir(), 'meshc-bench-test-'));
+    // What other runs left or hold now is not this run's: only what appears during it counts.
+    const before = new Set(benchState());
     try {
       const res = spawnSync('npm', ['run', '--silent', 'bench', '--', '--quick', '--out', out], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
       assert.is(res.status, 0, `npm run bench -- --quick failed:\n${(res.stderr ?? '').slice(-3000)}`);
@@ -98,12 +100,17 @@ kernelSuite('bench: npm run bench -- --quick', skipReason(), (s) => {
       assert.match(svg, /<\/svg>\n$/);
       assert.is((svg.match(/<title>/g) ?? []).length, (SETUPS.length * 2 + CHAIN_SETUPS.length) * 4, 'a dot per percentile per setup');
 
-      const leftovers = readdirSync('/sys/fs/bpf').filter((d) => d.startsWith('meshc-bench-'));
-      const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith('meshc-bench-'));
-      const cgroups = readdirSync('/sys/fs/cgroup/unified').filter((d) => d.startsWith('meshc-bench-'));
-      assert.equal([...leftovers, ...netns, ...cgroups], [], 'no pins, namespaces or cgroups left behind');
+      assert.equal(benchState().filter((name) => !before.has(name)), [], 'no pins, namespaces or cgroups left behind');
     } finally {
       rmSync(out, { recursive: true, force: true });
     }
   });
 });
+
+/** The bench's pins, network namespaces and cgroups on this machine now. */
+function benchState(): string[] {
+  const pins = readdirSync('/sys/fs/bpf').filter((d) => d.startsWith('meshc-bench-')).map((d) => `pin ${d}`);
+  const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith('meshc-bench-')).map((l) => `netns ${l.split(' ')[0]}`);
+  const cgroups = readdirSync('/sys/fs/cgroup/unified').filter((d) => d.startsWith('meshc-bench-')).map((d) => `cgroup ${d}`);
+  return [...pins, ...netns, ...cgroups];
+}
