@@ -4,12 +4,12 @@
 // bench/results/report.md and bench/results/latency.svg; --readme also rewrites the README's
 // "Benchmarks" section from the result; --render renders them again from latest.json without
 // measuring. --quick is the CI-sized run (under two minutes).
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Lab } from './lib/lab.ts';
+import { Lab, sleep } from './lib/lab.ts';
 import { buildTools, missingTools, versions, type Tools } from './lib/tools.ts';
 import { buildObject, tablesFor } from './lib/meshc.ts';
 import { targetService, withFillers } from './lib/services.ts';
@@ -33,9 +33,57 @@ const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 export interface RunOptions {
   quick: boolean;
   only?: Suite[];
-  /** Where latest.json, report.md and the chart go (default bench/results). */
-  outDir?: string;
+  /** How long to wait for another bench run on this machine to finish (default 30 min). */
+  lockWaitMs?: number;
   log?: (line: string) => void;
+}
+
+const LOCK = path.join(existsSync('/run') ? '/run' : os.tmpdir(), 'meshc-bench.lock');
+
+/**
+ * One bench run at a time on a machine: two runs would measure each other, and both would turn
+ * the global kernel.bpf_stats_enabled on and off under each other. A lock directory holds the
+ * owner's pid; a lock whose owner is gone is taken over. Waits up to `waitMs` for a running one.
+ */
+async function acquireRunLock(waitMs: number, log: (line: string) => void): Promise<() => void> {
+  const end = Date.now() + waitMs;
+  let said = false;
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      writeFileSync(path.join(LOCK, 'pid'), String(process.pid));
+      return () => rmSync(LOCK, { recursive: true, force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    let owner = 0;
+    try {
+      owner = Number(readFileSync(path.join(LOCK, 'pid'), 'utf8')) || 0;
+    } catch {
+      // the owner has made the directory but not written its pid yet
+    }
+    const made = statSync(LOCK, { throwIfNoEntry: false });
+    if (!made) continue;
+    if (owner === 0 && Date.now() - made.mtimeMs < 10_000) {
+      await sleep(100);
+      continue;
+    }
+    let alive = false;
+    try {
+      if (owner > 0) process.kill(owner, 0);
+      alive = owner > 0;
+    } catch {
+      alive = false;
+    }
+    if (!alive) {
+      rmSync(LOCK, { recursive: true, force: true });
+      continue;
+    }
+    if (Date.now() > end) throw new Error(`another bench run (pid ${owner}) holds ${LOCK}; waited ${Math.round(waitMs / 1000)} s`);
+    if (!said) log(`bench: waiting for the bench run of pid ${owner} to finish (${LOCK})`);
+    said = true;
+    await sleep(1000);
+  }
 }
 
 /** Why the live (kernel, namespace, proxy) suites cannot run here, or undefined. */
@@ -64,6 +112,7 @@ async function controlPlane(quick: boolean): Promise<Outcome<Record<string, any>
 export async function runBench(options: RunOptions): Promise<BenchResult> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const want = (s: Suite) => !options.only || options.only.includes(s);
+  const release = await acquireRunLock(options.lockWaitMs ?? 30 * 60_000, log);
   const started = performance.now();
   const suites: Partial<BenchResult['suites']> = {};
   const live = liveSkipReason();
@@ -75,6 +124,7 @@ export async function runBench(options: RunOptions): Promise<BenchResult> {
     if (statsBefore !== undefined) writeFileSync(STATS_SYSCTL, statsBefore);
     for (const p of await lab.close()) log(`bench: cleanup: ${p}`);
     for (const dir of temp) rmSync(dir, { recursive: true, force: true });
+    release();
     process.exit(130);
   };
   const onInt = () => void interrupted('SIGINT');
@@ -143,6 +193,7 @@ export async function runBench(options: RunOptions): Promise<BenchResult> {
     for (const p of problems) log(`bench: cleanup: ${p}`);
     for (const dir of temp) rmSync(dir, { recursive: true, force: true });
     if (statsBefore !== undefined && readFileSync(STATS_SYSCTL, 'utf8').trim() !== statsBefore) writeFileSync(STATS_SYSCTL, statsBefore);
+    release();
   }
   for (const s of SUITES) suites[s] ??= { skipped: 'not selected (--only)' };
   const cpus = os.cpus();
