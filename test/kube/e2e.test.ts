@@ -94,7 +94,9 @@ kernelSuite('meshc agent --kubeconfig: end to end against the API server stand-i
       await sleep(OUTAGE_MS / 2);
       const during: ConnectionRecord[] = clients.flatMap((c) => c.records);
       await api.start();
-      await until(lab, VIP, same([PODS[2]!]), 'change made during the outage', 20000);
+      // The source retries with capped exponential backoff (30 s at most, with jitter): after a
+      // long outage its next attempt can be that far away.
+      await until(lab, VIP, same([PODS[2]!]), 'change made during the outage', 45000);
       for (const c of clients) c.stdin!.end();
       const records = (await Promise.all(clients.map((c) => c.done))).flat();
       assert.ok(during.length > 50, `${during.length} connections during the outage`);
