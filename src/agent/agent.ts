@@ -206,10 +206,6 @@ export class Agent {
     return this.firstFullSync;
   }
 
-  map(name: string) {
-    return this.obj!.map(name);
-  }
-
   /** Rows the agent keeps in each table map, against the map's capacity. */
   mapUsage(): Map<string, { entries: number; capacity: number }> {
     const usage = new Map<string, { entries: number; capacity: number }>();

@@ -8,6 +8,7 @@ import { WasmTables } from '../../src/tables/wasm-sink.ts';
 import { decode, encode, type Row } from '../../src/tables/codec.ts';
 import * as L from '../../src/tables/layouts.ts';
 import type { PolicyInstance } from '../../src/wasm/instance.ts';
+import { xorshift32 } from '../../src/sim/simulate.ts';
 
 export interface Harness {
   model: Model;
@@ -117,10 +118,5 @@ export function chiSquare(observed: number[], expected: number[]): number {
 
 export function* randoms(seed: number): Generator<number> {
   let x = seed >>> 0 || 1;
-  while (true) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    yield x;
-  }
+  while (true) yield (x = xorshift32(x));
 }
