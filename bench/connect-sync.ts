@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lab, Proc } from './lib/lab.ts';
 import { sleep } from './lib/lab.ts';
-import { openPinnedMap, type BpfMap } from '../src/node/bpf.ts';
+import { openPinnedMap, type BpfMap } from '../src/loader/index.ts';
 import { detach } from '../src/agent/agent.ts';
 import { decode } from '../src/tables/codec.ts';
 import { ServiceValue } from '../src/tables/layouts.ts';

@@ -22,7 +22,7 @@ import { applyTables, emptyState, type MapWriter, type TableState } from '../src
 import type { MapName } from '../src/tables/layouts.ts';
 import type { TableRow } from '../src/tables/compile.ts';
 import { WasmTables } from '../src/tables/wasm-sink.ts';
-import { loadPolicyWasm } from '../src/node/policy-wasm.ts';
+import { loadPolicyWasm } from '../src/wasm/load.ts';
 import { scaleNamespace, scaleService, scaleSlice, type ScaleOptions } from '../test/apiserver/scale.ts';
 
 // In the bundled run (see the CLI below) this file lives elsewhere: the parent says where the

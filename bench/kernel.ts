@@ -7,9 +7,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadObject } from '../src/node/bpf.ts';
-import { compilePolicy } from '../src/node/compile.ts';
-import { writeTables } from '../src/node/kernel-tables.ts';
+import { loadObject } from '../src/loader/index.ts';
+import { compilePolicy } from '../src/build/compile.ts';
+import { writeTables } from '../src/sinks/kernel-tables.ts';
 import { compileTables } from '../src/tables/compile.ts';
 import { WasmTables } from '../src/tables/wasm-sink.ts';
 import { instantiatePolicy } from '../src/wasm/instance.ts';

@@ -3,7 +3,7 @@
 // policy's own cost. Run: npx tsx bench/simulator.ts [--quick]
 import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
-import { loadPolicyWasm } from '../src/node/policy-wasm.ts';
+import { loadPolicyWasm } from '../src/wasm/load.ts';
 import { compileTables } from '../src/tables/compile.ts';
 import { WasmTables } from '../src/tables/wasm-sink.ts';
 import { modelOf, serviceYaml } from '../test/helpers/policy-harness.ts';

@@ -228,7 +228,7 @@ export async function benchOneHop(lab: Lab, tools: Tools, objectPath: string, se
       proxies: 'HAProxy (Debian), nbthread 1 each, unpinned; HTTP mode with keep-alive and http-reuse always. Envoy is not packaged in Debian bookworm, so it is not measured.',
       sidecarPath: 'the client dials its sidecar\'s address directly: the iptables REDIRECT that steers traffic into a real sidecar is not included (it would only add to the sidecar figures)',
       nodeProxyPath: 'the client dials the node proxy directly (in meshc\'s hybrid path the connect hook would send it there)',
-      meshc: 'direct loader (src/node/bpf.ts loadObject) + writeTables, 9 hooks on the client\'s cgroup v2; the no-mesh client runs in a cgroup without hooks',
+      meshc: 'direct loader (src/loader/index.ts loadObject) + writeTables, 9 hooks on the client\'s cgroup v2; the no-mesh client runs in a cgroup without hooks',
       iptables: `kube-proxy-style nat OUTPUT → KUBE-SERVICES (${services.specs.length} rules, target last) → KUBE-SVC → KUBE-SEP DNAT, in a namespace of its own (so conntrack and the nat chain touch only setup (c)); ${ipt.iptables}`,
       proxyCost: 'CPU from /proc/<pid>/task/*/schedstat (ns) before and after each run, per 1,000 requests; memory = VmRSS after the run',
       reported: `median of ${o.rounds} round(s)`,

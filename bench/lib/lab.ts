@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { isBpffs, mountBpffs } from '../../src/node/bpf.ts';
+import { isBpffs, mountBpffs } from '../../src/loader/index.ts';
 
 export const CGROUP_ROOT = '/sys/fs/cgroup/unified';
 export const BPFFS = '/sys/fs/bpf';

@@ -2,9 +2,9 @@
 // directory), loaded with the direct loader, tables written, hooks attached to one cgroup of the
 // bench's; and the kernel's own accounting of the programs' run time (kernel.bpf_stats_enabled).
 import { readFileSync, writeFileSync } from 'node:fs';
-import { loadObject, type BpfLink, type BpfObject } from '../../src/node/bpf.ts';
-import { compilePolicy } from '../../src/node/compile.ts';
-import { writeTables } from '../../src/node/kernel-tables.ts';
+import { loadObject, type BpfLink, type BpfObject } from '../../src/loader/index.ts';
+import { compilePolicy } from '../../src/build/compile.ts';
+import { writeTables } from '../../src/sinks/kernel-tables.ts';
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
 import { attachablePrograms } from '../../src/agent/agent.ts';
 import { run } from './lab.ts';

@@ -4,7 +4,7 @@
 // restarting, and a new agent adopts what it finds instead of starting over.
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { BpfObject, isBpffs, loadObject, mountBpffs, openPinnedLink, type BpfLink } from '../node/bpf.ts';
+import { BpfObject, isBpffs, loadObject, mountBpffs, openPinnedLink, type BpfLink } from '../loader/index.ts';
 import type { Diagnostic, Model } from '../model/types.ts';
 import { CompileCache, compileTables, type CompiledTables } from '../tables/compile.ts';
 import { TableIds } from '../tables/ids.ts';

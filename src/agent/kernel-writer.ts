@@ -1,9 +1,9 @@
 // MapWriter over the pinned BPF maps: batched writes, and reading the rows back on a restart.
-import type { BpfMap } from '../node/bpf.ts';
+import type { BpfMap } from '../loader/index.ts';
 import { MAPS, TABLE_WRITE_ORDER, type MapName } from '../tables/layouts.ts';
 import type { TableRow } from '../tables/compile.ts';
 import { hex } from '../tables/codec.ts';
-import { writeRows } from '../node/kernel-tables.ts';
+import { writeRows } from '../sinks/kernel-tables.ts';
 import type { MapWriter, TableState } from './reconcile.ts';
 
 export class KernelWriter implements MapWriter {

@@ -1,7 +1,7 @@
 // Kubernetes names beside the ids in the maps, so `meshc inspect` and `meshc monitor` can say
 // "default/product-api:80" and "default/product-api-v1-abc" instead of numbers. They live in the
 // pinned map mc_names (bpf/meshc_maps.h), which no hook reads.
-import type { BpfMap, BpfObject } from '../node/bpf.ts';
+import type { BpfMap, BpfObject } from '../loader/index.ts';
 import type { CompiledTables } from '../tables/compile.ts';
 
 export const NAME_KIND = { service: 1, backend: 2 } as const;

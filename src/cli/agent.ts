@@ -44,7 +44,7 @@ export const command = { summary: 'route a cgroup on this node from manifests or
 async function ensureObject(dir: string, log: (line: string) => void): Promise<void> {
   if (existsSync(join(dir, 'meshc.bpf.o'))) return;
   log(`agent: ${join(dir, 'meshc.bpf.o')} is missing; compiling the built-in policy first`);
-  const { compilePolicy } = await import('../node/compile.ts');
+  const { compilePolicy } = await import('../build/compile.ts');
   await compilePolicy({ outDir: dir, progress: (line) => log(`compile: ${line}`) });
 }
 

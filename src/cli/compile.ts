@@ -1,6 +1,6 @@
-// `meshc compile`: the policy as BPF C, a BPF object and policy.wasm (see src/node/compile.ts).
+// `meshc compile`: the policy as BPF C, a BPF object and policy.wasm (see src/build/compile.ts).
 import path from 'node:path';
-import { CompileError, compilePolicy, ProgramRejectedError, type CompileResult } from '../node/compile.ts';
+import { CompileError, compilePolicy, ProgramRejectedError, type CompileResult } from '../build/compile.ts';
 import { InputError, UsageError, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc compile [--policy FILE] [--out DIR] [options]

@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { loadManifests } from '../model/load-files.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
-import { loadPolicyWasm } from '../node/policy-wasm.ts';
+import { loadPolicyWasm } from '../wasm/load.ts';
 import { simulate, SimulateError, type SimulateInput, type SimulateResult } from '../sim/simulate.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 

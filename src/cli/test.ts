@@ -5,7 +5,7 @@ import { readManifestDocs } from '../model/load-files.ts';
 import { buildModel } from '../model/build.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
 import type { ManifestDoc } from '../model/manifest-doc.ts';
-import { loadPolicyWasm } from '../node/policy-wasm.ts';
+import { loadPolicyWasm } from '../wasm/load.ts';
 import { formatProblem, parseTestFile, type ParsedTestFile, type TestFileProblem } from '../policy-tests/format.ts';
 import { inlineManifestDocs, runTestFile, summaryLine, type TestRun } from '../policy-tests/run.ts';
 import { InputError, UsageError, parseCommand } from './usage.ts';

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { Agent } from '../agent/agent.ts';
 import { ManifestSource } from '../agent/manifest-source.ts';
 import { loadManifests } from '../model/load-files.ts';
-import { loadPolicyWasm } from '../node/policy-wasm.ts';
+import { loadPolicyWasm } from '../wasm/load.ts';
 import { simulate, type SimulateResult } from '../sim/simulate.ts';
 import { decodeServices } from '../inspect/decode.ts';
 import { readPinned } from '../inspect/read.ts';
@@ -87,7 +87,7 @@ export function expectedShares(state: DemoState): Map<string, number> {
 async function ensureObject(dir: string, log: (line: string) => void): Promise<void> {
   if (existsSync(join(dir, 'meshc.bpf.o'))) return;
   log(`compiling the built-in policy into ${dir} (meshc.bpf.o is missing)`);
-  const { compilePolicy } = await import('../node/compile.ts');
+  const { compilePolicy } = await import('../build/compile.ts');
   await compilePolicy({ outDir: dir, progress: () => {} });
 }
 

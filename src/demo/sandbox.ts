@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CGROUP2_ROOT, detach } from '../agent/agent.ts';
-import { isBpffs, mountBpffs } from '../node/bpf.ts';
+import { isBpffs, mountBpffs } from '../loader/index.ts';
 
 export const BPFFS = '/sys/fs/bpf';
 

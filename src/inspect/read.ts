@@ -2,7 +2,7 @@
 // monitor`). Only lookups and iteration: nothing is written.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { openPinnedMap, possibleCpus, type BpfMap } from '../node/bpf.ts';
+import { openPinnedMap, possibleCpus, type BpfMap } from '../loader/index.ts';
 import * as L from '../tables/layouts.ts';
 import { decode } from '../tables/codec.ts';
 import type { TableRow } from '../tables/compile.ts';

@@ -4,7 +4,7 @@ import { applyTables, diffTables, emptyState, type MapWriter, type TableState } 
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
 import { TableIds } from '../../src/tables/ids.ts';
 import { WasmTables } from '../../src/tables/wasm-sink.ts';
-import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
+import { loadPolicyWasm } from '../../src/wasm/load.ts';
 import { decode } from '../../src/tables/codec.ts';
 import * as L from '../../src/tables/layouts.ts';
 import type { MapName } from '../../src/tables/layouts.ts';

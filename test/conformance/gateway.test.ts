@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
+import { loadPolicyWasm } from '../../src/wasm/load.ts';
 import type { PolicyInstance } from '../../src/wasm/instance.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { simulate } from '../../src/sim/simulate.ts';

@@ -6,7 +6,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
-import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
+import { loadPolicyWasm } from '../../src/wasm/load.ts';
 import { simulate } from '../../src/sim/simulate.ts';
 import { CLUSTER_IPS, INITIAL_STATE, demoManifests, runningPods, type DemoState } from '../../src/demo/manifests.ts';
 import { expectedShares } from '../../src/demo/run.ts';

@@ -2,7 +2,7 @@
 import { parseManifests } from '../../src/model/parse.ts';
 import { buildModel } from '../../src/model/build.ts';
 import type { Model } from '../../src/model/types.ts';
-import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
+import { loadPolicyWasm } from '../../src/wasm/load.ts';
 import { compileTables, type CompiledTables, type FrontendInfo } from '../../src/tables/compile.ts';
 import { WasmTables } from '../../src/tables/wasm-sink.ts';
 import { decode, encode, type Row } from '../../src/tables/codec.ts';

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { loadObject } from '../../src/node/bpf.ts';
-import { checkObject, compileObject, ProgramRejectedError } from '../../src/node/compile.ts';
+import { loadObject } from '../../src/loader/index.ts';
+import { checkObject, compileObject, ProgramRejectedError } from '../../src/build/compile.ts';
 import { generatorAvailable, kernelSkipReason, kernelSuite, makePinDir, removePinDir, ROOT } from './env.ts';
 
 const PROGRAMS = [

@@ -12,9 +12,9 @@ import { createInterface } from 'node:readline';
 import * as assert from 'uvu/assert';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
-import { loadObject, openRingBuffer, possibleCpus, type BpfLink, type BpfObject } from '../../src/node/bpf.ts';
-import { compilePolicy } from '../../src/node/compile.ts';
-import { writeTables } from '../../src/node/kernel-tables.ts';
+import { loadObject, openRingBuffer, possibleCpus, type BpfLink, type BpfObject } from '../../src/loader/index.ts';
+import { compilePolicy } from '../../src/build/compile.ts';
+import { writeTables } from '../../src/sinks/kernel-tables.ts';
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
 import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir, policyCOverride, removePinDir } from './env.ts';
 

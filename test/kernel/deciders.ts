@@ -3,8 +3,8 @@
 // same input batch (struct mc_harness_slot layout, bpf/meshc_structs.h) and return outputs in
 // the same layout, so a comparison is a byte compare per slot.
 import { readFileSync } from 'node:fs';
-import { loadObject, type BpfObject } from '../../src/node/bpf.ts';
-import { writeConnections, writeTables } from '../../src/node/kernel-tables.ts';
+import { loadObject, type BpfObject } from '../../src/loader/index.ts';
+import { writeConnections, writeTables } from '../../src/sinks/kernel-tables.ts';
 import type { CompiledTables } from '../../src/tables/compile.ts';
 import { WasmTables } from '../../src/tables/wasm-sink.ts';
 import { encode } from '../../src/tables/codec.ts';

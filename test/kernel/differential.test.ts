@@ -6,7 +6,7 @@ import { mkdtempSync, readdirSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
-import { compilePolicy, type CompileResult } from '../../src/node/compile.ts';
+import { compilePolicy, type CompileResult } from '../../src/build/compile.ts';
 import { loadManifests } from '../../src/model/load-files.ts';
 import type { Model } from '../../src/model/types.ts';
 import { KernelDecider, WasmDecider } from './deciders.ts';

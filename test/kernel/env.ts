@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isBpffs, isNativeAvailable, mountBpffs, NATIVE_ADDON_MISSING } from '../../src/node/bpf.ts';
+import { isBpffs, isNativeAvailable, mountBpffs, NATIVE_ADDON_MISSING } from '../../src/loader/index.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CGROUP_ROOT = '/sys/fs/cgroup/unified';

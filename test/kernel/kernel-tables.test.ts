@@ -3,8 +3,8 @@
 // exactly once, and refuse a map whose key/value sizes are not the layouts'.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { BpfMap } from '../../src/node/bpf.ts';
-import { writeTables } from '../../src/node/kernel-tables.ts';
+import type { BpfMap } from '../../src/loader/index.ts';
+import { writeTables } from '../../src/sinks/kernel-tables.ts';
 import { compileTables } from '../../src/tables/compile.ts';
 import { MAPS, TABLE_WRITE_ORDER, type MapName } from '../../src/tables/layouts.ts';
 import { modelOf, serviceYaml } from '../helpers/policy-harness.ts';

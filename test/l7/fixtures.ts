@@ -1,7 +1,7 @@
 // Small builders for HTTPRoute model objects (already defaulted) used by the L7 tests.
 
 import type { BackendRef, HTTPRoute, RouteMatch, RouteRule, ParentRef } from '../../src/model/types.ts';
-import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
+import { loadPolicyWasm } from '../../src/wasm/load.ts';
 import { createL7Matcher, type L7Matcher } from '../../src/l7/matcher.ts';
 
 let shared: Promise<L7Matcher> | undefined;

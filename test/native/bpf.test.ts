@@ -1,4 +1,4 @@
-// Kernel tests of the native addon through src/node/bpf.ts: load, list, map operations (single,
+// Kernel tests of the native addon through src/loader/index.ts: load, list, map operations (single,
 // batch, iteration, fallback), test_run, ring buffer delivery, pinning and adoption, cgroup links,
 // verifier rejection. Needs root, clang-19 and a built addon (built here if missing); otherwise
 // each suite skips with a reason, which is a failure when MESHC_REQUIRE_KERNEL=1.
@@ -32,7 +32,7 @@ import {
   queryCgroup,
   unpin,
   type BpfMap,
-} from '../../src/node/bpf.ts';
+} from '../../src/loader/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
@@ -165,7 +165,7 @@ async function waitFor(cond: () => boolean, what: string, ms = 2000): Promise<vo
 
 const missing = suite('bpf: addon missing');
 missing('the wrapper names the build command when the binary is absent', () => {
-  const script = "import('./src/node/bpf.ts').then((m) => m.openPinnedMap('/nonexistent')).catch((e) => { console.log(e.name + ': ' + e.message); })";
+  const script = "import('./src/loader/index.ts').then((m) => m.openPinnedMap('/nonexistent')).catch((e) => { console.log(e.name + ': ' + e.message); })";
   const res = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
     cwd: ROOT,
     encoding: 'utf8',
@@ -654,7 +654,7 @@ kernelSuite('bpf: handle lifetime', (s) => {
     // In a child with --expose-gc: open fds before, during and after dropping every kind of handle.
     const script = `
       import { readdirSync } from 'node:fs';
-      import { loadObject, BpfObject, openRingBuffer } from './src/node/bpf.ts';
+      import { loadObject, BpfObject, openRingBuffer } from './src/loader/index.ts';
       const fds = () => readdirSync('/proc/self/fd').length;
       const settle = async () => { for (let i = 0; i < 5; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 10)); } };
       const baseline = fds();

@@ -15,7 +15,7 @@ import { servePlayground, type PlaygroundServer } from '../../src/playground/ser
 import { decodeState } from '../../src/playground/share.ts';
 import { parseManifests } from '../../src/model/parse.ts';
 import { buildModel } from '../../src/model/build.ts';
-import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
+import { loadPolicyWasm } from '../../src/wasm/load.ts';
 import { parseTestFile } from '../../src/policy-tests/format.ts';
 import { inlineManifestDocs, runTestFile } from '../../src/policy-tests/run.ts';
 import { launchChromium, type Browser } from './chromium.ts';

@@ -8,7 +8,7 @@ import { embedManifests, extractManifests } from '../../src/policy-tests/embed.t
 import { inlineManifestDocs, runTestFile } from '../../src/policy-tests/run.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { loadManifests } from '../../src/model/load-files.ts';
-import { loadPolicyWasm } from '../../src/node/policy-wasm.ts';
+import { loadPolicyWasm } from '../../src/wasm/load.ts';
 import type { SimulateResult } from '../../src/sim/simulate.ts';
 
 const Format = suite('policy-tests format');

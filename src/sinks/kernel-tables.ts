@@ -3,7 +3,7 @@
 // concurrent connect() never finds a service whose rows are not there yet. Each map's rows go
 // in batches (BPF_MAP_UPDATE_BATCH; the addon falls back to one update per row where the kernel
 // has no batch for the map type). The same rows go to policy.wasm through WasmTables.
-import type { BpfMap } from './bpf.ts';
+import type { BpfMap } from '../loader/index.ts';
 import type { CompiledTables, TableRow } from '../tables/compile.ts';
 import { MAPS, TABLE_WRITE_ORDER, type MapName } from '../tables/layouts.ts';
 
