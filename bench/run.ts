@@ -90,7 +90,7 @@ async function acquireRunLock(waitMs: number, log: (line: string) => void): Prom
 export function liveSkipReason(): string | undefined {
   const kernel = kernelSkipReason({ cgroup: true, netns: true });
   if (kernel) return kernel;
-  const missing = missingTools(['wrk', 'nginx', 'haproxy', 'iptables-restore', 'gcc', 'bpftool', 'taskset', 'chrt', 'ip']);
+  const missing = missingTools();
   return missing.length > 0 ? `missing: ${missing.join(', ')}` : undefined;
 }
 

@@ -10,21 +10,32 @@ import { run, which } from './lab.ts';
 const LIB = path.dirname(fileURLToPath(import.meta.url));
 export const WRK_SCRIPT = path.join(LIB, 'wrk-report.lua');
 
-const PACKAGES: Record<string, string> = {
+/**
+ * Every command the bench runs, with the Debian package that has it. .ci/run installs each of
+ * these packages (test/ci/tools.test.ts holds it to that).
+ */
+export const BENCH_TOOLS = {
   wrk: 'wrk',
   haproxy: 'haproxy',
   nginx: 'nginx-light',
+  iptables: 'iptables',
   'iptables-restore': 'iptables',
   gcc: 'gcc',
   bpftool: 'bpftool',
   taskset: 'util-linux',
   chrt: 'util-linux',
   ip: 'iproute2',
-};
+  sysctl: 'procps',
+  chromium: 'chromium',
+} as const;
+export type BenchTool = keyof typeof BENCH_TOOLS;
+
+/** What the live suites (namespaces, proxies, load) need beyond the kernel tests' own tools. */
+export const LIVE_TOOLS: BenchTool[] = ['wrk', 'nginx', 'haproxy', 'iptables-restore', 'gcc', 'bpftool', 'taskset', 'chrt', 'ip'];
 
 /** Commands that are missing, with the Debian package that has each. */
-export function missingTools(names: string[]): string[] {
-  return names.filter((n) => !which(n)).map((n) => `${n} (apt-get install -y ${PACKAGES[n] ?? n})`);
+export function missingTools(names: readonly BenchTool[] = LIVE_TOOLS): string[] {
+  return names.filter((n) => !which(n)).map((n) => `${n} (apt-get install -y ${BENCH_TOOLS[n]})`);
 }
 
 export interface Tools {

@@ -18,7 +18,7 @@ const SUITES = ['connect', 'sync', 'oneHop', 'chain', 'simulator', 'kernel', 'pl
 function skipReason(): string | undefined {
   const kernel = kernelSkipReason({ cgroup: true, netns: true });
   if (kernel) return kernel;
-  const missing = missingTools(['wrk', 'nginx', 'haproxy', 'iptables-restore', 'gcc', 'bpftool', 'taskset', 'ip', 'chrt']);
+  const missing = missingTools();
   return missing.length > 0 ? `missing: ${missing.join(', ')}` : undefined;
 }
 

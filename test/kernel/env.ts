@@ -15,6 +15,25 @@ export const CGROUP_ROOT = '/sys/fs/cgroup/unified';
 export const BPFFS = '/sys/fs/bpf';
 export const STANDIN_POLICY = fileURLToPath(new URL('./standin/policy.c', import.meta.url));
 
+/**
+ * Every command the tests run, with the Debian package that has it. .ci/run installs each of
+ * these packages (test/ci/tools.test.ts holds it to that, and finds the commands tests spawn).
+ */
+export const TEST_TOOLS = {
+  'clang-19': 'clang-19',
+  'llvm-objdump-19': 'llvm-19',
+  ip: 'iproute2',
+  unshare: 'util-linux',
+  setpriv: 'util-linux',
+  kubectl: 'kubectl',
+  chromium: 'chromium',
+  gcc: 'gcc',
+  sh: 'dash',
+  mv: 'coreutils',
+  sleep: 'coreutils',
+  kill: 'procps',
+} as const;
+
 function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
