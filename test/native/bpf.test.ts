@@ -709,3 +709,33 @@ kernelSuite('bpf: verifier', (s) => {
     assert.is(e.truncated, false);
   });
 });
+
+kernelSuite('bpf: errors across two copies of the loader', (s) => {
+  s.before(setUp);
+
+  s('errors from either copy (require and import) are instances of both copies\' classes', () => {
+    const script = `
+      const viaRequire = require('./src/loader/index.ts');
+      import('./src/loader/index.ts').then((viaImport) => {
+        const rows = [];
+        for (const [copy, m] of [['require', viaRequire], ['import', viaImport]]) {
+          for (const [what, fn] of [['open pinned', () => m.openPinnedMap('/nonexistent')], ['verifier', () => m.loadObject(process.env.REJECT)]]) {
+            try { fn(); } catch (e) {
+              rows.push([copy, what, e instanceof viaRequire.BpfError, e instanceof viaImport.BpfError, e instanceof viaRequire.VerifierError, e instanceof viaImport.VerifierError, viaRequire.isBpfError(e, e.code)]);
+            }
+          }
+        }
+        console.log(JSON.stringify({ twoCopies: viaRequire.BpfError !== viaImport.BpfError, rows }));
+      });`;
+    const res = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, REJECT: objects.reject } });
+    assert.is(res.status, 0, res.stderr);
+    const out = JSON.parse(res.stdout) as { twoCopies: boolean; rows: unknown[] };
+    assert.ok(out.twoCopies, 'require and import gave two copies of the module');
+    assert.equal(out.rows, [
+      ['require', 'open pinned', true, true, false, false, true],
+      ['require', 'verifier', true, true, true, true, true],
+      ['import', 'open pinned', true, true, false, false, true],
+      ['import', 'verifier', true, true, true, true, true],
+    ]);
+  });
+});

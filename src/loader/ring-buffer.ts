@@ -1,0 +1,72 @@
+// BPF_MAP_TYPE_RINGBUF readers: records delivered on the event-loop thread.
+import { native } from './addon.ts';
+import type { BpfMap } from './map.ts';
+
+/** The addon's ring buffer reader (native/src/ringbuf.cc). */
+export interface RawRingBuffer {
+  start(): void;
+  consume(): number;
+  ref(): void;
+  unref(): void;
+  close(): void;
+}
+
+export interface RingBufferOptions {
+  /** Deliver records from the event loop right away (default true); else call consume(). */
+  start?: boolean;
+  /** Whether a started reader keeps the process alive (default true), as in Timer.ref(). */
+  ref?: boolean;
+}
+
+/**
+ * Reads a BPF_MAP_TYPE_RINGBUF map. Records reach the callback on the event-loop thread, one
+ * Buffer each (a copy), in commit order; the loop is never blocked waiting for them. A callback
+ * that throws raises an uncaught exception (started mode) or rethrows from consume().
+ */
+export class RingBuffer {
+  readonly #raw: RawRingBuffer;
+  #closed = false;
+
+  /** @internal Created by openRingBuffer(). */
+  constructor(raw: RawRingBuffer) {
+    this.#raw = raw;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Starts delivery from the event loop (idempotent). */
+  start(): void {
+    this.#raw.start();
+  }
+
+  /** Delivers the records available now, synchronously; returns how many. */
+  consume(): number {
+    return this.#raw.consume();
+  }
+
+  ref(): void {
+    this.#raw.ref();
+  }
+
+  unref(): void {
+    this.#raw.unref();
+  }
+
+  /** Stops delivery and frees the reader; safe to call from inside the callback. */
+  close(): void {
+    this.#raw.close();
+    this.#closed = true;
+  }
+}
+
+export function openRingBuffer(map: BpfMap, onRecord: (record: Buffer) => void, opts: RingBufferOptions = {}): RingBuffer {
+  if (map.closed) throw new TypeError(`map ${map.name}: ring buffer: the map handle is closed`);
+  if (typeof onRecord !== 'function') throw new TypeError(`map ${map.name}: ring buffer: onRecord must be a function`);
+  const raw = new (native().RingBufferHandle)(map.fd, map.name, onRecord);
+  const reader = new RingBuffer(raw);
+  if (opts.ref === false) reader.unref();
+  if (opts.start !== false) reader.start();
+  return reader;
+}
