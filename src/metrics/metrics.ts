@@ -1,10 +1,23 @@
 // The agent's Prometheus metrics (prom-client), in a registry of their own. The Kubernetes source
-// reports watch restarts, relists and events through the SourceMetrics interface; the agent sets
+// reports watch restarts, relists and events (it calls them as its SourceMetrics); the agent sets
 // the table and kernel figures (services, backends, map fill, refusals read from the BPF metrics
-// map) and observes the network programming latency after each map write.
+// map) and observes the network programming latency after each map write. The shapes read here
+// are declared here, so metrics depends on neither the source nor the agent.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ObjectChange, SourceMetrics, SourceStatus, WatchedKind } from '../kube/source.ts';
-import type { ApplyStats } from '../agent/reconcile.ts';
+
+/** The sync state the gauges show (KubeSource.status() has it). */
+export interface SyncState {
+  synced: boolean;
+  stale: boolean;
+  /** How long the source has been stale (0 when it is not). */
+  staleForMs: number;
+}
+
+/** Rows written and removed per map by one reconciliation (the agent's ApplyStats). */
+export interface RowCounts {
+  written: Record<string, number>;
+  removed: Record<string, number>;
+}
 
 export interface AgentMetricsOptions {
   /** Registry to register in; a new one by default. */
@@ -16,7 +29,7 @@ export interface AgentMetricsOptions {
 /** Seconds: 1 ms .. 30 s, around the Kubernetes SLO for network programming latency. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-export class AgentMetrics implements SourceMetrics {
+export class AgentMetrics {
   readonly registry: Registry;
   private readonly services: Gauge;
   private readonly backends: Gauge;
@@ -32,7 +45,7 @@ export class AgentMetrics implements SourceMetrics {
   private readonly mapWrites: Counter<'map' | 'op'>;
   private readonly reconciles: Counter<'result'>;
   private readonly reconcileSeconds: Histogram;
-  private sourceStatus?: () => SourceStatus;
+  private sourceStatus?: () => SyncState;
 
   constructor(options: AgentMetricsOptions = {}) {
     const registers = [(this.registry = options.registry ?? new Registry())];
@@ -83,7 +96,7 @@ export class AgentMetrics implements SourceMetrics {
   }
 
   /** The source whose synced / stale / lag the gauges show. */
-  bindSource(source: { status(): SourceStatus }): void {
+  bindSource(source: { status(): SyncState }): void {
     this.sourceStatus = () => source.status();
   }
 
@@ -118,27 +131,27 @@ export class AgentMetrics implements SourceMetrics {
    * Observes the programming latency of every change a map write applied: `writtenAt` and the
    * changes' `seenAt` are on the source's clock (KubeSource.now()), in milliseconds.
    */
-  observeProgramming(changes: readonly Pick<ObjectChange, 'seenAt'>[], writtenAt: number): void {
+  observeProgramming(changes: readonly { seenAt: number }[], writtenAt: number): void {
     for (const change of changes) this.programming.observe(Math.max(0, writtenAt - change.seenAt) / 1000);
   }
 
   /** Counts one reconciliation and its row writes. */
-  recordApply(stats: ApplyStats | undefined, durationMs: number, result: 'ok' | 'error' = 'ok'): void {
+  recordApply(stats: RowCounts | undefined, durationMs: number, result: 'ok' | 'error' = 'ok'): void {
     this.reconciles.inc({ result });
     this.reconcileSeconds.observe(durationMs / 1000);
     for (const [map, rows] of Object.entries(stats?.written ?? {})) this.mapWrites.inc({ map, op: 'write' }, rows);
     for (const [map, rows] of Object.entries(stats?.removed ?? {})) this.mapWrites.inc({ map, op: 'remove' }, rows);
   }
 
-  watchRestarted(resource: WatchedKind, reason: 'closed' | 'error' | 'expired'): void {
+  watchRestarted(resource: string, reason: 'closed' | 'error' | 'expired'): void {
     this.watchRestarts.inc({ resource, reason });
   }
 
-  relisted(resource: WatchedKind): void {
+  relisted(resource: string): void {
     this.relists.inc({ resource });
   }
 
-  objectEvent(resource: WatchedKind, type: ObjectChange['type']): void {
+  objectEvent(resource: string, type: 'added' | 'modified' | 'deleted'): void {
     this.objectEvents.inc({ resource, type });
   }
 

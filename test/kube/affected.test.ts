@@ -2,7 +2,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { routeRefs, sliceService, withRouteParents } from '../../src/kube/affected.ts';
-import { chooseRouteVersion } from '../../src/kube/source.ts';
+import { chooseRouteVersion } from '../../src/kube/kinds.ts';
 
 const refs = suite('affected services');
 

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { ApiServerStandin } from '../apiserver/standin.ts';
-import { WATCHED_RESOURCES } from '../../src/kube/source.ts';
+import { WATCHED_RESOURCES } from '../../src/kube/kinds.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const requireTools = process.env['MESHC_REQUIRE_KERNEL'] === '1';

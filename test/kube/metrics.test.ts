@@ -64,7 +64,7 @@ metrics('source state gauges follow the bound source; apply stats count writes',
   assert.is(sample(text, 'meshc_kube_synced'), 1);
   assert.is(sample(text, 'meshc_kube_stale'), 1);
   assert.is(sample(text, 'meshc_kube_sync_lag_seconds'), 2.5);
-  m.recordApply({ written: { mc_backends: 3, mc_services: 1 }, removed: { mc_slots: 2 }, servicesChanged: 1 }, 12);
+  m.recordApply({ written: { mc_backends: 3, mc_services: 1 }, removed: { mc_slots: 2 } }, 12);
   m.watchRestarted('Service', 'expired');
   m.relisted('Service');
   m.objectEvent('EndpointSlice', 'modified');
