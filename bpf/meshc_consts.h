@@ -2,6 +2,8 @@
 #ifndef MESHC_CONSTS_H
 #define MESHC_CONSTS_H
 
+#include "meshc_policy.h" /* REASON_COUNT */
+
 /* Return values of cgroup sock_addr programs: 1 lets the call go on, 0 fails it. */
 #define SYS_PROCEED 1
 #define SYS_REJECT 0

@@ -5,6 +5,7 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include "meshc_policy.h"
 #include "meshc_consts.h"
 #include "meshc_structs.h"
 #include "meshc_maps.h"

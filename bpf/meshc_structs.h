@@ -3,6 +3,8 @@
 #define MESHC_STRUCTS_H
 
 #include <linux/types.h>
+#include "meshc_consts.h"
+#include "meshc_policy.h" /* struct service_key, struct decision */
 
 /* Key of mc_revnat: one backend that one socket was sent to. */
 struct mc_revnat_key {

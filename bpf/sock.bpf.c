@@ -1,6 +1,6 @@
 /* sock.bpf.c: cgroup sock_addr hooks: a Service address becomes a backend at connect() and
  * sendmsg(), and the backend becomes the Service address again at recvmsg() and getpeername().
- * Compiled as part of meshc.bpf.c, after the generated policy (structs, maps, mc_decide). */
+ * The policy (structs, maps, mc_decide) comes from the generated meshc_policy.h. */
 #include "meshc_helpers.h"
 
 _Static_assert(MC_REASON_FAMILY_MISMATCH < MC_METRIC_REFUSED_OTHER, "refusal reasons overlap other metrics");

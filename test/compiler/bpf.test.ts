@@ -1,12 +1,14 @@
 // The generated C for the built-in policy and for the example user policy, wrapped in a small
 // SEC("syscall") program that calls mc_decide, compiles with clang-19 for BPF; as root, the
-// kernel's verifier also accepts it.
+// kernel's verifier also accepts it. Each glue header and entry file of bpf/ compiles on its own
+// over the generated meshc_policy.h.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { GLUE_FILES, GLUE_HEADERS, includeDirs, POLICY_HEADER } from '../../src/build/compile.ts';
 import { formatCompilerDiagnostic, generateC } from '../../src/compiler/index.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -105,3 +107,34 @@ for (const p of policies) {
 }
 
 bpf.run();
+
+const glue = suite('bpf/: every file compiles on its own');
+
+let policyDir = '';
+glue.before(() => {
+  policyDir = fs.mkdtempSync(path.join(os.tmpdir(), 'meshc-glue-'));
+  const result = generateC({ baseDir: root });
+  assert.equal(result.diagnostics.map(formatCompilerDiagnostic), []);
+  fs.writeFileSync(path.join(policyDir, POLICY_HEADER), result.code);
+});
+glue.after(() => {
+  if (policyDir) fs.rmSync(policyDir, { recursive: true, force: true });
+});
+
+function clangAlone(file: string, args: string[]): void {
+  try {
+    execFileSync('clang-19', ['-O2', '-target', 'bpf', '-mcpu=v3', '-Wall', '-Werror', '-Wno-unused-function',
+      ...includeDirs(policyDir).flatMap((dir) => ['-I', dir]), ...args, path.join(root, 'bpf', file)], { stdio: 'pipe' });
+  } catch (e) {
+    assert.unreachable(`bpf/${file} does not compile on its own:\n${(e as { stderr?: Buffer }).stderr?.toString()}`);
+  }
+}
+
+for (const header of GLUE_HEADERS) {
+  glue(`bpf/${header} includes what it uses`, () => clangAlone(header, ['-fsyntax-only', '-x', 'c']));
+}
+for (const entry of GLUE_FILES) {
+  glue(`bpf/${entry} compiles to an object`, () => clangAlone(entry, ['-c', '-o', path.join(policyDir, `${entry}.o`)]));
+}
+
+glue.run();

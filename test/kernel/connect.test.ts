@@ -16,7 +16,7 @@ import { loadObject, openRingBuffer, possibleCpus, type BpfLink, type BpfObject 
 import { compilePolicy } from '../../src/build/compile.ts';
 import { writeTables } from '../../src/sinks/kernel-tables.ts';
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
-import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir, policyCOverride, removePinDir } from './env.ts';
+import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir, removePinDir } from './env.ts';
 
 const SMOKE = new URL('./smoke/', import.meta.url).pathname;
 const POD4 = '10.244.0.10';
@@ -146,7 +146,7 @@ kernelSuite('kernel: connect() through the hooks', kernelSkipReason({ cgroup: tr
     let netnsMade = false;
     try {
       buildDir = mkdtempSync(path.join(tmpdir(), 'meshc-smoke-'));
-      const built = await compilePolicy({ outDir: buildDir, wasm: false, policyC: await policyCOverride() });
+      const built = await compilePolicy({ outDir: buildDir, wasm: false });
       pins = makePinDir('smoke');
       obj = loadObject(built.object, { pinRoot: pins });
       const model = buildModel(parseManifests(MANIFESTS, 'smoke.yaml'));

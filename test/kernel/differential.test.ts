@@ -11,7 +11,7 @@ import { loadManifests } from '../../src/model/load-files.ts';
 import type { Model } from '../../src/model/types.ts';
 import { KernelDecider, WasmDecider } from './deciders.ts';
 import { describe, emptyStats, mergeStats, runDifferential, type RunStats } from './differential.ts';
-import { kernelSkipReason, kernelSuite, policyCOverride, ROOT } from './env.ts';
+import { kernelSkipReason, kernelSuite, ROOT } from './env.ts';
 import { BASE_PROFILE, randomModel, Rng, type Profile } from './random-model.ts';
 
 const DECISIONS = Number(process.env.MESHC_DIFF_DECISIONS ?? 1_000_000);
@@ -99,8 +99,7 @@ function differentialSuite(label: string, policyFile: string | undefined, scenar
     s.before(async () => {
       try {
         dir = mkdtempSync(path.join(tmpdir(), 'meshc-diff-'));
-        const policyC = policyFile ? undefined : await policyCOverride();
-        built = await compilePolicy({ outDir: dir, policyFile, policyC });
+        built = await compilePolicy({ outDir: dir, policyFile });
         kernel = new KernelDecider(built.object);
         wasm = await WasmDecider.create(built.wasm!);
       } catch (err) {

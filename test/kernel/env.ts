@@ -1,9 +1,7 @@
-// Preconditions of the kernel tests, the skip-or-fail rule, and the policy C they compile: the
-// generator's output when src/compiler can produce it, else the hand-written stand-in in
-// standin/policy.c (said loudly, since then the differential test checks the stand-in).
+// Preconditions of the kernel tests, the skip-or-fail rule and their pin directories.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
@@ -13,7 +11,6 @@ import { isBpffs, isNativeAvailable, mountBpffs, NATIVE_ADDON_MISSING } from '..
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const CGROUP_ROOT = '/sys/fs/cgroup/unified';
 export const BPFFS = '/sys/fs/bpf';
-export const STANDIN_POLICY = fileURLToPath(new URL('./standin/policy.c', import.meta.url));
 
 /**
  * Every command the tests run, with the Debian package that has it. .ci/run installs each of
@@ -38,11 +35,17 @@ function which(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
+/** Why clang-19 cannot compile BPF C here, or undefined (compiling needs no root). */
+export function clangSkipReason(): string | undefined {
+  return which('clang-19') ? undefined : 'needs clang-19 (apt-get install -y clang-19)';
+}
+
 /** Why the kernel tests cannot run here, or undefined. */
 export function kernelSkipReason(needs: { cgroup?: boolean; netns?: boolean } = {}): string | undefined {
   if (process.platform !== 'linux') return 'needs Linux';
   if (process.getuid?.() !== 0) return 'needs root (BPF, bpffs, cgroups)';
-  if (!which('clang-19')) return 'needs clang-19 (apt-get install -y clang-19)';
+  const noClang = clangSkipReason();
+  if (noClang) return noClang;
   if (!isNativeAvailable()) return NATIVE_ADDON_MISSING;
   if (needs.cgroup && !existsSync(path.join(CGROUP_ROOT, 'cgroup.procs'))) return `needs cgroup v2 at ${CGROUP_ROOT}`;
   if (needs.netns && !which('ip')) return 'needs iproute2 (ip netns)';
@@ -75,23 +78,4 @@ export function makePinDir(label: string): string {
 
 export function removePinDir(dir: string): void {
   if (dir.startsWith(`${BPFFS}/meshc-test-`)) rmSync(dir, { recursive: true, force: true });
-}
-
-/** Whether the generator (src/compiler/index.ts with generateC) is present. */
-export async function generatorAvailable(): Promise<boolean> {
-  const file = path.join(ROOT, 'src', 'compiler', 'index.ts');
-  if (!existsSync(file)) return false;
-  const mod = (await import(file)) as { generateC?: unknown };
-  return typeof mod.generateC === 'function';
-}
-
-/**
- * The policy C for compilePolicy(): undefined (use the generator) when it is there, else the
- * stand-in, unless MESHC_REQUIRE_GENERATOR=1 makes its absence a failure.
- */
-export async function policyCOverride(): Promise<string | undefined> {
-  if (await generatorAvailable()) return undefined;
-  if (process.env.MESHC_REQUIRE_GENERATOR === '1') throw new Error('src/compiler generateC() is required (MESHC_REQUIRE_GENERATOR=1)');
-  console.log('test/kernel: src/compiler has no generateC() yet: compiling the hand-written stand-in test/kernel/standin/policy.c');
-  return readFileSync(STANDIN_POLICY, 'utf8');
 }
