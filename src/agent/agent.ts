@@ -183,7 +183,7 @@ export class Agent {
     const written = Object.values(stats.written).reduce((a, b) => a + b, 0);
     const removed = Object.values(stats.removed).reduce((a, b) => a + b, 0);
     this.log(`agent: synced ${tables.frontends.length} service frontends, ${tables.backends.size} backends: ${written} rows written, ${removed} removed, ${stats.servicesChanged} services switched (${ms} ms)`);
-    for (const file of heldBack) this.log(`agent: ${file} has errors; its last good version stays in force`);
+    for (const file of heldBack) this.log(`agent: ${file}: its last good version stays in force`);
     return { stats, tables, diagnostics, heldBack, pruned: synced };
   }
 

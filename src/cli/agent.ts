@@ -7,7 +7,7 @@ import { observeRefusals, observeSync } from '../agent/observe.ts';
 import { AgentMetrics } from '../metrics/metrics.ts';
 import { MetricsServer, type Readiness } from '../metrics/server.ts';
 import type { KubeSource } from '../kube/source.ts';
-import { ManifestSource, watchPaths } from '../agent/manifest-source.ts';
+import { ManifestSource } from '../agent/manifest-source.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
@@ -89,7 +89,8 @@ async function run(args: string[]): Promise<number> {
   const node = values.node ?? hostname();
   const metrics = metricsPort === undefined ? undefined : new AgentMetrics();
   const kube = manifests.length === 0 ? await startKubeSource(values.kubeconfig, node, metrics, log) : undefined;
-  const source = kube ?? new ManifestSource(manifests);
+  const files = kube ? undefined : new ManifestSource(manifests);
+  const source = kube ?? files!;
   const agent = new Agent({ source, cgroup, pin, node, objectDir, log });
   const report = (result: SyncResult) => {
     for (const d of result.diagnostics) log(formatDiagnostic(d));
@@ -127,7 +128,7 @@ async function run(args: string[]): Promise<number> {
     });
     stops.push(() => void kube.stop());
   } else {
-    stops.push(watchPaths(manifests, () => {
+    stops.push(files!.watch(() => {
       agent.sync().then(report, (error) => log(`agent: sync failed, the maps keep their last good state: ${(error as Error).message}`));
     }));
   }

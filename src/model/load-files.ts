@@ -7,7 +7,7 @@ import type { ManifestDoc } from './manifest-doc.ts';
 import { buildModel, type BuildOptions } from './build.ts';
 import { parseManifests } from './parse.ts';
 
-const MANIFEST_FILE = /\.(ya?ml|json)$/i;
+export const MANIFEST_FILE = /\.(ya?ml|json)$/i;
 
 /** Reads the manifests at `paths` and builds the model. */
 export async function loadManifests(paths: readonly string[], options?: BuildOptions): Promise<Model> {

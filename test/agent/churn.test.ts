@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
-import { Lab, ROOT, serviceManifest, tally, type ConnectionRecord } from './live/lab.ts';
+import { allowedDuring, Lab, ROOT, serviceManifest, tally, type Change, type ConnectionRecord } from './live/lab.ts';
 import { Agent } from '../../src/agent/agent.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
@@ -13,23 +13,6 @@ import { randoms } from '../helpers/policy-harness.ts';
 const POOL = ['10.244.2.1', '10.244.2.2', '10.244.2.3', '10.244.2.4', '10.244.2.5', '10.244.2.6', '10.244.2.7', '10.244.2.8'];
 const VIP = '10.96.2.1';
 const OBJECTS = path.join(ROOT, 'build');
-
-interface Change {
-  start: bigint;
-  end: bigint;
-  set: Set<string>;
-}
-
-/** The backends a connection made between t0 and t1 may reach: every set in force meanwhile. */
-function allowedDuring(changes: Change[], t0: bigint, t1: bigint): Set<string> {
-  const allowed = new Set<string>();
-  for (let k = 0; k < changes.length; k++) {
-    const from = k === 0 ? -1n : changes[k]!.start;
-    const until = k + 1 < changes.length ? changes[k + 1]!.end : BigInt(Number.MAX_SAFE_INTEGER) * 1000n;
-    if (from <= t1 && until >= t0) for (const ip of changes[k]!.set) allowed.add(ip);
-  }
-  return allowed;
-}
 
 kernelSuite('meshc agent: churn, restart, bad manifests', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
   test('1,000 endpoint changes under 4 looping clients: no connection outside the old or new set, none failed', async () => {

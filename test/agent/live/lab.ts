@@ -69,18 +69,22 @@ export class Lab {
 
   /**
    * Starts `meshc agent` on the lab (by default `--manifests` on the lab's directory with
-   * `--watch`), resolving once it watches for changes.
+   * `--watch`), resolving once it logs `ready` (by default: it watches for changes). `prefix`
+   * runs it under another command (setpriv, to drop capabilities).
    */
-  async startAgent(source: string[] = ['--manifests', this.manifests, '--watch']): Promise<ChildProcess> {
-    const child = spawn(process.execPath, [path.join(ROOT, 'bin/meshc.js'), 'agent', ...source, '--cgroup', this.cgroup, '--pin', this.pin, '--node', 'node-1'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  async startAgent(source: string[] = ['--manifests', this.manifests, '--watch'], options: { prefix?: string[]; extra?: string[]; ready?: RegExp } = {}): Promise<ChildProcess> {
+    const argv = [process.execPath, path.join(ROOT, 'bin/meshc.js'), 'agent', ...source, '--cgroup', this.cgroup, '--pin', this.pin, '--node', 'node-1', ...(options.extra ?? [])];
+    const command = [...(options.prefix ?? []), ...argv];
+    const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     this.children.push(child);
     const lines = createInterface({ input: child.stderr! });
     const log: string[] = [];
     (child as ChildProcess & { log: string[] }).log = log;
+    const ready = options.ready ?? /agent: watching/;
     await new Promise<void>((resolve, reject) => {
       lines.on('line', (line) => {
         log.push(line);
-        if (/agent: watching/.test(line)) resolve();
+        if (ready.test(line)) resolve();
       });
       child.once('exit', (code) => reject(new Error(`agent exited with ${code}: ${log.join('\n')}`)));
     });
@@ -157,6 +161,32 @@ addressType: IPv4
 ports: [{ name: http, port: 8080, protocol: TCP }, { name: dns, port: 5353, protocol: UDP }]
 endpoints: ${JSON.stringify(endpoints.map((e) => ({ addresses: [e.ip], conditions: { ready: e.ready ?? true, serving: e.serving ?? e.ready ?? true, terminating: e.terminating ?? false } })))}
 `;
+}
+
+/** A set of backends in force from `start` (when it was asked for) to `end` (when it was seen applied). */
+export interface Change {
+  start: bigint;
+  end: bigint;
+  set: Set<string>;
+}
+
+/** The backends a connection made between t0 and t1 may reach: every set in force meanwhile. */
+export function allowedDuring(changes: Change[], t0: bigint, t1: bigint): Set<string> {
+  const allowed = new Set<string>();
+  for (let k = 0; k < changes.length; k++) {
+    const from = k === 0 ? -1n : changes[k]!.start;
+    const until = k + 1 < changes.length ? changes[k + 1]!.end : BigInt(Number.MAX_SAFE_INTEGER) * 1000n;
+    if (from <= t1 && until >= t0) for (const ip of changes[k]!.set) allowed.add(ip);
+  }
+  return allowed;
+}
+
+/** Connections that failed, and those that reached a backend outside the sets in force. */
+export function judge(records: ConnectionRecord[], changes: Change[]): { failed: ConnectionRecord[]; misrouted: ConnectionRecord[] } {
+  return {
+    failed: records.filter((r) => r.error),
+    misrouted: records.filter((r) => !r.error && !allowedDuring(changes, BigInt(r.t0), BigInt(r.t1)).has(r.backend!)),
+  };
 }
 
 export function tally(records: ConnectionRecord[]): Map<string, number> {
