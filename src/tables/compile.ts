@@ -319,7 +319,9 @@ class TableCompiler {
     const { list, counts } = this.orderedPool(source, family);
     const backendRows: PoolMemo['backendRows'] = [];
     const slots = list.map((ep) => this.backend(ep, backendRows));
-    const content = `${slots.map((b) => `${b.id}:${b.state}`).join(',')}|${Object.values(counts).join(',')}|${maglev}`;
+    // The owner is part of the content: two Services with the same endpoints get a table each, so
+    // the table a decision names tells which Service (or backendRef) made it.
+    const content = `${owner}|${slots.map((b) => `${b.id}:${b.state}`).join(',')}|${Object.values(counts).join(',')}|${maglev}`;
     this.liveTables.add(content);
     const table = this.ids.tables.assign(content);
     const info: PoolInfo = { table, owner, slots, counts, maglev };
