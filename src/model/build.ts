@@ -7,7 +7,7 @@ import type { WithReporter } from './diagnostics.ts';
 import { collectObjects, type KnownKind, type KubeObject } from './objects.ts';
 import { assignClusterIPs, normalizeService } from './service.ts';
 import { normalizeNode } from './node.ts';
-import { normalizePod } from './pod.ts';
+import { normalizePod, PodIndex } from './pod.ts';
 import { isWorkloadKind, normalizeWorkload, synthesizePods, type Workload } from './workload.ts';
 import { normalizeEndpointSlice, type EndpointSliceInfo } from './endpointslice.ts';
 import { serviceEndpoints } from './endpoints.ts';
@@ -58,8 +58,9 @@ export function buildModel(docs: readonly ManifestDoc[], options: BuildOptions =
     nodes,
     diagnostics,
   };
+  const podIndex = new PodIndex(pods);
   for (const { value: service, report } of services.values()) {
-    for (const [key, endpoints] of serviceEndpoints(service, { slicesByService: slices, pods }, report)) {
+    for (const [key, endpoints] of serviceEndpoints(service, { slicesByService: slices, pods: podIndex }, report)) {
       model.endpoints.set(key, endpoints);
     }
   }

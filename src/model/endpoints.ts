@@ -5,14 +5,14 @@
 import { endpointKey, type Endpoint, type PodInfo, type Service, type ServicePort } from './types.ts';
 import type { Reporter } from './diagnostics.ts';
 import type { EndpointSliceInfo } from './endpointslice.ts';
-import { matchesSelector, TERMINAL_PHASES } from './pod.ts';
+import { TERMINAL_PHASES, type PodIndex } from './pod.ts';
 import { parseAddress } from './ip.ts';
 
 export interface EndpointSources {
   /** Slices by `namespace/serviceName`, sorted by slice name. */
   slicesByService: ReadonlyMap<string, readonly EndpointSliceInfo[]>;
-  /** Real and synthesized pods, sorted by namespace/name. */
-  pods: readonly PodInfo[];
+  /** Real and synthesized pods, indexed from a list sorted by namespace/name. */
+  pods: PodIndex;
 }
 
 /** Endpoints of every port of `service`, keyed by endpointKey. Problems go to `report`. */
@@ -53,15 +53,10 @@ function endpointsFromSlices(port: ServicePort, index: number, slices: readonly 
 }
 
 /** Pods in the Service's namespace that match its selector, have an address and are not finished. */
-function selectedPods(service: Service, pods: readonly PodInfo[]): PodInfo[] {
-  const selector = service.selector ?? {};
-  return pods.filter(
-    (pod) =>
-      pod.meta.namespace === service.meta.namespace &&
-      matchesSelector(pod.meta.labels, selector) &&
-      pod.ips.length > 0 &&
-      !TERMINAL_PHASES.has(pod.phase ?? ''),
-  );
+function selectedPods(service: Service, pods: PodIndex): PodInfo[] {
+  return pods
+    .selected(service.meta.namespace, service.selector ?? {})
+    .filter((pod) => pod.ips.length > 0 && !TERMINAL_PHASES.has(pod.phase ?? ''));
 }
 
 function endpointsFromPods(service: Service, port: ServicePort, index: number, pods: readonly PodInfo[], report: Reporter): Endpoint[] {

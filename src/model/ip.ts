@@ -118,3 +118,7 @@ export function parseCidr(text: string): Cidr | undefined {
 export function cidrContains(cidr: Cidr, address: Address): boolean {
   return address.family === cidr.family && address.value >= cidr.base && address.value < cidr.base + cidr.size;
 }
+
+export function formatCidr(cidr: Cidr): string {
+  return `${formatAddress({ family: cidr.family, value: cidr.base })}/${cidr.prefixLength}`;
+}

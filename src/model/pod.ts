@@ -91,3 +91,35 @@ export function readNamedPorts(podSpec: Fields, path: FieldPath, report: Reporte
 export function matchesSelector(labels: Record<string, string>, selector: Record<string, string>): boolean {
   return Object.entries(selector).every(([key, value]) => labels[key] === value);
 }
+
+/**
+ * Pods by namespace and label, so that a selector looks only at the pods carrying its first label
+ * instead of every pod of the model (Services and workloads times pods would be quadratic).
+ */
+export class PodIndex {
+  readonly #byLabel = new Map<string, PodInfo[]>();
+
+  constructor(pods: readonly PodInfo[]) {
+    for (const pod of pods) {
+      for (const [key, value] of Object.entries(pod.meta.labels)) {
+        const id = labelId(pod.meta.namespace, key, value);
+        const list = this.#byLabel.get(id);
+        if (list) list.push(pod);
+        else this.#byLabel.set(id, [pod]);
+      }
+    }
+  }
+
+  /** Pods of `namespace` that match a non-empty `selector`, in the order they were given. */
+  selected(namespace: string, selector: Record<string, string>): PodInfo[] {
+    const entries = Object.entries(selector);
+    if (entries.length === 0) return [];
+    const [key, value] = entries[0]!;
+    const candidates = this.#byLabel.get(labelId(namespace, key, value)) ?? [];
+    return entries.length === 1 ? candidates : candidates.filter((pod) => matchesSelector(pod.meta.labels, selector));
+  }
+}
+
+function labelId(namespace: string, key: string, value: string): string {
+  return `${namespace}\u0000${key}\u0000${value}`;
+}

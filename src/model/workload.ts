@@ -5,11 +5,11 @@ import type { Node, PodInfo } from './types.ts';
 import type { KubeObject, KnownKind } from './objects.ts';
 import type { Reporter } from './diagnostics.ts';
 import { SKIP_ANNOTATION } from './objects.ts';
-import { readNamedPorts, matchesSelector, placeOnNode, type NamedPorts } from './pod.ts';
+import { readNamedPorts, matchesSelector, placeOnNode, PodIndex, type NamedPorts } from './pod.ts';
 import { integerInRange, mappingAt, stringMapAt, isFields } from './fields.ts';
 import { canonicalJson, hash32, hexHash } from './hash.ts';
 import { AddressAllocator } from './address-allocator.ts';
-import { parseAddress, type Cidr } from './ip.ts';
+import { formatCidr, parseAddress, type Cidr } from './ip.ts';
 
 export type WorkloadKind = Extract<KnownKind, 'Deployment' | 'StatefulSet' | 'ReplicaSet'>;
 
@@ -46,7 +46,7 @@ export function normalizeWorkload(object: KubeObject & { kind: WorkloadKind }): 
   const workload: Workload = {
     kind: object.kind,
     meta,
-    replicas: integerInRange(spec, 'replicas', ['spec'], report, { min: 0, max: 1_000_000, what: 'replica count' }) ?? 1,
+    replicas: integerInRange(spec, 'replicas', ['spec'], report, { min: 0, max: 2_147_483_647, what: 'replica count' }) ?? 1,
     selector,
     podLabels,
     podAnnotations: stringMapAt(templateMeta, 'annotations', ['spec', 'template', 'metadata'], report),
@@ -63,31 +63,53 @@ export interface SynthesisOptions {
   spreadOver?: readonly Node[];
 }
 
+/** Made-up pods per workload, and in all: more than any real application's shape needs. */
+export const MAX_SYNTHESIZED_PER_WORKLOAD = 1000;
+export const MAX_SYNTHESIZED_PODS = 10_000;
+
 /**
  * Pods for the workloads that no real pod belongs to (no Pod in the namespace matches the
  * workload's selector). Addresses come from the pod CIDR by a hash of namespace/name, avoiding
- * real pods' addresses; pods are allocated in namespace/name order, so document order does not matter.
+ * real pods' addresses; pods are allocated in namespace/name order, so document order does not
+ * matter. The count is capped (per workload and in all, in namespace/name order of the
+ * workloads), with a warning on each workload that gets fewer pods than its replicas.
  */
 export function synthesizePods(workloads: readonly Workload[], realPods: readonly PodInfo[], options: SynthesisOptions): PodInfo[] {
-  const owned = workloads
-    .filter((workload) => !realPods.some((pod) => pod.meta.namespace === workload.meta.namespace && matchesSelector(pod.meta.labels, workload.selector)))
-    .flatMap((workload) => podsOfWorkload(workload, options.spreadOver ?? []).map((pod) => ({ pod, workload })));
+  const real = new PodIndex(realPods);
+  const unowned = workloads
+    .filter((workload) => real.selected(workload.meta.namespace, workload.selector).length === 0)
+    .sort((a, b) => compareText(workloadKey(a), workloadKey(b)));
+  let budget = MAX_SYNTHESIZED_PODS;
+  const owned: { pod: PodInfo; workload: Workload }[] = [];
+  for (const workload of unowned) {
+    const count = Math.min(workload.replicas, MAX_SYNTHESIZED_PER_WORKLOAD, budget);
+    if (count < workload.replicas) {
+      workload.report.warn(
+        ['spec', 'replicas'],
+        `${workload.replicas} replicas: a simulation makes up at most ${MAX_SYNTHESIZED_PER_WORKLOAD} pods per workload and ${MAX_SYNTHESIZED_PODS} in all; this one gets ${count}`,
+      );
+    }
+    budget -= count;
+    for (const pod of podsOfWorkload(workload, count, options.spreadOver ?? [])) owned.push({ pod, workload });
+  }
   owned.sort((a, b) => compareText(podKey(a.pod), podKey(b.pod)));
   const allocator = podAddressAllocator(realPods, options.podCIDR);
+  const short = new Set<Workload>();
   for (const { pod, workload } of owned) {
     const ip = allocator.allocate(podKey(pod));
     if (ip) {
       pod.ip = ip;
       pod.ips = [ip];
-    } else {
-      workload.report.error(['spec', 'replicas'], `no free address left in the pod CIDR for pod ${pod.meta.name}; it gets no endpoint`);
+    } else if (!short.has(workload)) {
+      short.add(workload);
+      workload.report.error(['spec', 'replicas'], `no free address left in the pod CIDR ${formatCidr(options.podCIDR)} for pod ${pod.meta.name}; it and the workload's pods after it get no endpoint`);
     }
   }
   return owned.map(({ pod }) => pod);
 }
 
-function podsOfWorkload(workload: Workload, nodes: readonly Node[]): PodInfo[] {
-  const names = podNames(workload);
+function podsOfWorkload(workload: Workload, count: number, nodes: readonly Node[]): PodInfo[] {
+  const names = podNames(workload, count);
   const firstNode = hash32(`${workload.meta.namespace}/${workload.meta.name}`) % Math.max(nodes.length, 1);
   return names.map((name, index) => {
     const pod: PodInfo = {
@@ -124,8 +146,8 @@ const SUFFIX_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
  * StatefulSet: `<name>-0` … `<name>-<n-1>`. ReplicaSet: `<name>-<5 chars>`. Deployment:
  * `<name>-<10 hex of the template hash>-<5 chars>`, the shape of a real Deployment's pods.
  */
-export function podNames(workload: Workload): string[] {
-  const indexes = Array.from({ length: workload.replicas }, (_, i) => i);
+export function podNames(workload: Workload, count = workload.replicas): string[] {
+  const indexes = Array.from({ length: count }, (_, i) => i);
   if (workload.kind === 'StatefulSet') return indexes.map((i) => `${workload.meta.name}-${i}`);
   const prefix = workload.kind === 'Deployment' ? `${workload.meta.name}-${workload.templateHash}` : workload.meta.name;
   const used = new Set<string>();
@@ -159,6 +181,10 @@ function podAddressAllocator(realPods: readonly PodInfo[], cidr: Cidr): AddressA
     }
   }
   return allocator;
+}
+
+function workloadKey(workload: Workload): string {
+  return `${workload.meta.namespace}/${workload.meta.name}/${workload.kind}`;
 }
 
 function podKey(pod: PodInfo): string {

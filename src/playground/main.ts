@@ -157,7 +157,16 @@ class Playground {
   private reload(): void {
     this.markTestsStale();
     const text = this.state.manifests;
-    const model = buildModel(parseManifests(text, MANIFESTS_FILE));
+    let model: Model;
+    try {
+      model = buildModel(parseManifests(text, MANIFESTS_FILE));
+    } catch (error) {
+      // The loader reports bad input as diagnostics; reaching here is a meshc bug. Say so on the
+      // page and keep the last good model rather than leaving a dead page behind.
+      byId('load-status').textContent = `meshc could not load these manifests (a bug in meshc, please report it): ${(error as Error).message}`;
+      byId('load-status').className = 'has-errors';
+      return;
+    }
     this.model = model;
     showProblems(this.manifestsView, diagnosticRanges(text, model.diagnostics));
     const list = byId('diagnostics');

@@ -3,6 +3,7 @@
 // the same way.
 
 import { LineCounter, parseDocument, isScalar, Scalar, type Document } from 'yaml';
+import { documentValue, YAML_OPTIONS } from '../model/parse.ts';
 
 /** Where the manifests under test come from. */
 export type ManifestSource = { paths: string[]; line?: number } | { inline: string; line?: number; firstLine?: number };
@@ -111,7 +112,12 @@ class Reader {
 
   line(path: Path): number | undefined {
     for (let length = path.length; length >= 0; length--) {
-      const node = length === 0 ? this.document.contents : this.document.getIn(path.slice(0, length), true);
+      let node: unknown;
+      try {
+        node = length === 0 ? this.document.contents : this.document.getIn(path.slice(0, length), true);
+      } catch {
+        continue;
+      }
       const range = (node as { range?: [number, number, number] } | undefined)?.range;
       if (range) return this.lines.linePos(range[0]).line;
     }
@@ -205,18 +211,15 @@ interface Defaults {
 
 export function parseTestFile(text: string, file: string): ParsedTestFile {
   const lines = new LineCounter();
-  const document = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  if (document.errors.length > 0) {
-    return {
-      problems: document.errors.map((error) => ({
-        file,
-        line: lines.linePos(error.pos[0]).line,
-        message: `YAML syntax error: ${error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`,
-      })),
-    };
+  const document = parseDocument(text, { lineCounter: lines, ...YAML_OPTIONS });
+  const read = documentValue(document);
+  if ('message' in read) {
+    const problem: TestFileProblem = { file, message: read.message };
+    if (read.offset !== undefined) problem.line = lines.linePos(read.offset).line;
+    return { problems: [problem] };
   }
   const r = new Reader(file, document, lines);
-  const root = r.object(document.toJS({ maxAliasCount: 100 }) ?? {}, [], TOP_KEYS);
+  const root = r.object(read.value ?? {}, [], TOP_KEYS);
   if (!root) return { problems: r.problems };
   const suite: PolicyTestFile = { file, tests: [] };
   if (root.manifests !== undefined) {

@@ -54,9 +54,10 @@ parse('a syntax error becomes a document with error and the line of the problem;
   assert.equal(docs[2]!.object, { kind: 'Node' });
 });
 
-parse('duplicate keys are a syntax error', () => {
+parse('duplicate keys make the document unreadable, located at the second key', () => {
   const [doc] = parseManifests('kind: Service\nkind: Pod\n', 'dup.yaml');
-  assert.match(doc!.error!, /unique/);
+  assert.match(doc!.error!, /duplicate key "kind"/);
+  assert.is(doc!.line, 2);
 });
 
 parse('JSON parses too', () => {
