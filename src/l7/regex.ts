@@ -30,6 +30,8 @@ export class RegexUnsupportedError extends Error {}
 
 type ByteSet = Uint8Array; // 32 bytes
 
+/** The parsed pattern; src/proxy/pcre.ts prints the same tree for HAProxy. */
+export type RegexNode = Node;
 type Node =
   | { t: 'bytes'; b: number[] }
   | { t: 'set'; s: ByteSet }
@@ -315,10 +317,15 @@ class Emitter {
   }
 }
 
+/** The tree of `pattern`; throws RegexUnsupportedError saying why it is outside the subset. */
+export function parseRegex(pattern: string): RegexNode {
+  return new Parser(pattern).parse();
+}
+
 /** The program for `pattern`; throws RegexUnsupportedError saying why it is outside the subset. */
 export function compileRegex(pattern: string): Uint8Array {
   const e = new Emitter();
-  e.node(new Parser(pattern).parse());
+  e.node(parseRegex(pattern));
   e.emit(OP_MATCH);
   const out = new Uint8Array(4 + e.code.length * 8 + e.sets.length * 32);
   if (out.length > 0xffff) throw new RegexUnsupportedError(`the compiled pattern is ${out.length} bytes, above the limit of 65535`);

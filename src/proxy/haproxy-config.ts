@@ -1,0 +1,233 @@
+// The node proxy's configuration: the third sink of the compiled tables. Prints a ProxyPlan as
+// haproxy.cfg (HAProxy 2.6), byte for byte the same for the same plan and options.
+//
+// One HAProxy frontend per listener (an L7 Service port and client set) on a port of its own at
+// the node address: connect4 rewrites the ClusterIP:port to that port, so the port alone says
+// which Service was dialled (no SO_ORIGINAL_DST lookup), and each frontend holds only its own
+// rules. In each frontend, http-request rules run in order:
+//   1. the weighted pick's random number (txn.meshc_pick) and the first value of each query
+//      parameter that a match reads (txn.meshc_qN);
+//   2. the matches in precedence order: the first that holds sets txn.meshc_rule;
+//   3. 404 when none did; then per rule: 500 for the share of invalid backendRefs;
+//   4. use_backend by rule and by the pick's place in the cumulative weights (r % total, as
+//      src/l7/select.ts pickBackend and the kernel's weighted pick do).
+// One HAProxy backend per Service port pool, shared by every rule that sends to it.
+
+import type { RouteMatch } from '../model/types.ts';
+import type { ListenerPlan, PlannedMatch, PlannedPool, ProxyPlan } from './plan.ts';
+import { poolName } from './plan.ts';
+import { pcreFor } from './pcre.ts';
+import { quoted, sectionName, singleQuoted } from './config-words.ts';
+
+export interface HaproxyConfigOptions {
+  /** The node address the listeners bind (pods reach the node there; never 127.0.0.1 on a node). */
+  bindAddress: string;
+  /** Listener port by listener name (see ports.ts). */
+  ports: ReadonlyMap<string, number>;
+  /** The master's runtime API socket, for endpoint and weight changes without a reload. */
+  statsSocket?: string;
+  /**
+   * Differential tests only: take the weighted pick's random number from this request header
+   * instead of `rand`, so the test can give HAProxy and the Wasm matcher the same number.
+   */
+  pickHeader?: string;
+}
+
+/** HAProxy sample-fetch arguments cannot carry every token character; these are safe. */
+const SAFE_NAME = /^[A-Za-z0-9_.-]+$/;
+
+const ALGORITHM_BALANCE: Record<string, string> = {
+  random: 'balance random',
+  'round-robin': 'balance roundrobin',
+  'least-conn': 'balance leastconn',
+  maglev: 'balance source\n    hash-type consistent',
+};
+
+class Lines {
+  readonly out: string[] = [];
+  section(header: string): void { this.out.push('', header); }
+  line(text: string): void { this.out.push(`    ${text}`); }
+  comment(text: string): void { this.out.push(`    # ${text}`); }
+}
+
+/** Why a match cannot be written for HAProxy exactly as the Wasm matcher decides it, if it cannot. */
+function inexpressible(match: RouteMatch): { field: string; why: string } | undefined {
+  for (const [i, h] of match.headers.entries()) {
+    if (!SAFE_NAME.test(h.name)) return { field: `headers[${i}].name`, why: `header name ${JSON.stringify(h.name)} has characters HAProxy's req.fhdr() argument cannot carry` };
+    if (h.type === 'Exact' && h.value === '') return { field: `headers[${i}].value`, why: 'an empty Exact value (the CRD requires one character)' };
+  }
+  for (const [i, q] of match.queryParams.entries()) {
+    if (!SAFE_NAME.test(q.name)) return { field: `queryParams[${i}].name`, why: `query parameter name ${JSON.stringify(q.name)} has characters the proxy does not match exactly` };
+    if (q.type === 'Exact' && q.value === '') return { field: `queryParams[${i}].value`, why: 'an empty Exact value (the CRD requires one character)' };
+  }
+  return undefined;
+}
+
+/** A regex that is never written because the Wasm matcher does not take it either (never matches). */
+function unsupportedRegex(match: RouteMatch): boolean {
+  if (match.path.type === 'RegularExpression' && 'unsupported' in pcreFor(match.path.value)) return true;
+  return [...match.headers, ...match.queryParams].some((c) => c.type === 'RegularExpression' && 'unsupported' in pcreFor(c.value));
+}
+
+function bytesRegex(s: string): string {
+  return [...new TextEncoder().encode(s)].map((b) => {
+    const c = String.fromCharCode(b);
+    return /[A-Za-z0-9]/.test(c) ? c : `\\x${b.toString(16).padStart(2, '0')}`;
+  }).join('');
+}
+
+function valueTest(type: 'Exact' | 'RegularExpression', value: string): string {
+  if (type === 'Exact') return `-m str -- ${quoted(value)}`;
+  const p = pcreFor(value);
+  if ('unsupported' in p) throw new Error('unreachable: unsupported regexes are left out');
+  return `-m reg -- ${singleQuoted(p.pattern)}`;
+}
+
+function matchConditions(lines: Lines, m: PlannedMatch, k: number, queryVars: Map<string, string>): string[] {
+  const acl = (suffix: string) => sectionName(`m${k}`, suffix);
+  const names: string[] = [];
+  const { path } = m.match;
+  const pathAcl = acl('path');
+  if (path.type === 'Exact') lines.line(`acl ${pathAcl} path -m str -- ${quoted(path.value)}`);
+  else if (path.type === 'RegularExpression') lines.line(`acl ${pathAcl} path ${valueTest('RegularExpression', path.value)}`);
+  else {
+    // Whole segments: `/abc` (or `/abc/`) takes `/abc` and `/abc/...`, never `/abcd`.
+    const prefix = path.value.endsWith('/') ? path.value.slice(0, -1) : path.value;
+    if (prefix === '') lines.line(`acl ${pathAcl} path -m len 0`);
+    else lines.line(`acl ${pathAcl} path -m str -- ${quoted(prefix)}`);
+    lines.line(`acl ${pathAcl} path -m beg -- ${quoted(`${prefix}/`)}`);
+  }
+  names.push(pathAcl);
+  if (m.match.method) {
+    lines.line(`acl ${acl('method')} method -m str -- ${m.match.method}`);
+    names.push(acl('method'));
+  }
+  const headers = new Set<string>();
+  m.match.headers.forEach((h, i) => {
+    if (headers.has(h.name.toLowerCase())) return;
+    headers.add(h.name.toLowerCase());
+    lines.line(`acl ${acl(`h${i}`)} req.fhdr(${h.name.toLowerCase()},1) ${valueTest(h.type, h.value)}`);
+    names.push(acl(`h${i}`));
+  });
+  const params = new Set<string>();
+  m.match.queryParams.forEach((q, i) => {
+    if (params.has(q.name)) return;
+    params.add(q.name);
+    lines.line(`acl ${acl(`q${i}`)} var(${queryVars.get(q.name)!}),url_dec ${valueTest(q.type, q.value)}`);
+    names.push(acl(`q${i}`));
+  });
+  return names;
+}
+
+/** The http-request rules that put the first value of each query parameter a match reads in a variable. */
+function queryVariables(lines: Lines, written: PlannedMatch[]): Map<string, string> {
+  const vars = new Map<string, string>();
+  for (const m of written) for (const q of m.match.queryParams) if (!vars.has(q.name)) vars.set(q.name, `txn.meshc_q${vars.size}`);
+  for (const [name, v] of vars) {
+    const n = bytesRegex(name);
+    const present = sectionName(`${v.slice(4)}.present`);
+    lines.comment(`first value of query parameter ${JSON.stringify(name)} (only '&' separates parameters)`);
+    lines.line(`acl ${present} query -m reg -- ${singleQuoted(`\\A(?:[^&]*&)*${n}(?:[=&]|\\z)`)}`);
+    const first = `\\A(?:(?!${n}(?:[=&]|\\z))[^&]*&)*${n}(?:=([^&]*))?(?:&[\\x00-\\xff]*)?\\z`;
+    lines.line(`http-request set-var(${v}) ${singleQuoted(`query,regsub("${first}","\\1")`)} if ${present}`);
+  }
+  return vars;
+}
+
+function ruleTitle(l: ListenerPlan, r: number): string {
+  const rule = l.rules[r]!;
+  const groups = rule.groupSet.groups.map((g) => `${g.weight} -> ${g.invalid ? `500 (${g.service || 'no backendRef'}: ${g.invalid})` : `${g.service}:${g.port}`}`);
+  return `rule ${r}: HTTPRoute ${rule.route.meta.namespace}/${rule.route.meta.name} spec.rules[${rule.ruleIndex}]: ${groups.join(', ')}`;
+}
+
+function writeListener(lines: Lines, l: ListenerPlan, options: HaproxyConfigOptions, reports: string[]): void {
+  const port = options.ports.get(l.name);
+  if (port === undefined) throw new Error(`listener ${l.name}: no port assigned`);
+  const svc = l.frontend.service;
+  lines.section(`frontend ${l.name}`);
+  lines.comment(`Service ${svc.meta.namespace}/${svc.meta.name} port ${l.frontend.port.port} (ClusterIP ${l.frontend.vip})${l.consumerNamespace ? `, clients in namespace ${l.consumerNamespace}` : ''}`);
+  lines.comment(`served here because ${l.why}`);
+  lines.line(`bind ${options.bindAddress.includes(':') ? `[${options.bindAddress}]` : options.bindAddress}:${port}`);
+  lines.line(options.pickHeader ? `http-request set-var(txn.meshc_pick) req.fhdr(${options.pickHeader},1)` : 'http-request set-var(txn.meshc_pick) rand');
+  const written = l.matches.filter((m) => {
+    const rule = l.rules[m.rule]!;
+    const where = `HTTPRoute ${rule.route.meta.namespace}/${rule.route.meta.name}: spec.rules[${rule.ruleIndex}].matches[${m.matchIndex}]`;
+    const problem = inexpressible(m.match);
+    if (problem) reports.push(`${where}.${problem.field}: ${problem.why}; the proxy never takes this match`);
+    return !problem && !unsupportedRegex(m.match);
+  });
+  const queryVars = queryVariables(lines, written);
+  lines.line('acl rule.chosen var(txn.meshc_rule) -m found');
+  written.forEach((m, k) => {
+    const rule = l.rules[m.rule]!;
+    const conditions = [];
+    lines.comment(`match ${k}: HTTPRoute ${rule.route.meta.namespace}/${rule.route.meta.name} spec.rules[${rule.ruleIndex}].matches[${m.matchIndex}] -> rule ${m.rule}`);
+    conditions.push(...matchConditions(lines, m, k, queryVars));
+    lines.line(`http-request set-var(txn.meshc_rule) int(${m.rule}) if !rule.chosen ${conditions.join(' ')}`);
+  });
+  lines.line('http-request return status 404 if !rule.chosen');
+  const uses: string[] = [];
+  l.rules.forEach((rule, r) => {
+    lines.comment(ruleTitle(l, r));
+    const ruleAcl = sectionName(`rule.${r}`);
+    lines.line(`acl ${ruleAcl} var(txn.meshc_rule) -m int eq ${r}`);
+    const { groups, total } = rule.groupSet;
+    if (total === 0) {
+      lines.line(`http-request return status 500 if ${ruleAcl}`);
+      return;
+    }
+    let start = 0;
+    for (const g of groups) {
+      const range = start;
+      start += g.weight;
+      if (g.weight === 0) continue;
+      const share = g.weight === total ? '' : ` { var(txn.meshc_pick),mod(${total}) -m int ${range}:${start - 1} }`;
+      if (!g.pool) lines.line(`http-request return status 500 if ${ruleAcl}${share}`);
+      else uses.push(`use_backend ${poolName(g.pool)} if ${ruleAcl}${share}`);
+    }
+  });
+  for (const u of uses) lines.line(u);
+}
+
+function writePool(lines: Lines, name: string, { pool, algorithm }: PlannedPool): void {
+  lines.section(`backend ${name}`);
+  const ready = pool.slots.filter((b) => b.state === 'ready').length;
+  lines.comment(`Service ${pool.owner}: ${ready} ready, ${pool.slots.length - ready} serving-terminating (used only when none is ready)`);
+  lines.line(ALGORITHM_BALANCE[algorithm] ?? ALGORITHM_BALANCE.random!);
+  for (const b of pool.slots) {
+    const address = b.ip.includes(':') ? `[${b.ip}]:${b.port}` : `${b.ip}:${b.port}`;
+    const pod = b.pod ? `  # ${b.pod.namespace}/${b.pod.name}` : '';
+    lines.line(`server ${sectionName(`${b.ip}:${b.port}`)} ${address}${b.state === 'ready' ? '' : ' backup'}${pod}`);
+  }
+}
+
+export interface HaproxyConfig {
+  text: string;
+  /** What the configuration does not apply as the routes say (each names the route and field). */
+  reports: string[];
+}
+
+/** haproxy.cfg for the plan. */
+export function haproxyConfig(plan: ProxyPlan, options: HaproxyConfigOptions): HaproxyConfig {
+  const lines = new Lines();
+  const reports = [...plan.reports];
+  lines.out.push(
+    '# DO NOT EDIT: generated by meshc (src/proxy/haproxy-config.ts) from the compiled tables:',
+    `# ${plan.listeners.length} L7 listener(s), ${plan.pools.size} Service pool(s). Regenerated on every change.`,
+  );
+  lines.section('global');
+  if (options.statsSocket) lines.line(`stats socket ${options.statsSocket} mode 600 level admin expose-fd listeners`);
+  lines.line('log stderr format raw local0 notice');
+  lines.section('defaults');
+  lines.line('mode http');
+  lines.line('log global');
+  lines.line('option dontlognull');
+  lines.line('timeout connect 5s');
+  lines.line('timeout client 60s');
+  lines.line('timeout server 60s');
+  lines.line('timeout http-request 10s');
+  lines.line('timeout http-keep-alive 60s');
+  for (const l of plan.listeners) writeListener(lines, l, options, reports);
+  for (const [name, pool] of plan.pools) writePool(lines, name, pool);
+  return { text: `${lines.out.join('\n')}\n`, reports };
+}

@@ -1,0 +1,152 @@
+// The HAProxy configuration compiler: golden output for the seed's scenario, reproducibility,
+// precedence order, what it reports instead of approximating, regex printing, listener ports.
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadManifests } from '../../src/model/load-files.ts';
+import { buildModel } from '../../src/model/build.ts';
+import { compileTables } from '../../src/tables/compile.ts';
+import { planProxy, precedenceKey } from '../../src/proxy/plan.ts';
+import { haproxyConfig } from '../../src/proxy/haproxy-config.ts';
+import { assignListenerPorts } from '../../src/proxy/ports.ts';
+import { pcreFor } from '../../src/proxy/pcre.ts';
+import { quoted } from '../../src/proxy/config-words.ts';
+import { frontendServing } from '../../src/proxy/serving.ts';
+import { checkConfig, haproxyAvailable } from './haproxy-process.ts';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const GOLDEN = path.join(ROOT, 'fixtures', 'proxy', 'product-api.expected.cfg');
+
+type Obj = Record<string, unknown>;
+
+function configOf(objects: Obj[]) {
+  const tables = compileTables(buildModel(objects.map((object, doc) => ({ file: 'test.yaml', doc, object }))));
+  const plan = planProxy(tables);
+  const ports = assignListenerPorts(plan.listeners.map((l) => l.name));
+  return { tables, plan, config: haproxyConfig(plan, { bindAddress: '10.0.0.1', ports }) };
+}
+
+const service = (name: string, port = 80): Obj => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { ports: [{ port }] } });
+const route = (name: string, rules: Obj[], namespace = 'default'): Obj => ({
+  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name, namespace },
+  spec: { parentRefs: [{ group: '', kind: 'Service', name: 'front', namespace: 'default', port: 80 }], rules },
+});
+
+const golden = suite('haproxy.cfg');
+
+golden('the seed scenario (fixtures/product-api) matches the golden file', async () => {
+  const model = await loadManifests([path.join(ROOT, 'fixtures', 'product-api')]);
+  const plan = planProxy(compileTables(model));
+  const config = haproxyConfig(plan, { bindAddress: '10.0.0.1', ports: assignListenerPorts(plan.listeners.map((l) => l.name)), statsSocket: '/run/meshc/haproxy.sock' });
+  if (process.env.UPDATE_GOLDEN === '1') {
+    mkdirSync(path.dirname(GOLDEN), { recursive: true });
+    writeFileSync(GOLDEN, config.text);
+  }
+  assert.ok(existsSync(GOLDEN), `${GOLDEN} missing: run with UPDATE_GOLDEN=1`);
+  assert.fixture(config.text, readFileSync(GOLDEN, 'utf8'));
+  assert.ok(config.text.startsWith('# DO NOT EDIT'));
+  assert.equal(config.reports, []);
+});
+
+golden('byte for byte the same from the same input', async () => {
+  const a = await loadManifests([path.join(ROOT, 'fixtures', 'product-api')]);
+  const b = await loadManifests([path.join(ROOT, 'fixtures', 'product-api')]);
+  const text = (m: typeof a) => {
+    const plan = planProxy(compileTables(m));
+    return haproxyConfig(plan, { bindAddress: '10.0.0.1', ports: assignListenerPorts(plan.listeners.map((l) => l.name)) }).text;
+  };
+  assert.is(text(a), text(b));
+});
+
+golden('haproxy -c accepts it', () => {
+  if (!haproxyAvailable()) {
+    if (process.env.MESHC_REQUIRE_KERNEL === '1') assert.unreachable('haproxy is required (MESHC_REQUIRE_KERNEL=1)');
+    console.log('skip haproxy -c: no haproxy');
+    return;
+  }
+  const { config } = configOf([
+    service('front'), service('v1'),
+    route('r', [
+      { matches: [{ path: { type: 'RegularExpression', value: "/it's[a-z]+\\.(json|xml)$" }, headers: [{ name: 'x-a', value: 'say "$HOME"\\' }], queryParams: [{ name: 'q', type: 'RegularExpression', value: '.*' }] }], backendRefs: [{ name: 'v1', port: 80, weight: 3 }, { name: 'gone', port: 80 }] },
+      { matches: [{ path: { type: 'Exact', value: "/a'b" }, method: 'POST' }], backendRefs: [] },
+    ]),
+  ]);
+  assert.is(checkConfig(config.text), undefined);
+});
+
+const plan = suite('plan');
+
+plan('matches are tried by precedence: Exact, longer prefix, method, headers, query; ties in route order', () => {
+  const { plan: p } = configOf([
+    service('front'), service('v1'),
+    route('a', [
+      { matches: [{ path: { type: 'PathPrefix', value: '/' } }], backendRefs: [{ name: 'v1', port: 80 }] },
+      { matches: [{ path: { type: 'PathPrefix', value: '/api' }, headers: [{ name: 'x', value: '1' }] }], backendRefs: [{ name: 'v1', port: 80 }] },
+      { matches: [{ path: { type: 'PathPrefix', value: '/api/v1' } }, { path: { type: 'Exact', value: '/z' } }], backendRefs: [{ name: 'v1', port: 80 }] },
+      { matches: [{ path: { type: 'PathPrefix', value: '/api' }, method: 'GET' }], backendRefs: [{ name: 'v1', port: 80 }] },
+    ]),
+  ]);
+  const [listener] = p.listeners;
+  assert.equal(listener!.matches.map((m) => `${m.rule}.${m.matchIndex}`), ['2.1', '2.0', '3.0', '1.0', '0.0']);
+  assert.ok(precedenceKey({ path: { type: 'PathPrefix', value: '/ab' }, headers: [], queryParams: [] }) > precedenceKey({ path: { type: 'PathPrefix', value: '/a' }, headers: [{ type: 'Exact', name: 'x', value: 'y' }], queryParams: [] }));
+});
+
+plan('a weights-only route stays in the kernel; a header match or a consumer route goes to the proxy, and says why', () => {
+  const l4 = configOf([service('front'), service('v1'), route('w', [{ backendRefs: [{ name: 'v1', port: 80, weight: 9 }] }])]);
+  assert.is(l4.plan.listeners.length, 0);
+  const f = l4.tables.frontends.find((x) => x.service.meta.name === 'front')!;
+  assert.equal(frontendServing(f).producer, { layer: 'L4', why: 'HTTPRoute default/w: catch-all rules only, weights decided per connection' });
+  const l7 = configOf([
+    service('front'), service('v1'),
+    route('h', [{ matches: [{ headers: [{ name: 'x-canary-user', value: 'true' }] }], backendRefs: [{ name: 'v1', port: 80 }] }]),
+    route('c', [{ backendRefs: [{ name: 'v1', port: 80 }] }], 'shop'),
+  ]);
+  assert.equal(l7.plan.listeners.map((l) => [l.name, l.why]), [
+    ['default.front.80', 'HTTPRoute default/h rule 0 matches on headers'],
+    ['default.front.80.from.shop', 'consumer HTTPRoute shop/c applies to clients in namespace shop only'],
+  ]);
+});
+
+plan('what HAProxy cannot express exactly is reported at the route\'s field, never approximated', () => {
+  const { config } = configOf([
+    service('front'), service('v1'),
+    route('r', [
+      { matches: [{ headers: [{ name: 'x!y', value: 'v' }] }, { queryParams: [{ name: 'a%41', value: '1' }] }, { path: { type: 'RegularExpression', value: '/(?=x)' } }], backendRefs: [{ name: 'v1', port: 80 }] },
+    ]),
+  ]);
+  assert.equal(config.reports, [
+    'HTTPRoute default/r: spec.rules[0].matches[2].path.value: "/(?=x)": lookaround and group flags are not supported; this match never matches',
+    'HTTPRoute default/r: spec.rules[0].matches[0].headers[0].name: header name "x!y" has characters HAProxy\'s req.fhdr() argument cannot carry; the proxy never takes this match',
+    'HTTPRoute default/r: spec.rules[0].matches[1].queryParams[0].name: query parameter name "a%41" has characters the proxy does not match exactly; the proxy never takes this match',
+  ]);
+  assert.not.match(config.text, /x!y|a%41|\(\?=/);
+});
+
+const words = suite('config words and regexes');
+
+words('double-quoted words escape what HAProxy would expand', () => {
+  assert.is(quoted('a "b" \\ $HOME é'), '"a \\"b\\" \\\\ \\$HOME \\xc3\\xa9"');
+});
+
+words('regexes are printed byte for byte, anchored at both ends', () => {
+  assert.equal(pcreFor('/a.*'), { pattern: '\\A(?:\\x2fa(?:(?:[\\x00-\\x09\\x0b-\\x0c\\x0e-\\x7f]|(?:[\\xc2-\\xdf][\\x80-\\xbf]|[\\xe0-\\xef][\\x80-\\xbf]{2}|[\\xf0-\\xf4][\\x80-\\xbf]{3})))*)\\z' });
+  assert.equal(pcreFor('^x$|y{2,3}'), { pattern: '\\A(?:(?:\\Ax\\z|y{2,3}))\\z' });
+  assert.equal(pcreFor('a\\1'), { unsupported: 'backreferences are not supported' });
+});
+
+const ports = suite('listener ports');
+
+ports('new listeners take the lowest free port in name order; existing ones keep theirs', () => {
+  const first = assignListenerPorts(['b', 'a']);
+  assert.equal([...first], [['a', 15001], ['b', 15002]]);
+  const next = assignListenerPorts(['c', 'b', 'aa'], first);
+  assert.equal(Object.fromEntries(next), { b: 15002, aa: 15001, c: 15003 });
+  assert.throws(() => assignListenerPorts(['x', 'y'], new Map(), { first: 1, last: 1 }), /ports 1-1 are all taken/);
+});
+
+golden.run();
+plan.run();
+words.run();
+ports.run();

@@ -1,0 +1,38 @@
+// The node proxy against the Wasm matcher: >= 10,000 random requests over random routes and every
+// Gateway API conformance case that applies to a mesh, through both, the same outcome required
+// (status and backend Service; the weighted pick gets the same random number on both sides).
+// Runs differential-run.ts in a network namespace of its own (pod addresses exist only there).
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { kernelSuite } from '../kernel/env.ts';
+import { haproxyAvailable } from './haproxy-process.ts';
+import type { DifferentialSummary } from './differential-run.ts';
+
+const RUNNER = fileURLToPath(new URL('./differential-run.ts', import.meta.url));
+const NETNS_SETUP = 'ip link set lo up && ip addr add 10.0.0.1/32 dev lo && ip route add local 10.244.0.0/16 dev lo && exec "$@"';
+
+function skipReason(): string | undefined {
+  if (process.platform !== 'linux') return 'needs Linux';
+  if (process.getuid?.() !== 0) return 'needs root (a network namespace of its own)';
+  if (!haproxyAvailable()) return 'needs haproxy (apt-get install -y haproxy)';
+  if (spawnSync('sh', ['-c', 'command -v unshare && command -v ip'], { stdio: 'ignore' }).status !== 0) return 'needs unshare and ip';
+  return undefined;
+}
+
+kernelSuite('proxy differential', skipReason(), (test) => {
+  test('random routes and the conformance cases: HAProxy decides as the Wasm matcher', () => {
+    const run = spawnSync('unshare', ['-n', 'sh', '-c', NETNS_SETUP, 'sh', process.execPath, '--import', 'tsx', RUNNER], {
+      encoding: 'utf8', timeout: 600_000, maxBuffer: 64 << 20,
+      env: { ...process.env, MESHC_DIFF_SCENARIOS: '50', MESHC_DIFF_REQUESTS: '200' },
+    });
+    assert.is(run.status, 0, `runner failed: ${run.stderr}`);
+    const summary = JSON.parse(run.stdout) as DifferentialSummary;
+    assert.ok(summary.random.requests >= 10_000, `${summary.random.requests} random requests`);
+    for (const status of ['200', '404', '500', '503']) assert.ok((summary.random.byStatus[status] ?? 0) > 100, `random requests with status ${status}: ${JSON.stringify(summary.random.byStatus)}`);
+    assert.ok(summary.conformance.applicable >= 90, `${summary.conformance.applicable} conformance cases applied`);
+    for (const failure of summary.conformance.expectationFailures) console.log(`  (Wasm and HAProxy agree, the case expects otherwise) ${failure}`);
+    assert.equal(summary.reports, [], 'nothing reported as not expressible');
+    assert.equal(summary.mismatches.slice(0, 5), [], `${summary.mismatches.length} requests decided differently`);
+  });
+});
