@@ -23,6 +23,7 @@ export const TEST_TOOLS = {
   unshare: 'util-linux',
   setpriv: 'util-linux',
   kubectl: 'kubectl',
+  haproxy: 'haproxy',
   chromium: 'chromium',
   gcc: 'gcc',
   sh: 'dash',
