@@ -9,11 +9,14 @@
 // are large enough. Allocating one may grow memory: the host must re-read memory.buffer after.
 
 import { checkRoutes, checkRequest, matchRequest, lastRoute, lastRule, lastMatch, lastRuleRef } from "./matcher";
-import { L7_BAD_ROUTES, L7_BAD_REQUEST } from "./layout";
+import { L7_BAD_ROUTES, L7_BAD_REQUEST, L7_BAD_EDITS } from "./layout";
+import { checkEdits, editRequest, resultAddress, resultLength } from "./edit";
 
 let routesBuf = new ArrayBuffer(0);
 let requestBuf = new ArrayBuffer(0);
 let routesLoadedLen: i32 = -1;
+let editsBuf = new ArrayBuffer(0);
+let editsLoaded = false;
 
 function ensure(buf: ArrayBuffer, len: u32): ArrayBuffer {
   if (<u32>buf.byteLength >= len) return buf;
@@ -55,3 +58,29 @@ export function l7_result_route(): i32 { return lastRoute(); }
 export function l7_result_rule(): i32 { return lastRule(); }
 export function l7_result_match(): i32 { return lastMatch(); }
 export function l7_result_rule_ref(): u32 { return lastRuleRef(); }
+
+/** Address of a scratch buffer of at least `len` bytes for an encoded header edits buffer. */
+export function l7_edits_buffer(len: u32): usize {
+  editsBuf = ensure(editsBuf, len);
+  editsLoaded = false;
+  return changetype<usize>(editsBuf);
+}
+
+/** Validates the `len` bytes written into the edits buffer; 1 when usable, 0 when malformed. */
+export function l7_load_edits(len: u32): i32 {
+  editsLoaded = len <= <u32>editsBuf.byteLength && checkEdits(changetype<usize>(editsBuf), len);
+  return editsLoaded ? 1 : 0;
+}
+
+/**
+ * Applies header edits `first` then `second` (-1: none) to the headers of the request last given
+ * to l7_match; the edited headers are at l7_edit_result() (l7_edit_result_len() bytes).
+ * 1 done, L7_BAD_EDITS when no edits are loaded or an index is out of range.
+ */
+export function l7_edit_request(first: i32, second: i32): i32 {
+  if (!editsLoaded || !editRequest(first, second)) return L7_BAD_EDITS;
+  return 1;
+}
+
+export function l7_edit_result(): usize { return resultAddress(); }
+export function l7_edit_result_len(): u32 { return resultLength(); }

@@ -57,3 +57,13 @@ export const L7_MATCH: i32 = 1;
 export const L7_NO_MATCH: i32 = 0;
 export const L7_BAD_ROUTES: i32 = -1;
 export const L7_BAD_REQUEST: i32 = -2;
+
+// Header edits buffer (RequestHeaderModifier filters, written by src/l7/edits.ts):
+//   u32 magic EDITS_MAGIC, u32 editCount
+//   per edit: u16 setCount, u16 addCount, u16 removeCount, u16 reserved,
+//             setCount + addCount x (u16 nameLen, name, u16 valueLen, value),
+//             removeCount x (u16 nameLen, name)
+// Edited headers (the result of l7_edit_request):
+//   u32 count, count x (u16 nameLen, name, u16 valueLen, value)
+export const EDITS_MAGIC: u32 = 0x3145374c; // "L7E1"
+export const L7_BAD_EDITS: i32 = -3;

@@ -33,6 +33,11 @@ export function lastRule(): i32 { return resultRule; }
 export function lastMatch(): i32 { return resultMatch; }
 export function lastRuleRef(): u32 { return resultRuleRef; }
 
+/** The checked request's header records (layout.ts): absolute base for offsets, table, count. */
+export function requestBase(): usize { return reqBase; }
+export function requestHeaders(): usize { return reqHeaders; }
+export function requestHeaderCount(): u32 { return reqHeaderCount; }
+
 @inline function u16At(p: usize): u32 { return <u32>load<u16>(p); }
 
 // Largest regex program seen by the running checkRoutes.

@@ -14,6 +14,7 @@ import type {
 } from './types.ts';
 import type { FieldPath } from './manifest-doc.ts';
 import { Reporter, type ObjectOrigin } from './diagnostics.ts';
+import { readRequestHeaderEdits } from './header-filter.ts';
 import { collectObjects, type KubeObject } from './objects.ts';
 import { PORT_RANGE } from './service.ts';
 import { enumAt, integerInRange, mappingAt, mappingsAt, stringAt, type Fields } from './fields.ts';
@@ -89,6 +90,8 @@ function readRule(entry: Fields, path: FieldPath, namespace: string, report: Rep
   };
   const name = stringAt(entry, 'name', path, report);
   if (name) rule.name = name;
+  const requestHeaders = readRequestHeaderEdits(entry, path, report);
+  if (requestHeaders) rule.requestHeaders = requestHeaders;
   return rule;
 }
 
@@ -188,6 +191,8 @@ function readBackendRef(entry: Fields, path: FieldPath, namespace: string, repor
   };
   const port = integerInRange(entry, 'port', path, report, PORT_RANGE);
   if (port !== undefined) backend.port = port;
+  const requestHeaders = readRequestHeaderEdits(entry, path, report);
+  if (requestHeaders) backend.requestHeaders = requestHeaders;
   if (!isServiceRef(backend)) {
     backend.invalid = 'InvalidKind';
     const kind = backend.group ? `${backend.kind}.${backend.group}` : backend.kind;

@@ -114,6 +114,13 @@ export interface RouteMatch {
   method?: string;
 }
 
+/** What a RequestHeaderModifier does: set (replace every value), add (one more value), remove. */
+export interface HeaderEdits {
+  set: { name: string; value: string }[];
+  add: { name: string; value: string }[];
+  remove: string[];
+}
+
 export interface BackendRef {
   group: string; // '' for core
   kind: string; // 'Service' by default
@@ -123,6 +130,8 @@ export interface BackendRef {
   weight: number; // default 1
   /** Set when the reference cannot be resolved: requests sent to it get 500 / refused. */
   invalid?: string;
+  /** The backendRef's RequestHeaderModifier, applied after the rule's. */
+  requestHeaders?: HeaderEdits;
 }
 
 export interface RouteRule {
@@ -130,8 +139,10 @@ export interface RouteRule {
   /** Defaulted to [{path: PathPrefix '/'}] when omitted. */
   matches: RouteMatch[];
   backendRefs: BackendRef[];
-  /** Filter types present on the rule or its backendRefs (not applied by meshc). */
+  /** Filter types present on the rule or its backendRefs. */
   filters: string[];
+  /** The rule's RequestHeaderModifier (applied by the node proxy and the Wasm matcher). */
+  requestHeaders?: HeaderEdits;
 }
 
 export interface ParentRef {
