@@ -1,7 +1,7 @@
 // Control-plane benchmark: the Kubernetes source at cluster scale, against the API server
 // stand-in (a test double) running in its own process. Measures, in this process (the agent's):
 //   - initial sync: source start → full list of every resource (listMs) → model → compileTables
-//     → applyTables into a writer (counting, or policy.wasm's maps with --wasm) (totalMs);
+//     → applyTables into a sink (none: rows only counted, or policy.wasm's maps with --wasm) (totalMs);
 //   - single-change programming latency: one EndpointSlice replaced over HTTP → rows applied,
 //     p50/p99, both end to end (from the PUT) and as the agent's histogram sees it (informer
 //     event → map write);
@@ -18,10 +18,9 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { KubeSource, type ChangeBatch } from '../src/kube/source.ts';
 import { CompileCache, compileTables } from '../src/tables/compile.ts';
 import { TableIds } from '../src/tables/ids.ts';
-import { applyTables, emptyState, type MapWriter, type TableState } from '../src/agent/reconcile.ts';
-import type { MapName } from '../src/tables/layouts.ts';
-import type { TableRow } from '../src/tables/compile.ts';
-import { WasmTables } from '../src/tables/wasm-sink.ts';
+import { applyTables, emptyState, type ApplyStats } from '../src/sinks/apply.ts';
+import type { TableSink, TableState } from '../src/sinks/sink.ts';
+import { WasmSink } from '../src/sinks/wasm.ts';
 import { loadPolicyWasm } from '../src/wasm/load.ts';
 import { scaleNamespace, scaleService, scaleSlice, type ScaleOptions } from '../test/apiserver/scale.ts';
 
@@ -57,28 +56,8 @@ export interface ControlPlaneResult {
   targets: { p99UnderMs: number; initialSyncUnderMs: number; rssUnderMiB: number };
 }
 
-class CountingWriter implements MapWriter {
-  rows = 0;
-  update(_map: MapName, rows: TableRow[]): void {
-    this.rows += rows.length;
-  }
-  remove(_map: MapName, rows: TableRow[]): void {
-    this.rows += rows.length;
-  }
-}
-
-class WasmWriter implements MapWriter {
-  rows = 0;
-  constructor(private readonly sink: WasmTables) {}
-  update(map: MapName, rows: TableRow[]): void {
-    this.rows += rows.length;
-    this.sink.updateRows(map, rows);
-  }
-  remove(map: MapName, rows: TableRow[]): void {
-    this.rows += rows.length;
-    this.sink.removeRows(map, rows);
-  }
-}
+/** Rows an apply wrote and removed. */
+const rowsApplied = (stats: ApplyStats) => [...Object.values(stats.written), ...Object.values(stats.removed)].reduce((a, b) => a + b, 0);
 
 function percentiles(values: number[]): Percentiles {
   const sorted = [...values].sort((a, b) => a - b);
@@ -121,7 +100,7 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
     currentContext: 'standin',
   });
   const source = new KubeSource({ kubeConfig, quietMs: options.quietMs, log: () => {} });
-  const writer = options.writer === 'wasm' ? new WasmWriter(new WasmTables(await loadPolicyWasm())) : new CountingWriter();
+  const sink: TableSink = options.writer === 'wasm' ? new WasmSink(await loadPolicyWasm()) : { write() {}, remove() {} };
   const ids = new TableIds();
   const cache = new CompileCache();
   let state: TableState = emptyState();
@@ -146,10 +125,10 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
     const t0 = performance.now();
     const tables = compileTables(batch.model, { ids, cache, node: 'node-0' });
     const t1 = performance.now();
-    const before = writer.rows;
-    state = applyTables(writer, state, tables.rows).state;
+    const result = applyTables(sink, state, tables.rows);
+    state = result.state;
     const t2 = performance.now();
-    applied.push({ batch: { initial: batch.initial, changes: batch.changes, services: batch.services }, compileMs: t1 - t0, applyMs: t2 - t1, rows: writer.rows - before, writtenAt: source.now(), wallAt: t2 });
+    applied.push({ batch: { initial: batch.initial, changes: batch.changes, services: batch.services }, compileMs: t1 - t0, applyMs: t2 - t1, rows: rowsApplied(result.stats), writtenAt: source.now(), wallAt: t2 });
     notify?.();
   });
   const waitBatch = (predicate: (a: Applied) => boolean) =>
@@ -206,7 +185,7 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
         namespaces: 100,
         nodes: 50,
         changes: options.changes,
-        writer: options.writer === 'wasm' ? 'policy.wasm maps (WasmTables)' : 'counting writer (no kernel)',
+        writer: options.writer === 'wasm' ? 'policy.wasm maps (WasmSink)' : 'no sink: rows counted, written nowhere (no kernel)',
         quietMs: options.quietMs ?? 50,
         standin: 'test/apiserver/standin.ts (a test double) in a child process, plain HTTP on loopback',
         runtime: RUNTIME === 'bundle' ? 'esbuild bundle under plain node, as the agent image runs it' : 'tsx loader (as bin/meshc.js runs from a checkout)',

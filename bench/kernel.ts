@@ -9,9 +9,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadObject } from '../src/loader/index.ts';
 import { compilePolicy } from '../src/build/compile.ts';
-import { writeTables } from '../src/sinks/kernel-tables.ts';
+import { writeTables } from '../src/sinks/apply.ts';
+import { KernelSink } from '../src/sinks/kernel.ts';
 import { compileTables } from '../src/tables/compile.ts';
-import { WasmTables } from '../src/tables/wasm-sink.ts';
+import { WasmSink } from '../src/sinks/wasm.ts';
 import { instantiatePolicy } from '../src/wasm/instance.ts';
 import { modelOf } from '../test/helpers/policy-harness.ts';
 import { policyCases } from './simulator.ts';
@@ -60,7 +61,7 @@ export async function benchKernel(quick = false): Promise<KernelBench> {
       const frontend = tables.frontends.find((f) => f.service.meta.name === 'svc')!;
 
       const instance = await instantiatePolicy(readFileSync(compiled.wasm!));
-      new WasmTables(instance).load(tables);
+      new WasmSink(instance).load(tables);
       const wasm = instance.exports as unknown as { host_scratch(n: number): number; bench_decide(k: number, n: number, seed: number, out: number): number };
       const ptr = wasm.host_scratch(128);
       instance.bytes().set(frontend.keyBytes, ptr);
@@ -77,7 +78,7 @@ export async function benchKernel(quick = false): Promise<KernelBench> {
         pins = makePinDir('bench');
         const obj = loadObject(compiled.object, { pinRoot: pins });
         try {
-          writeTables(obj, tables);
+          writeTables(new KernelSink(obj), tables);
           const harness = obj.map('mc_harness');
           const capacity = harness.valueSize / SLOT.size;
           const batch = Buffer.alloc(harness.valueSize);

@@ -5,7 +5,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import { loadPolicyWasm } from '../src/wasm/load.ts';
 import { compileTables } from '../src/tables/compile.ts';
-import { WasmTables } from '../src/tables/wasm-sink.ts';
+import { WasmSink } from '../src/sinks/wasm.ts';
 import { modelOf, serviceYaml } from '../test/helpers/policy-harness.ts';
 
 export interface Case {
@@ -65,7 +65,7 @@ export async function benchSimulator(quick = false): Promise<SimulatorBench> {
   for (const c of policyCases()) {
     const instance = await loadPolicyWasm();
     const tables = compileTables(modelOf(c.yaml));
-    new WasmTables(instance).load(tables);
+    new WasmSink(instance).load(tables);
     const frontend = tables.frontends.find((f) => f.service.meta.name === c.service)!;
     const wasm = instance.exports as unknown as { host_scratch(n: number): number; bench_decide(k: number, n: number, seed: number, out: number): number };
     const ptr = wasm.host_scratch(128);

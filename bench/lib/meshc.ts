@@ -4,7 +4,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadObject, type BpfLink, type BpfObject } from '../../src/loader/index.ts';
 import { compilePolicy } from '../../src/build/compile.ts';
-import { writeTables } from '../../src/sinks/kernel-tables.ts';
+import { writeTables } from '../../src/sinks/apply.ts';
+import { KernelSink } from '../../src/sinks/kernel.ts';
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
 import { attachablePrograms } from '../../src/agent/agent.ts';
 import { run } from './lab.ts';
@@ -33,7 +34,7 @@ export class Routing {
     const links: BpfLink[] = [];
     try {
       const t0 = performance.now();
-      writeTables(obj, tables);
+      writeTables(new KernelSink(obj), tables);
       const writeMs = performance.now() - t0;
       for (const p of attachablePrograms(obj)) links.push(obj.program(p.name).attachCgroup(cgroup));
       return new Routing(obj, links, writeMs);

@@ -4,7 +4,7 @@
 import { decode, hostPort, wordsAddress } from '../tables/codec.ts';
 import * as L from '../tables/layouts.ts';
 import type { TableIds } from '../tables/ids.ts';
-import type { TableState } from './reconcile.ts';
+import type { TableState } from '../sinks/sink.ts';
 
 const PROTOCOL_NAMES = new Map<number, string>(Object.entries(L.IPPROTO).map(([name, n]) => [n, name]));
 

@@ -8,9 +8,9 @@ import { BpfObject, isBpffs, loadObject, mountBpffs, openPinnedLink, type BpfLin
 import type { Diagnostic, Model } from '../model/types.ts';
 import { CompileCache, compileTables, type CompiledTables } from '../tables/compile.ts';
 import { TableIds } from '../tables/ids.ts';
-import type { MapName } from '../tables/layouts.ts';
-import { applyTables, type ApplyStats, type TableState } from './reconcile.ts';
-import { KernelWriter } from './kernel-writer.ts';
+import { applyTables, type ApplyStats } from '../sinks/apply.ts';
+import { KernelSink } from '../sinks/kernel.ts';
+import type { TableState } from '../sinks/sink.ts';
 import { adoptIds } from './adopt.ts';
 import { writeNames } from './names.ts';
 import { sumPerCpu } from '../inspect/read.ts';
@@ -95,7 +95,7 @@ export function pinPaths(pin: string) {
 
 export class Agent {
   private obj?: BpfObject;
-  private writer?: KernelWriter;
+  private sink?: KernelSink;
   private state?: TableState;
   private readonly ids = new TableIds();
   private readonly cache = new CompileCache();
@@ -137,11 +137,11 @@ export class Agent {
       link.pin(linkPath);
       this.links.push(link);
     }
-    this.writer = new KernelWriter((name: MapName) => this.obj!.map(name));
+    this.sink = new KernelSink(this.obj);
     if (this.obj.maps().some((m) => m.name === 'mc_skip')) {
       this.skipped = new Set(this.obj.map('mc_skip').entries().map(([key]) => key.readBigUInt64LE(0)));
     }
-    this.state = this.writer.readState();
+    this.state = this.sink.readState();
     if (adopting) {
       adoptIds(this.state, this.ids);
       const services = this.state.get('mc_services')!.size;
@@ -173,7 +173,7 @@ export class Agent {
     const tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache });
     const synced = this.options.source.synced?.() ?? true;
     const desired = synced ? tables.rows : keepStale(this.state!, tables.rows);
-    const { state, stats } = applyTables(this.writer!, this.state!, desired);
+    const { state, stats } = applyTables(this.sink!, this.state!, desired);
     this.state = state;
     if (synced) this.firstFullSync = true;
     writeNames(this.obj!, tables);

@@ -7,6 +7,7 @@ import * as L from '../tables/layouts.ts';
 import { decode } from '../tables/codec.ts';
 import type { TableRow } from '../tables/compile.ts';
 import { readNames } from '../agent/names.ts';
+import { readRows } from '../sinks/kernel.ts';
 import type { InspectInput } from './decode.ts';
 
 /** The pin directory is missing or holds no meshc maps. */
@@ -26,15 +27,6 @@ export function openMeshcMap(pin: string, name: string): BpfMap {
   const path = join(maps, name);
   if (!existsSync(path)) throw new NoPinnedMapsError(pin, `no ${path}`);
   return openPinnedMap(path);
-}
-
-function rows(map: BpfMap, skipZero: boolean): TableRow[] {
-  const list: TableRow[] = [];
-  for (const [key, value] of map.entries()) {
-    if (skipZero && value.every((b) => b === 0)) continue;
-    list.push({ key: new Uint8Array(key), value: new Uint8Array(value) });
-  }
-  return list;
 }
 
 /** Sums a per-CPU array of u64 counters (mc_metrics): one total per index. */
@@ -60,7 +52,7 @@ export function readPinned(pin: string): InspectInput {
   };
   try {
     const table = new Map<L.MapName, TableRow[]>();
-    for (const name of POLICY_MAPS) table.set(name, rows(open(name), L.MAPS[name].kind === 'array'));
+    for (const name of POLICY_MAPS) table.set(name, readRows(open(name), name));
     const names = existsSync(join(pin, 'maps', 'mc_names')) ? readNames(open('mc_names')) : new Map<string, string>();
     const conns = new Map<number, number>();
     const connMap = open('mc_conns');

@@ -4,7 +4,7 @@ import type { Model, PodInfo, Service, ServicePort } from '../model/types.ts';
 import { objectKey } from '../model/types.ts';
 import type { PolicyInstance } from '../wasm/instance.ts';
 import { compileTables, ruleKey, type CompiledTables, type FrontendInfo, type GroupSetInfo } from '../tables/compile.ts';
-import { WasmTables } from '../tables/wasm-sink.ts';
+import { WasmSink } from '../sinks/wasm.ts';
 import * as L from '../tables/layouts.ts';
 import { decode } from '../tables/codec.ts';
 import { encodeRoutes, type HttpRequest } from '../l7/encode.ts';
@@ -94,7 +94,7 @@ export function simulate(model: Model, instance: PolicyInstance, input: Simulate
   }
   const tables = compileTables(model, { node: pod?.nodeName, zone: pod?.zone });
   warnings.push(...tables.warnings);
-  new WasmTables(instance).load(tables);
+  new WasmSink(instance).load(tables);
   const frontend = tables.frontends.find((f) => f.service === svc && f.port === port && f.vip === svc.clusterIPs[0])!;
   const clientNamespace = pod?.meta.namespace ?? svc.meta.namespace;
   const choice = chooseGroups(model, instance, frontend, clientNamespace, input.request ?? {}, warnings);

@@ -3,8 +3,9 @@ import { parseManifests } from '../../src/model/parse.ts';
 import { buildModel } from '../../src/model/build.ts';
 import type { Model } from '../../src/model/types.ts';
 import { loadPolicyWasm } from '../../src/wasm/load.ts';
-import { compileTables, type CompiledTables, type FrontendInfo } from '../../src/tables/compile.ts';
-import { WasmTables } from '../../src/tables/wasm-sink.ts';
+import { compileTables, type CompiledTables, type FrontendInfo, type TableRow } from '../../src/tables/compile.ts';
+import { WasmSink } from '../../src/sinks/wasm.ts';
+import { writeTables } from '../../src/sinks/apply.ts';
 import { decode, encode, type Row } from '../../src/tables/codec.ts';
 import * as L from '../../src/tables/layouts.ts';
 import type { PolicyInstance } from '../../src/wasm/instance.ts';
@@ -31,7 +32,7 @@ export function modelOf(yaml: string, allowErrors = false): Model {
 
 export async function harness(yaml: string, options: { node?: string; allowErrors?: boolean } = {}): Promise<Harness> {
   const instance = await loadPolicyWasm();
-  const sink = new WasmTables(instance);
+  const sink = new WasmSink(instance);
   const wasm = instance.exports as unknown as {
     host_scratch(n: number): number;
     mc_decide(key: number, client: bigint, rand: number, now: bigint, out: number): number;
@@ -56,17 +57,20 @@ export async function harness(yaml: string, options: { node?: string; allowError
       return decode(L.Decision, instance.bytes().subarray(ptr + 32, ptr + 32 + L.Decision.size));
     },
     setConnections(backendId, count) {
-      sink.update('mc_conns', encode(L.ArrayIndex, { index: backendId }), encode(L.Counter, { value: count }));
+      sink.write('mc_conns', connectionRows(new Map([[backendId, count]])));
     },
     reload(next) {
       state.model = modelOf(next);
       state.tables = compileTables(state.model, { ...options });
-      for (const name of L.TABLE_WRITE_ORDER) {
-        for (const row of state.tables.rows.get(name)!.values()) sink.update(name, row.key, row.value);
-      }
+      writeTables(sink, state.tables);
     },
   };
   return h;
+}
+
+/** mc_conns rows: live-connection counts per backend id, as sockops keeps them in the kernel. */
+export function connectionRows(counts: ReadonlyMap<number, number>): TableRow[] {
+  return [...counts].map(([index, count]) => ({ key: encode(L.ArrayIndex, { index }), value: encode(L.Counter, { value: count >>> 0 }) }));
 }
 
 /** A Service `name` on port 80 → 8080 with an EndpointSlice of the given endpoints. */

@@ -14,7 +14,8 @@ import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
 import { loadObject, openRingBuffer, possibleCpus, type BpfLink, type BpfObject } from '../../src/loader/index.ts';
 import { compilePolicy } from '../../src/build/compile.ts';
-import { writeTables } from '../../src/sinks/kernel-tables.ts';
+import { writeTables } from '../../src/sinks/apply.ts';
+import { KernelSink } from '../../src/sinks/kernel.ts';
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
 import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir, removePinDir } from './env.ts';
 
@@ -153,7 +154,7 @@ kernelSuite('kernel: connect() through the hooks', kernelSkipReason({ cgroup: tr
       const errors = model.diagnostics.filter((d) => d.severity === 'error');
       assert.equal(errors, [], 'smoke manifests are valid');
       const tables = compileTables(model);
-      writeTables(obj, tables);
+      writeTables(new KernelSink(obj), tables);
       const web4Backend = backendId(tables, POD4, 8080);
       const web6Backend = backendId(tables, POD6, 8080);
 

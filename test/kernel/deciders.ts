@@ -4,13 +4,13 @@
 // the same layout, so a comparison is a byte compare per slot.
 import { readFileSync } from 'node:fs';
 import { loadObject, type BpfObject } from '../../src/loader/index.ts';
-import { writeConnections, writeTables } from '../../src/sinks/kernel-tables.ts';
+import { writeTables } from '../../src/sinks/apply.ts';
+import { KernelSink } from '../../src/sinks/kernel.ts';
+import { WasmSink } from '../../src/sinks/wasm.ts';
 import type { CompiledTables } from '../../src/tables/compile.ts';
-import { WasmTables } from '../../src/tables/wasm-sink.ts';
-import { encode } from '../../src/tables/codec.ts';
-import * as L from '../../src/tables/layouts.ts';
 import { instantiatePolicy, type PolicyInstance } from '../../src/wasm/instance.ts';
 import { makePinDir, removePinDir } from './env.ts';
+import { connectionRows } from '../helpers/policy-harness.ts';
 
 // struct mc_harness_slot (bpf/meshc_structs.h): key 0..20, client 24, now 32, rand 40, verdict 44,
 // decision 48..84, zero padding to 88.
@@ -76,11 +76,11 @@ export class KernelDecider implements Decider {
 
   load(tables: CompiledTables): void {
     this.open();
-    writeTables(this.obj!, tables);
+    writeTables(new KernelSink(this.obj!), tables);
   }
 
   setConnections(counts: ReadonlyMap<number, number>): void {
-    writeConnections(this.obj!, counts);
+    new KernelSink(this.obj!).write('mc_conns', connectionRows(counts));
   }
 
   run(batch: Buffer, count: number): Buffer {
@@ -121,12 +121,12 @@ interface DecideExports {
 export class WasmDecider implements Decider {
   private constructor(
     private readonly instance: PolicyInstance,
-    private readonly sink: WasmTables,
+    private readonly sink: WasmSink,
   ) {}
 
   static async create(wasmPath: string): Promise<WasmDecider> {
     const instance = await instantiatePolicy(readFileSync(wasmPath));
-    return new WasmDecider(instance, new WasmTables(instance));
+    return new WasmDecider(instance, new WasmSink(instance));
   }
 
   load(tables: CompiledTables): void {
@@ -134,9 +134,7 @@ export class WasmDecider implements Decider {
   }
 
   setConnections(counts: ReadonlyMap<number, number>): void {
-    for (const [backendId, count] of counts) {
-      this.sink.update('mc_conns', encode(L.ArrayIndex, { index: backendId }), encode(L.Counter, { value: count >>> 0 }));
-    }
+    this.sink.write('mc_conns', connectionRows(counts));
   }
 
   run(batch: Buffer, count: number): Buffer {

@@ -1,9 +1,10 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { applyTables, diffTables, emptyState, type MapWriter, type TableState } from '../../src/agent/reconcile.ts';
+import { applyTables, diffTables, emptyState } from '../../src/sinks/apply.ts';
+import type { TableSink, TableState } from '../../src/sinks/sink.ts';
+import { WasmSink } from '../../src/sinks/wasm.ts';
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
 import { TableIds } from '../../src/tables/ids.ts';
-import { WasmTables } from '../../src/tables/wasm-sink.ts';
 import { loadPolicyWasm } from '../../src/wasm/load.ts';
 import { decode } from '../../src/tables/codec.ts';
 import * as L from '../../src/tables/layouts.ts';
@@ -11,12 +12,19 @@ import type { MapName } from '../../src/tables/layouts.ts';
 import type { TableRow } from '../../src/tables/compile.ts';
 import { addressOf, modelOf, randoms, serviceYaml } from '../helpers/policy-harness.ts';
 
-type Op = { op: 'update' | 'remove'; map: MapName; count: number };
+type Op = { op: 'write' | 'remove'; map: MapName; count: number };
 
-class RecordingWriter implements MapWriter {
+class RecordingSink implements TableSink {
   ops: Op[] = [];
-  update(map: MapName, rows: TableRow[]) { this.ops.push({ op: 'update', map, count: rows.length }); }
-  remove(map: MapName, rows: TableRow[]) { this.ops.push({ op: 'remove', map, count: rows.length }); }
+  /** How many ops there were when commit() came, if it came. */
+  committedAfter: number | undefined;
+  failOn: MapName | undefined;
+  write(map: MapName, rows: readonly TableRow[]) {
+    this.ops.push({ op: 'write', map, count: rows.length });
+    if (map === this.failOn) throw new Error(`map ${map}: update: E2BIG (injected)`);
+  }
+  remove(map: MapName, rows: readonly TableRow[]) { this.ops.push({ op: 'remove', map, count: rows.length }); }
+  commit() { this.committedAfter = this.ops.length; }
 }
 
 function world(endpointsPerService: number[][], algorithm = 'random'): string {
@@ -27,12 +35,13 @@ function world(endpointsPerService: number[][], algorithm = 'random'): string {
 
 const compile = (yaml: string, ids: TableIds) => compileTables(modelOf(yaml), { ids });
 
-const order = suite('reconcile: what is written, and in which order');
+const order = suite('apply: what is written, and in which order');
 
-order('from empty: backends, table rows, then services', () => {
-  const w = new RecordingWriter();
+order('from empty: backends, table rows, then services, then one commit', () => {
+  const w = new RecordingSink();
   applyTables(w, emptyState(), compile(world([[1, 2], [3]]), new TableIds()).rows);
   assert.equal(w.ops.map((o) => o.map), ['mc_backends', 'mc_slots', 'mc_members', 'mc_services']);
+  assert.is(w.committedAfter, 4);
 });
 
 order('an unchanged model writes nothing', () => {
@@ -49,35 +58,51 @@ order('one changed endpoint rewrites one service, adds its new table, removes th
   const before = compile(world(services), ids);
   const changed = services.map((s, i) => (i === 4 ? [1, 2, 4] : s));
   const after = compile(world(changed), ids);
-  const w = new RecordingWriter();
+  const w = new RecordingSink();
   const { stats } = applyTables(w, before.rows, after.rows);
   assert.is(stats.servicesChanged, 1);
   assert.equal(stats.written, { mc_backends: 1, mc_slots: 3, mc_members: 3, mc_services: 1 });
   assert.equal(stats.removed, { mc_members: 3, mc_slots: 3, mc_backends: 1 });
   assert.equal(w.ops.map((o) => `${o.op} ${o.map}`), [
-    'update mc_backends', 'update mc_slots', 'update mc_members', 'update mc_services',
+    'write mc_backends', 'write mc_slots', 'write mc_members', 'write mc_services',
     'remove mc_members', 'remove mc_slots', 'remove mc_backends',
   ]);
+  assert.is(w.committedAfter, 7, 'commit after the removals');
+});
+
+order('a failed write is rolled back, last map first, and never committed', () => {
+  const ids = new TableIds();
+  const before = compile(world([[1, 2, 3]]), ids);
+  const after = compile(world([[1, 2, 4]]), ids);
+  const w = new RecordingSink();
+  w.failOn = 'mc_members';
+  assert.throws(() => applyTables(w, before.rows, after.rows), /mc_members: update: E2BIG \(injected\)/);
+  assert.equal(w.ops.map((o) => `${o.op} ${o.map}`), [
+    'write mc_backends', 'write mc_slots', 'write mc_members',
+    'remove mc_members', 'remove mc_slots', 'remove mc_backends',
+  ]);
+  assert.is(w.committedAfter, undefined);
 });
 order.run();
 
-/** A writer into policy.wasm that, after every single row, checks every service's decisions. */
-class CheckingWasmWriter implements MapWriter {
-  checks = 0;
-  violations: string[] = [];
+/**
+ * Passes rows to a sink one at a time and runs `check` (every service's decisions) after each,
+ * so a check sees every state a concurrent connect() could; the write after `failAfter` fails.
+ */
+class RowByRowSink implements TableSink {
   failAfter = Infinity;
   private written = 0;
-  constructor(private readonly sink: WasmTables, private readonly check: () => void) {}
-  update(map: MapName, rows: TableRow[]) {
+  constructor(private readonly sink: TableSink, private readonly check: () => void) {}
+  write(map: MapName, rows: readonly TableRow[]) {
     for (const row of rows) {
       if (this.written++ >= this.failAfter) throw new Error(`map ${map}: update: E2BIG (injected)`);
-      this.sink.updateRows(map, [row]);
+      this.sink.write(map, [row]);
       this.check();
     }
   }
-  remove(map: MapName, rows: TableRow[]) {
+  remove(map: MapName, rows: readonly TableRow[]) {
     for (const row of rows) {
-      this.sink.removeRows(map, [row]);
+      this.sink.remove(map, [row]);
       this.check();
     }
   }
@@ -87,18 +112,18 @@ function backendSets(tables: CompiledTables): Map<string, Set<string>> {
   return new Map(tables.frontends.map((f) => [f.service.meta.name, new Set(f.pool.slots.map((b) => b.ip))]));
 }
 
-const atomic = suite('reconcile: a concurrent decision never sees a half-written service');
+const atomic = suite('apply: a concurrent decision never sees a half-written service');
 
 atomic('200 random endpoint changes, decisions after every row write go to the old or the new set', async () => {
   for (const algorithm of ['random', 'maglev', 'round-robin']) {
     const instance = await loadPolicyWasm();
-    const sink = new WasmTables(instance);
+    const sink = new WasmSink(instance);
     const ids = new TableIds();
     const rng = randoms(99);
     const next = () => rng.next().value as number;
     let services = Array.from({ length: 4 }, (_, s) => [1 + s, 2 + s, 3 + s]);
     let tables = compile(world(services, algorithm), ids);
-    let state: TableState = applyTables(new CheckingWasmWriter(sink, () => {}), emptyState(), tables.rows).state;
+    let state: TableState = applyTables(new RowByRowSink(sink, () => {}), emptyState(), tables.rows).state;
     const wasm = instance.exports as unknown as { host_scratch(n: number): number; mc_decide(k: number, c: bigint, r: number, n: bigint, o: number): number };
     let allowed = backendSets(tables);
     let frontends = tables.frontends;
@@ -128,7 +153,7 @@ atomic('200 random endpoint changes, decisions after every row write go to the o
       const nextTables = compile(world(services, algorithm), ids);
       const nextSets = backendSets(nextTables);
       allowed = new Map([...allowed].map(([name, set]) => [name, new Set([...set, ...nextSets.get(name)!])]));
-      state = applyTables(new CheckingWasmWriter(sink, check), state, nextTables.rows).state;
+      state = applyTables(new RowByRowSink(sink, check), state, nextTables.rows).state;
       tables = nextTables;
       allowed = nextSets;
       frontends = nextTables.frontends;
@@ -140,13 +165,13 @@ atomic('200 random endpoint changes, decisions after every row write go to the o
 
 atomic('a failed write rolls back: the maps hold exactly the last good rows', async () => {
   const instance = await loadPolicyWasm();
-  const sink = new WasmTables(instance);
+  const sink = new WasmSink(instance);
   const ids = new TableIds();
   const before = compile(world([[1, 2, 3], [4, 5]]), ids);
-  const state = applyTables(new CheckingWasmWriter(sink, () => {}), emptyState(), before.rows).state;
+  const state = applyTables(new RowByRowSink(sink, () => {}), emptyState(), before.rows).state;
   const after = compile(world([[1, 2, 6], [4, 7, 8]]), ids);
   for (let failAt = 0; failAt < 12; failAt++) {
-    const writer = new CheckingWasmWriter(sink, () => {});
+    const writer = new RowByRowSink(sink, () => {});
     writer.failAfter = failAt;
     assert.throws(() => applyTables(writer, state, after.rows), /E2BIG \(injected\)/);
     for (const [map, rows] of state) {
@@ -160,15 +185,15 @@ atomic('a failed write rolls back: the maps hold exactly the last good rows', as
 });
 atomic.run();
 
-const restart = suite('reconcile: a restarted agent adopts the state it finds');
+const restart = suite('apply: a restarted agent adopts the state it finds');
 
 restart('ids are adopted: no backend is rewritten, services switch atomically to fresh revisions', async () => {
   const { adoptIds } = await import('../../src/agent/adopt.ts');
   const instance = await loadPolicyWasm();
-  const sink = new WasmTables(instance);
+  const sink = new WasmSink(instance);
   const yaml = world([[1, 2, 3], [4, 5], [6]]);
   const before = compile(yaml, new TableIds());
-  const state = applyTables(new CheckingWasmWriter(sink, () => {}), emptyState(), before.rows).state;
+  const state = applyTables(new RowByRowSink(sink, () => {}), emptyState(), before.rows).state;
   const ids = new TableIds();
   adoptIds(state, ids);
   const after = compile(yaml.replace('10.1.0.5', '10.1.0.9'), ids);
@@ -192,7 +217,7 @@ restart('ids are adopted: no backend is rewritten, services switch atomically to
       if (verdict !== L.VERDICT.translate || !sets.get(f.vip)!.has(ip)) bad.push(`${f.vip}: ${verdict} ${ip}`);
     }
   };
-  applyTables(new CheckingWasmWriter(sink, check), state, after.rows);
+  applyTables(new RowByRowSink(sink, check), state, after.rows);
   assert.equal(bad, []);
 });
 restart.run();

@@ -1,4 +1,4 @@
-// Applies a new set of table rows over the rows a sink holds now, writing only what changed, in
+// Brings a sink from the rows it holds to a new set of table rows, writing only what changed, in
 // an order that never lets a concurrent connect() see a half-written service:
 //   1. new and changed backends, 2. rows of new backend tables (slots, members, Maglev ring),
 //   3. new weighted group sets, 4. services: the one write per service that switches it over,
@@ -7,19 +7,10 @@
 // is a new table written beside the old one, so step 4 swaps a service's whole set at once.
 // If a write fails, the rows this apply added are removed again and the error is rethrown: the
 // sink is left with its last good state.
-import { MAPS, TABLE_WRITE_ORDER, type MapName } from '../tables/layouts.ts';
-import type { MapRows, TableRow } from '../tables/compile.ts';
+import { TABLE_WRITE_ORDER, type MapName } from '../tables/layouts.ts';
+import type { CompiledTables, TableRow } from '../tables/compile.ts';
 import { hex } from '../tables/codec.ts';
-
-/** Where rows go: BPF maps on a node, or policy.wasm in a simulation. */
-export interface MapWriter {
-  /** Writes rows of one map; may batch. */
-  update(map: MapName, rows: TableRow[]): void;
-  /** Removes rows of one map (array maps: writes zeroes). */
-  remove(map: MapName, rows: TableRow[]): void;
-}
-
-export type TableState = Map<MapName, MapRows>;
+import type { TableSink, TableState } from './sink.ts';
 
 export interface ApplyStats {
   written: Record<string, number>;
@@ -60,10 +51,10 @@ export function diffTables(current: TableState, desired: TableState): TableDiff 
 }
 
 /**
- * Brings `writer` from `current` to `desired` and returns the new current state. `current` must
- * be what the writer holds (the agent reads it back from pinned maps after a restart).
+ * Brings `sink` from `current` to `desired` and returns the new current state. `current` must
+ * be what the sink holds (the agent reads it back from pinned maps after a restart).
  */
-export function applyTables(writer: MapWriter, current: TableState, desired: TableState): { state: TableState; stats: ApplyStats } {
+export function applyTables(sink: TableSink, current: TableState, desired: TableState): { state: TableState; stats: ApplyStats } {
   const { upserts, removals } = diffTables(current, desired);
   const stats: ApplyStats = { written: {}, removed: {}, servicesChanged: upserts.get('mc_services')!.length };
   const attempted: MapName[] = [];
@@ -72,19 +63,20 @@ export function applyTables(writer: MapWriter, current: TableState, desired: Tab
       const rows = upserts.get(name)!;
       if (rows.length === 0) continue;
       attempted.push(name);
-      writer.update(name, rows);
+      sink.write(name, rows);
       stats.written[name] = rows.length;
     }
   } catch (error) {
-    rollBack(writer, current, upserts, attempted);
+    rollBack(sink, current, upserts, attempted);
     throw error;
   }
   for (const name of [...TABLE_WRITE_ORDER].reverse()) {
     const rows = removals.get(name)!;
     if (rows.length === 0) continue;
-    writer.remove(name, rows);
+    sink.remove(name, rows);
     stats.removed[name] = rows.length;
   }
+  sink.commit?.();
   return { state: desired, stats };
 }
 
@@ -92,7 +84,7 @@ export function applyTables(writer: MapWriter, current: TableState, desired: Tab
  * Undoes a failed apply, last map first: rows that existed get their old bytes back (so a
  * service points at its old table again before that table's new neighbours go), new rows go.
  */
-function rollBack(writer: MapWriter, current: TableState, upserts: Map<MapName, TableRow[]>, attempted: MapName[]): void {
+function rollBack(sink: TableSink, current: TableState, upserts: Map<MapName, TableRow[]>, attempted: MapName[]): void {
   for (const name of [...attempted].reverse()) {
     const have = current.get(name) ?? new Map<string, TableRow>();
     const rows = upserts.get(name)!;
@@ -101,12 +93,12 @@ function rollBack(writer: MapWriter, current: TableState, upserts: Map<MapName, 
       return old ? [old] : [];
     });
     const fresh = rows.filter((row) => !have.has(hex(row.key)));
-    if (restore.length > 0) writer.update(name, restore);
-    if (fresh.length > 0) writer.remove(name, fresh);
+    if (restore.length > 0) sink.write(name, restore);
+    if (fresh.length > 0) sink.remove(name, fresh);
   }
 }
 
-/** Zero value of an array map's row, which is how an array map "deletes". */
-export function zeroRow(map: MapName, row: TableRow): TableRow {
-  return { key: row.key, value: new Uint8Array(MAPS[map].value.size) };
+/** Writes every row of `tables` into a sink that holds none yet (a fresh load), in the same order. */
+export function writeTables(sink: TableSink, tables: CompiledTables): ApplyStats {
+  return applyTables(sink, emptyState(), tables.rows).stats;
 }
