@@ -62,7 +62,7 @@ export async function benchKernel(quick = false): Promise<KernelBench> {
 
       const instance = await instantiatePolicy(readFileSync(compiled.wasm!));
       new WasmSink(instance).load(tables);
-      const wasm = instance.exports as unknown as { host_scratch(n: number): number; bench_decide(k: number, n: number, seed: number, out: number): number };
+      const wasm = instance.exports;
       const ptr = wasm.host_scratch(128);
       instance.bytes().set(frontend.keyBytes, ptr);
       wasm.bench_decide(ptr, 200_000, 1, ptr + 32);

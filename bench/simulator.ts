@@ -67,7 +67,7 @@ export async function benchSimulator(quick = false): Promise<SimulatorBench> {
     const tables = compileTables(modelOf(c.yaml));
     new WasmSink(instance).load(tables);
     const frontend = tables.frontends.find((f) => f.service.meta.name === c.service)!;
-    const wasm = instance.exports as unknown as { host_scratch(n: number): number; bench_decide(k: number, n: number, seed: number, out: number): number };
+    const wasm = instance.exports;
     const ptr = wasm.host_scratch(128);
     instance.bytes().set(frontend.keyBytes, ptr);
     wasm.bench_decide(ptr, 200_000, 1, ptr + 32); // warm up the JIT tiers

@@ -6,7 +6,6 @@ import * as L from '../tables/layouts.ts';
 import type { TableIds } from '../tables/ids.ts';
 import type { TableState } from '../sinks/sink.ts';
 
-const PROTOCOL_NAMES = new Map<number, string>(Object.entries(L.IPPROTO).map(([name, n]) => [n, name]));
 
 export function adoptIds(state: TableState, ids: TableIds): void {
   let maxTable = 0;
@@ -15,7 +14,7 @@ export function adoptIds(state: TableState, ids: TableIds): void {
     const key = decode(L.ServiceKey, row.key);
     const value = decode(L.ServiceValue, row.value);
     const vip = wordsAddress(key, Number(key.family));
-    const proto = PROTOCOL_NAMES.get(Number(key.proto)) ?? String(key.proto);
+    const proto = L.PROTOCOL_NAMES.get(Number(key.proto)) ?? String(key.proto);
     ids.services.adopt(`${vip}:${hostPort(Number(key.port))}/${proto}`, Number(value.id));
     maxTable = Math.max(maxTable, Number(value.table));
     maxSet = Math.max(maxSet, Number(value.groups));
@@ -23,7 +22,7 @@ export function adoptIds(state: TableState, ids: TableIds): void {
   for (const row of state.get('mc_backends')!.values()) {
     const id = Number(decode(L.ArrayIndex, row.key).index);
     const backend = decode(L.Backend, row.value);
-    if (Number(backend.state) === L.BACKEND_STATE.empty) continue;
+    if (Number(backend.state) === L.BACKEND.empty) continue;
     ids.backends.adopt(`${wordsAddress(backend, Number(backend.family))}:${hostPort(Number(backend.port))}`, id);
   }
   for (const name of ['mc_slots', 'mc_members', 'mc_maglev'] as const) {

@@ -13,7 +13,7 @@ import { KernelSink } from '../sinks/kernel.ts';
 import type { TableState } from '../sinks/sink.ts';
 import { adoptIds } from './adopt.ts';
 import { writeNames } from './names.ts';
-import { sumPerCpu } from '../inspect/read.ts';
+import { sumPerCpu } from '../glue/counters.ts';
 import { cgroupKey, skippedCgroupIds, skippedPodUids } from './skip.ts';
 
 export const CGROUP2_ROOT = '/sys/fs/cgroup/unified';

@@ -1,12 +1,8 @@
 // What the agent tells Prometheus after each sync: services, backends, how full each map is,
 // and the kernel's refusal counters (mc_metrics, summed over CPUs).
 import type { AgentMetrics } from '../metrics/metrics.ts';
-import { sumPerCpu } from '../inspect/read.ts';
-import { reasonName } from '../inspect/decode.ts';
+import { REFUSAL_METRICS } from '../glue/counters.ts';
 import type { Agent, SyncResult } from './agent.ts';
-
-/** mc_metrics indexes 1..7 count refusals by reason (bpf/meshc_consts.h). */
-const REFUSAL_INDEXES = [1, 2, 3, 4, 5, 6, 7];
 
 export function observeSync(metrics: AgentMetrics, agent: Agent, result: SyncResult): void {
   metrics.setServices(result.tables.frontends.length);
@@ -18,8 +14,5 @@ export function observeSync(metrics: AgentMetrics, agent: Agent, result: SyncRes
 export function observeRefusals(metrics: AgentMetrics, agent: Agent): void {
   const counters = agent.counters();
   if (!counters) return;
-  for (const index of REFUSAL_INDEXES) {
-    metrics.setRefusals(index === 7 ? 'other' : reasonName(index), Number(counters[index] ?? 0n));
-  }
+  for (const { index, reason } of REFUSAL_METRICS) metrics.setRefusals(reason, Number(counters[index] ?? 0n));
 }
-

@@ -2,10 +2,11 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CGROUP2_ROOT, DEFAULT_PIN } from '../agent/agent.ts';
-import { readNames } from '../agent/names.ts';
+import { readNames } from '../glue/names.ts';
+import { EVENT_TYPE_NAMES, decodeEvent, type EventType } from '../glue/events.ts';
 import { openRingBuffer, type BpfMap } from '../loader/index.ts';
 import { CgroupPaths } from '../inspect/cgroups.ts';
-import { EVENT_TYPE_NAMES, decodeEvent, describeEvent, formatEvent, type EventContext, type EventType } from '../inspect/events.ts';
+import { describeEvent, formatEvent, type EventContext } from '../inspect/events.ts';
 import { NoPinnedMapsError, openMeshcMap } from '../inspect/read.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 

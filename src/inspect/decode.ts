@@ -1,7 +1,10 @@
 // `meshc inspect`'s core: from the raw rows of meshc's maps to services, their backends and their
 // weighted groups, with the Kubernetes names beside the ids. Pure: the rows come from pinned maps
 // (src/inspect/read.ts) or straight from compileTables (the unit tests).
-import { decode, hostPort, wordsAddress, type Row } from '../tables/codec.ts';
+import { decode, hostPort, wordsAddress, type RowOf } from '../tables/codec.ts';
+import { MC_NAME } from '../generated/glue.ts';
+import { METRIC_NAMES } from '../glue/counters.ts';
+import { nameId } from '../glue/names.ts';
 import * as L from '../tables/layouts.ts';
 import type { TableRow } from '../tables/compile.ts';
 
@@ -67,32 +70,8 @@ export interface InspectResult {
   metrics?: Record<string, string>;
 }
 
-const ALGORITHM_NAMES = new Map<number, string>(Object.entries(L.ALGORITHMS).map(([name, n]) => [n, name]));
-const PROTOCOL_NAMES = new Map<number, string>(Object.entries(L.IPPROTO).map(([name, n]) => [n, name]));
-const FLAG_NAMES: [number, string][] = [
-  [L.SVC_F.affinity, 'affinity'],
-  [L.SVC_F.local, 'local'],
-  [L.SVC_F.preferZone, 'prefer-zone'],
-  [L.SVC_F.l7, 'l7'],
-];
-
-/** mc_metrics indexes (bpf/meshc_consts.h MC_METRIC_*) and what inspect calls them. */
-export const METRIC_NAMES: [number, string][] = [
-  ...[1, 2, 3, 4, 5, 6].map((reason): [number, string] => [reason, `refused ${reasonName(reason)}`]),
-  [7, 'refused other'],
-  [8, 'translated'],
-  [9, 'reversed'],
-  [10, 'established'],
-  [11, 'closed'],
-  [12, 'events lost'],
-];
-
-/** A refusal reason: the policy's REASON_* names, then the glue's own (MC_REASON_*). */
-export function reasonName(reason: number): string {
-  if (reason < L.REASONS.length) return L.REASONS[reason]!;
-  if (reason === L.REASONS.length) return 'family-mismatch';
-  return `reason-${reason}`;
-}
+const ALGORITHM_NAMES = new Map<number, string>(Object.entries(L.ALG).map(([name, n]) => [n, name]));
+const FLAG_NAMES = Object.entries(L.SVC_F).map(([name, bit]): [number, string] => [bit, name]);
 
 function tableKey(table: number, index: number): string {
   return `${table}:${index}`;
@@ -101,8 +80,8 @@ function tableKey(table: number, index: number): string {
 class Decoder {
   readonly problems: string[] = [];
   private readonly slots = new Map<string, number>();
-  private readonly backends = new Map<number, Row>();
-  private readonly groups = new Map<string, Row>();
+  private readonly backends = new Map<number, RowOf<typeof L.Backend>>();
+  private readonly groups = new Map<string, RowOf<typeof L.Group>>();
 
   constructor(private readonly input: InspectInput) {
     for (const row of input.rows.get('mc_slots') ?? []) {
@@ -111,7 +90,7 @@ class Decoder {
     }
     for (const row of input.rows.get('mc_backends') ?? []) {
       const backend = decode(L.Backend, row.value);
-      if (Number(backend.state) === L.BACKEND_STATE.empty) continue;
+      if (Number(backend.state) === L.BACKEND.empty) continue;
       this.backends.set(Number(decode(L.ArrayIndex, row.key).index), backend);
     }
     for (const row of input.rows.get('mc_groups') ?? []) {
@@ -140,7 +119,7 @@ class Decoder {
         ip: wordsAddress(backend, Number(backend.family)),
         port: hostPort(Number(backend.port)),
         state: slot < ready ? 'ready' : 'terminating',
-        pod: this.input.names.get(`2:${id}`) ?? null,
+        pod: this.input.names.get(nameId(MC_NAME.backend, id)) ?? null,
         conns: this.input.conns.get(id) ?? 0,
       });
     }
@@ -171,9 +150,9 @@ export function decodeServices(input: InspectInput): InspectResult {
     const family = Number(key.family) === 6 ? 6 : 4;
     const vip = wordsAddress(key, family);
     const port = hostPort(Number(key.port));
-    const protocol = PROTOCOL_NAMES.get(Number(key.proto)) ?? `proto-${key.proto}`;
+    const protocol = L.protocolName(Number(key.proto));
     const id = Number(value.id);
-    const name = input.names.get(`1:${id}`) ?? null;
+    const name = input.names.get(nameId(MC_NAME.service, id)) ?? null;
     const owner = name ?? `${vip}:${port}/${protocol}`;
     const flagBits = Number(value.flags);
     const flags = FLAG_NAMES.filter(([bit]) => (flagBits & bit) !== 0).map(([, flag]) => flag);

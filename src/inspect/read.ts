@@ -2,11 +2,12 @@
 // monitor`). Only lookups and iteration: nothing is written.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { openPinnedMap, possibleCpus, type BpfMap } from '../loader/index.ts';
+import { openPinnedMap, type BpfMap } from '../loader/index.ts';
 import * as L from '../tables/layouts.ts';
 import { decode } from '../tables/codec.ts';
 import type { TableRow } from '../tables/compile.ts';
-import { readNames } from '../agent/names.ts';
+import { sumPerCpu } from '../glue/counters.ts';
+import { readNames } from '../glue/names.ts';
 import { readRows } from '../sinks/kernel.ts';
 import type { InspectInput } from './decode.ts';
 
@@ -27,19 +28,6 @@ export function openMeshcMap(pin: string, name: string): BpfMap {
   const path = join(maps, name);
   if (!existsSync(path)) throw new NoPinnedMapsError(pin, `no ${path}`);
   return openPinnedMap(path);
-}
-
-/** Sums a per-CPU array of u64 counters (mc_metrics): one total per index. */
-export function sumPerCpu(map: BpfMap): bigint[] {
-  const cpus = possibleCpus();
-  const totals: bigint[] = [];
-  for (const [key, value] of map.entries()) {
-    const index = key.readUInt32LE(0);
-    let sum = 0n;
-    for (let cpu = 0; cpu < cpus; cpu++) sum += value.readBigUInt64LE(cpu * 8);
-    totals[index] = sum;
-  }
-  return totals;
 }
 
 /** Everything `meshc inspect` decodes, read from the pinned maps under `pin`. */

@@ -19,32 +19,11 @@ export interface L7Matcher {
   matchEncoded(routes: EncodedRoutes, request: Uint8Array): L7Match | null;
 }
 
-interface L7Exports {
-  l7_routes_buffer(len: number): number;
-  l7_load_routes(len: number): number;
-  l7_request_buffer(len: number): number;
-  l7_match(len: number): number;
-  l7_result_route(): number;
-  l7_result_rule(): number;
-  l7_result_match(): number;
-  l7_result_rule_ref(): number;
-}
-
-const REQUIRED = [
-  'l7_routes_buffer', 'l7_load_routes', 'l7_request_buffer', 'l7_match',
-  'l7_result_route', 'l7_result_rule', 'l7_result_match', 'l7_result_rule_ref',
-] as const;
-
 /** Which route set each instance holds in its routes buffer, so it is copied only when it changes. */
 const loadedRoutes = new WeakMap<PolicyInstance, EncodedRoutes>();
 
 export function createL7Matcher(instance: PolicyInstance): L7Matcher {
-  for (const name of REQUIRED) {
-    if (typeof instance.exports[name] !== 'function') {
-      throw new Error(`policy.wasm has no export ${name}: it was built without assembly/l7 (run \`npm run build:wasm\`)`);
-    }
-  }
-  const wasm = instance.exports as unknown as L7Exports;
+  const wasm = instance.exports;
 
   function load(routes: EncodedRoutes): void {
     if (loadedRoutes.get(instance) === routes) return;

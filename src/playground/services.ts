@@ -2,7 +2,7 @@
 // frontend (VIP, algorithm, flags), its backend slots, and the weighted groups of route rules.
 
 import type { CompiledTables, FrontendInfo, GroupSetInfo, PoolInfo } from '../tables/compile.ts';
-import { ALGORITHMS, SVC_F } from '../tables/layouts.ts';
+import { ALG, SVC_F } from '../tables/layouts.ts';
 import type { RouteMatch } from '../model/types.ts';
 
 function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, text?: string): HTMLElementTagNameMap[K] {
@@ -30,7 +30,7 @@ function table(caption: string, header: string[], rows: string[][], className: s
 }
 
 export function algorithmName(code: number): string {
-  return Object.entries(ALGORITHMS).find(([, v]) => v === code)?.[0] ?? `algorithm ${code}`;
+  return Object.entries(ALG).find(([, v]) => v === code)?.[0] ?? `algorithm ${code}`;
 }
 
 export function flagNames(flags: number): string[] {

@@ -55,11 +55,6 @@ export function xorshift32(x: number): number {
   return x >>> 0;
 }
 
-interface DecideExports {
-  host_scratch(size: number): number;
-  mc_decide_groups(key: number, groups: number, count: number, total: number, client: bigint, rand: number, now: bigint, out: number): number;
-}
-
 export function findService(model: Model, to: SimulateInput['to']): { svc: Service; port: ServicePort } {
   const namespace = to.namespace ?? 'default';
   const svc = model.services.get(objectKey(namespace, to.name));
@@ -153,7 +148,7 @@ function runConnections(
   instance: PolicyInstance, tables: CompiledTables, frontend: FrontendInfo, groups: GroupSetInfo | null,
   pod: PodInfo | undefined, input: SimulateInput,
 ): { refused: number; reasons: Record<string, number>; backends: SimulatedBackend[] } {
-  const wasm = instance.exports as unknown as DecideExports;
+  const wasm = instance.exports;
   const keyPtr = wasm.host_scratch(frontend.keyBytes.length + L.Decision.size);
   const outPtr = keyPtr + frontend.keyBytes.length;
   instance.bytes().set(frontend.keyBytes, keyPtr);

@@ -1,24 +1,16 @@
 // The Wasm sink: compiled table rows into policy.wasm's maps, the same bytes the kernel maps get.
 // Shared by Node and the browser (the simulator, the playground).
-import type { PolicyInstance } from '../wasm/instance.ts';
+import type { PolicyExports, PolicyInstance } from '../wasm/instance.ts';
 import { MAPS, type MapName } from '../tables/layouts.ts';
 import type { CompiledTables, TableRow } from '../tables/compile.ts';
 import { writeTables } from './apply.ts';
 import { zeroedRows, type TableSink } from './sink.ts';
 
-interface MapExports {
-  host_scratch(size: number): number;
-  map_update(id: number, key: number, value: number): number;
-  map_delete(id: number, key: number): number;
-  map_lookup(id: number, key: number): number;
-  map_clear(id: number): void;
-}
-
 export class WasmSink implements TableSink {
-  private readonly wasm: MapExports;
+  private readonly wasm: PolicyExports;
 
   constructor(readonly instance: PolicyInstance) {
-    this.wasm = instance.exports as unknown as MapExports;
+    this.wasm = instance.exports;
   }
 
   /** Replaces every table with `tables` (and clears the policy's own state: affinity, counters). */

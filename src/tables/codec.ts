@@ -1,39 +1,95 @@
-// Encodes and decodes map keys and values by the layouts in layouts.ts. Little-endian, as both
-// the Wasm module and the kernel on x86-64/arm64 read them; address and port fields carry
-// network-order bytes, which the helpers below produce.
-import type { StructSpec } from './layouts.ts';
+// Encodes and decodes map keys, values and records by their generated layouts (src/generated/).
+// Little-endian, as both the Wasm module and the kernel on x86-64/arm64 read them; address and
+// port fields carry network-order bytes, which the helpers below produce.
+import type { FieldSpec, StructSpec } from '../generated/layouts.ts';
 import { parseAddress } from '../model/ip.ts';
 
-export type Row = Record<string, number | bigint>;
+export type Value = number | bigint | string | Row | Value[];
+export type Row = { [field: string]: Value };
 
-export function encode(spec: StructSpec, row: Row): Uint8Array {
+type Scalar<F> = F extends { type: 'u64' } ? bigint : F extends { type: 'struct'; spec: infer S extends StructSpec } ? RowOf<S> : number;
+type FieldValue<F> = F extends { type: 'char' } ? string : F extends { count: number } ? Scalar<F>[] : Scalar<F>;
+
+/** The decoded form of a layout: one property per field (u64 as bigint, char[] as text). */
+export type RowOf<S extends StructSpec> = { [F in S['fields'][number] as F['name']]: FieldValue<F> };
+
+type InputScalar<F> = F extends { type: 'u64' } ? bigint | number : F extends { type: 'struct'; spec: infer S extends StructSpec } ? RowInput<S> : number;
+type InputValue<F> = F extends { type: 'char' } ? string : F extends { count: number } ? InputScalar<F>[] : InputScalar<F>;
+
+/** A row to encode: absent fields (at any depth) are zero. */
+export type RowInput<S extends StructSpec> = { [F in S['fields'][number] as F['name']]?: InputValue<F> };
+
+export function encode<S extends StructSpec>(spec: S, row: RowInput<S>): Uint8Array {
   const bytes = new Uint8Array(spec.size);
-  const view = new DataView(bytes.buffer);
-  for (const field of spec.fields) {
-    const value = row[field.name] ?? 0;
-    switch (field.type) {
-      case 'u8': view.setUint8(field.offset, Number(value)); break;
-      case 'u16': view.setUint16(field.offset, Number(value), true); break;
-      case 'u32': view.setUint32(field.offset, Number(value), true); break;
-      case 'u64': view.setBigUint64(field.offset, BigInt(value), true); break;
-    }
-  }
+  encodeInto(spec, row as Row, new DataView(bytes.buffer), 0);
   return bytes;
 }
 
-export function decode(spec: StructSpec, bytes: Uint8Array): Row {
+export function decode<S extends StructSpec>(spec: S, bytes: Uint8Array): RowOf<S> {
   if (bytes.length < spec.size) throw new Error(`${spec.name}: ${bytes.length} bytes, need ${spec.size}`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return decodeFrom(spec, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0) as RowOf<S>;
+}
+
+const WIDTH = { u8: 1, u16: 2, u32: 4, u64: 8, char: 1 } as const;
+
+function elementSize(field: FieldSpec): number {
+  return field.type === 'struct' ? field.spec!.size : WIDTH[field.type];
+}
+
+function encodeInto(spec: StructSpec, row: Row, view: DataView, base: number): void {
+  for (const field of spec.fields) {
+    const value = row[field.name];
+    if (value === undefined) continue;
+    const at = base + field.offset;
+    if (field.type === 'char') {
+      const text = new TextEncoder().encode(String(value)).subarray(0, field.count! - 1);
+      new Uint8Array(view.buffer, view.byteOffset + at, text.length).set(text);
+    } else if (field.count === undefined) {
+      encodeElement(field, value, view, at);
+    } else {
+      if (!Array.isArray(value)) throw new Error(`${spec.name}.${field.name}: an array of ${field.count}`);
+      value.slice(0, field.count).forEach((v, i) => encodeElement(field, v, view, at + i * elementSize(field)));
+    }
+  }
+}
+
+function encodeElement(field: FieldSpec, value: Value, view: DataView, at: number): void {
+  switch (field.type) {
+    case 'u8': view.setUint8(at, Number(value)); break;
+    case 'u16': view.setUint16(at, Number(value), true); break;
+    case 'u32': view.setUint32(at, Number(value), true); break;
+    case 'u64': view.setBigUint64(at, BigInt(value as number | bigint), true); break;
+    case 'struct': encodeInto(field.spec!, value as Row, view, at); break;
+    case 'char': break;
+  }
+}
+
+function decodeFrom(spec: StructSpec, view: DataView, base: number): Row {
   const row: Row = {};
   for (const field of spec.fields) {
-    switch (field.type) {
-      case 'u8': row[field.name] = view.getUint8(field.offset); break;
-      case 'u16': row[field.name] = view.getUint16(field.offset, true); break;
-      case 'u32': row[field.name] = view.getUint32(field.offset, true); break;
-      case 'u64': row[field.name] = view.getBigUint64(field.offset, true); break;
+    const at = base + field.offset;
+    if (field.type === 'char') {
+      const bytes = new Uint8Array(view.buffer, view.byteOffset + at, field.count!);
+      const end = bytes.indexOf(0);
+      row[field.name] = new TextDecoder().decode(bytes.subarray(0, end < 0 ? bytes.length : end));
+    } else if (field.count === undefined) {
+      row[field.name] = decodeElement(field, view, at);
+    } else {
+      row[field.name] = Array.from({ length: field.count }, (_, i) => decodeElement(field, view, at + i * elementSize(field)));
     }
   }
   return row;
+}
+
+function decodeElement(field: FieldSpec, view: DataView, at: number): Value {
+  switch (field.type) {
+    case 'u8': return view.getUint8(at);
+    case 'u16': return view.getUint16(at, true);
+    case 'u32': return view.getUint32(at, true);
+    case 'u64': return view.getBigUint64(at, true);
+    case 'struct': return decodeFrom(field.spec!, view, at);
+    case 'char': return view.getUint8(at);
+  }
 }
 
 /** The addr0..addr3 words of an address: network-order bytes read as little-endian u32s. */
@@ -56,10 +112,10 @@ export function addressWords(ip: string): { addr0: number; addr1: number; addr2:
 }
 
 /** The text form of addr0..addr3 words. */
-export function wordsAddress(row: Row, family: number): string {
+export function wordsAddress(row: { addr0: number; addr1: number; addr2: number; addr3: number }, family: number): string {
   const bytes = new Uint8Array(16);
   const view = new DataView(bytes.buffer);
-  ['addr0', 'addr1', 'addr2', 'addr3'].forEach((name, i) => view.setUint32(i * 4, Number(row[name] ?? 0), true));
+  [row.addr0, row.addr1, row.addr2, row.addr3].forEach((word, i) => view.setUint32(i * 4, word, true));
   if (family === 4) return Array.from(bytes.subarray(0, 4)).join('.');
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));

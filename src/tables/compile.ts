@@ -246,7 +246,7 @@ class TableCompiler {
     }
     const words = addressWords(vip);
     const id = this.ids.services.assign(frontendKey);
-    const algorithm = L.ALGORITHMS[svc.algorithm];
+    const algorithm = L.ALG[svc.algorithm];
     const rules = new Map<string, RuleInfo>();
     let defaultRule: RuleInfo | undefined;
     let l7 = false;
@@ -265,7 +265,7 @@ class TableCompiler {
     let flags = 0;
     if (svc.sessionAffinity === 'ClientIP') flags |= L.SVC_F.affinity;
     if (svc.internalTrafficPolicy === 'Local') flags |= L.SVC_F.local;
-    if (svc.preferSameZone) flags |= L.SVC_F.preferZone;
+    if (svc.preferSameZone) flags |= L.SVC_F['prefer-zone'];
     if (l7) flags |= L.SVC_F.l7;
     // With routes attached, a connection that no rule takes is refused (GAMMA: routes replace
     // the Service's default behaviour); an empty invalid group set says so to the policy.
@@ -400,7 +400,7 @@ class TableCompiler {
     const k = encode(L.ArrayIndex, { index: id });
     const zone = ep.zone ? this.zoneIds.get(ep.zone)! : 0;
     const node = ep.nodeName ? this.nodeIds.get(ep.nodeName)! : 0;
-    const value = encode(L.Backend, { ...words, port: netPort(ep.port), state: L.BACKEND_STATE[state], family: words.family, zone, node, weight: 1 });
+    const value = encode(L.Backend, { ...words, port: netPort(ep.port), state: L.BACKEND[state], family: words.family, zone, node, weight: 1 });
     const built = { key, hexKey: hex(k), row: { key: k, value } };
     record.push(built);
     return this.registerBackend(key, info, built.hexKey, built.row);

@@ -33,11 +33,7 @@ export function modelOf(yaml: string, allowErrors = false): Model {
 export async function harness(yaml: string, options: { node?: string; allowErrors?: boolean } = {}): Promise<Harness> {
   const instance = await loadPolicyWasm();
   const sink = new WasmSink(instance);
-  const wasm = instance.exports as unknown as {
-    host_scratch(n: number): number;
-    mc_decide(key: number, client: bigint, rand: number, now: bigint, out: number): number;
-    map_update(id: number, key: number, value: number): number;
-  };
+  const wasm = instance.exports;
   const state = { model: modelOf(yaml, options.allowErrors), tables: undefined as unknown as CompiledTables };
   state.tables = compileTables(state.model, options);
   sink.load(state.tables);

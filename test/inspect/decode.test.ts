@@ -3,8 +3,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
-import { namesOf } from '../../src/agent/names.ts';
-import { decodeServices, reasonName, type InspectInput } from '../../src/inspect/decode.ts';
+import { namesOf } from '../../src/glue/names.ts';
+import { decodeServices, type InspectInput } from '../../src/inspect/decode.ts';
 import { formatInspect } from '../../src/inspect/format.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { loadManifests } from '../../src/model/load-files.ts';
@@ -184,7 +184,7 @@ edges('metrics are labelled by mc_metrics index, refusal reasons by name', () =>
   assert.is(labelled!['refused family-mismatch'], '50');
   assert.is(labelled!['translated'], '80');
   assert.is(labelled!['events lost'], '120');
-  assert.equal([0, 1, 2, 3, 4, 5, 9].map(reasonName), ['none', 'no-endpoints', 'no-local-endpoints', 'invalid-backend', 'table-miss', 'family-mismatch', 'reason-9']);
+  assert.equal([0, 1, 2, 3, 4, 5, 9].map(L.reasonName), ['none', 'no-endpoints', 'no-local-endpoints', 'invalid-backend', 'table-miss', 'family-mismatch', 'reason-9']);
 });
 
 fixtures.run();

@@ -6,7 +6,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupPaths } from '../../src/inspect/cgroups.ts';
-import { EVENT_BYTES, decodeEvent, describeEvent, encodeEvent, formatEvent, type EventContext, type RawEvent } from '../../src/inspect/events.ts';
+import { EVENT_BYTES, decodeEvent, encodeEvent, type RawEvent } from '../../src/glue/events.ts';
+import { describeEvent, formatEvent, type EventContext } from '../../src/inspect/events.ts';
 
 const RAW: RawEvent = {
   cookie: 0x1122334455667788n, cgroupId: 4242n, timestamp: 5_000_000_000n, svcId: 3, backendId: 9,

@@ -112,11 +112,6 @@ export class KernelDecider implements Decider {
   }
 }
 
-interface DecideExports {
-  host_scratch(size: number): number;
-  mc_decide(key: number, client: bigint, rand: number, now: bigint, out: number): number;
-}
-
 /** policy.wasm: one instance, every map cleared and rewritten per load(). */
 export class WasmDecider implements Decider {
   private constructor(
@@ -138,7 +133,7 @@ export class WasmDecider implements Decider {
   }
 
   run(batch: Buffer, count: number): Buffer {
-    const wasm = this.instance.exports as unknown as DecideExports;
+    const wasm = this.instance.exports;
     const out = Buffer.from(batch.subarray(0, count * SLOT.size));
     const ptr = wasm.host_scratch(SLOT.size);
     for (let i = 0; i < count; i++) {

@@ -133,8 +133,8 @@ export function runDifferential(
         stats.examples.push({
           index: done + i,
           input: { key: Buffer.from(input.key).toString('hex'), client: input.client.toString(), rand: input.rand, now: input.now.toString() },
-          kernel: { verdict: fromKernel[i * SLOT.size + SLOT.verdict], ...decode(L.Decision, fromKernel.subarray(i * SLOT.size + SLOT.out, (i + 1) * SLOT.size)) },
-          wasm: { verdict, ...out },
+          kernel: { ...decode(L.Decision, fromKernel.subarray(i * SLOT.size + SLOT.out, (i + 1) * SLOT.size)), verdict: fromKernel[i * SLOT.size + SLOT.verdict] },
+          wasm: { ...out, verdict },
         });
       }
     }

@@ -124,7 +124,7 @@ atomic('200 random endpoint changes, decisions after every row write go to the o
     let services = Array.from({ length: 4 }, (_, s) => [1 + s, 2 + s, 3 + s]);
     let tables = compile(world(services, algorithm), ids);
     let state: TableState = applyTables(new RowByRowSink(sink, () => {}), emptyState(), tables.rows).state;
-    const wasm = instance.exports as unknown as { host_scratch(n: number): number; mc_decide(k: number, c: bigint, r: number, n: bigint, o: number): number };
+    const wasm = instance.exports;
     let allowed = backendSets(tables);
     let frontends = tables.frontends;
     const violations: string[] = [];
@@ -206,7 +206,7 @@ restart('ids are adopted: no backend is rewritten, services switch atomically to
   assert.is(diff.upserts.get('mc_backends')!.length, 1, 'only the new backend is written');
   assert.is(diff.removals.get('mc_backends')!.length, 1, 'only the gone backend is removed');
   const sets = new Map(after.frontends.map((f) => [f.vip, new Set([...before.frontends.find((b) => b.vip === f.vip)!.pool.slots, ...f.pool.slots].map((b) => b.ip))]));
-  const wasm = instance.exports as unknown as { host_scratch(n: number): number; mc_decide(k: number, c: bigint, r: number, n: bigint, o: number): number };
+  const wasm = instance.exports;
   const bad: string[] = [];
   const check = () => {
     for (const f of after.frontends) {

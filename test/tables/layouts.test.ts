@@ -1,70 +1,62 @@
-// The TypeScript codec's layouts (src/tables/layouts.ts) against the one declaration in
-// assembly/: field names, types, offsets and sizes; maps; and the constants the host uses.
+// The generated layouts (src/generated/, from assembly/) against what asc built: every map's key
+// and value size as policy.wasm reports it, and the codec's round trip through every layout
+// shape (scalars, u64, arrays, text, nested structs). test/ci/generated.test.ts proves the
+// generated files are current; test/compiler/layouts.test.ts holds readLayouts to asc's offsets.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fileURLToPath } from 'node:url';
-import { readLayouts } from '../../src/compiler/index.ts';
+import { loadPolicyWasm } from '../../src/wasm/load.ts';
+import { McEvent, McHarnessSlot, McName, McRevnatKey } from '../../src/generated/glue.ts';
+import { decode, encode } from '../../src/tables/codec.ts';
 import * as L from '../../src/tables/layouts.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const declared = readLayouts('assembly', ROOT);
-const test = suite('codec layouts = assembly/ declarations');
+const test = suite('generated layouts');
 
-test('the declaration reads without problems', () => {
-  assert.equal(declared.diagnostics, []);
-});
-
-test('every struct the codec knows has the declared fields, types, offsets and size', () => {
-  for (const spec of L.STRUCTS) {
-    const decl = declared.classes.find((c) => c.name === spec.name);
-    assert.ok(decl, `${spec.name} is declared in assembly/layouts.ts`);
-    assert.is(spec.size, decl!.size, `${spec.name} size`);
-    assert.equal(
-      spec.fields.map((f) => `${f.name}:${f.type}@${f.offset}`),
-      decl!.fields.map((f) => `${f.name}:${f.type}@${f.offset}`),
-      `${spec.name} fields`,
-    );
+test('every map has the Wasm id, key size and value size that policy.wasm reports', async () => {
+  const { exports } = await loadPolicyWasm();
+  for (const spec of Object.values(L.MAPS)) {
+    assert.is(exports.map_key_size(spec.wasmId), spec.key.size, `${spec.name} key size`);
+    assert.is(exports.map_value_size(spec.wasmId), spec.value.size, `${spec.name} value size`);
   }
 });
 
-test('every declared struct is known to the codec', () => {
-  const known = new Set(L.STRUCTS.map((s) => s.name));
-  for (const c of declared.classes) assert.ok(known.has(c.name), `${c.name} has a codec layout`);
-});
-
-test('maps: names, Wasm ids, kinds, keys and values', () => {
-  const kinds: Record<string, L.MapKind> = { HashMap: 'hash', ArrayMap: 'array', LruHashMap: 'lru_hash' };
-  assert.equal(declared.maps.map((m) => m.name).sort(), Object.keys(L.MAPS).sort());
-  for (const m of declared.maps) {
-    const spec = L.MAPS[m.name as L.MapName];
-    assert.is(spec.wasmId, m.wasmId, `${m.name} wasm id`);
-    assert.is(spec.kind, kinds[m.kind], `${m.name} kind`);
-    assert.is(spec.value.name, m.value, `${m.name} value`);
-    assert.is(spec.key.size, m.keySize, `${m.name} key size`);
-    if (m.key) assert.is(spec.key.name, m.key, `${m.name} key`);
+test('fields tile each struct: in order, aligned, inside its size', () => {
+  const width = { u8: 1, u16: 2, u32: 4, u64: 8, char: 1 } as const;
+  for (const spec of [...L.STRUCTS, McEvent, McRevnatKey, McHarnessSlot]) {
+    let end = 0;
+    for (const f of spec.fields) {
+      const size = f.type === 'struct' ? (f as { spec: L.StructSpec }).spec.size : width[f.type];
+      assert.ok(f.offset >= end, `${spec.name}.${f.name} overlaps the field before it`);
+      if (f.type !== 'struct') assert.is(f.offset % size, 0, `${spec.name}.${f.name} aligned`);
+      end = f.offset + size * ((f as { count?: number }).count ?? 1);
+    }
+    assert.ok(end <= spec.size, `${spec.name}: fields end at ${end}, size ${spec.size}`);
   }
 });
 
-test('constants the host relies on', () => {
-  const value = (name: string) => declared.constants.find((c) => c.name === name)?.value;
-  for (const [name, n] of Object.entries(L.ALGORITHMS)) assert.is(value(`ALG_${name.toUpperCase().replace('-', '_')}`), n, name);
-  assert.is(value('SVC_F_AFFINITY'), L.SVC_F.affinity);
-  assert.is(value('SVC_F_LOCAL'), L.SVC_F.local);
-  assert.is(value('SVC_F_PREFER_ZONE'), L.SVC_F.preferZone);
-  assert.is(value('SVC_F_L7'), L.SVC_F.l7);
-  assert.is(value('GROUP_F_INVALID'), L.GROUP_F_INVALID);
-  assert.is(value('BACKEND_READY'), L.BACKEND_STATE.ready);
-  assert.is(value('BACKEND_TERMINATING'), L.BACKEND_STATE.terminating);
-  assert.is(value('VERDICT_TRANSLATE'), L.VERDICT.translate);
-  assert.is(value('VERDICT_REFUSE'), L.VERDICT.refuse);
-  assert.is(value('MAGLEV_RING'), L.MAGLEV_RING);
-  assert.is(value('MAX_GROUPS'), L.MAX_GROUPS);
-  assert.is(value('REASON_COUNT'), L.REASONS.length);
-  L.REASONS.forEach((reason, i) => {
-    if (i === 0) return;
-    const name = `REASON_${reason.toUpperCase().replaceAll('-', '_')}`;
-    assert.is(value(name), i, name);
-  });
+test('the codec round-trips scalars, u64, arrays, text and nested structs', () => {
+  const value = { svc_id: 7, pad: 0, client: 0x1122334455667788n };
+  assert.equal(decode(L.AffinityKey, encode(L.AffinityKey, value)), value);
+  const key = { cookie: 9n, addr: [1, 2, 3, 4], port: 0x5000, family: 6, pad: 0, pad2: 0 };
+  assert.equal(decode(McRevnatKey, encode(McRevnatKey, key)), key);
+  assert.is(decode(McName, encode(McName, { text: 'default/product-api:80/TCP' })).text, 'default/product-api:80/TCP');
+  assert.is(encode(McName, { text: 'x'.repeat(200) }).indexOf(0), McName.size - 1, 'text is cut to leave its NUL');
+  const slot = encode(McHarnessSlot, { key: { port: 0x5000, family: 4 }, rand: 5, out: { verdict: L.VERDICT.translate, svc_id: 3 } });
+  const decoded = decode(McHarnessSlot, slot);
+  assert.equal([decoded.key.port, decoded.key.family, decoded.rand, decoded.out.verdict, decoded.out.svc_id], [0x5000, 4, 5, 1, 3]);
+  assert.is(new DataView(slot.buffer).getUint32(48 + L.Decision.fields.find((f) => f.name === 'svc_id')!.offset, true), 3);
+  assert.throws(() => decode(L.ServiceKey, new Uint8Array(L.ServiceKey.size - 1)), /ServiceKey: 19 bytes, need 20/);
+});
+
+test('sets of named values: every ALG_*, SVC_F_* and REASON_* constant by name', () => {
+  assert.equal(L.ALG, { random: L.ALG_RANDOM, 'round-robin': L.ALG_ROUND_ROBIN, maglev: L.ALG_MAGLEV, 'least-conn': L.ALG_LEAST_CONN });
+  assert.equal(Object.keys(L.SVC_F), ['affinity', 'local', 'prefer-zone', 'l7']);
+  assert.is(Object.keys(L.REASON).length, L.REASON_COUNT);
+  assert.equal(L.REASONS.slice(0, L.REASON_COUNT), Object.keys(L.REASON));
+});
+
+test('reason names: the policy\'s, the glue\'s, then reason-N', () => {
+  assert.equal([0, 1, 4, 5, 9].map(L.reasonName), ['none', 'no-endpoints', 'table-miss', 'family-mismatch', 'reason-9']);
+  assert.equal([6, 17, 132, 1].map(L.protocolName), ['TCP', 'UDP', 'SCTP', 'proto-1']);
 });
 
 test.run();
