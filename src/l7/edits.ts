@@ -41,14 +41,6 @@ export function encodeEdits(edits: readonly HeaderEdits[]): EncodedEdits {
   return { bytes: out, count: edits.length };
 }
 
-interface EditExports {
-  l7_edits_buffer(len: number): number;
-  l7_load_edits(len: number): number;
-  l7_edit_request(first: number, second: number): number;
-  l7_edit_result(): number;
-  l7_edit_result_len(): number;
-}
-
 const loadedEdits = new WeakMap<PolicyInstance, EncodedEdits>();
 
 /**
@@ -56,8 +48,7 @@ const loadedEdits = new WeakMap<PolicyInstance, EncodedEdits>();
  * (indexes into `edits`, -1 for none), as [name, value] in order.
  */
 export function editRequestHeaders(instance: PolicyInstance, edits: EncodedEdits, first: number, second: number): [string, string][] {
-  const wasm = instance.exports as unknown as EditExports;
-  if (typeof wasm.l7_edit_request !== 'function') throw new Error('policy.wasm has no export l7_edit_request: run `npm run build:wasm`');
+  const wasm = instance.exports;
   if (loadedEdits.get(instance) !== edits) {
     const ptr = wasm.l7_edits_buffer(edits.bytes.length);
     instance.bytes().set(edits.bytes, ptr);
