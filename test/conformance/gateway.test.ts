@@ -26,6 +26,7 @@ import { normalizeService } from '../../src/model/service.ts';
 import { collectObjects } from '../../src/model/objects.ts';
 import { formatDiagnostic } from '../../src/model/diagnostics.ts';
 import type { Diagnostic, HTTPRoute, RouteRule, Service } from '../../src/model/types.ts';
+import { randomStream } from '../proxy/random-routes.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 const casesDir = process.env.MESHC_CONFORMANCE_DIR ?? path.join(repoRoot, '..', 'shared', 'conformance', 'gateway-api');
@@ -162,17 +163,11 @@ function decide(c: Case, loaded: Loaded): Outcome {
   return { kind: 'no-match' };
 }
 
-/** Deterministic u32 stream (mulberry32) seeded from the case name. */
+/** Deterministic u32 stream (the proxy test's mulberry32) seeded from the case name. */
 function seededRandom(seedText: string): () => number {
   let s = 0x9e3779b9;
   for (let i = 0; i < seedText.length; i++) s = Math.imul(s ^ seedText.charCodeAt(i), 0x85ebca6b) >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  return randomStream(s);
 }
 
 function checkSingle(c: Case, outcome: Outcome): void {
