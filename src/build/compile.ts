@@ -188,8 +188,22 @@ export function listPrograms(source: string): Array<{ name: string; section: str
  * `decide`. Returns the copy's directory and the user's file inside it.
  */
 function stageUserPolicy(policyFile: string, given: string): { dir: string; assemblyDir: string; staged: string } {
-  if (!existsSync(policyFile)) throw new CompileError('input', `--policy ${given}: no such file`);
-  const text = readFileSync(policyFile, 'utf8');
+  const name = JSON.stringify(given);
+  // The name goes into generated comments and the manifest: a control character (a newline)
+  // would end a comment and paste the rest of the name into the C source.
+  if (/[\u0000-\u001f\u007f]/.test(given)) {
+    throw new CompileError('input', `--policy ${name}: the file name contains a control character (a newline?); rename the file`);
+  }
+  let text: string;
+  try {
+    if (statSync(policyFile).isDirectory()) throw new CompileError('input', `--policy ${given}: is a directory; give the policy's .ts file`);
+    text = readFileSync(policyFile, 'utf8');
+  } catch (error) {
+    if (error instanceof CompileError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : `cannot read it (${code ?? (error as Error).message})`;
+    throw new CompileError('input', `--policy ${given}: ${reason}`);
+  }
   if (!/export\s+(function\s+decide\b|\{[^}]*\bdecide\b[^}]*\})/.test(text)) {
     throw new CompileError('input', `--policy ${given}: the file does not export a function named decide`);
   }
