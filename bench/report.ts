@@ -51,7 +51,6 @@ const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('e
 const us = (n: number) => (n >= 10_000 ? `${fmt(n / 1000, 1)} ms` : `${fmt(n)} µs`);
 const ratio = (x: number, base: number) => (base > 0 && Number.isFinite(x) ? `×${(x / base).toFixed(2)}` : '—');
 const pct = (x: number, base: number) => (base > 0 ? `${x >= base ? '+' : ''}${(((x - base) / base) * 100).toFixed(1)}%` : '—');
-const setupLabel = (id: string) => SETUPS.find((s) => s.id === id)?.label ?? id;
 
 function cell(r: OneHopResult, setup: SetupId, mode: Mode, load: LoadKind): Cell {
   const c = r.cells.find((x) => x.setup === setup && x.mode === mode && x.load === load);

@@ -129,7 +129,6 @@ export function emit(program: LoweredProgram, options: EmitOptions): string {
 
 class Emitter {
   private depth = 0;
-  private fn: FunctionInfo | undefined;
 
   constructor(private readonly program: LoweredProgram, private readonly out: string[]) {}
 
@@ -223,7 +222,6 @@ class Emitter {
   // ---- functions and statements ----
 
   func(f: FunctionInfo): void {
-    this.fn = f;
     for (const l of docLines(f.decl.doc)) this.line(l);
     const params = f.params.length === 0 ? 'void' : f.params.map((p) => declare(p.type, this.local(p))).join(', ');
     this.line(`static __always_inline ${cType(f.decl.ret)} ${this.program.functionName.get(f)}(${params})`);
@@ -232,7 +230,6 @@ class Emitter {
       for (const s of f.decl.node.body?.statements ?? []) this.statement(s);
     });
     this.line('}');
-    this.fn = undefined;
   }
 
   private local(v: LocalVar): string {

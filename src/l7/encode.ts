@@ -6,7 +6,6 @@ import { compileRegex, NEVER_MATCHES, RegexUnsupportedError } from './regex.ts';
 
 export const ROUTES_MAGIC = 0x3152374c; // "L7R1"
 export const REQUEST_MAGIC = 0x3151374c; // "L7Q1"
-const MATCH_HEAD_BYTES = 16;
 const REQUEST_HEADER_BYTES = 28;
 const REQUEST_RECORD_BYTES = 16;
 const PATH_TYPE_CODE = { Exact: 0, PathPrefix: 1, RegularExpression: 2 } as const;
