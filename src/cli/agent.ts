@@ -1,5 +1,6 @@
 // `meshc agent`: route a cgroup's connections on this node, from manifests (or the API server).
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Agent, DEFAULT_PIN, detach, resolveCgroup, type SyncResult } from '../agent/agent.ts';
@@ -33,6 +34,8 @@ Options:
   --watch             apply changes to the manifests as they happen (until SIGTERM/SIGINT)
   --kubeconfig FILE   watch this cluster's API server (default without --manifests: in-cluster)
   --metrics-port P    serve /metrics (Prometheus), /healthz and /readyz on this port
+  --metrics-address A the IP address the metrics server listens on (default 127.0.0.1;
+                      0.0.0.0 or :: for every address of the host)
   --node NAME         this node's name, for internalTrafficPolicy Local and zones (default: hostname)
   --objects DIR       where meshc.bpf.o is (default build/; built with meshc compile if missing)
   --detach            detach every hook and remove the pinned state under --pin, then exit
@@ -59,6 +62,7 @@ async function run(args: string[]): Promise<number> {
     detach: { type: 'boolean' },
     kubeconfig: { type: 'string' },
     'metrics-port': { type: 'string' },
+    'metrics-address': { type: 'string' },
   }, false);
   if (values.help) {
     process.stdout.write(HELP);
@@ -74,6 +78,12 @@ async function run(args: string[]): Promise<number> {
   if (values.manifests?.length && values.kubeconfig) throw new UsageError('meshc agent: give --manifests or --kubeconfig, not both');
   if (!values.cgroup) throw new UsageError('meshc agent: --cgroup PATH is required (the cgroup v2 directory to route)');
   const metricsPort = values['metrics-port'] === undefined ? undefined : integerOption('agent', 'metrics-port', values['metrics-port'], 0, 0);
+  if (metricsPort !== undefined && metricsPort > 65535) throw new UsageError(`meshc agent: --metrics-port must be a port (0 to 65535), got "${values['metrics-port']}"`);
+  const metricsAddress = values['metrics-address'];
+  if (metricsAddress !== undefined && isIP(metricsAddress) === 0) {
+    throw new UsageError(`meshc agent: --metrics-address must be an IP address (127.0.0.1, a node address, 0.0.0.0), got "${metricsAddress}"`);
+  }
+  if (metricsAddress !== undefined && metricsPort === undefined) throw new UsageError('meshc agent: --metrics-address needs --metrics-port');
   const manifests = values.manifests ?? [];
   const missing = manifests.filter((p) => !existsSync(p));
   if (missing.length > 0) throw new InputError(`meshc agent: no such file or directory: ${missing.join(', ')}`);
@@ -96,9 +106,14 @@ async function run(args: string[]): Promise<number> {
     for (const d of result.diagnostics) log(formatDiagnostic(d));
     if (metrics) observeSync(metrics, agent, result);
   };
-  const server = metrics ? new MetricsServer({ registry: metrics.registry, readiness: () => readiness(agent, kube), port: metricsPort }) : undefined;
-  await server?.start();
-  if (server) log(`agent: metrics on :${server.port} (/metrics, /healthz, /readyz)`);
+  const server = metrics ? new MetricsServer({ registry: metrics.registry, readiness: () => readiness(agent, kube), port: metricsPort, host: metricsAddress }) : undefined;
+  try {
+    await server?.start();
+  } catch (error) {
+    await kube?.stop();
+    throw new InputError(`meshc agent: ${(error as Error).message}`);
+  }
+  if (server) log(`agent: metrics on ${server.address} (/metrics, /healthz, /readyz)`);
   try {
     report(await agent.start());
   } catch (error) {

@@ -14,9 +14,14 @@ export interface MetricsServerOptions {
   /** Asked on every /readyz. */
   readiness: () => Readiness;
   port?: number;
-  /** Default 0.0.0.0 (probes come from the kubelet on the node's address). */
+  /**
+   * The address to listen on (default 127.0.0.1). The DaemonSet passes the pod's address (the
+   * node's, with hostNetwork), where the kubelet's probes and Prometheus come from.
+   */
   host?: string;
 }
+
+export const DEFAULT_METRICS_HOST = '127.0.0.1';
 
 export class MetricsServer {
   private server?: http.Server;
@@ -28,12 +33,19 @@ export class MetricsServer {
     return typeof address === 'object' && address ? address.port : 0;
   }
 
+  /** Where it listens, as host:port (an IPv6 host in brackets). */
+  get address(): string {
+    const host = this.options.host ?? DEFAULT_METRICS_HOST;
+    return `${host.includes(':') ? `[${host}]` : host}:${this.port}`;
+  }
+
   async start(): Promise<void> {
     if (this.server) return;
     const server = http.createServer((req, res) => void this.handle(req, res));
+    const host = this.options.host ?? DEFAULT_METRICS_HOST;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', (error) => reject(new Error(`metrics server: listen ${this.options.host ?? '0.0.0.0'}:${this.options.port ?? 0}: ${error.message}`)));
-      server.listen(this.options.port ?? 0, this.options.host ?? '0.0.0.0', () => resolve());
+      server.once('error', (error) => reject(new Error(`metrics server: listen ${host}:${this.options.port ?? 0}: ${error.message}`)));
+      server.listen(this.options.port ?? 0, host, () => resolve());
     });
     this.server = server;
   }

@@ -36,9 +36,9 @@ async function scrape(port: number): Promise<{ metrics: string; ready: number }>
 }
 
 function metricsPort(agent: Awaited<ReturnType<Lab['startAgent']>>): number {
-  const line = (agent as unknown as { log: string[] }).log.find((l) => /metrics on :\d+/.test(l));
+  const line = (agent as unknown as { log: string[] }).log.find((l) => /metrics on \S+:\d+ /.test(l));
   if (!line) throw new Error('the agent did not log its metrics port');
-  return Number(/metrics on :(\d+)/.exec(line)![1]);
+  return Number(/metrics on \S+:(\d+) /.exec(line)![1]);
 }
 
 async function withCluster(run: (lab: Lab, api: ApiServerStandin, agent: Awaited<ReturnType<Lab['startAgent']>>) => Promise<void>): Promise<void> {
