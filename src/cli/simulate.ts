@@ -4,6 +4,7 @@ import { loadManifests } from '../model/load-files.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
 import { loadPolicyWasm } from '../wasm/load.ts';
 import { simulate, SimulateError, type SimulateInput, type SimulateResult } from '../sim/simulate.ts';
+import { splitPath } from '../policy-tests/format.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc simulate PATH... --to NAME[.NAMESPACE]:PORT [options]
@@ -19,13 +20,15 @@ Options:
                                identity decides Maglev and session affinity. Without it every
                                connection comes from a different client.
   --header 'Name: value'       a request header, for HTTPRoute matches (repeatable)
-  --path P                     request path (default /)
+  --path P                     request path (default /); a ?query in it is split off, as with --query
   --method M                   request method (default GET)
   --query k=v                  a query parameter (repeatable)
   --connections N              connections (or requests, for an L7 route) (default 1000)
   --seed S                     seed of the random choices (default 1): same seed, same output
   --interval-ms T              simulated time between connections (default 1), for affinity
-  --strict                     exit 1 when any manifest has an error (default: report, go on)
+  --strict                     exit 1 when anything is reported about the manifests: an error,
+                               or a warning such as a field meshc does not apply (default:
+                               report, go on)
   --json                       print one JSON object on stdout
   -h, --help                   this help
 
@@ -85,14 +88,19 @@ async function run(args: string[]): Promise<number> {
   if (!values.to) throw new UsageError('meshc simulate: --to NAME[.NAMESPACE]:PORT is required');
   const missing = positionals.filter((p) => !existsSync(p));
   if (missing.length > 0) throw new InputError(`meshc simulate: no such file or directory: ${missing.join(', ')}`);
+  const path = values.path ?? '/';
+  if (!path.startsWith('/')) throw new UsageError(`meshc simulate: --path "${path}" must start with "/"`);
+  const target = splitPath(path);
+  const query = parseQuery(values.query ?? []);
+  for (const [key, list] of Object.entries(target.query)) (query[key] ??= []).unshift(...list);
   const input: SimulateInput = {
     to: parseTarget(values.to),
     from: values.from,
     request: {
-      path: values.path ?? '/',
+      path: target.path,
       method: values.method ?? 'GET',
       headers: parseHeaders(values.header ?? []),
-      query: parseQuery(values.query ?? []),
+      query,
     },
     connections: integerOption('simulate', 'connections', values.connections, 1000, 1),
     seed: integerOption('simulate', 'seed', values.seed, 1),
@@ -102,7 +110,10 @@ async function run(args: string[]): Promise<number> {
   const model = await loadManifests(positionals);
   for (const d of model.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
   const errors = model.diagnostics.filter((d) => d.severity === 'error').length;
-  if (values.strict && errors > 0) throw new InputError(`meshc simulate: ${errors} error(s) in the manifests (--strict)`);
+  const warnings = model.diagnostics.length - errors;
+  if (values.strict && model.diagnostics.length > 0) {
+    throw new InputError(`meshc simulate: ${errors} error(s) and ${warnings} warning(s) in the manifests (--strict)`);
+  }
   let result: SimulateResult;
   try {
     result = simulate(model, await loadPolicyWasm(), input);
@@ -129,7 +140,8 @@ export function formatResult(result: SimulateResult, input: SimulateInput): stri
   if (result.route) {
     const req = input.request ?? {};
     const headers = Object.entries(req.headers ?? {}).map(([k, v]) => ` ${k}: ${v}`).join(',');
-    lines.push(`HTTPRoute ${result.route.namespace}/${result.route.name}, rule ${result.route.rule} (request ${req.method ?? 'GET'} ${req.path ?? '/'}${headers ? `,${headers}` : ''})`);
+    const query = Object.entries(req.query ?? {}).flatMap(([k, list]) => (typeof list === 'string' ? [list] : list).map((v) => `${k}=${v}`)).join('&');
+    lines.push(`HTTPRoute ${result.route.namespace}/${result.route.name}, rule ${result.route.rule} (request ${req.method ?? 'GET'} ${req.path ?? '/'}${query ? `?${query}` : ''}${headers ? `,${headers}` : ''})`);
   } else if (result.status === 404) {
     lines.push('No HTTPRoute rule matches the request: every request gets 404');
   } else {

@@ -17,7 +17,8 @@ import { Reporter, type ObjectOrigin } from './diagnostics.ts';
 import { readRequestHeaderEdits } from './header-filter.ts';
 import { collectObjects, type KubeObject } from './objects.ts';
 import { PORT_RANGE } from './service.ts';
-import { enumAt, integerInRange, mappingAt, mappingsAt, stringAt, type Fields } from './fields.ts';
+import { enumAt, integerInRange, isFields, mappingAt, mappingsAt, stringAt, type Fields } from './fields.ts';
+import { FILTER_SUPPORT, notAppliedText, RULE_FIELD_SUPPORT } from './support.ts';
 
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 const MAX_WEIGHT = 1_000_000;
@@ -55,7 +56,69 @@ export function readHTTPRoute(object: KubeObject): HTTPRoute | undefined {
     ),
     rules: readRules(spec, meta.namespace, report),
   };
-  return report.rejected ? undefined : route;
+  if (report.rejected) return undefined;
+  if (reportMeshParents(route, report)) reportNotApplied(spec, report);
+  return route;
+}
+
+function isMeshParent(parent: ParentRef): boolean {
+  return parent.group === '' && parent.kind === 'Service';
+}
+
+/**
+ * Parents that are not Services are not in the mesh (a Gateway's routes are the Gateway's job),
+ * and neither is a route without parentRefs: each is reported. True when the route has a
+ * Service parent, so meshc applies it.
+ */
+function reportMeshParents(route: HTTPRoute, report: Reporter): boolean {
+  if (route.parentRefs.length === 0) {
+    report.warn(['spec', 'parentRefs'], 'the route has no parentRefs, so it is not in the mesh and meshc does not apply it (a mesh route has a Service parent: group "", kind Service)');
+    return false;
+  }
+  const inMesh = route.parentRefs.some(isMeshParent);
+  route.parentRefs.forEach((parent, index) => {
+    if (isMeshParent(parent)) return;
+    const kind = parent.group === GATEWAY_GROUP ? parent.kind : `${parent.kind}.${parent.group || 'core'}`;
+    const consequence = inMesh ? 'this parent is left out (its Service parents apply)' : 'the route is not applied';
+    report.warn(['spec', 'parentRefs', index], `${kind} ${parent.namespace}/${parent.name} is not in the mesh: meshc applies routes to Service parents only, so ${consequence}`);
+  });
+  return inMesh;
+}
+
+/** Every filter, rule field and `hostnames` that meshc reads past, each at its field. */
+function reportNotApplied(spec: Fields, report: Reporter): void {
+  if (Array.isArray(spec['hostnames']) && spec['hostnames'].length > 0) {
+    report.warn(['spec', 'hostnames'], 'is ignored: mesh routes match on the Service a client dialled, not on hostnames (GEP-1426); match the Host header instead');
+  }
+  mappingItems(spec, 'rules').forEach(([rule, r]) => {
+    const at = ['spec', 'rules', r];
+    reportFilters(rule, at, report);
+    mappingItems(rule, 'backendRefs').forEach(([backend, b]) => reportFilters(backend, [...at, 'backendRefs', b], report));
+    for (const [field, support] of Object.entries(RULE_FIELD_SUPPORT)) {
+      const text = rule[field] !== undefined && rule[field] !== null ? notAppliedText(support) : undefined;
+      if (text) report.warn([...at, field], text);
+    }
+  });
+}
+
+/** The mapping items of a list already read (and reported on) by readRules. */
+function mappingItems(owner: Fields, key: string): [Fields, number][] {
+  const value = owner[key];
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((item, index): [Fields, number][] => (isFields(item) ? [[item, index]] : []));
+}
+
+function reportFilters(owner: Fields, at: FieldPath, report: Reporter): void {
+  mappingItems(owner, 'filters').forEach(([filter, f]) => {
+    const type = filter['type'];
+    if (typeof type !== 'string' || type === '') return;
+    if (!Object.hasOwn(FILTER_SUPPORT, type)) {
+      report.error([...at, 'filters', f, 'type'], `${JSON.stringify(type)} is not a Gateway API filter type (${Object.keys(FILTER_SUPPORT).join(', ')}); not applied`);
+      return;
+    }
+    const text = notAppliedText(FILTER_SUPPORT[type]);
+    if (text) report.warn([...at, 'filters', f], `${type} ${text}`);
+  });
 }
 
 /** parentRef group defaults to gateway.networking.k8s.io and kind to Gateway (fact 6). */

@@ -379,16 +379,27 @@ function readRequest(r: Reader, value: unknown, path: Path, defaults: Defaults):
 
 /** `/a/b?x=1&y=2` → path `/a/b`, query {x: ['1'], y: ['2']}. */
 export function splitPath(text: string): { path: string; query: Record<string, string[]> } {
-  const q = text.indexOf('?');
+  const hash = text.indexOf('#');
+  const target = hash < 0 ? text : text.slice(0, hash);
+  const q = target.indexOf('?');
   const query: Record<string, string[]> = {};
-  if (q < 0) return { path: text, query };
-  for (const part of text.slice(q + 1).split('&')) {
+  if (q < 0) return { path: target || '/', query };
+  for (const part of target.slice(q + 1).split('&')) {
     if (!part) continue;
     const eq = part.indexOf('=');
-    const key = decodeURIComponent(eq < 0 ? part : part.slice(0, eq));
-    (query[key] ??= []).push(eq < 0 ? '' : decodeURIComponent(part.slice(eq + 1)));
+    const key = decodeQueryPart(eq < 0 ? part : part.slice(0, eq));
+    (query[key] ??= []).push(eq < 0 ? '' : decodeQueryPart(part.slice(eq + 1)));
   }
-  return { path: text.slice(0, q) || '/', query };
+  return { path: target.slice(0, q) || '/', query };
+}
+
+/** `%xx` escapes decoded; a malformed escape is kept as written, as a server would see it. */
+function decodeQueryPart(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function readExpect(r: Reader, value: unknown, path: Path, namespace: string, defaults: Defaults): Expectation | undefined {

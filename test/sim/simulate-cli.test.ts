@@ -2,6 +2,9 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -100,3 +103,64 @@ errors('a Service with no usable backend counts every connection as refused', ()
 });
 
 errors.run();
+
+const query = suite('meshc simulate: --path with a query string, --strict');
+
+const deployment = (name: string) =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: ${name}}\nspec: {replicas: 1, selector: {matchLabels: {app: ${name}}}, template: {metadata: {labels: {app: ${name}}}}}\n---\n` +
+  `apiVersion: v1\nkind: Service\nmetadata: {name: ${name}}\nspec: {selector: {app: ${name}}, ports: [{port: 80}]}\n---\n`;
+const queryRoute = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: by-query}
+spec:
+  parentRefs: [{group: "", kind: Service, name: api, port: 80}]
+  rules:
+  - matches: [{path: {type: Exact, value: /x}, queryParams: [{name: a, value: b}]}]
+    backendRefs: [{name: api-v2, port: 80}]
+  - backendRefs: [{name: api-v1, port: 80}]
+`;
+let dir = '';
+query.before(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'meshc-sim-query-'));
+  writeFileSync(path.join(dir, 'app.yaml'), deployment('api') + deployment('api-v1') + deployment('api-v2') + queryRoute);
+  writeFileSync(path.join(dir, 'timeout.yaml'), queryRoute.replace('by-query', 'with-timeout').replace('  - backendRefs: [{name: api-v1, port: 80}]', '  - backendRefs: [{name: api-v1, port: 80}]\n    timeouts: {request: 5s}'));
+});
+query.after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** [--path, extra args, the Service that gets every request] */
+const queryCases: [string, string[], string][] = [
+  ['/x?a=b', [], 'default/api-v2'],
+  ['/x?a=c', [], 'default/api-v1'],
+  ['/x', ['--query', 'a=b'], 'default/api-v2'],
+  ['/x?c=d', ['--query', 'a=b'], 'default/api-v2'],
+  ['/x?a=%62', [], 'default/api-v2'],
+  ['/x?a=b#frag', [], 'default/api-v2'],
+  ['/x?a=%zz', [], 'default/api-v1'],
+];
+for (const [p, extra, expected] of queryCases) {
+  query(`--path '${p}' ${extra.join(' ')} goes to ${expected}`, () => {
+    const r = meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--connections', '50', '--path', p, ...extra, '--json');
+    assert.is(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.equal([...new Set(out.backends.filter((b: { count: number }) => b.count > 0).map((b: { service: string }) => b.service))], [expected]);
+  });
+}
+
+query('--path must start with "/": a usage error', () => {
+  const r = meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--path', 'x?a=b');
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /--path "x\?a=b" must start with "\/"/);
+});
+
+query('a field meshc does not apply is reported, located; --strict makes it fatal', () => {
+  const file = path.join(dir, 'timeout.yaml');
+  const plain = meshc('simulate', path.join(dir, 'app.yaml'), file, '--to', 'api:80', '--connections', '10');
+  assert.is(plain.status, 0, plain.stderr);
+  assert.match(plain.stderr, /timeout\.yaml:\d+ \(doc 1\) warning: HTTPRoute default\/with-timeout: spec\.rules\[1\]\.timeouts: is not applied/);
+  const strict = meshc('simulate', path.join(dir, 'app.yaml'), file, '--to', 'api:80', '--connections', '10', '--strict');
+  assert.is(strict.status, 1);
+  assert.match(strict.stderr, /0 error\(s\) and 1 warning\(s\) in the manifests \(--strict\)/);
+  assert.is(meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--connections', '10', '--strict').status, 0);
+});
+
+query.run();
