@@ -5,6 +5,8 @@ import { formatDiagnostic } from '../model/diagnostics.ts';
 import { loadPolicyWasm } from '../wasm/load.ts';
 import { simulate, SimulateError, type SimulateInput, type SimulateResult } from '../sim/simulate.ts';
 import { splitPath } from '../policy-tests/format.ts';
+import { parseTarget, type ServiceTarget } from '../sim/target.ts';
+import { formatTable, shareBar } from '../text/table.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc simulate PATH... --to NAME[.NAMESPACE]:PORT [options]
@@ -39,11 +41,10 @@ Examples:
 
 export const command = { summary: 'simulate routing decisions offline', run };
 
-function parseTarget(text: string): SimulateInput['to'] {
-  const match = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.([a-z0-9]([-a-z0-9]*[a-z0-9])?))?:([A-Za-z0-9-]+)$/.exec(text);
-  if (!match) throw new UsageError(`meshc simulate: --to "${text}" is not NAME[.NAMESPACE]:PORT`);
-  const port = /^\d+$/.test(match[6]!) ? Number(match[6]) : match[6]!;
-  return { name: match[1]!, namespace: match[4] ?? 'default', port };
+function targetOption(text: string): ServiceTarget {
+  const target = parseTarget(text);
+  if (!target) throw new UsageError(`meshc simulate: --to "${text}" is not NAME[.NAMESPACE]:PORT`);
+  return target;
 }
 
 function parseHeaders(values: string[]): Record<string, string> {
@@ -94,7 +95,7 @@ async function run(args: string[]): Promise<number> {
   const query = parseQuery(values.query ?? []);
   for (const [key, list] of Object.entries(target.query)) (query[key] ??= []).unshift(...list);
   const input: SimulateInput = {
-    to: parseTarget(values.to),
+    to: targetOption(values.to),
     from: values.from,
     request: {
       path: target.path,
@@ -150,14 +151,10 @@ export function formatResult(result: SimulateResult, input: SimulateInput): stri
   lines.push(`${result.connections} ${result.route ? 'requests' : 'connections'}, ${result.refused} refused`);
   for (const [reason, n] of Object.entries(result.refusedReasons)) lines.push(`  refused (${reason}): ${n}`);
   lines.push('');
-  const rows = result.backends.map((b) => [b.service, b.pod ?? '-', `${b.ip}:${b.port}`, String(b.count), `${((100 * b.count) / result.connections).toFixed(1)}%`]);
-  const header = ['SERVICE', 'POD', 'ADDRESS', 'COUNT', 'SHARE'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const pad = (cells: string[]) => cells.map((c, i) => (i >= 3 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
-  lines.push(pad(header));
-  result.backends.forEach((b, i) => {
-    const bar = '█'.repeat(Math.round((BAR_WIDTH * b.count) / Math.max(1, result.connections)));
-    lines.push(`${pad(rows[i]!)}  ${bar}`);
-  });
+  const rows = result.backends.map((b) => [
+    b.service, b.pod ?? '-', `${b.ip}:${b.port}`, String(b.count), `${((100 * b.count) / result.connections).toFixed(1)}%`,
+    shareBar(b.count, result.connections, BAR_WIDTH),
+  ]);
+  lines.push(...formatTable([['SERVICE', 'POD', 'ADDRESS', 'COUNT', 'SHARE'], ...rows], { right: [3, 4] }));
   return `${lines.join('\n')}\n`;
 }

@@ -18,6 +18,7 @@ import { decodeServices } from '../inspect/decode.ts';
 import { readPinned } from '../inspect/read.ts';
 import { CLUSTER_IPS, INITIAL_STATE, PODS, SERVICE_PORT, TARGET_PORT, demoManifests, runningPods, type DemoState, type Version } from './manifests.ts';
 import { Sandbox } from './sandbox.ts';
+import { formatTable, shareBar } from '../text/table.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SEED_FIXTURE = join(ROOT, 'fixtures', 'product-api');
@@ -159,20 +160,15 @@ function collect(child: ChildProcess): Promise<{ code: number | null; stdout: st
   });
 }
 
-export function formatBar(share: number): string {
-  return '█'.repeat(Math.round(BAR_WIDTH * share));
-}
-
 export function formatPhase(phase: PhaseResult): string[] {
   const lines: string[] = [];
   const peers = Object.entries(phase.peers).map(([peer, n]) => `${peer} ×${n}`).join(', ');
   lines.push(`${phase.requests} requests, ${phase.failed} failed${phase.failed ? ` (${Object.entries(phase.errors).map(([e, n]) => `${e} ×${n}`).join(', ')})` : ''}; the client's getpeername(): ${peers || '-'}`);
-  const rows = phase.pods.map((p) => [p.pod, p.version, String(p.count), `${((100 * p.count) / phase.requests).toFixed(1)}%`, `${(100 * p.expected).toFixed(1)}%`]);
-  const header = ['POD', 'VERSION', 'COUNT', 'SHARE', 'EXPECTED'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const pad = (cells: string[]) => cells.map((c, i) => (i >= 2 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
-  lines.push(pad(header));
-  phase.pods.forEach((p, i) => lines.push(`${pad(rows[i]!)}  ${formatBar(p.count / Math.max(1, phase.requests))}`));
+  const rows = phase.pods.map((p) => [
+    p.pod, p.version, String(p.count), `${((100 * p.count) / phase.requests).toFixed(1)}%`, `${(100 * p.expected).toFixed(1)}%`,
+    shareBar(p.count, phase.requests, BAR_WIDTH),
+  ]);
+  lines.push(...formatTable([['POD', 'VERSION', 'COUNT', 'SHARE', 'EXPECTED'], ...rows], { right: [2, 3, 4] }));
   const versions = (['v1', 'v2'] as const).map((v) => `${v} ${((100 * phase.versions[v].count) / Math.max(1, phase.requests)).toFixed(1)}% (weight ${(100 * phase.versions[v].expected).toFixed(0)}%)`);
   lines.push(`by version: ${versions.join(', ')}`);
   return lines;

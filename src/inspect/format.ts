@@ -1,13 +1,7 @@
 // `meshc inspect`'s table: one block per service frontend, its weighted groups and backends below
 // it, in the spirit of `cilium bpf lb list`.
+import { formatTable } from '../text/table.ts';
 import type { InspectBackend, InspectResult, InspectService } from './decode.ts';
-
-/** Pads every column of `rows` to its widest cell. */
-export function alignColumns(rows: string[][], indent = ''): string[] {
-  const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => indent + row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd());
-}
 
 function backendRows(backends: InspectBackend[]): string[][] {
   return backends.map((b) => [
@@ -31,7 +25,7 @@ function flagText(s: InspectService): string {
 export function formatInspect(result: InspectResult): string {
   const lines: string[] = [];
   if (result.services.length === 0) lines.push('no service frontends in the maps');
-  const headers = alignColumns([
+  const headers = formatTable([
     ['FRONTEND', 'SERVICE', 'ALGORITHM', 'FLAGS'],
     ...result.services.map((s) => [frontend(s), s.name ?? '(no name)', s.algorithm, flagText(s)]),
   ]);
@@ -52,7 +46,7 @@ export function formatInspect(result: InspectResult): string {
     } else {
       body.push(...backendRows(s.backends));
     }
-    const aligned = alignColumns(body, '      ');
+    const aligned = formatTable(body, { indent: '      ' });
     let next = 0;
     for (let row = 0; row <= aligned.length; row++) {
       while (next < marks.length && marks[next]!.at === row) lines.push(`    ${marks[next++]!.text}`);

@@ -1,7 +1,8 @@
 // The request panel's form values and their translation into a simulator input. Pure.
 
 import type { SimulateInput } from '../sim/simulate.ts';
-import { parseTarget, splitPath } from '../policy-tests/format.ts';
+import { splitPath } from '../policy-tests/format.ts';
+import { parseTarget } from '../sim/target.ts';
 
 export interface RequestForm {
   /** `namespace/name` of the client pod, or '' for a new client per connection. */

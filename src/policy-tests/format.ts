@@ -4,15 +4,10 @@
 
 import { LineCounter, parseDocument, isScalar, Scalar, type Document } from 'yaml';
 import { documentValue, YAML_OPTIONS } from '../model/parse.ts';
+import { parseTarget, type ServiceTarget } from '../sim/target.ts';
 
 /** Where the manifests under test come from. */
 export type ManifestSource = { paths: string[]; line?: number } | { inline: string; line?: number; firstLine?: number };
-
-export interface ServiceTarget {
-  name: string;
-  namespace: string;
-  port: number | string;
-}
 
 export interface TestRequest {
   to: ServiceTarget;
@@ -172,14 +167,6 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
   return JSON.stringify(value);
-}
-
-/** `name[.namespace]:port` as in `meshc simulate --to`; port by number or name. */
-export function parseTarget(text: string): ServiceTarget | undefined {
-  const match = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.([a-z0-9]([-a-z0-9]*[a-z0-9])?))?:([A-Za-z0-9-]+)$/.exec(text.trim());
-  if (!match) return undefined;
-  const port = /^\d+$/.test(match[6]!) ? Number(match[6]) : match[6]!;
-  return { name: match[1]!, namespace: match[4] ?? 'default', port };
 }
 
 /** `name` (in `namespace`) or `namespace/name`. */
