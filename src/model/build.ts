@@ -1,7 +1,7 @@
 // The pure core of the loader: parsed manifest documents in, the typed Model out. No I/O, so it
 // runs in Node and in the browser alike.
 
-import type { Diagnostic, HTTPRoute, Model, Node, ObjectMeta, PodInfo, Service } from './types.ts';
+import type { Diagnostic, HTTPRoute, Model, Node, ObjectMeta, PodInfo, ReferenceGrant, Service } from './types.ts';
 import type { ManifestDoc } from './manifest-doc.ts';
 import type { WithReporter } from './diagnostics.ts';
 import { collectObjects, type KnownKind, type KubeObject } from './objects.ts';
@@ -12,6 +12,7 @@ import { isWorkloadKind, normalizeWorkload, synthesizePods, type Workload } from
 import { normalizeEndpointSlice, type EndpointSliceInfo } from './endpointslice.ts';
 import { serviceEndpoints } from './endpoints.ts';
 import { checkRouteReferences, readHTTPRoute } from './httproute.ts';
+import { readReferenceGrant } from './reference-grant.ts';
 import { parseCidr, type Cidr } from './ip.ts';
 
 export type { ManifestDoc } from './manifest-doc.ts';
@@ -64,7 +65,8 @@ export function buildModel(docs: readonly ManifestDoc[], options: BuildOptions =
       model.endpoints.set(key, endpoints);
     }
   }
-  model.routes = readRoutes(objects.get('HTTPRoute') ?? [], model.services);
+  const grants = (objects.get('ReferenceGrant') ?? []).map(readReferenceGrant).filter((grant) => grant !== undefined);
+  model.routes = readRoutes(objects.get('HTTPRoute') ?? [], model.services, grants);
   sortByPosition(diagnostics, docs);
   return model;
 }
@@ -145,12 +147,12 @@ function readSlices(objects: readonly KubeObject[], nodes: ReadonlyMap<string, N
 }
 
 /** Valid routes with their references checked, sorted by namespace/name. */
-function readRoutes(objects: readonly KubeObject[], services: ReadonlyMap<string, Service>): HTTPRoute[] {
+function readRoutes(objects: readonly KubeObject[], services: ReadonlyMap<string, Service>, grants: readonly ReferenceGrant[]): HTTPRoute[] {
   const routes: HTTPRoute[] = [];
   for (const object of objects) {
     const route = readHTTPRoute(object);
     if (!route) continue;
-    checkRouteReferences(route, services, object.report);
+    checkRouteReferences(route, services, object.report, grants);
     routes.push(route);
   }
   const key = (route: HTTPRoute) => `${route.meta.namespace}/${route.meta.name}`;

@@ -7,6 +7,7 @@ import type {
   HTTPRoute,
   ParentRef,
   PathMatchType,
+  ReferenceGrant,
   RouteMatch,
   RouteRule,
   Service,
@@ -15,12 +16,13 @@ import type {
 import type { FieldPath } from './manifest-doc.ts';
 import { Reporter, type ObjectOrigin } from './diagnostics.ts';
 import { readRequestHeaderEdits } from './header-filter.ts';
-import { collectObjects, type KubeObject } from './objects.ts';
+import { collectObjects, GATEWAY_GROUP, type KubeObject } from './objects.ts';
+import { referenceGrantAllows } from './reference-grant.ts';
 import { PORT_RANGE } from './service.ts';
 import { enumAt, integerInRange, isFields, mappingAt, mappingsAt, stringAt, type Fields } from './fields.ts';
 import { FILTER_SUPPORT, notAppliedText, RULE_FIELD_SUPPORT } from './support.ts';
 
-export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
+export { GATEWAY_GROUP };
 const MAX_WEIGHT = 1_000_000;
 const PATH_TYPES: readonly PathMatchType[] = ['Exact', 'PathPrefix', 'RegularExpression'];
 const STRING_MATCH_TYPES: readonly StringMatchType[] = ['Exact', 'RegularExpression'];
@@ -294,18 +296,43 @@ function requiredName(entry: Fields, path: FieldPath, report: Reporter): string 
 /**
  * Checks the route's references to Services against `services` (keyed namespace/name): a
  * backendRef to a missing Service, or to a port the Service does not have, is marked invalid
- * (BackendNotFound) and reported; a parentRef to a missing Service is reported.
+ * (BackendNotFound) and reported; a parentRef to a missing Service is reported. A backendRef to
+ * another namespace needs a ReferenceGrant for the route's Gateway parents only (fact 27): the
+ * mesh needs none (fact 32, GEP-1426). Without one, it is reported, and marked invalid
+ * (RefNotPermitted) when the route has no Service parent.
  */
-export function resolveRouteReferences(route: HTTPRoute, services: ReadonlyMap<string, Service>, diagnostics: Diagnostic[]): void {
+export function resolveRouteReferences(
+  route: HTTPRoute, services: ReadonlyMap<string, Service>, diagnostics: Diagnostic[], grants: readonly ReferenceGrant[] = [],
+): void {
   const { namespace, name, source } = route.meta;
-  checkRouteReferences(route, services, new Reporter(diagnostics, source, { kind: 'HTTPRoute', namespace, name }));
+  checkRouteReferences(route, services, new Reporter(diagnostics, source, { kind: 'HTTPRoute', namespace, name }), grants);
 }
 
-export function checkRouteReferences(route: HTTPRoute, services: ReadonlyMap<string, Service>, report: Reporter): void {
+export function checkRouteReferences(
+  route: HTTPRoute, services: ReadonlyMap<string, Service>, report: Reporter, grants: readonly ReferenceGrant[] = [],
+): void {
   route.parentRefs.forEach((parent, index) => checkParentRef(parent, ['spec', 'parentRefs', index], services, report));
+  const gatewayParents = route.parentRefs.filter((parent) => parent.group === GATEWAY_GROUP && parent.kind === 'Gateway').length;
+  const inMesh = route.parentRefs.some(isMeshParent);
   route.rules.forEach((rule, r) =>
-    rule.backendRefs.forEach((backend, b) => checkBackendRef(backend, ['spec', 'rules', r, 'backendRefs', b], services, report)),
+    rule.backendRefs.forEach((backend, b) => {
+      const path = ['spec', 'rules', r, 'backendRefs', b];
+      if (gatewayParents > 0 && !backend.invalid && !referenceGrantAllows(grants, route.meta.namespace, backend)) {
+        checkGrant(backend, path, route.meta.namespace, inMesh, report);
+      }
+      checkBackendRef(backend, path, services, report);
+    }),
   );
+}
+
+function checkGrant(backend: BackendRef, path: FieldPath, namespace: string, inMesh: boolean, report: Reporter): void {
+  const why = `RefNotPermitted: no ReferenceGrant in namespace ${backend.namespace} lets HTTPRoutes from ${namespace} refer to Service ${backend.name}`;
+  if (inMesh) {
+    report.warn(path, `${why}, so for the route's Gateway parents ResolvedRefs is False and this share gets 500; its Service parents (the mesh) need no grant (GEP-1426) and use it`);
+    return;
+  }
+  backend.invalid = 'RefNotPermitted';
+  report.warn(path, `${why}: ResolvedRefs is False and requests sent to it get 500`);
 }
 
 function checkParentRef(parent: ParentRef, path: FieldPath, services: ReadonlyMap<string, Service>, report: Reporter): void {

@@ -15,7 +15,8 @@ export type KnownKind =
   | 'ReplicaSet'
   | 'Namespace'
   | 'Node'
-  | 'HTTPRoute';
+  | 'HTTPRoute'
+  | 'ReferenceGrant';
 
 const API_VERSIONS: Record<KnownKind, readonly string[]> = {
   Service: ['v1'],
@@ -27,11 +28,13 @@ const API_VERSIONS: Record<KnownKind, readonly string[]> = {
   Namespace: ['v1'],
   Node: ['v1'],
   HTTPRoute: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'],
+  ReferenceGrant: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'],
 };
 
 const CLUSTER_SCOPED: ReadonlySet<KnownKind> = new Set(['Namespace', 'Node']);
 
 export const DEFAULT_NAMESPACE = 'default';
+export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export const SKIP_ANNOTATION = 'meshc.io/skip';
 
 /** A DNS-1123 subdomain, the rule for most object names. */

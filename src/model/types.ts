@@ -161,6 +161,15 @@ export interface HTTPRoute {
   rules: RouteRule[];
 }
 
+/** A ReferenceGrant: HTTPRoutes (and other kinds) of the `from` namespaces may refer to `to` in its namespace. */
+export interface ReferenceGrant {
+  namespace: string;
+  name: string;
+  from: { group: string; kind: string; namespace: string }[];
+  /** `name` unset: every object of that group and kind. */
+  to: { group: string; kind: string; name?: string }[];
+}
+
 export interface Node {
   name: string;
   zone?: string;
