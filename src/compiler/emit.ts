@@ -3,7 +3,8 @@
 // types wrap after arithmetic, shift counts are masked, division is guarded, signed arithmetic
 // goes through unsigned C arithmetic.
 import ts from 'typescript';
-import { ARITHMETIC, COMPOUND, SHIFTS, literalValue, unparen, type FunctionInfo, type LocalVar } from './check.ts';
+import type { FunctionInfo, LocalVar } from './check/index.ts';
+import { ARITHMETIC, COMPOUND, SHIFTS, literalValue, unparen } from './syntax.ts';
 import { structName, type LoweredProgram } from './lower.ts';
 import { INTS, type ClassDecl, type ConstDecl, type IntName, type MapDecl, type Ty } from './types.ts';
 

@@ -1,7 +1,7 @@
 // The policy generator: AssemblyScript policy modules (the subset in docs/policy-subset.md) in,
 // BPF C out. read → check → lower → emit, one phase per file.
 import path from 'node:path';
-import { check } from './check.ts';
+import { check } from './check/index.ts';
 import { Declarations } from './declarations.ts';
 import { DiagnosticSink, type CompilerDiagnostic } from './diagnostics.ts';
 import { emit } from './emit.ts';

@@ -1,7 +1,7 @@
 // Phase 3, lower: decides the C side of every checked declaration: C names (structs, macros,
 // maps, `mc_` functions, locals that would clash), and the order of emission (callees first).
 import path from 'node:path';
-import type { CheckedProgram, FunctionInfo, LocalVar } from './check.ts';
+import type { CheckedProgram, FunctionInfo, LocalVar } from './check/index.ts';
 import type { DiagnosticSink } from './diagnostics.ts';
 import type { ClassDecl, ConstDecl, MapDecl } from './types.ts';
 
