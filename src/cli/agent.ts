@@ -10,6 +10,7 @@ import { MetricsServer, type Readiness } from '../metrics/server.ts';
 import type { KubeSource } from '../kube/source.ts';
 import { ManifestSource } from '../agent/manifest-source.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
+import { untilStopped, type CommandIO } from './io.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc agent --manifests DIR --cgroup PATH [--pin DIR] [--watch] [options]
@@ -51,7 +52,7 @@ async function ensureObject(dir: string, log: (line: string) => void): Promise<v
   await compilePolicy({ outDir: dir, progress: (line) => log(`compile: ${line}`) });
 }
 
-async function run(args: string[]): Promise<number> {
+async function run(args: string[], io: CommandIO): Promise<number> {
   const { values } = parseCommand('agent', args, {
     manifests: { type: 'string', multiple: true },
     cgroup: { type: 'string' },
@@ -65,10 +66,10 @@ async function run(args: string[]): Promise<number> {
     'metrics-address': { type: 'string' },
   }, false);
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return 0;
   }
-  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const log = (line: string) => io.stderr.write(`${line}\n`);
   const pin = resolve(values.pin ?? DEFAULT_PIN);
   if (process.getuid?.() !== 0) throw new InputError('meshc agent: needs root (CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN) to load and attach BPF programs');
   if (values.detach) {
@@ -154,17 +155,11 @@ async function run(args: string[]): Promise<number> {
   }, 5000);
   stops.push(() => clearInterval(timer));
   log(`agent: ${kube ? 'watching the API server' : 'watching for changes'} (SIGTERM or SIGINT stops; pinned state stays)`);
-  await new Promise<void>((done) => {
-    const shutdown = (signal: string) => {
-      log(`agent: ${signal}: stopping; links and maps stay pinned in ${pin}, routing goes on`);
-      for (const stop of stops) stop();
-      agent.close();
-      void server?.stop().finally(done);
-      if (!server) done();
-    };
-    process.once('SIGTERM', () => shutdown('SIGTERM'));
-    process.once('SIGINT', () => shutdown('SIGINT'));
-  });
+  const signal = await untilStopped(io);
+  log(`agent: ${signal === 'abort' ? 'stopped' : signal}: stopping; links and maps stay pinned in ${pin}, routing goes on`);
+  for (const stop of stops) stop();
+  agent.close();
+  await server?.stop();
   return 0;
 }
 

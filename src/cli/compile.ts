@@ -1,6 +1,7 @@
 // `meshc compile`: the policy as BPF C, a BPF object and policy.wasm (see src/build/compile.ts).
 import path from 'node:path';
 import { CompileError, compilePolicy, ProgramRejectedError, type CompileResult } from '../build/compile.ts';
+import type { CommandIO } from './io.ts';
 import { InputError, UsageError, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc compile [--policy FILE] [--out DIR] [options]
@@ -30,7 +31,7 @@ Exit status: 0 built, 1 the policy or a tool failed (diagnostics on stderr), 2 b
 
 export const command = { summary: 'compile the policy to BPF C, a BPF object and policy.wasm', run };
 
-async function run(args: string[]): Promise<number> {
+async function run(args: string[], io: CommandIO): Promise<number> {
   const { values } = parseCommand(
     'compile',
     args,
@@ -44,7 +45,7 @@ async function run(args: string[]): Promise<number> {
     false,
   );
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return 0;
   }
   if (values.policy !== undefined && values.policy === '') throw new UsageError('meshc compile: --policy needs a file');
@@ -55,13 +56,13 @@ async function run(args: string[]): Promise<number> {
       policyFile: values.policy,
       wasm: !values['no-wasm'],
       check: values.check,
-      progress: (line) => process.stderr.write(`meshc compile: ${line}\n`),
+      progress: (line) => io.stderr.write(`meshc compile: ${line}\n`),
     });
   } catch (error) {
     if (!(error instanceof CompileError)) throw error;
-    if (values.json) process.stdout.write(`${JSON.stringify(failureJson(error))}\n`);
+    if (values.json) io.stdout.write(`${JSON.stringify(failureJson(error))}\n`);
     if (error.diagnostics.length > 0) {
-      process.stderr.write(`${error.detail}\n`);
+      io.stderr.write(`${error.detail}\n`);
       throw new InputError(`meshc compile: ${error.message}`);
     }
     if (error instanceof ProgramRejectedError) {
@@ -71,7 +72,7 @@ async function run(args: string[]): Promise<number> {
     throw new InputError(`meshc compile: ${error.message}${detail}`);
   }
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ ok: true, outDir: result.outDir, timingsMs: result.timings, checked: result.checked, manifest: result.manifest })}\n`);
+    io.stdout.write(`${JSON.stringify({ ok: true, outDir: result.outDir, timingsMs: result.timings, checked: result.checked, manifest: result.manifest })}\n`);
   } else {
     const rel = (file: string) => path.relative(process.cwd(), file) || file;
     const lines = [
@@ -81,7 +82,7 @@ async function run(args: string[]): Promise<number> {
       `  ${rel(result.manifestPath)}`,
       ...(result.checked ? [`  the kernel accepted all ${result.checked.length} programs`] : []),
     ];
-    process.stdout.write(`${lines.join('\n')}\n`);
+    io.stdout.write(`${lines.join('\n')}\n`);
   }
   return 0;
 }

@@ -1,6 +1,7 @@
 // `meshc demo`: the seed article's product-api canary, live, in one command.
 import { resolve } from 'node:path';
 import { runDemo } from '../demo/run.ts';
+import type { CommandIO } from './io.ts';
 import { InputError, integerOption, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc demo [--requests N] [--json]
@@ -25,23 +26,23 @@ Options:
 
 export const command = { summary: 'run the product-api canary live (root)', run };
 
-async function run(args: string[]): Promise<number> {
+async function run(args: string[], io: CommandIO): Promise<number> {
   const { values } = parseCommand('demo', args, {
     requests: { type: 'string' },
     json: { type: 'boolean' },
     objects: { type: 'string' },
   }, false);
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return 0;
   }
   const requests = integerOption('demo', 'requests', values.requests, 200, 1);
   if (process.getuid?.() !== 0) {
     throw new InputError('meshc demo: needs root: it creates a network namespace and a cgroup, and loads and attaches BPF programs (try: sudo meshc demo)');
   }
-  const out = values.json ? process.stderr : process.stdout;
+  const out = values.json ? io.stderr : io.stdout;
   const summary = await runDemo({ requests, objectDir: resolve(values.objects ?? 'build'), log: (line) => out.write(`${line}\n`) });
-  if (values.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+  if (values.json) io.stdout.write(`${JSON.stringify(summary)}\n`);
   const failed = summary.phases.reduce((n, p) => n + p.failed, 0);
   return summary.error || summary.leftovers.length > 0 || failed > 0 ? 1 : 0;
 }

@@ -4,6 +4,7 @@ import { DEFAULT_PIN } from '../agent/agent.ts';
 import { decodeServices } from '../inspect/decode.ts';
 import { formatInspect } from '../inspect/format.ts';
 import { NoPinnedMapsError, readPinned } from '../inspect/read.ts';
+import type { CommandIO } from './io.ts';
 import { InputError, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc inspect [--pin DIR] [--json]
@@ -22,10 +23,10 @@ Options:
 
 export const command = { summary: 'decode the pinned maps: services, groups, backends', run };
 
-async function run(args: string[]): Promise<number> {
+async function run(args: string[], io: CommandIO): Promise<number> {
   const { values } = parseCommand('inspect', args, { pin: { type: 'string' }, json: { type: 'boolean' } }, false);
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return 0;
   }
   const pin = resolve(values.pin ?? DEFAULT_PIN);
@@ -40,6 +41,6 @@ async function run(args: string[]): Promise<number> {
     throw error;
   }
   const result = decodeServices(input);
-  process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : formatInspect(result));
+  io.stdout.write(values.json ? `${JSON.stringify(result)}\n` : formatInspect(result));
   return 0;
 }

@@ -1,9 +1,10 @@
 // Dispatches `meshc <command>`. Exit status: 0 success, 1 bad input or failure, 2 bad usage.
+import { processIO, type CommandIO } from './io.ts';
 import { InputError, UsageError } from './usage.ts';
 
 interface Command {
   summary: string;
-  run(args: string[]): Promise<number>;
+  run(args: string[], io: CommandIO): Promise<number>;
 }
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
@@ -39,29 +40,30 @@ Exit status: 0 on success, 1 on bad input or failure, 2 on bad usage.
 `;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** Runs `meshc ARGV...` and returns its exit status; output goes to `io` (the process's by default). */
+export async function main(argv: string[], io: CommandIO = processIO()): Promise<number> {
   const [name, ...args] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
-    process.stdout.write(overview());
+    io.stdout.write(overview());
     return name ? 0 : 2;
   }
   const load = COMMANDS[name];
   if (!load) {
-    process.stderr.write(`meshc: unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
+    io.stderr.write(`meshc: unknown command "${name}"; commands: ${Object.keys(COMMANDS).join(', ')}\n`);
     return 2;
   }
   try {
-    return await (await load()).run(args);
+    return await (await load()).run(args, io);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`${error.message}\n(see meshc ${name} --help)\n`);
+      io.stderr.write(`${error.message}\n(see meshc ${name} --help)\n`);
       return 2;
     }
     if (error instanceof InputError) {
-      process.stderr.write(`${error.message}\n`);
+      io.stderr.write(`${error.message}\n`);
       return 1;
     }
-    process.stderr.write(`meshc ${name}: ${(error as Error).stack ?? error}\n`);
+    io.stderr.write(`meshc ${name}: ${(error as Error).stack ?? error}\n`);
     return 1;
   }
 }

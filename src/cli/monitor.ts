@@ -8,6 +8,7 @@ import { openRingBuffer, type BpfMap } from '../loader/index.ts';
 import { CgroupPaths } from '../inspect/cgroups.ts';
 import { describeEvent, formatEvent, type EventContext } from '../inspect/events.ts';
 import { NoPinnedMapsError, openMeshcMap } from '../inspect/read.ts';
+import { untilStopped, type CommandIO } from './io.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc monitor [--pin DIR] [--json] [--count N] [--type T,...] [--backlog]
@@ -40,7 +41,7 @@ function monotonicOffset(): bigint {
   return BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 }
 
-async function run(args: string[]): Promise<number> {
+async function run(args: string[], io: CommandIO): Promise<number> {
   const { values } = parseCommand('monitor', args, {
     pin: { type: 'string' },
     json: { type: 'boolean' },
@@ -50,7 +51,7 @@ async function run(args: string[]): Promise<number> {
     'cgroup-root': { type: 'string' },
   }, false);
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return 0;
   }
   const count = values.count === undefined ? Infinity : integerOption('monitor', 'count', values.count, 0, 1);
@@ -100,23 +101,21 @@ async function run(args: string[]): Promise<number> {
     }
     const event = describeEvent(decodeEvent(record), context);
     if (!types.has(event.event)) return;
-    process.stdout.write(`${values.json ? JSON.stringify(event) : formatEvent(event)}\n`);
+    io.stdout.write(`${values.json ? JSON.stringify(event) : formatEvent(event)}\n`);
     printed++;
     if (printed >= count) done();
   }, { start: false });
   reader.consume();
   skipping = false;
-  if (skipped > 0) process.stderr.write(`monitor: skipped ${skipped} events buffered before it started (--backlog shows them)\n`);
-  const onSignal = () => done();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  if (skipped > 0) io.stderr.write(`monitor: skipped ${skipped} events buffered before it started (--backlog shows them)\n`);
+  const stop = new AbortController();
+  void untilStopped({ ...io, signal: io.signal ? AbortSignal.any([io.signal, stop.signal]) : stop.signal }).then(() => done());
   reader.start();
-  process.stderr.write(`monitor: reading events from ${pin}/maps/mc_events (Ctrl-C stops)\n`);
+  io.stderr.write(`monitor: reading events from ${pin}/maps/mc_events (Ctrl-C stops)\n`);
   try {
     await finished;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    stop.abort();
     reader.close();
     events.close();
     namesMap?.close();

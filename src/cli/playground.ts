@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { buildPlayground, DEFAULT_OUTDIR } from '../playground/build.ts';
 import { servePlayground } from '../playground/server.ts';
+import { untilStopped, type CommandIO } from './io.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc playground [--port P] [--host H] [--rebuild] [--dir DIR]
@@ -29,7 +30,7 @@ Example:
 
 export const command = { summary: 'serve the browser playground', run };
 
-async function run(args: string[]): Promise<number> {
+async function run(args: string[], io: CommandIO): Promise<number> {
   const { values, positionals } = parseCommand('playground', args, {
     port: { type: 'string' },
     host: { type: 'string' },
@@ -37,7 +38,7 @@ async function run(args: string[]): Promise<number> {
     dir: { type: 'string' },
   }, false);
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return 0;
   }
   if (positionals.length > 0) throw new UsageError(`meshc playground: unexpected argument "${positionals[0]}"`);
@@ -46,7 +47,7 @@ async function run(args: string[]): Promise<number> {
   const dir = values.dir ? resolve(values.dir) : DEFAULT_OUTDIR;
   if (values.dir && values.rebuild) throw new UsageError('meshc playground: --rebuild builds dist/playground; it does not go with --dir');
   if (values.rebuild || (!values.dir && !existsSync(join(dir, 'index.html')))) {
-    process.stderr.write(`building the playground into ${dir} ...\n`);
+    io.stderr.write(`building the playground into ${dir} ...\n`);
     await buildPlayground({ outdir: dir });
   }
   if (!existsSync(join(dir, 'index.html'))) throw new InputError(`meshc playground: ${dir} has no index.html: not a built playground`);
@@ -59,16 +60,8 @@ async function run(args: string[]): Promise<number> {
     if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new InputError(`meshc playground: cannot listen on host ${values.host}: ${code}`);
     throw error;
   }
-  process.stdout.write(`meshc playground: serving ${dir}\n  ${server.url}\n(Ctrl-C to stop)\n`);
-  await new Promise<void>((done) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      done();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  io.stdout.write(`meshc playground: serving ${dir}\n  ${server.url}\n(Ctrl-C to stop)\n`);
+  await untilStopped(io);
   await server.close();
   return 0;
 }

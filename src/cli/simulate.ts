@@ -7,6 +7,7 @@ import { simulate, SimulateError, type SimulateInput, type SimulateResult } from
 import { splitPath } from '../policy-tests/format.ts';
 import { parseTarget, type ServiceTarget } from '../sim/target.ts';
 import { formatTable, shareBar } from '../text/table.ts';
+import type { CommandIO } from './io.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc simulate PATH... --to NAME[.NAMESPACE]:PORT [options]
@@ -67,7 +68,7 @@ function parseQuery(values: string[]): Record<string, string[]> {
   return query;
 }
 
-async function run(args: string[]): Promise<number> {
+async function run(args: string[], io: CommandIO): Promise<number> {
   const { values, positionals } = parseCommand('simulate', args, {
     to: { type: 'string' },
     from: { type: 'string' },
@@ -82,7 +83,7 @@ async function run(args: string[]): Promise<number> {
     json: { type: 'boolean' },
   });
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('meshc simulate: give at least one PATH of manifests');
@@ -109,7 +110,7 @@ async function run(args: string[]): Promise<number> {
   };
   if (!Number.isFinite(input.intervalMs) || input.intervalMs! < 0) throw new UsageError('meshc simulate: --interval-ms must be a number >= 0');
   const model = await loadManifests(positionals);
-  for (const d of model.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+  for (const d of model.diagnostics) io.stderr.write(`${formatDiagnostic(d)}\n`);
   const errors = model.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = model.diagnostics.length - errors;
   if (values.strict && model.diagnostics.length > 0) {
@@ -122,12 +123,12 @@ async function run(args: string[]): Promise<number> {
     if (error instanceof SimulateError) throw new InputError(`meshc simulate: ${error.message}`);
     throw error;
   }
-  for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+  for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);
   if (values.json) {
     const { warnings: _warnings, ...json } = result;
-    process.stdout.write(`${JSON.stringify(json)}\n`);
+    io.stdout.write(`${JSON.stringify(json)}\n`);
   } else {
-    process.stdout.write(formatResult(result, input));
+    io.stdout.write(formatResult(result, input));
   }
   return 0;
 }

@@ -8,6 +8,7 @@ import type { ManifestDoc } from '../model/manifest-doc.ts';
 import { loadPolicyWasm } from '../wasm/load.ts';
 import { formatProblem, parseTestFile, type ParsedTestFile, type TestFileProblem } from '../policy-tests/format.ts';
 import { inlineManifestDocs, runTestFile, summaryLine, type TestRun } from '../policy-tests/run.ts';
+import type { CommandIO } from './io.ts';
 import { InputError, UsageError, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc test FILE... [options]
@@ -50,7 +51,7 @@ interface FileReport {
   diagnostics: string[];
 }
 
-async function run(args: string[]): Promise<number> {
+async function run(args: string[], io: CommandIO): Promise<number> {
   const { values, positionals } = parseCommand('test', args, {
     manifests: { type: 'string', multiple: true },
     run: { type: 'string' },
@@ -58,7 +59,7 @@ async function run(args: string[]): Promise<number> {
     json: { type: 'boolean' },
   });
   if (values.help) {
-    process.stdout.write(HELP);
+    io.stdout.write(HELP);
     return 0;
   }
   if (positionals.length === 0) throw new UsageError('meshc test: give at least one test FILE');
@@ -77,8 +78,8 @@ async function run(args: string[]): Promise<number> {
   for (const file of positionals) {
     const report = await testFile(file, values.manifests, filter, instance);
     ok &&= report.run.ok;
-    if (values.json) process.stdout.write(`${JSON.stringify({ file, ...report.run, diagnostics: report.diagnostics })}\n`);
-    else process.stdout.write(formatReport(report, values.verbose ?? false));
+    if (values.json) io.stdout.write(`${JSON.stringify({ file, ...report.run, diagnostics: report.diagnostics })}\n`);
+    else io.stdout.write(formatReport(report, values.verbose ?? false));
   }
   return ok ? 0 : 1;
 }
