@@ -76,6 +76,7 @@ export class IncrementalModel {
       routes: partial.routes,
       nodes: partial.nodes,
       diagnostics: [],
+      ignored: partial.ignored,
     };
     for (const key of rebuilt) {
       const old = previous.services.get(key);

@@ -42,7 +42,8 @@ export function buildModel(docs: readonly ManifestDoc[], options: BuildOptions =
   const serviceCIDR = cidrOption('serviceCIDR', options.serviceCIDR ?? DEFAULT_SERVICE_CIDR);
   const podCIDR = cidrOption('podCIDR', options.podCIDR ?? DEFAULT_POD_CIDR);
   const diagnostics: Diagnostic[] = [];
-  const objects = groupByKind(collectObjects(docs, diagnostics));
+  const ignored = new Map<string, number>();
+  const objects = groupByKind(collectObjects(docs, diagnostics, ignored));
 
   const nodes = readNodes(objects.get('Node') ?? [], options.nodes ?? []);
   const services = readServices(objects.get('Service') ?? []);
@@ -58,6 +59,7 @@ export function buildModel(docs: readonly ManifestDoc[], options: BuildOptions =
     routes: [],
     nodes,
     diagnostics,
+    ignored,
   };
   const podIndex = new PodIndex(pods);
   for (const { value: service, report } of services.values()) {

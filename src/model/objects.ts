@@ -1,5 +1,6 @@
 // From parsed documents to Kubernetes objects of the kinds meshc reads: unpacks `List`s, reads
-// metadata, warns about kinds it does not know, and rejects duplicates (the first one wins).
+// metadata, counts the kinds it knows it does not need, warns about the kinds it does not know, and
+// resolves duplicates (the later one wins, as `kubectl apply` of the files in that order would).
 
 import type { Diagnostic, ObjectMeta } from './types.ts';
 import type { ManifestDoc } from './manifest-doc.ts';
@@ -33,6 +34,45 @@ const API_VERSIONS: Record<KnownKind, readonly string[]> = {
 
 const CLUSTER_SCOPED: ReadonlySet<KnownKind> = new Set(['Namespace', 'Node']);
 
+/**
+ * Kinds of demo and production manifests that do not change where a connection goes: skipped
+ * without a warning and counted (`Model.ignored`). Keyed by API group, then kind; true when
+ * cluster-scoped. NetworkPolicy stays here until meshc enforces it.
+ */
+export const IGNORED_KINDS: Readonly<Record<string, Readonly<Record<string, boolean>>>> = {
+  '': { ServiceAccount: false, ConfigMap: false, Secret: false, PersistentVolumeClaim: false, PersistentVolume: true, LimitRange: false, ResourceQuota: false },
+  'rbac.authorization.k8s.io': { Role: false, RoleBinding: false, ClusterRole: true, ClusterRoleBinding: true },
+  'networking.k8s.io': { NetworkPolicy: false, Ingress: false, IngressClass: true },
+  'policy': { PodDisruptionBudget: false },
+  'autoscaling': { HorizontalPodAutoscaler: false },
+  'batch': { Job: false, CronJob: false },
+  'storage.k8s.io': { StorageClass: true },
+  'scheduling.k8s.io': { PriorityClass: true },
+  'apiextensions.k8s.io': { CustomResourceDefinition: true },
+  'gateway.networking.k8s.io': { Gateway: false, GatewayClass: true },
+};
+
+/** Kinds meshc does not read although they bear on routing: the warning says what to do instead. */
+const UNREAD_KINDS: Readonly<Record<string, string>> = {
+  Endpoints: 'meshc reads EndpointSlices, not the legacy Endpoints: write an EndpointSlice (discovery.k8s.io/v1) for a Service without a selector',
+  DaemonSet: 'meshc makes up pods for Deployments, StatefulSets and ReplicaSets only: Services that select its pods get endpoints only from Pods or EndpointSlices',
+  GRPCRoute: 'meshc applies HTTPRoutes only: this route is not applied',
+  TCPRoute: 'meshc applies HTTPRoutes only: this route is not applied',
+  TLSRoute: 'meshc applies HTTPRoutes only: this route is not applied',
+  UDPRoute: 'meshc applies HTTPRoutes only: this route is not applied',
+};
+
+function groupOf(apiVersion: string): string {
+  const slash = apiVersion.indexOf('/');
+  return slash < 0 ? '' : apiVersion.slice(0, slash);
+}
+
+/** Whether the kind is known and ignored, and if so whether it is cluster-scoped. */
+function ignoredKind(kind: string, apiVersion: string): boolean | undefined {
+  const group = IGNORED_KINDS[groupOf(apiVersion)];
+  return group && Object.hasOwn(group, kind) ? group[kind] : undefined;
+}
+
 export const DEFAULT_NAMESPACE = 'default';
 export const GATEWAY_GROUP = 'gateway.networking.k8s.io';
 export const SKIP_ANNOTATION = 'meshc.io/skip';
@@ -51,28 +91,33 @@ export interface KubeObject {
   report: Reporter;
 }
 
-/** Every object of a known kind in `docs`, in document order; problems go to `diagnostics`. */
-export function collectObjects(docs: readonly ManifestDoc[], diagnostics: Diagnostic[]): KubeObject[] {
-  const objects: KubeObject[] = [];
-  const seen = new Map<string, KubeObject>();
+/**
+ * Every object of a known kind in `docs`, in document order; problems go to `diagnostics`, and
+ * objects of ignored kinds are counted by kind in `ignored`. Of two objects with the same kind,
+ * namespace and name the later one is kept, and the earlier one says so.
+ */
+export function collectObjects(docs: readonly ManifestDoc[], diagnostics: Diagnostic[], ignored = new Map<string, number>()): KubeObject[] {
+  const objects: (KubeObject | undefined)[] = [];
+  const seen = new Map<string, number>();
   for (const doc of docs) {
     const origin: ObjectOrigin = { file: doc.file, doc: doc.doc, line: doc.line, locate: doc.locate, pathInDoc: [] };
     if (doc.error !== undefined) {
       reportSyntaxError(doc, diagnostics);
       continue;
     }
-    for (const object of objectsOfDocument(doc.object, origin, diagnostics)) {
+    for (const object of objectsOfDocument(doc.object, origin, diagnostics, ignored)) {
       const key = `${object.kind}/${object.meta.namespace}/${object.meta.name}`;
-      const first = seen.get(key);
-      if (first) {
-        object.report.reject(['metadata', 'name'], `duplicate ${object.kind}: already defined at ${where(first.origin)}; this one is ignored`);
-        continue;
+      const earlier = seen.get(key);
+      if (earlier !== undefined) {
+        const replaced = objects[earlier]!;
+        replaced.report.warn(['metadata', 'name'], `${object.kind} is defined again at ${where(object.origin)}: that later one is used, as kubectl apply in this order would; this one is ignored`);
+        objects[earlier] = undefined;
       }
-      seen.set(key, object);
+      seen.set(key, objects.length);
       objects.push(object);
     }
   }
-  return objects;
+  return objects.filter((object) => object !== undefined);
 }
 
 function reportSyntaxError(doc: ManifestDoc, diagnostics: Diagnostic[]): void {
@@ -81,7 +126,7 @@ function reportSyntaxError(doc: ManifestDoc, diagnostics: Diagnostic[]): void {
   diagnostics.push(diagnostic);
 }
 
-function objectsOfDocument(value: unknown, origin: ObjectOrigin, diagnostics: Diagnostic[]): KubeObject[] {
+function objectsOfDocument(value: unknown, origin: ObjectOrigin, diagnostics: Diagnostic[], ignored: Map<string, number>): KubeObject[] {
   if (value === null || value === undefined) return [];
   const report = new Reporter(diagnostics, origin);
   if (!isFields(value)) {
@@ -94,7 +139,11 @@ function objectsOfDocument(value: unknown, origin: ObjectOrigin, diagnostics: Di
     if (!report.rejected) report.reject(undefined, 'not a Kubernetes object: apiVersion and kind are required');
     return [];
   }
-  if (isList(kind, value)) return itemsOfList(value, origin, diagnostics, report.about({ kind }));
+  if (isList(kind, value)) return itemsOfList(value, origin, diagnostics, ignored, report.about({ kind }));
+  if (ignoredKind(kind, apiVersion) !== undefined) {
+    ignored.set(kind, (ignored.get(kind) ?? 0) + 1);
+    return [];
+  }
   return [objectOf(value, kind, apiVersion, origin, report)].filter((object) => object !== undefined);
 }
 
@@ -103,16 +152,17 @@ function isList(kind: string, value: Fields): boolean {
   return kind === 'List' || (kind.endsWith('List') && Array.isArray(value['items']));
 }
 
-function itemsOfList(list: Fields, origin: ObjectOrigin, diagnostics: Diagnostic[], report: Reporter): KubeObject[] {
+function itemsOfList(list: Fields, origin: ObjectOrigin, diagnostics: Diagnostic[], ignored: Map<string, number>, report: Reporter): KubeObject[] {
   return listAt(list, 'items', [], report).flatMap((item, index) =>
-    objectsOfDocument(item, { ...origin, pathInDoc: [...(origin.pathInDoc ?? []), 'items', index] }, diagnostics),
+    objectsOfDocument(item, { ...origin, pathInDoc: [...(origin.pathInDoc ?? []), 'items', index] }, diagnostics, ignored),
   );
 }
 
 function objectOf(body: Fields, kind: string, apiVersion: string, origin: ObjectOrigin, report: Reporter): KubeObject | undefined {
   const known = knownKind(kind, apiVersion);
   const name = nameOf(body);
-  const namespace = known && CLUSTER_SCOPED.has(known) ? undefined : namespaceOf(body);
+  // An unknown kind may be cluster-scoped: it is named with a namespace only when it has one written.
+  const namespace = known ? (CLUSTER_SCOPED.has(known) ? undefined : namespaceOf(body)) : writtenNamespace(body);
   const objectReport = report.about({ kind, namespace, name });
   if (!known) {
     objectReport.warn(undefined, unknownKindMessage(kind, apiVersion));
@@ -129,6 +179,7 @@ function knownKind(kind: string, apiVersion: string): KnownKind | undefined {
 }
 
 function unknownKindMessage(kind: string, apiVersion: string): string {
+  if (Object.hasOwn(UNREAD_KINDS, kind)) return `not read by meshc: ${UNREAD_KINDS[kind]}`;
   if (!Object.hasOwn(API_VERSIONS, kind)) return `unknown kind, ignored (apiVersion ${apiVersion})`;
   const supported = API_VERSIONS[kind as KnownKind].join(' or ');
   return `unknown kind, ignored: apiVersion ${apiVersion} is not supported for ${kind} (use ${supported})`;
@@ -141,9 +192,13 @@ function nameOf(body: Fields): string | undefined {
 }
 
 function namespaceOf(body: Fields): string {
+  return writtenNamespace(body) ?? DEFAULT_NAMESPACE;
+}
+
+function writtenNamespace(body: Fields): string | undefined {
   const metadata = body['metadata'];
   const namespace = isFields(metadata) ? metadata['namespace'] : undefined;
-  return typeof namespace === 'string' && namespace !== '' ? namespace : DEFAULT_NAMESPACE;
+  return typeof namespace === 'string' && namespace !== '' ? namespace : undefined;
 }
 
 function readMeta(body: Fields, kind: KnownKind, origin: ObjectOrigin, report: Reporter): ObjectMeta {

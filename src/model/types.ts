@@ -185,6 +185,8 @@ export interface Model {
   routes: HTTPRoute[];
   nodes: Map<string, Node>;
   diagnostics: Diagnostic[];
+  /** Objects of kinds meshc knows it does not need (ConfigMap, Secret, RBAC...), counted by kind. */
+  ignored: Map<string, number>;
 }
 
 export function objectKey(namespace: string, name: string): string {

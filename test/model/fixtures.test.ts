@@ -140,10 +140,10 @@ const bad = suite('fixtures/bad: one diagnostic per problem, the valid rest load
 /** [file, doc, severity, kind, name, field, message] */
 const expected: [string, number, 'error' | 'warning', string | undefined, string | undefined, string | undefined, RegExp][] = [
   ['01-syntax-error.yaml', 1, 'error', undefined, undefined, undefined, /^YAML syntax error: /],
-  ['02-unknown-kind.yaml', 0, 'warning', 'ConfigMap', 'settings', undefined, /^unknown kind, ignored/],
+  ['02-unknown-kind.yaml', 0, 'warning', 'Widget', 'settings', undefined, /^unknown kind, ignored/],
   ['03-bad-ip.yaml', 0, 'error', 'Service', 'bad-ip', 'spec.clusterIP', /^"10.96.0.300" is not a valid IP address$/],
   ['04-bad-port.yaml', 0, 'error', 'Service', 'bad-port', 'spec.ports[1].port', /^70000 is not a valid port \(1-65535\)$/],
-  ['05-duplicate.yaml', 1, 'error', 'Service', 'twice', 'metadata.name', /^duplicate Service: already defined at .*05-duplicate.yaml:2 \(doc 1\)/],
+  ['05-duplicate.yaml', 0, 'warning', 'Service', 'twice', 'metadata.name', /^Service is defined again at .*05-duplicate.yaml:10 \(doc 2\): that later one is used/],
   ['06-missing-backend.yaml', 0, 'error', 'HTTPRoute', 'half-missing', 'spec.rules[0].backendRefs[1].name', /^Service default\/does-not-exist does not exist/],
   ['07-named-port-missing.yaml', 0, 'error', 'Service', 'wrong-port-name', 'spec.ports[1].targetPort', /^"http" is not a port name of any endpoint$/],
 ];
@@ -172,7 +172,8 @@ bad('the lines point at the problem', async () => {
 bad('the valid objects load', async () => {
   const model = await loadManifests([dir('bad')]);
   assert.equal([...model.services.keys()].sort(), ['default/before-syntax-error', 'default/twice', 'default/valid', 'default/wrong-port-name']);
-  assert.is(model.services.get('default/twice')!.ports[0]!.port, 80);
+  assert.is(model.services.get('default/twice')!.ports[0]!.port, 8080);
+  assert.equal([...model.ignored], [['ConfigMap', 1]]);
   assert.is(model.endpoints.get('default/valid/80')!.length, 2);
   assert.ok(model.endpoints.get('default/valid/80')!.every((e) => e.port === 8080));
   assert.is(model.endpoints.get('default/wrong-port-name/main')!.length, 2);

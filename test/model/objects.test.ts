@@ -33,11 +33,55 @@ format('formatFieldPath: indexes in brackets, keys with dots or slashes quoted',
 const kinds = suite('Objects: kinds, Lists, metadata, duplicates');
 
 kinds('an unknown kind is a warning naming it, and the rest loads', () => {
-  const model = load('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: ops}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}');
-  assert.equal(model.diagnostics.map((d) => [d.severity, d.file, d.doc, d.line, d.kind, d.namespace, d.name]), [['warning', 'k.yaml', 0, 1, 'ConfigMap', 'ops', 'settings']]);
+  const model = load('apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: settings, namespace: ops}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: 80}]}');
+  assert.equal(model.diagnostics.map((d) => [d.severity, d.file, d.doc, d.line, d.kind, d.namespace, d.name]), [['warning', 'k.yaml', 0, 1, 'Widget', 'ops', 'settings']]);
   assert.match(model.diagnostics[0]!.message, /^unknown kind, ignored/);
   assert.ok(model.services.has('default/s'));
 });
+
+kinds('an unknown kind without a namespace is named without one (it may be cluster-scoped)', () => {
+  const model = load('apiVersion: example.com/v1\nkind: ClusterWidget\nmetadata: {name: w}');
+  assert.equal(model.diagnostics.map((d) => [d.kind, d.namespace, d.name]), [['ClusterWidget', undefined, 'w']]);
+});
+
+/** [kind, apiVersion, cluster-scoped] of kinds meshc knows it does not need */
+const ignoredKinds: [string, string][] = [
+  ['ServiceAccount', 'v1'], ['ConfigMap', 'v1'], ['Secret', 'v1'], ['PersistentVolumeClaim', 'v1'],
+  ['Role', 'rbac.authorization.k8s.io/v1'], ['RoleBinding', 'rbac.authorization.k8s.io/v1'],
+  ['ClusterRole', 'rbac.authorization.k8s.io/v1'], ['ClusterRoleBinding', 'rbac.authorization.k8s.io/v1'],
+  ['NetworkPolicy', 'networking.k8s.io/v1'], ['Ingress', 'networking.k8s.io/v1'], ['PodDisruptionBudget', 'policy/v1'],
+  ['HorizontalPodAutoscaler', 'autoscaling/v2'], ['Job', 'batch/v1'], ['CronJob', 'batch/v1'],
+  ['CustomResourceDefinition', 'apiextensions.k8s.io/v1'], ['Gateway', 'gateway.networking.k8s.io/v1'],
+];
+kinds('kinds meshc does not need are skipped without a warning and counted, in Lists too', () => {
+  const docs = ignoredKinds.map(([kind, apiVersion]) => `apiVersion: ${apiVersion}\nkind: ${kind}\nmetadata: {name: x}`);
+  docs.push('apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Secret, metadata: {name: y}}\n- {apiVersion: v1, kind: Secret, metadata: {name: z}}');
+  const model = load(docs.join('\n---\n'));
+  assert.equal(model.diagnostics, []);
+  assert.is(model.ignored.get('Secret'), 3);
+  assert.equal([...model.ignored.keys()].sort(), ignoredKinds.map(([kind]) => kind).sort());
+});
+
+kinds('a Secret of another API group is not the core Secret: unknown', () => {
+  const model = load('apiVersion: example.com/v1\nkind: Secret\nmetadata: {name: s}');
+  assert.equal(model.ignored.size, 0);
+  assert.match(model.diagnostics[0]!.message, /^unknown kind/);
+});
+
+/** [kind, apiVersion, what the warning says] of kinds that bear on routing but that meshc does not read */
+const unreadKinds: [string, string, RegExp][] = [
+  ['Endpoints', 'v1', /write an EndpointSlice/],
+  ['DaemonSet', 'apps/v1', /makes up pods for Deployments, StatefulSets and ReplicaSets only/],
+  ['GRPCRoute', 'gateway.networking.k8s.io/v1', /HTTPRoutes only: this route is not applied/],
+  ['TCPRoute', 'gateway.networking.k8s.io/v1alpha2', /HTTPRoutes only/],
+];
+for (const [kind, apiVersion, message] of unreadKinds) {
+  kinds(`${kind} is not read, and the warning says what to do`, () => {
+    const model = load(`apiVersion: ${apiVersion}\nkind: ${kind}\nmetadata: {name: x}`);
+    assert.equal(model.diagnostics.map((d) => [d.severity, d.kind, d.name]), [['warning', kind, 'x']]);
+    assert.match(model.diagnostics[0]!.message, message);
+  });
+}
 
 kinds('a known kind with an unsupported apiVersion is ignored with a warning saying which one to use', () => {
   const model = load('apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: d}\nspec: {}');
@@ -99,7 +143,7 @@ for (const [description, yaml, field, message] of notObjects) {
   });
 }
 
-kinds('the same kind/namespace/name twice: error on the second, the first is kept', () => {
+kinds('the same kind/namespace/name twice: the later one is used, and the earlier one says so', () => {
   const yaml = [
     'apiVersion: v1\nkind: Service\nmetadata: {name: twice}\nspec: {ports: [{port: 80}]}',
     'apiVersion: v1\nkind: Service\nmetadata: {name: twice, namespace: other}\nspec: {ports: [{port: 80}]}',
@@ -107,19 +151,28 @@ kinds('the same kind/namespace/name twice: error on the second, the first is kep
     'apiVersion: v1\nkind: Service\nmetadata: {name: twice, namespace: default}\nspec: {ports: [{port: 8080}]}',
   ].join('\n---\n');
   const model = load(yaml);
-  assert.equal(model.diagnostics.map((d) => [d.severity, d.doc, d.kind, d.namespace, d.name, d.field]), [['error', 3, 'Service', 'default', 'twice', 'metadata.name']]);
-  assert.match(model.diagnostics[0]!.message, /duplicate Service: already defined at k.yaml:1 \(doc 1\)/);
-  assert.is(model.services.get('default/twice')!.ports[0]!.port, 80);
+  assert.equal(model.diagnostics.map((d) => [d.severity, d.doc, d.kind, d.namespace, d.name, d.field]), [['warning', 0, 'Service', 'default', 'twice', 'metadata.name']]);
+  assert.match(model.diagnostics[0]!.message, /^Service is defined again at k.yaml:15 \(doc 4\): that later one is used, as kubectl apply in this order would/);
+  assert.is(model.services.get('default/twice')!.ports[0]!.port, 8080);
   assert.ok(model.services.has('other/twice') && model.pods.has('default/twice'));
+});
+
+kinds('three times: the last one is used; each earlier one names the one after it', () => {
+  const service = (port: number) => `apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {ports: [{port: ${port}}]}`;
+  const model = load([service(1), service(2), service(3)].join('\n---\n'));
+  assert.is(model.services.get('default/s')!.ports[0]!.port, 3);
+  assert.equal(model.diagnostics.map((d) => d.doc), [0, 1]);
+  assert.match(model.diagnostics[0]!.message, /\(doc 2\)/);
+  assert.match(model.diagnostics[1]!.message, /\(doc 3\)/);
 });
 
 kinds('an HTTPRoute in v1 and in v1beta1 with the same name is a duplicate', () => {
   const route = (version: string) => `apiVersion: gateway.networking.k8s.io/${version}\nkind: HTTPRoute\nmetadata: {name: r}\nspec: {parentRefs: [{name: gw}]}`;
   const model = load([route('v1'), route('v1beta1')].join('\n---\n'));
   assert.is(model.routes.length, 1);
-  assert.is(model.routes[0]!.apiVersion, 'gateway.networking.k8s.io/v1');
-  const duplicates = model.diagnostics.filter((d) => d.message.startsWith('duplicate'));
-  assert.equal(duplicates.map((d) => [d.doc, d.kind, d.name]), [[1, 'HTTPRoute', 'r']]);
+  assert.is(model.routes[0]!.apiVersion, 'gateway.networking.k8s.io/v1beta1');
+  const duplicates = model.diagnostics.filter((d) => d.message.includes('defined again'));
+  assert.equal(duplicates.map((d) => [d.doc, d.kind, d.name]), [[0, 'HTTPRoute', 'r']]);
 });
 
 kinds('a YAML syntax error is one diagnostic with file, doc and line; the other documents load', () => {
