@@ -1,7 +1,8 @@
-// RequestHeaderModifier: applies up to two header edits (the rule's, then the picked backendRef's)
-// to the headers of the last checked request, over the buffer described in layout.ts. Each edit
-// sets (every value of the name replaced by one), then adds (one more value), then removes.
-// Header names compare case-insensitively (ASCII).
+// RequestHeaderModifier and ResponseHeaderModifier: applies up to two header edits (the rule's,
+// then the picked backendRef's) to the headers of the last checked request, or to a header list
+// the host gives (a response's), over the buffers described in layout.ts. Each edit sets (every
+// value of the name replaced by one), then adds (one more value), then removes. Header names
+// compare case-insensitively (ASCII).
 
 import { EDITS_MAGIC } from "./layout";
 import { requestBase, requestHeaders, requestHeaderCount } from "./matcher";
@@ -109,6 +110,36 @@ export function editRequest(first: i32, second: i32): bool {
     const rec = table + <usize>(k * 16);
     push(base + <usize>load<u32>(rec), load<u32>(rec + 4), base + <usize>load<u32>(rec + 8), load<u32>(rec + 12));
   }
+  return finish(first, second);
+}
+
+/**
+ * Edits `first` then `second` applied to the header list at `base` (`len` bytes, the result
+ * layout: u32 count, count x (u16 nameLen, name, u16 valueLen, value)); false if it is malformed
+ * or an index is out of range.
+ */
+export function editList(first: i32, second: i32, base: usize, len: u32): bool {
+  if (first >= editStarts.length || second >= editStarts.length || len < 4) return false;
+  work = new Array<u32>(0);
+  const end = base + <usize>len;
+  let p = base + 4;
+  for (let k: u32 = load<u32>(base); k > 0; k--) {
+    if (p + 2 > end) return false;
+    const nameLen = u16At(p);
+    const name = p + 2;
+    p = name + <usize>nameLen;
+    if (p + 2 > end) return false;
+    const valueLen = u16At(p);
+    const value = p + 2;
+    p = value + <usize>valueLen;
+    if (p > end) return false;
+    push(name, nameLen, value, valueLen);
+  }
+  if (p != end) return false;
+  return finish(first, second);
+}
+
+function finish(first: i32, second: i32): bool {
   if (first >= 0) applyEdit(editStarts[first]);
   if (second >= 0) applyEdit(editStarts[second]);
   let size: u32 = 4;

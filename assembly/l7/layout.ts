@@ -67,3 +67,18 @@ export const L7_BAD_REQUEST: i32 = -2;
 //   u32 count, count x (u16 nameLen, name, u16 valueLen, value)
 export const EDITS_MAGIC: u32 = 0x3145374c; // "L7E1"
 export const L7_BAD_EDITS: i32 = -3;
+
+// Redirects and rewrites (RequestRedirect and URLRewrite filters, written by src/l7/filters.ts):
+//   u32 magic REWRITES_MAGIC, u32 count
+//   per record: u8 kind (REWRITE_*), u8 pathType (PATH_KEEP / PATH_REPLACE_FULL / PATH_REPLACE_PREFIX),
+//               u16 statusCode (redirect), u16 port (redirect; 0: not set), u16 reserved,
+//               then four strings, each u16 len + bytes: scheme ('' not set), hostname ('' not
+//               set), the path modifier's value, the rule's PathPrefix value (ReplacePrefixMatch)
+// Result of l7_rewrite: u16 len + the redirect's Location (without the query) or the new path.
+export const REWRITES_MAGIC: u32 = 0x3157374c; // "L7W1"
+export const REWRITE_REDIRECT: u8 = 1;
+export const REWRITE_URL: u8 = 2;
+export const PATH_KEEP: u8 = 0;
+export const PATH_REPLACE_FULL: u8 = 1;
+export const PATH_REPLACE_PREFIX: u8 = 2;
+export const L7_BAD_REWRITES: i32 = -4;

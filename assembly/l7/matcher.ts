@@ -37,6 +37,8 @@ export function lastRuleRef(): u32 { return resultRuleRef; }
 export function requestBase(): usize { return reqBase; }
 export function requestHeaders(): usize { return reqHeaders; }
 export function requestHeaderCount(): u32 { return reqHeaderCount; }
+export function requestPath(): usize { return reqPath; }
+export function requestPathLength(): u32 { return reqPathLen; }
 
 @inline function u16At(p: usize): u32 { return <u32>load<u16>(p); }
 

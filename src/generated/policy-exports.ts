@@ -55,6 +55,20 @@ export interface PolicyExports {
   l7_edit_result(): number;
   /** assembly/l7/index.ts: l7_edit_result_len(): u32 */
   l7_edit_result_len(): number;
+  /** assembly/l7/index.ts: l7_headers_buffer(len: u32): usize */
+  l7_headers_buffer(len: number): number;
+  /** assembly/l7/index.ts: l7_edit_headers(first: i32, second: i32, len: u32): i32 */
+  l7_edit_headers(first: number, second: number, len: number): number;
+  /** assembly/l7/index.ts: l7_rewrites_buffer(len: u32): usize */
+  l7_rewrites_buffer(len: number): number;
+  /** assembly/l7/index.ts: l7_load_rewrites(len: u32): i32 */
+  l7_load_rewrites(len: number): number;
+  /** assembly/l7/index.ts: l7_rewrite(index: i32, port: u32): i32 */
+  l7_rewrite(index: number, port: number): number;
+  /** assembly/l7/index.ts: l7_rewrite_result(): usize */
+  l7_rewrite_result(): number;
+  /** assembly/l7/index.ts: l7_rewrite_result_len(): u32 */
+  l7_rewrite_result_len(): number;
 }
 
 /** The functions of PolicyExports, to check an instance against. */
@@ -84,4 +98,11 @@ export const POLICY_FUNCTIONS = [
   'l7_edit_request',
   'l7_edit_result',
   'l7_edit_result_len',
+  'l7_headers_buffer',
+  'l7_edit_headers',
+  'l7_rewrites_buffer',
+  'l7_load_rewrites',
+  'l7_rewrite',
+  'l7_rewrite_result',
+  'l7_rewrite_result_len',
 ] as const;

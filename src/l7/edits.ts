@@ -1,6 +1,6 @@
-// RequestHeaderModifier edits for the Wasm L7 matcher (assembly/l7/edit.ts): encodes a list of
-// HeaderEdits (layout in assembly/l7/layout.ts) and applies two of them to the request that the
-// same instance matched last.
+// Header edits for the Wasm L7 matcher (assembly/l7/edit.ts): encodes a list of HeaderEdits
+// (layout in assembly/l7/layout.ts) and applies two of them to the request that the same
+// instance matched last (RequestHeaderModifier) or to a given header list (ResponseHeaderModifier).
 
 import type { HeaderEdits } from '../model/types.ts';
 import type { PolicyInstance } from '../wasm/instance.ts';
@@ -43,19 +43,17 @@ export function encodeEdits(edits: readonly HeaderEdits[]): EncodedEdits {
 
 const loadedEdits = new WeakMap<PolicyInstance, EncodedEdits>();
 
-/**
- * The headers of the request last matched on `instance` after edits `first` then `second`
- * (indexes into `edits`, -1 for none), as [name, value] in order.
- */
-export function editRequestHeaders(instance: PolicyInstance, edits: EncodedEdits, first: number, second: number): [string, string][] {
+function load(instance: PolicyInstance, edits: EncodedEdits): void {
+  if (loadedEdits.get(instance) === edits) return;
   const wasm = instance.exports;
-  if (loadedEdits.get(instance) !== edits) {
-    const ptr = wasm.l7_edits_buffer(edits.bytes.length);
-    instance.bytes().set(edits.bytes, ptr);
-    if (wasm.l7_load_edits(edits.bytes.length) !== 1) throw new Error('l7 matcher: the header edits buffer was rejected as malformed');
-    loadedEdits.set(instance, edits);
-  }
-  if (wasm.l7_edit_request(first, second) !== 1) throw new Error(`l7 matcher: header edits ${first}, ${second} not applied (out of range)`);
+  const ptr = wasm.l7_edits_buffer(edits.bytes.length);
+  instance.bytes().set(edits.bytes, ptr);
+  if (wasm.l7_load_edits(edits.bytes.length) !== 1) throw new Error('l7 matcher: the header edits buffer was rejected as malformed');
+  loadedEdits.set(instance, edits);
+}
+
+function result(instance: PolicyInstance): [string, string][] {
+  const wasm = instance.exports;
   const at = wasm.l7_edit_result();
   const bytes = instance.bytes().slice(at, at + wasm.l7_edit_result_len());
   const v = new DataView(bytes.buffer);
@@ -69,4 +67,33 @@ export function editRequestHeaders(instance: PolicyInstance, edits: EncodedEdits
   };
   for (let k = v.getUint32(0, true); k > 0; k--) headers.push([str(), str()]);
   return headers;
+}
+
+/**
+ * The headers of the request last matched on `instance` after edits `first` then `second`
+ * (indexes into `edits`, -1 for none), as [name, value] in order.
+ */
+export function editRequestHeaders(instance: PolicyInstance, edits: EncodedEdits, first: number, second: number): [string, string][] {
+  load(instance, edits);
+  if (instance.exports.l7_edit_request(first, second) !== 1) throw new Error(`l7 matcher: header edits ${first}, ${second} not applied (out of range)`);
+  return result(instance);
+}
+
+/** `headers` after edits `first` then `second` (-1 for none), as [name, value] in order. */
+export function editHeaderList(instance: PolicyInstance, edits: EncodedEdits, first: number, second: number, headers: readonly [string, string][]): [string, string][] {
+  load(instance, edits);
+  const parts: number[] = [];
+  for (const [name, value] of headers) {
+    for (const s of [name, value]) {
+      const b = u16Field(utf8.encode(s), `header ${name}`);
+      parts.push(b.length & 0xff, b.length >> 8, ...b);
+    }
+  }
+  const list = new Uint8Array(4 + parts.length);
+  new DataView(list.buffer).setUint32(0, headers.length, true);
+  list.set(parts, 4);
+  const ptr = instance.exports.l7_headers_buffer(list.length);
+  instance.bytes().set(list, ptr);
+  if (instance.exports.l7_edit_headers(first, second, list.length) !== 1) throw new Error(`l7 matcher: header edits ${first}, ${second} not applied to the header list`);
+  return result(instance);
 }

@@ -15,7 +15,8 @@ import type {
 } from './types.ts';
 import type { FieldPath } from './manifest-doc.ts';
 import { Reporter, type ObjectOrigin } from './diagnostics.ts';
-import { readRequestHeaderEdits } from './header-filter.ts';
+import { readHeaderEdits } from './header-filter.ts';
+import { readRuleFilters, readTimeouts, reportBackendFilters } from './route-filters.ts';
 import { collectObjects, GATEWAY_GROUP, type KubeObject } from './objects.ts';
 import { referenceGrantAllows } from './reference-grant.ts';
 import { PORT_RANGE } from './service.ts';
@@ -155,8 +156,16 @@ function readRule(entry: Fields, path: FieldPath, namespace: string, report: Rep
   };
   const name = stringAt(entry, 'name', path, report);
   if (name) rule.name = name;
-  const requestHeaders = readRequestHeaderEdits(entry, path, report);
+  const requestHeaders = readHeaderEdits(entry, path, report);
   if (requestHeaders) rule.requestHeaders = requestHeaders;
+  const responseHeaders = readHeaderEdits(entry, path, report, 'ResponseHeaderModifier');
+  if (responseHeaders) rule.responseHeaders = responseHeaders;
+  const { redirect, rewrite, mirrors } = readRuleFilters(entry, path, namespace, rule.matches, report);
+  if (redirect) rule.redirect = redirect;
+  if (rewrite) rule.rewrite = rewrite;
+  if (mirrors.length > 0) rule.mirrors = mirrors;
+  const timeouts = readTimeouts(entry, path, report);
+  if (timeouts) rule.timeouts = timeouts;
   return rule;
 }
 
@@ -256,8 +265,11 @@ function readBackendRef(entry: Fields, path: FieldPath, namespace: string, repor
   };
   const port = integerInRange(entry, 'port', path, report, PORT_RANGE);
   if (port !== undefined) backend.port = port;
-  const requestHeaders = readRequestHeaderEdits(entry, path, report);
+  const requestHeaders = readHeaderEdits(entry, path, report);
   if (requestHeaders) backend.requestHeaders = requestHeaders;
+  const responseHeaders = readHeaderEdits(entry, path, report, 'ResponseHeaderModifier');
+  if (responseHeaders) backend.responseHeaders = responseHeaders;
+  reportBackendFilters(entry, path, report);
   if (!isServiceRef(backend)) {
     backend.invalid = 'InvalidKind';
     const kind = backend.group ? `${backend.kind}.${backend.group}` : backend.kind;

@@ -132,6 +132,38 @@ export interface BackendRef {
   invalid?: string;
   /** The backendRef's RequestHeaderModifier, applied after the rule's. */
   requestHeaders?: HeaderEdits;
+  /** The backendRef's ResponseHeaderModifier, applied after the rule's. */
+  responseHeaders?: HeaderEdits;
+}
+
+/** HTTPPathModifier: the whole path, or the matched PathPrefix, replaced. */
+export interface PathModifier {
+  type: 'ReplaceFullPath' | 'ReplacePrefixMatch';
+  value: string;
+  /** ReplacePrefixMatch: the rule's one PathPrefix match value (the prefix replaced). */
+  prefix?: string;
+}
+
+/** RequestRedirect: fields left out keep the request's (port: see src/l7/filters.ts). */
+export interface Redirect {
+  scheme?: 'http' | 'https';
+  hostname?: string;
+  port?: number;
+  path?: PathModifier;
+  statusCode: number;
+}
+
+/** URLRewrite: the Host header and the path the backend sees. */
+export interface Rewrite {
+  hostname?: string;
+  path?: PathModifier;
+}
+
+/** RequestMirror: a copy of the request goes to this backend too (its answer is dropped). */
+export interface Mirror {
+  backend: BackendRef;
+  /** Share of requests mirrored, 0-100 (percent or fraction; default 100). */
+  percent: number;
 }
 
 export interface RouteRule {
@@ -143,6 +175,13 @@ export interface RouteRule {
   filters: string[];
   /** The rule's RequestHeaderModifier (applied by the node proxy and the Wasm matcher). */
   requestHeaders?: HeaderEdits;
+  /** The rule's ResponseHeaderModifier. */
+  responseHeaders?: HeaderEdits;
+  redirect?: Redirect;
+  rewrite?: Rewrite;
+  mirrors?: Mirror[];
+  /** timeouts.request and timeouts.backendRequest, in milliseconds. */
+  timeouts?: { request?: number; backendRequest?: number };
 }
 
 export interface ParentRef {

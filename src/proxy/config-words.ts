@@ -13,6 +13,19 @@ export function quoted(value: string): string {
   return `${out}"`;
 }
 
+/** A log-format string (header values, redirect locations, paths) as one word: `%` doubled, then quoted. */
+export function formatWord(literal: string): string {
+  return quoted(literal.replace(/%/g, '%%'));
+}
+
+/** Bytes as a PCRE literal: letters and digits as they are, every other byte \xHH. */
+export function bytesRegex(s: string): string {
+  return [...new TextEncoder().encode(s)].map((b) => {
+    const c = String.fromCharCode(b);
+    return /[A-Za-z0-9]/.test(c) ? c : `\\x${b.toString(16).padStart(2, '0')}`;
+  }).join('');
+}
+
 /** A PCRE pattern (from pcre.ts: ASCII without `'`) as one single-quoted word, backslashes kept. */
 export function singleQuoted(pattern: string): string {
   if (pattern.includes("'") || /[^\x20-\x7e]/.test(pattern)) throw new Error(`cannot single-quote ${JSON.stringify(pattern)}`);

@@ -11,13 +11,16 @@
 //   3. 404 when none did; then per rule: 500 for the share of invalid backendRefs;
 //   4. use_backend by rule and by the pick's place in the cumulative weights (r % total, as
 //      src/l7/select.ts pickBackend and the kernel's weighted pick do).
+//   5. the chosen rule's filters (filter-config.ts); a rule's timeout goes in txn.meshc_timeout,
+//      which the pool's backend applies (set-timeout needs a backend).
 // One HAProxy backend per Service port pool, shared by every rule that sends to it.
 
 import type { RouteMatch } from '../model/types.ts';
 import type { ListenerPlan, PlannedMatch, PlannedPool, ProxyPlan } from './plan.ts';
 import { poolName } from './plan.ts';
 import { pcreFor } from './pcre.ts';
-import { quoted, sectionName, singleQuoted } from './config-words.ts';
+import { bytesRegex, quoted, sectionName, singleQuoted } from './config-words.ts';
+import { writeRedirect, writeRequestFilters } from './filter-config.ts';
 
 export interface HaproxyConfigOptions {
   /** The node address the listeners bind (pods reach the node there; never 127.0.0.1 on a node). */
@@ -67,13 +70,6 @@ function inexpressible(match: RouteMatch): { field: string; why: string } | unde
 function unsupportedRegex(match: RouteMatch): boolean {
   if (match.path.type === 'RegularExpression' && 'unsupported' in pcreFor(match.path.value)) return true;
   return [...match.headers, ...match.queryParams].some((c) => c.type === 'RegularExpression' && 'unsupported' in pcreFor(c.value));
-}
-
-function bytesRegex(s: string): string {
-  return [...new TextEncoder().encode(s)].map((b) => {
-    const c = String.fromCharCode(b);
-    return /[A-Za-z0-9]/.test(c) ? c : `\\x${b.toString(16).padStart(2, '0')}`;
-  }).join('');
 }
 
 function valueTest(type: 'Exact' | 'RegularExpression', value: string): string {
@@ -167,25 +163,35 @@ function writeListener(lines: Lines, l: ListenerPlan, options: HaproxyConfigOpti
   });
   lines.line('http-request return status 404 if !rule.chosen');
   const uses: string[] = [];
+  const responses: string[] = [];
   l.rules.forEach((rule, r) => {
     lines.comment(ruleTitle(l, r));
     const ruleAcl = sectionName(`rule.${r}`);
     lines.line(`acl ${ruleAcl} var(txn.meshc_rule) -m int eq ${r}`);
+    const spec = rule.route.rules[rule.ruleIndex]!;
+    if (writeRedirect(lines, spec, ruleAcl, r, l.frontend.port.port)) return;
     const { groups, total } = rule.groupSet;
     if (total === 0) {
       lines.line(`http-request return status 500 if ${ruleAcl}`);
       return;
     }
+    const shares: (string | undefined)[] = [];
     let start = 0;
     for (const g of groups) {
       const range = start;
       start += g.weight;
-      if (g.weight === 0) continue;
+      if (g.weight === 0) {
+        shares.push(undefined);
+        continue;
+      }
       const share = g.weight === total ? '' : ` { var(txn.meshc_pick),mod(${total}) -m int ${range}:${start - 1} }`;
+      shares.push(g.pool ? share : undefined);
       if (!g.pool) lines.line(`http-request return status 500 if ${ruleAcl}${share}`);
       else uses.push(`use_backend ${poolName(g.pool)} if ${ruleAcl}${share}`);
     }
+    responses.push(...writeRequestFilters(lines, spec, ruleAcl, r, shares));
   });
+  for (const u of responses) lines.line(u);
   for (const u of uses) lines.line(u);
 }
 
@@ -194,6 +200,7 @@ function writePool(lines: Lines, name: string, { pool, algorithm }: PlannedPool)
   const ready = pool.slots.filter((b) => b.state === 'ready').length;
   lines.comment(`Service ${pool.owner}: ${ready} ready, ${pool.slots.length - ready} serving-terminating (used only when none is ready)`);
   lines.line(ALGORITHM_BALANCE[algorithm] ?? ALGORITHM_BALANCE.random!);
+  lines.line('http-request set-timeout server var(txn.meshc_timeout) if { var(txn.meshc_timeout) -m found }');
   for (const b of pool.slots) {
     const address = b.ip.includes(':') ? `[${b.ip}]:${b.port}` : `${b.ip}:${b.port}`;
     const pod = b.pod ? `  # ${b.pod.namespace}/${b.pod.name}` : '';

@@ -13,6 +13,7 @@ import { encodeRoutes } from '../l7/encode.ts';
 import { routesForFrontend } from '../l7/attach.ts';
 import { frontendServing } from './serving.ts';
 import { sectionName } from './config-words.ts';
+import { APPLIED_FILTERS } from '../model/route-filters.ts';
 
 export interface PlannedRule {
   route: HTTPRoute;
@@ -72,6 +73,21 @@ export function poolName(pool: PoolInfo): string {
   return sectionName('pool', m[1]!, m[2]!, m[3]!);
 }
 
+/** What the proxy does not apply exactly as the rule says, each at its field. */
+function notApplied(route: HTTPRoute, ruleIndex: number): string[] {
+  const rule = route.rules[ruleIndex]!;
+  const where = `HTTPRoute ${route.meta.namespace}/${route.meta.name}: spec.rules[${ruleIndex}]`;
+  const out: string[] = [];
+  if (rule.mirrors?.length) out.push(`${where}.filters: RequestMirror is not applied: HAProxy 2.6 has no request mirroring`);
+  for (const key of ['request', 'backendRequest'] as const) {
+    if (rule.timeouts?.[key]) out.push(`${where}.timeouts.${key}: applied as HAProxy's server timeout (the longest wait for the backend), not as a deadline for the whole ${key === 'request' ? 'request' : 'backend request'}`);
+  }
+  for (const type of rule.filters) {
+    if (!APPLIED_FILTERS.includes(type)) out.push(`${where}.filters: ${type} is not applied by the node proxy`);
+  }
+  return out;
+}
+
 function listener(frontend: FrontendInfo, routes: HTTPRoute[], why: string, consumerNamespace: string | undefined, reports: string[]): ListenerPlan {
   const svc = frontend.service;
   const encoded = encodeRoutes(routes);
@@ -82,6 +98,7 @@ function listener(frontend: FrontendInfo, routes: HTTPRoute[], why: string, cons
     const info = frontend.rules.get(ruleKey(encodedRule.route, encodedRule.ruleIndex));
     if (!info) throw new Error(`HTTPRoute ${encodedRule.route.meta.namespace}/${encodedRule.route.meta.name}: rule ${encodedRule.ruleIndex} is not in the compiled tables`);
     const rule = rules.push({ route: encodedRule.route, ruleIndex: encodedRule.ruleIndex, groupSet: info.groupSet }) - 1;
+    reports.push(...notApplied(encodedRule.route, encodedRule.ruleIndex));
     encodedRule.route.rules[encodedRule.ruleIndex]!.matches.forEach((match, matchIndex) => {
       matches.push({ rule, matchIndex, match, key: precedenceKey(match) });
     });

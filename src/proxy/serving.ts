@@ -1,6 +1,7 @@
 // Where a Service port's connections are decided: in the kernel at connect() (L4), or by the
 // node proxy (L7), and why. Routes that only split by weight stay in the kernel; a match on
-// path, headers, method or query, or a filter, needs the HTTP request, so the proxy serves them.
+// path, headers, method or query, a filter or a timeout needs the HTTP request, so the proxy
+// serves them.
 
 import type { HTTPRoute, RouteRule } from '../model/types.ts';
 import type { FrontendInfo } from '../tables/compile.ts';
@@ -31,6 +32,7 @@ export function ruleNeedsHttp(rule: RouteRule): string | undefined {
     return `matches on ${on.join(', ')}`;
   }
   if (rule.filters.length > 0) return `has filters (${rule.filters.join(', ')})`;
+  if (rule.timeouts?.request || rule.timeouts?.backendRequest) return 'has timeouts';
   return undefined;
 }
 

@@ -124,6 +124,36 @@ plan('what HAProxy cannot express exactly is reported at the route\'s field, nev
   assert.not.match(config.text, /x!y|a%41|\(\?=/);
 });
 
+plan('filters: redirect, rewrite, header edits and timeouts pass haproxy -c; a mirror and timeouts are reported at their fields', () => {
+  const { config } = configOf([
+    service('front'), service('v1'),
+    route('f', [
+      { matches: [{ path: { type: 'PathPrefix', value: '/old' } }], filters: [{ type: 'RequestRedirect', requestRedirect: { scheme: 'https', path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/new' }, statusCode: 301 } }] },
+      {
+        matches: [{ path: { type: 'PathPrefix', value: '/api' } }],
+        filters: [
+          { type: 'URLRewrite', urlRewrite: { hostname: 'api.example', path: { type: 'ReplacePrefixMatch', replacePrefixMatch: '/' } } },
+          { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-a', value: '100%' }], remove: ['x-b'] } },
+          { type: 'ResponseHeaderModifier', responseHeaderModifier: { add: [{ name: 'x-c', value: '"$x"' }] } },
+          { type: 'RequestMirror', requestMirror: { backendRef: { name: 'v1', port: 80 } } },
+        ],
+        timeouts: { backendRequest: '2s' },
+        backendRefs: [{ name: 'v1', port: 80, weight: 1, filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { add: [{ name: 'x-backend', value: 'v1' }] } }] }, { name: 'v1', port: 80, weight: 2 }],
+      },
+    ]),
+  ]);
+  assert.match(config.text, /http-request redirect location "https:\/\/%\[var\(txn.meshc_host\)\]\/new%\[var\(txn.meshc_rest0\)\]%\[var\(txn.meshc_qs\)\]" code 301 if rule.0 !\{ path -m str -- "\/old" \}/);
+  assert.match(config.text, /http-request set-header "x-a" "100%%" if rule.1\n/);
+  assert.match(config.text, /http-request add-header "x-backend" "v1" if rule.1 \{ var\(txn.meshc_pick\),mod\(3\) -m int 0:0 \}/);
+  assert.match(config.text, /http-response add-header "x-c" "\\"\\\$x\\"" if rule.1/);
+  assert.match(config.text, /http-request set-var\(txn.meshc_timeout\) int\(2000\) if rule.1/);
+  assert.equal(config.reports, [
+    'HTTPRoute default/f: spec.rules[1].filters: RequestMirror is not applied: HAProxy 2.6 has no request mirroring',
+    "HTTPRoute default/f: spec.rules[1].timeouts.backendRequest: applied as HAProxy's server timeout (the longest wait for the backend), not as a deadline for the whole backend request",
+  ]);
+  if (haproxyAvailable()) { const problem = checkConfig(config.text); assert.is(problem, undefined, `${problem}\n${config.text}`); }
+});
+
 const words = suite('config words and regexes');
 
 words('double-quoted words escape what HAProxy would expand', () => {

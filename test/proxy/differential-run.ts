@@ -19,9 +19,10 @@ import { assignListenerPorts } from '../../src/proxy/ports.ts';
 import { parseRequestTarget } from '../../src/l7/encode.ts';
 import { createL7Matcher, type L7Matcher } from '../../src/l7/matcher.ts';
 import { loadPolicyWasm } from '../../src/wasm/load.ts';
-import { startEchoServers, type Echoed } from './echo.ts';
+import { ECHO_RESPONSE_HEADERS, startEchoServers, type Echoed } from './echo.ts';
 import { startHaproxy } from './haproxy-process.ts';
-import { referenceOutcome, type Outcome } from './reference.ts';
+import { comparableHeaders, HOP_HEADERS, referenceOutcome, type Outcome } from './reference.ts';
+import type { PolicyInstance } from '../../src/wasm/instance.ts';
 import { BACKENDS, EMPTY_BACKEND, randomRequest, randomRoutes, randomStream, type RandomRequest, type Random } from './random-routes.ts';
 
 type Obj = Record<string, any>;
@@ -38,8 +39,11 @@ export interface Mismatch {
   haproxy: Outcome;
 }
 
+/** How many answers the filters changed, by what they changed. */
+export interface FilterCounts { redirects: number; rewrittenTargets: number; editedRequestHeaders: number; editedResponseHeaders: number }
+
 export interface DifferentialSummary {
-  random: { scenarios: number; requests: number; byStatus: Record<string, number> };
+  random: { scenarios: number; requests: number; byStatus: Record<string, number>; filtered: FilterCounts };
   conformance: { applicable: number; skipped: Record<string, string>; requests: number; expectationFailures: string[] };
   mismatches: Mismatch[];
   reports: string[];
@@ -47,13 +51,25 @@ export interface DifferentialSummary {
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
-function send(port: number, req: RandomRequest, pick: number): Promise<{ status: number; body: string }> {
+interface Answer { status: number; body: string; headers: [string, string][] }
+
+/** The headers a request is sent with, in the order Node writes them (Host last unless given). */
+function headerList(port: number, req: RandomRequest, pick: number): [string, string][] {
+  const list: [string, string][] = [...Object.entries(req.headers), [PICK_HEADER, String(pick)]];
+  if (!list.some(([n]) => n.toLowerCase() === 'host')) list.push(['Host', `${NODE_IP}:${port}`]);
+  return list;
+}
+
+function send(port: number, req: RandomRequest, pick: number): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const r = http.request({ host: NODE_IP, port, method: req.method, path: req.target, agent, headers: { ...req.headers, [PICK_HEADER]: String(pick) } }, (res) => {
+    const headers = Object.fromEntries(headerList(port, req, pick));
+    const r = http.request({ host: NODE_IP, port, method: req.method, path: req.target, agent, headers }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      const raw: [string, string][] = [];
+      for (let i = 0; i < res.rawHeaders.length; i += 2) raw.push([res.rawHeaders[i]!, res.rawHeaders[i + 1]!]);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: raw }));
     });
     r.on('error', reject);
     r.end();
@@ -103,37 +119,56 @@ function model(objects: Obj[], where: string): Model {
   return m;
 }
 
-function haproxyOutcome(res: { status: number; body: string }, addresses: Addresses): Outcome {
+function haproxyOutcome(res: Answer, addresses: Addresses): Outcome {
+  if (res.status >= 300 && res.status < 400) {
+    return { status: res.status, location: res.headers.find(([n]) => n.toLowerCase() === 'location')?.[1] ?? '(none)' };
+  }
   if (res.status !== 200) return { status: res.status };
   const echoed = JSON.parse(res.body) as Echoed;
-  return { status: 200, backend: addresses.service(echoed.address) ?? `unknown ${echoed.address}` };
+  return {
+    status: 200,
+    backend: addresses.service(echoed.address) ?? `unknown ${echoed.address}`,
+    target: echoed.url,
+    requestHeaders: comparableHeaders(echoed.headers, (n) => !HOP_HEADERS.has(n)),
+    responseHeaders: comparableHeaders(res.headers, (n) => n.startsWith('x-')),
+  };
 }
 
 function same(a: Outcome, b: Outcome): boolean {
-  return a.status === b.status && a.backend === b.backend;
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 async function runRequests(
   set: string, listener: ListenerPlan, port: number, requests: { req: RandomRequest; pick: number }[],
-  matcher: L7Matcher, addresses: Addresses, summary: DifferentialSummary,
+  wasm: { instance: PolicyInstance; matcher: L7Matcher }, addresses: Addresses, summary: DifferentialSummary,
 ): Promise<Outcome[]> {
   const outcomes: Outcome[] = [];
+  const counts = summary.random.filtered;
   const inFlight = 8;
   for (let i = 0; i < requests.length; i += inFlight) {
     const batch = requests.slice(i, i + inFlight);
     const results = await Promise.all(batch.map(({ req, pick }) => send(port, req, pick)));
     batch.forEach(({ req, pick }, k) => {
       const { path: p, query } = parseRequestTarget(req.target);
-      const wasm = referenceOutcome(matcher, listener, { path: p, method: req.method, headers: req.headers, query }, pick);
+      const sent = headerList(port, req, pick);
+      const q = req.target.indexOf('?');
+      const expected = referenceOutcome(wasm.instance, wasm.matcher, listener, {
+        path: p, method: req.method, headers: Object.fromEntries(sent), query,
+        ...(q < 0 ? {} : { rawQuery: req.target.slice(q + 1) }),
+      }, pick);
       const got = haproxyOutcome(results[k]!, addresses);
       outcomes.push(got);
-      if (!same(wasm, got)) summary.mismatches.push({ set, listener: listener.name, request: { ...req, pick }, wasm, haproxy: got });
+      if (got.location) counts.redirects++;
+      if (got.target !== undefined && got.target !== req.target) counts.rewrittenTargets++;
+      if (got.requestHeaders && JSON.stringify(got.requestHeaders) !== JSON.stringify(comparableHeaders(sent, (n) => !HOP_HEADERS.has(n)))) counts.editedRequestHeaders++;
+      if (got.responseHeaders && JSON.stringify(got.responseHeaders) !== JSON.stringify(ECHO_RESPONSE_HEADERS)) counts.editedResponseHeaders++;
+      if (!same(expected, got)) summary.mismatches.push({ set, listener: listener.name, request: { ...req, pick }, wasm: expected, haproxy: got });
     });
   }
   return outcomes;
 }
 
-async function runRandom(matcher: L7Matcher, seed: number, scenarios: number, perScenario: number, summary: DifferentialSummary): Promise<void> {
+async function runRandom(matcher: { instance: PolicyInstance; matcher: L7Matcher }, seed: number, scenarios: number, perScenario: number, summary: DifferentialSummary): Promise<void> {
   const addresses = new Addresses();
   const r = randomStream(seed);
   const objects: Obj[] = [];
@@ -181,7 +216,11 @@ interface Case {
   parents: Obj[];
   services: Obj[];
   request: { host: string | null; path: string; method: string; headers: Record<string, string>; query: Record<string, string> };
-  expect: { status: number; backend?: string; namespace?: string; distribution?: Record<string, number>; total_requests?: number };
+  expect: {
+    status: number; backend?: string; namespace?: string; distribution?: Record<string, number>; total_requests?: number;
+    /** What the backend must receive (filter cases): its path, headers (repeated ones joined by ","), headers it must not. */
+    upstream?: { path?: string; headers?: Record<string, string>; absent_headers?: string[] };
+  };
 }
 
 /** Why a case does not apply to a Service parent, or undefined when it does. */
@@ -197,7 +236,24 @@ function caseTarget(c: Case): string {
   return q ? `${c.request.path}?${q}` : c.request.path;
 }
 
-async function runConformance(matcher: L7Matcher, casesFile: string, summary: DifferentialSummary): Promise<void> {
+/** How the request the backend received differs from what a filter case expects, if it does. */
+function upstreamProblem(c: Case, o: Outcome): string | undefined {
+  const up = c.expect.upstream;
+  if (!up || !o.requestHeaders) return undefined;
+  const path = o.target?.split('?')[0];
+  if (up.path !== undefined && path !== up.path) return `the backend got path ${path}, the case expects ${up.path}`;
+  const value = (name: string) => {
+    const values = o.requestHeaders!.filter(([n]) => n === name.toLowerCase()).map(([, v]) => v);
+    return values.length === 0 ? undefined : values.join(',');
+  };
+  for (const [name, want] of Object.entries(up.headers ?? {})) {
+    if (value(name) !== want) return `the backend got ${name}: ${value(name) ?? '(none)'}, the case expects ${want}`;
+  }
+  for (const name of up.absent_headers ?? []) if (value(name) !== undefined) return `the backend got ${name}, the case expects none`;
+  return undefined;
+}
+
+async function runConformance(matcher: { instance: PolicyInstance; matcher: L7Matcher }, casesFile: string, summary: DifferentialSummary): Promise<void> {
   const cases = JSON.parse(readFileSync(casesFile, 'utf8')) as Case[];
   const addresses = new Addresses();
   const applicable: { c: Case; objects: Obj[] }[] = [];
@@ -247,6 +303,8 @@ async function runConformance(matcher: L7Matcher, casesFile: string, summary: Di
           if (o.status !== c.expect.status || (wanted !== undefined && o.backend !== wanted)) {
             summary.conformance.expectationFailures.push(`${c.name}: HAProxy answered ${o.status} ${o.backend ?? ''}, the case expects ${c.expect.status} ${wanted ?? ''}`);
           }
+          const problem = upstreamProblem(c, o);
+          if (problem) summary.conformance.expectationFailures.push(`${c.name}: ${problem}`);
         }
       } finally {
         await proxy.stop();
@@ -260,9 +318,10 @@ async function runConformance(matcher: L7Matcher, casesFile: string, summary: Di
 async function main(): Promise<void> {
   const root = fileURLToPath(new URL('../..', import.meta.url));
   const casesFile = path.join(process.env.MESHC_CONFORMANCE_DIR ?? path.join(root, '..', 'shared', 'conformance', 'gateway-api'), 'cases.json');
-  const matcher = createL7Matcher(await loadPolicyWasm());
+  const instance = await loadPolicyWasm();
+  const matcher = { instance, matcher: createL7Matcher(instance) };
   const summary: DifferentialSummary = {
-    random: { scenarios: 0, requests: 0, byStatus: {} },
+    random: { scenarios: 0, requests: 0, byStatus: {}, filtered: { redirects: 0, rewrittenTargets: 0, editedRequestHeaders: 0, editedResponseHeaders: 0 } },
     conformance: { applicable: 0, skipped: {}, requests: 0, expectationFailures: [] },
     mismatches: [],
     reports: [],

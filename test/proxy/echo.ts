@@ -12,6 +12,9 @@ export interface Echoed {
   headers: [string, string][];
 }
 
+/** Headers every echo response carries (ResponseHeaderModifier edits them). */
+export const ECHO_RESPONSE_HEADERS: readonly [string, string][] = [['x-r1', 'one'], ['x-r2', 'two'], ['x-r2', 'three']];
+
 export interface EchoServers {
   close(): Promise<void>;
 }
@@ -26,6 +29,7 @@ export async function startEchoServers(addresses: readonly { ip: string; port: n
         for (let i = 0; i < req.rawHeaders.length; i += 2) headers.push([req.rawHeaders[i]!, req.rawHeaders[i + 1]!]);
         const body: Echoed = { address: local.address, port: local.port, method: req.method ?? '', url: req.url ?? '', headers };
         res.setHeader('content-type', 'application/json');
+        for (const [name, value] of ECHO_RESPONSE_HEADERS) res.appendHeader(name, value);
         res.end(JSON.stringify(body));
       });
     });

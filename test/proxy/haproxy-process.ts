@@ -63,7 +63,7 @@ export async function startHaproxy(text: string, listeners: readonly { host: str
     }
   } catch (error) {
     await stop();
-    throw error;
+    throw new Error(`${(error as Error).message}\n${stderr}`);
   }
   return { stderr: () => stderr, stop };
 }

@@ -1,7 +1,9 @@
 // Random HTTPRoutes and requests for the differential test (Wasm matcher vs HAProxy): every
 // kind of match (path Exact / PathPrefix / RegularExpression, headers and query parameters Exact
 // and RegularExpression, method), several rules and routes with precedence ties, weights
-// (zero too), backendRefs to Services without endpoints or that do not exist, rules without any.
+// (zero too), backendRefs to Services without endpoints or that do not exist, rules without any,
+// and filters: request and response header edits on rules and backendRefs, redirects (scheme,
+// hostname, port, path, status) and URL rewrites (hostname, full path, prefix).
 
 type Obj = Record<string, unknown>;
 
@@ -60,10 +62,62 @@ function randomMatch(r: Random): Obj {
   return match;
 }
 
+const REQUEST_EDIT_NAMES = ['x-a', 'X-B', 'x-new', 'version', 'X-Canary-User'];
+const RESPONSE_EDIT_NAMES = ['x-r1', 'X-R2', 'x-r3'];
+const EDIT_VALUES = ['v1', 'two words', 'x%41y', 'One', 'a,b', '"q"', '$HOME'];
+const MODIFIER_PATHS = ['/', '/xyz', '/xyz/', '/a/b', '/%C3%A9'];
+
+function headerModifier(r: Random, names: readonly string[]): Obj {
+  const edit = (): Obj => ({ name: pick(r, names), value: pick(r, EDIT_VALUES) });
+  const out: Obj = {};
+  const unique = (list: Obj[]) => list.filter((e, i) => list.findIndex((x) => String(x['name']).toLowerCase() === String(e['name']).toLowerCase()) === i);
+  if (chance(r, 60)) out['set'] = unique(Array.from({ length: 1 + (r() % 2) }, edit));
+  if (chance(r, 60)) out['add'] = unique(Array.from({ length: 1 + (r() % 2) }, edit));
+  if (chance(r, 50)) out['remove'] = [...new Set(Array.from({ length: 1 + (r() % 2) }, () => pick(r, names)))];
+  return out;
+}
+
+function headerFilters(r: Random, requestPercent: number, responsePercent: number): Obj[] {
+  const filters: Obj[] = [];
+  if (chance(r, requestPercent)) filters.push({ type: 'RequestHeaderModifier', requestHeaderModifier: headerModifier(r, REQUEST_EDIT_NAMES) });
+  if (chance(r, responsePercent)) filters.push({ type: 'ResponseHeaderModifier', responseHeaderModifier: headerModifier(r, RESPONSE_EDIT_NAMES) });
+  return filters;
+}
+
+/** A path modifier; ReplacePrefixMatch only when the rule has exactly one PathPrefix match (CEL). */
+function pathModifier(r: Random, matches: Obj[] | undefined): Obj {
+  const one = matches === undefined ? { path: { type: 'PathPrefix', value: '/' } } : matches.length === 1 ? matches[0]! : undefined;
+  const prefix = one && (one['path'] === undefined || (one['path'] as Obj)['type'] === 'PathPrefix');
+  if (prefix && chance(r, 60)) return { type: 'ReplacePrefixMatch', replacePrefixMatch: pick(r, [...MODIFIER_PATHS, '']) };
+  return { type: 'ReplaceFullPath', replaceFullPath: pick(r, MODIFIER_PATHS) };
+}
+
+function ruleFilters(r: Random, matches: Obj[] | undefined): Obj[] {
+  const filters = headerFilters(r, 35, 30);
+  const kind = r() % 100;
+  if (kind < 12) {
+    const redirect: Obj = {};
+    if (chance(r, 50)) redirect['scheme'] = pick(r, ['http', 'https']);
+    if (chance(r, 40)) redirect['hostname'] = pick(r, ['example.com', 'v2.diff.svc']);
+    if (chance(r, 30)) redirect['port'] = pick(r, [80, 443, 8443]);
+    if (chance(r, 60)) redirect['path'] = pathModifier(r, matches);
+    if (chance(r, 50)) redirect['statusCode'] = pick(r, [301, 302, 307, 308]);
+    filters.push({ type: 'RequestRedirect', requestRedirect: redirect });
+  } else if (kind < 30) {
+    const rewrite: Obj = {};
+    if (chance(r, 50)) rewrite['hostname'] = pick(r, ['rewritten.example', 'b1.diff']);
+    if (chance(r, 80)) rewrite['path'] = pathModifier(r, matches);
+    filters.push({ type: 'URLRewrite', urlRewrite: rewrite });
+  }
+  return r() % 2 === 0 ? filters : filters.reverse();
+}
+
 function randomBackendRef(r: Random): Obj {
   const name = chance(r, 85) ? pick(r, BACKENDS) : pick(r, [EMPTY_BACKEND, MISSING_BACKEND]);
   const ref: Obj = { name, port: 8080 };
   if (chance(r, 60)) ref['weight'] = r() % 5;
+  const filters = headerFilters(r, 20, 15);
+  if (filters.length > 0) ref['filters'] = filters;
   return ref;
 }
 
@@ -74,6 +128,8 @@ export function randomRoutes(r: Random, namespace: string, frontend: string): Ob
       const rule: Obj = {};
       if (!chance(r, 15)) rule['matches'] = Array.from({ length: 1 + (r() % 3) }, () => randomMatch(r));
       if (!chance(r, 5)) rule['backendRefs'] = Array.from({ length: 1 + (r() % 3) }, () => randomBackendRef(r));
+      const filters = ruleFilters(r, rule['matches'] as Obj[] | undefined);
+      if (filters.length > 0) rule['filters'] = filters;
       return rule;
     });
     const metadata: Obj = { name: `${frontend}-r${k}`, namespace };
