@@ -126,7 +126,7 @@ export function readRuleFilters(owner: Fields, path: FieldPath, namespace: strin
     const key = type === 'RequestRedirect' ? 'requestRedirect' : type === 'URLRewrite' ? 'urlRewrite' : type === 'RequestMirror' ? 'requestMirror' : undefined;
     if (!key) continue;
     if (filter[key] === undefined || filter[key] === null) {
-      report.reject([...at, key], `is required when type is ${type}`);
+      report.error([...at, key], `is required when type is ${type}; the filter is not applied`);
       continue;
     }
     const spec = mappingAt(filter, key, at, report);

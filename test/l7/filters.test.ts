@@ -23,7 +23,8 @@ function routeOf(rules: Obj[]): { route?: HTTPRoute; diagnostics: string[] } {
       spec: { parentRefs: [{ group: '', kind: 'Service', name: 'front', port: 80 }], rules },
     } },
   ]);
-  return { route: model.routes[0], diagnostics: model.diagnostics.map(formatDiagnostic) };
+  // Warnings say which paths apply a filter (src/model/support.ts); errors are what this test is about.
+  return { route: model.routes[0], diagnostics: model.diagnostics.filter((d) => d.severity !== 'warning').map(formatDiagnostic) };
 }
 
 const model = suite('filters in the model');

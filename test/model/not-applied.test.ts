@@ -89,8 +89,13 @@ test('the message says which path does not apply it', () => {
   assert.match(notAppliedText({ simulate: true, live: false })!, /not applied live/);
   assert.match(notAppliedText({ simulate: false, live: true })!, /not applied by simulate/);
   assert.is(notAppliedText({ simulate: true, live: true }), undefined);
+  // The filters meshc reads need their field (the CRD requires it); the others are read past.
+  const body: Record<string, object> = {
+    RequestHeaderModifier: { requestHeaderModifier: {} }, ResponseHeaderModifier: { responseHeaderModifier: {} },
+    RequestRedirect: { requestRedirect: {} }, URLRewrite: { urlRewrite: {} }, RequestMirror: { requestMirror: { backendRef: backend } },
+  };
   for (const type of Object.keys(FILTER_SUPPORT)) {
-    const got = reports({ parentRefs: [meshParent], rules: [{ filters: [{ type }], backendRefs: [backend] }] });
+    const got = reports({ parentRefs: [meshParent], rules: [{ filters: [{ type, ...body[type] }], backendRefs: [backend] }] });
     const text = notAppliedText(FILTER_SUPPORT[type]);
     assert.equal(got, text ? [['warning', 'spec.rules[0].filters[0]', `${type} ${text}`]] : [], type);
   }
