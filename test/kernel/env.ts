@@ -30,6 +30,8 @@ export const TEST_TOOLS = {
   mv: 'coreutils',
   sleep: 'coreutils',
   kill: 'procps',
+  openssl: 'openssl',
+  bash: 'bash',
 } as const;
 
 function which(cmd: string): boolean {

@@ -1,0 +1,73 @@
+// Objects the cluster tests create, and the waits they share: connections from client pods on
+// every node until the backends they reach are what a test expects.
+import type { ConnectionRecord, TestCluster } from './cluster.ts';
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+export function service(namespace: string, name: string, selector: Record<string, string> | undefined, ports: { name?: string; port: number; targetPort: number }[] = [{ port: 80, targetPort: 8080 }]) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace },
+    spec: { type: 'ClusterIP', ...(selector ? { selector } : {}), ports: ports.map((p) => ({ protocol: 'TCP', ...p })) },
+  };
+}
+
+export function deployment(namespace: string, name: string, replicas: number, labels: Record<string, string>, port = 8080) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name, namespace },
+    spec: {
+      replicas,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: { terminationGracePeriodSeconds: 5, containers: [{ name: 'server', image: 'meshc.test/pod-server', ports: [{ containerPort: port, protocol: 'TCP' }] }] },
+      },
+    },
+  };
+}
+
+/** An HTTPRoute attached to Service `parent` (the mesh profile); weights and matches left to the CRD's defaults unless given. */
+export function route(namespace: string, name: string, parent: string, backends: { name: string; port?: number; weight?: number }[], version = 'v1') {
+  return {
+    apiVersion: `gateway.networking.k8s.io/${version}`,
+    kind: 'HTTPRoute',
+    metadata: { name, namespace },
+    spec: {
+      parentRefs: [{ group: '', kind: 'Service', name: parent, port: 80 }],
+      rules: [{ backendRefs: backends.map((b) => ({ name: b.name, ...(b.port === undefined ? {} : { port: b.port }), ...(b.weight === undefined ? {} : { weight: b.weight }) })) }],
+    },
+  };
+}
+
+/** The backends (pod names, or `error:CODE`) a batch of connections reached. */
+export function reached(records: ConnectionRecord[]): string[] {
+  return [...new Set(records.map((r) => (r.error ? `error:${r.error}` : r.backend!)))].sort();
+}
+
+/**
+ * Connections from each of `clients` (pods in `namespace`) to host:port, again and again, until
+ * every client reaches exactly `expected` (sorted), or throws after `timeoutMs`.
+ */
+export async function untilEveryNode(cluster: TestCluster, clients: string[], host: string, port: number, expected: string[] | ((seen: string[]) => boolean), what: string, timeoutMs = 20000, namespace = 'default'): Promise<void> {
+  const ok = typeof expected === 'function' ? expected : (seen: string[]) => JSON.stringify(seen) === JSON.stringify([...expected].sort());
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set(clients);
+  const last = new Map<string, string[]>();
+  while (pending.size > 0) {
+    await Promise.all(
+      [...pending].map(async (client) => {
+        const seen = reached(await cluster.connections(namespace, client, host, port, 12));
+        last.set(client, seen);
+        if (ok(seen)) pending.delete(client);
+      }),
+    );
+    if (pending.size === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: after ${timeoutMs} ms, ${[...pending].map((c) => `${c} still reaches ${JSON.stringify(last.get(c))}`).join('; ')}${typeof expected === 'function' ? '' : ` (expected ${JSON.stringify(expected)})`}`);
+    }
+    await sleep(200);
+  }
+}
