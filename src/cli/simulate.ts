@@ -1,11 +1,11 @@
 // `meshc simulate`: where connections to a Service go, from manifests, without a cluster.
 import { existsSync } from 'node:fs';
 import { loadManifests } from '../model/load-files.ts';
-import { formatDiagnostic } from '../model/diagnostics.ts';
+import { diagnosticJson, formatDiagnostic, formatIgnored } from '../model/diagnostics.ts';
 import { loadPolicyWasm } from '../wasm/load.ts';
 import { simulate, SimulateError, type SimulateInput, type SimulateResult } from '../sim/simulate.ts';
 import { splitPath } from '../policy-tests/format.ts';
-import { parseTarget, type ServiceTarget } from '../sim/target.ts';
+import { parseServiceAddress, type ServiceAddress } from '../sim/service-address.ts';
 import { formatTable, shareBar } from '../text/table.ts';
 import type { CommandIO } from './io.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
@@ -18,7 +18,9 @@ the policy (the same WebAssembly that the playground runs and that the kernel ru
 N connections to the Service. Workloads without EndpointSlices get made-up pods and IPs.
 
 Options:
-  --to NAME[.NAMESPACE]:PORT   the Service and port (number or name) to connect to (required)
+  --to NAME[.NAMESPACE]:PORT   the Service and port (number or name) to connect to (required);
+                               also NAME.NAMESPACE.svc[.cluster.local]:PORT, NAMESPACE/NAME:PORT,
+                               or its ClusterIP, 10.96.0.10:80 or [fd00::10]:80
   --from NAMESPACE/POD         the client pod: its node and zone decide local endpoints, its
                                identity decides Maglev and session affinity. Without it every
                                connection comes from a different client.
@@ -32,7 +34,11 @@ Options:
   --strict                     exit 1 when anything is reported about the manifests: an error,
                                or a warning such as a field meshc does not apply (default:
                                report, go on)
-  --json                       print one JSON object on stdout
+  --quiet                      print errors only, no warnings
+  --verbose                    also count the objects of kinds meshc does not need (ConfigMap...)
+  --json                       print one JSON object on stdout, with the diagnostics
+                               ({file, document, line, kind, namespace, name, field, message,
+                               severity}, document 1-based) and warnings
   -h, --help                   this help
 
 Examples:
@@ -42,9 +48,9 @@ Examples:
 
 export const command = { summary: 'simulate routing decisions offline', run };
 
-function targetOption(text: string): ServiceTarget {
-  const target = parseTarget(text);
-  if (!target) throw new UsageError(`meshc simulate: --to "${text}" is not NAME[.NAMESPACE]:PORT`);
+function targetOption(text: string): ServiceAddress {
+  const target = parseServiceAddress(text);
+  if (!target) throw new UsageError(`meshc simulate: --to "${text}" is not NAME[.NAMESPACE]:PORT, NAME.NAMESPACE.svc[.cluster.local]:PORT, NAMESPACE/NAME:PORT or CLUSTER-IP:PORT`);
   return target;
 }
 
@@ -80,6 +86,8 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     seed: { type: 'string' },
     'interval-ms': { type: 'string' },
     strict: { type: 'boolean' },
+    quiet: { type: 'boolean' },
+    verbose: { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (values.help) {
@@ -110,7 +118,9 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   };
   if (!Number.isFinite(input.intervalMs) || input.intervalMs! < 0) throw new UsageError('meshc simulate: --interval-ms must be a number >= 0');
   const model = await loadManifests(positionals);
-  for (const d of model.diagnostics) io.stderr.write(`${formatDiagnostic(d)}\n`);
+  for (const d of model.diagnostics) if (!values.quiet || d.severity === 'error') io.stderr.write(`${formatDiagnostic(d)}\n`);
+  const ignored = formatIgnored(model.ignored);
+  if (values.verbose && ignored) io.stderr.write(`${ignored}\n`);
   const errors = model.diagnostics.filter((d) => d.severity === 'error').length;
   const warnings = model.diagnostics.length - errors;
   if (values.strict && model.diagnostics.length > 0) {
@@ -123,10 +133,9 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     if (error instanceof SimulateError) throw new InputError(`meshc simulate: ${error.message}`);
     throw error;
   }
-  for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);
+  if (!values.quiet) for (const w of result.warnings) io.stderr.write(`warning: ${w}\n`);
   if (values.json) {
-    const { warnings: _warnings, ...json } = result;
-    io.stdout.write(`${JSON.stringify(json)}\n`);
+    io.stdout.write(`${JSON.stringify({ ...result, diagnostics: model.diagnostics.map(diagnosticJson) })}\n`);
   } else {
     io.stdout.write(formatResult(result, input));
   }

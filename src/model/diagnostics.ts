@@ -47,6 +47,41 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${text} ${d.message}`;
 }
 
+/** A diagnostic as `--json` carries it: every key present (null when unknown), `document` 1-based. */
+export interface DiagnosticJson {
+  file: string;
+  /** 1-based, as formatDiagnostic prints it; null for a problem of the whole file. */
+  document: number | null;
+  line: number | null;
+  kind: string | null;
+  namespace: string | null;
+  name: string | null;
+  field: string | null;
+  message: string;
+  severity: Diagnostic['severity'];
+}
+
+export function diagnosticJson(d: Diagnostic): DiagnosticJson {
+  return {
+    file: d.file,
+    document: d.doc >= 0 ? d.doc + 1 : null,
+    line: d.line ?? null,
+    kind: d.kind ?? null,
+    namespace: d.namespace ?? null,
+    name: d.name ?? null,
+    field: d.field ?? null,
+    message: d.message,
+    severity: d.severity,
+  };
+}
+
+/** `ignored, not needed by meshc: 2 ConfigMap, 1 Secret`, or undefined when nothing was. */
+export function formatIgnored(ignored: ReadonlyMap<string, number>): string | undefined {
+  if (ignored.size === 0) return undefined;
+  const kinds = [...ignored].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([kind, count]) => `${count} ${kind}`);
+  return `ignored, not needed by meshc: ${kinds.join(', ')}`;
+}
+
 function formatSubject(d: Diagnostic): string {
   const name = d.namespace ? `${d.namespace}/${d.name ?? ''}` : d.name ?? '';
   return [d.kind, name].filter(Boolean).join(' ');

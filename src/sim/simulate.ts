@@ -11,10 +11,11 @@ import { encodeRoutes, type HttpRequest } from '../l7/encode.ts';
 import { routesForFrontend } from '../l7/attach.ts';
 import { createL7Matcher } from '../l7/matcher.ts';
 import { hash64 } from '../model/hash.ts';
+import { resolveServiceAddress } from './service-address.ts';
 
 export interface SimulateInput {
-  /** Service name, namespace (default "default") and port number or name. */
-  to: { name: string; namespace?: string; port: number | string };
+  /** Service name, namespace (default "default") and port number or name; or the Service's ClusterIP and port. */
+  to: { name: string; namespace?: string; port: number | string } | { clusterIP: string; port: number | string };
   /** The client pod, `namespace/name`; without it each connection comes from a new client. */
   from?: string;
   request?: Partial<HttpRequest>;
@@ -55,7 +56,9 @@ export function xorshift32(x: number): number {
   return x >>> 0;
 }
 
-export function findService(model: Model, to: SimulateInput['to']): { svc: Service; port: ServicePort } {
+export function findService(model: Model, address: SimulateInput['to']): { svc: Service; port: ServicePort } {
+  const to = resolveServiceAddress(model, address);
+  if (!to) throw new SimulateError(`no Service has the ClusterIP ${'clusterIP' in address ? address.clusterIP : ''}`);
   const namespace = to.namespace ?? 'default';
   const svc = model.services.get(objectKey(namespace, to.name));
   if (!svc) {
@@ -73,11 +76,29 @@ export function findService(model: Model, to: SimulateInput['to']): { svc: Servi
   return { svc, port };
 }
 
+const MAX_CANDIDATES = 10;
+
 function findPod(model: Model, from: string): PodInfo {
   const [namespace, name] = from.includes('/') ? from.split('/', 2) as [string, string] : ['default', from];
   const pod = model.pods.get(objectKey(namespace, name));
-  if (!pod) throw new SimulateError(`pod ${namespace}/${name} (--from) not found`);
+  if (!pod) throw new SimulateError(`pod ${namespace}/${name} (--from) not found; ${podCandidates(model, namespace, name)}`);
   return pod;
+}
+
+/** The pods a mistyped --from may have meant: those whose name shares the most leading characters, same namespace first. */
+function podCandidates(model: Model, namespace: string, name: string): string {
+  if (model.pods.size === 0) return 'the manifests have no pods';
+  const common = (a: string) => {
+    let n = 0;
+    while (n < a.length && n < name.length && a[n] === name[n]) n++;
+    return n;
+  };
+  const ranked = [...model.pods.values()]
+    .map((pod) => ({ key: objectKey(pod.meta.namespace, pod.meta.name), same: pod.meta.namespace === namespace, prefix: common(pod.meta.name) }))
+    .sort((a, b) => Number(b.same) - Number(a.same) || b.prefix - a.prefix || (a.key < b.key ? -1 : 1));
+  const shown = ranked.slice(0, MAX_CANDIDATES).map((c) => c.key);
+  const more = ranked.length > shown.length ? ` and ${ranked.length - shown.length} more` : '';
+  return `pods: ${shown.join(', ')}${more}`;
 }
 
 export function simulate(model: Model, instance: PolicyInstance, input: SimulateInput): SimulateResult {
