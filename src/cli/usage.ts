@@ -1,10 +1,39 @@
 // Usage errors (exit status 2) and the shared option parsing of every subcommand.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
-export class UsageError extends Error {}
+// This module can be loaded twice in one process (through require and through import, as a test
+// runner does when a test calls main() in-process): brands under Symbol.for make instanceof work
+// across the copies.
+const USAGE_ERROR = Symbol.for('meshc.UsageError');
+const INPUT_ERROR = Symbol.for('meshc.InputError');
+
+function branded(value: unknown, brand: symbol): boolean {
+  return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}
+
+/** Bad usage (options, arguments): exit status 2. */
+export class UsageError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(value, USAGE_ERROR);
+  }
+
+  constructor(message: string) {
+    super(message);
+    Object.defineProperty(this, USAGE_ERROR, { value: true });
+  }
+}
 
 /** Bad input data (manifests, policy): exit status 1. */
-export class InputError extends Error {}
+export class InputError extends Error {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return branded(value, INPUT_ERROR);
+  }
+
+  constructor(message: string) {
+    super(message);
+    Object.defineProperty(this, INPUT_ERROR, { value: true });
+  }
+}
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 

@@ -3,13 +3,12 @@
 // kernel's socket table, not just in the log line.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { Registry } from 'prom-client';
 import { MetricsServer } from '../../src/metrics/server.ts';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
-import { Lab, ROOT, serviceManifest } from './live/lab.ts';
+import { Lab, serviceManifest } from './live/lab.ts';
+import { callMeshc } from '../helpers/meshc.ts';
 
 /** Local addresses (IPv4, dotted) of the TCP sockets listening on `port`, from /proc/net/tcp. */
 function listeners(port: number): string[] {
@@ -43,12 +42,8 @@ server('loopback by default, the given address otherwise', async () => {
 
 server.run();
 
-function meshc(...args: string[]) {
-  return spawnSync(process.execPath, [path.join(ROOT, 'bin/meshc.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
-}
-
 kernelSuite('meshc agent --metrics-address', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
-  test('a bad address or port is a usage error naming the option', () => {
+  test('a bad address or port is a usage error naming the option', async () => {
     const cases: [string[], RegExp][] = [
       [['--metrics-port', '9966', '--metrics-address', 'localhost'], /--metrics-address must be an IP address .*got "localhost"/],
       [['--metrics-port', '9966', '--metrics-address', '10.0.0.300'], /--metrics-address must be an IP address .*got "10.0.0.300"/],
@@ -56,7 +51,7 @@ kernelSuite('meshc agent --metrics-address', kernelSkipReason({ cgroup: true, ne
       [['--metrics-port', '70000'], /--metrics-port must be a port \(0 to 65535\), got "70000"/],
     ];
     for (const [args, message] of cases) {
-      const r = meshc('agent', '--manifests', '/nonexistent-but-not-reached', '--cgroup', 'x', ...args);
+      const r = await callMeshc('agent', '--manifests', '/nonexistent-but-not-reached', '--cgroup', 'x', ...args);
       assert.is(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, message);
     }

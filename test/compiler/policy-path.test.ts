@@ -1,13 +1,12 @@
 // `meshc compile --policy PATH` with a path that is not a policy file: one clear line and exit 1,
 // never a stack trace, and nothing written (a newline in the name never reaches generated C).
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { callMeshc } from '../helpers/meshc.ts';
 
-const root = path.resolve(import.meta.dirname, '../..');
 const policyPath = suite('meshc compile --policy: bad paths');
 
 const DECIDE = 'export function decide(): u8 { return 0; }\n';
@@ -26,12 +25,12 @@ const cases: { description: string; make: (dir: string) => string; expect: (give
 ];
 
 for (const { description, make, expect } of cases) {
-  policyPath(description, () => {
+  policyPath(description, async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'meshc-policy-path-'));
     try {
       const given = make(dir);
       const out = path.join(dir, 'out');
-      const r = spawnSync(process.execPath, [path.join(root, 'bin/meshc.js'), 'compile', '--policy', given, '--out', out, '--no-wasm'], { cwd: root, encoding: 'utf8' });
+      const r = await callMeshc('compile', '--policy', given, '--out', out, '--no-wasm');
       assert.is(r.status, 1, r.stderr);
       assert.is(r.stderr.trim(), expect(given));
       assert.not.match(r.stderr, /\n\s+at /, 'no stack trace');

@@ -3,17 +3,16 @@
 // replicas, send nothing to a pod outside the current endpoints, and leave nothing behind (no
 // netns, cgroup or pins with its prefix). Ctrl-C in the middle cleans up too. Without root it
 // says so plainly.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existingWithPrefix } from '../../src/demo/sandbox.ts';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
+import { runMeshc, spawnMeshc } from '../helpers/meshc.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const REQUESTS = 100;
 
 /** Parsed JSON output, checked field by field. */
@@ -32,7 +31,7 @@ const unprivileged = suite('demo: without root');
 
 unprivileged('refuses with a clear message', () => {
   if (process.getuid?.() !== 0 || spawnSync('sh', ['-c', 'command -v setpriv'], { stdio: 'ignore' }).status !== 0) return;
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, 'bin/meshc.js', 'demo'], { cwd: ROOT, encoding: 'utf8' });
+  const r = runMeshc(['demo'], { prefix: ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] });
   assert.is(r.status, 1);
   assert.match(r.stderr, 'meshc demo: needs root');
 });
@@ -42,7 +41,7 @@ unprivileged.run();
 kernelSuite('demo: live', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
   test(`meshc demo --json --requests ${REQUESTS}: splits within tolerance, nothing left behind`, () => {
     const before = new Set(existingWithPrefix('meshc-demo'));
-    const r = spawnSync(process.execPath, ['bin/meshc.js', 'demo', '--json', '--requests', String(REQUESTS)], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const r = runMeshc(['demo', '--json', '--requests', String(REQUESTS)], { timeout: 120_000 });
     assert.is(r.status, 0, r.stderr);
     const summary = JSON.parse(r.stdout);
     assert.is(summary.error, undefined);
@@ -87,7 +86,7 @@ kernelSuite('demo: live', kernelSkipReason({ cgroup: true, netns: true }), (test
   });
 
   test('SIGINT in the middle: exit 130, everything removed', async () => {
-    const demo = spawn(process.execPath, ['bin/meshc.js', 'demo', '--json', '--requests', '50'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const demo = spawnMeshc(['demo', '--json', '--requests', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let netns = '';
     let cgroup = '';
     let pin = '';

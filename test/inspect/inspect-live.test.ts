@@ -2,21 +2,16 @@
 // the test's own (hooks on a cgroup of its own), and `meshc inspect --json` must say what the
 // manifests say, read straight from the YAML: every Service's ClusterIP and port, every endpoint's
 // IP, port, state and pod name, the route's weights. Also the error for a pin dir without maps.
-import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseAllDocuments } from 'yaml';
 import { Sandbox } from '../../src/demo/sandbox.ts';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
+import { callMeshc, ROOT, runMeshc } from '../helpers/meshc.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURE = `${ROOT}/fixtures/demo`;
 
-function meshc(...args: string[]) {
-  return spawnSync(process.execPath, ['bin/meshc.js', ...args], { cwd: ROOT, encoding: 'utf8' });
-}
 
 /** Parsed YAML and JSON output, checked field by field. */
 type Obj = any;
@@ -27,23 +22,23 @@ function fixtureObjects(): Obj[] {
 
 const errors = suite('inspect: errors');
 
-errors('a pin directory without meshc maps is reported with the agent hint', () => {
-  const r = meshc('inspect', '--pin', '/nonexistent/meshc-pin');
+errors('a pin directory without meshc maps is reported with the agent hint', async () => {
+  const r = await callMeshc('inspect', '--pin', '/nonexistent/meshc-pin');
   assert.is(r.status, 1);
   assert.match(r.stderr, 'no pinned meshc maps at /nonexistent/meshc-pin: is the agent running? (meshc agent --pin /nonexistent/meshc-pin)');
-  assert.is(meshc('inspect', '--bogus').status, 2);
+  assert.is((await callMeshc('inspect', '--bogus')).status, 2);
 });
 
 errors.run();
 
 kernelSuite('inspect: live pinned maps match the manifests', kernelSkipReason({ cgroup: true }), (test) => {
-  test('every service VIP/port, every backend IP/port/state/pod, the route weights', () => {
+  test('every service VIP/port, every backend IP/port/state/pod, the route weights', async () => {
     const sandbox = new Sandbox({ prefix: 'meshc-test-inspect' });
     try {
       sandbox.create([]);
-      const agent = meshc('agent', '--manifests', FIXTURE, '--cgroup', sandbox.cgroup, '--pin', sandbox.pin);
+      const agent = runMeshc(['agent', '--manifests', FIXTURE, '--cgroup', sandbox.cgroup, '--pin', sandbox.pin]);
       assert.is(agent.status, 0, agent.stderr);
-      const r = meshc('inspect', '--json', '--pin', sandbox.pin);
+      const r = await callMeshc('inspect', '--json', '--pin', sandbox.pin);
       assert.is(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout);
       assert.equal(out.problems, []);
@@ -73,7 +68,7 @@ kernelSuite('inspect: live pinned maps match the manifests', kernelSkipReason({ 
         main.groups.map((g: Obj) => [g.weight, g.targets]),
         refs.map((ref: Obj) => [ref.weight, [`default/${ref.name}:${ref.port}/TCP`]]),
       );
-      const text = meshc('inspect', '--pin', sandbox.pin);
+      const text = await callMeshc('inspect', '--pin', sandbox.pin);
       assert.is(text.status, 0, text.stderr);
       assert.match(text.stdout, /10\.96\.100\.10:80\/TCP\s+default\/product-api:80\/TCP\s+random/);
       assert.match(text.stdout, /group 1\s+weight 10 \(10\.0%\)\s+-> default\/product-api-v2:80\/TCP/);

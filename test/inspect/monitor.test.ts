@@ -3,18 +3,16 @@
 // (a new connection each) to product-api's ClusterIP. `meshc monitor --json --count 3K` must show,
 // per connection (socket cookie), one translated, one established and one closed event, with the
 // service's name, a backend pod that served it, and the client's cgroup by id and path.
-import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CLUSTER_IPS, PODS, runningPods, INITIAL_STATE } from '../../src/demo/manifests.ts';
 import { Sandbox } from '../../src/demo/sandbox.ts';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
+import { callMeshc, ROOT, spawnMeshc } from '../helpers/meshc.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const K = 12;
 
 /** Parsed JSON lines, checked field by field. */
@@ -48,7 +46,7 @@ kernelSuite('monitor: one translated event per connection', kernelSkipReason({ c
     const sandbox = new Sandbox({ prefix: 'meshc-test-monitor' });
     try {
       sandbox.create([...Object.values(CLUSTER_IPS), ...PODS.map((p) => p.ip)]);
-      const agent = spawn(process.execPath, ['bin/meshc.js', 'agent', '--manifests', 'fixtures/demo', '--cgroup', sandbox.cgroup, '--pin', sandbox.pin], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+      const agent = spawnMeshc(['agent', '--manifests', 'fixtures/demo', '--cgroup', sandbox.cgroup, '--pin', sandbox.pin], { stdio: ['ignore', 'ignore', 'pipe'] });
       let agentErr = '';
       agent.stderr!.on('data', (d) => (agentErr += d));
       const [agentCode] = await once(agent, 'exit');
@@ -60,7 +58,7 @@ kernelSuite('monitor: one translated event per connection', kernelSkipReason({ c
       for (const pod of running) pods.stdin!.write(`start ${pod.name} ${pod.ip} 8080\n`);
       for (const pod of running) await podLines.wait(new RegExp(`^started ${pod.name}$`), 10_000);
 
-      const monitor = spawn(process.execPath, ['bin/meshc.js', 'monitor', '--json', '--count', String(3 * K), '--pin', sandbox.pin], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      const monitor = spawnMeshc(['monitor', '--json', '--count', String(3 * K), '--pin', sandbox.pin], { stdio: ['ignore', 'pipe', 'pipe'] });
       const monitorExit = once(monitor, 'exit'); // it may finish while the client is still exiting
       const monitorOut = lineWaiter(monitor.stdout!);
       const monitorErr = lineWaiter(monitor.stderr!);
@@ -103,7 +101,7 @@ kernelSuite('monitor: one translated event per connection', kernelSkipReason({ c
 
       // Without --count it runs until a signal, and a signal is a clean exit.
       for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-        const endless = spawn(process.execPath, ['bin/meshc.js', 'monitor', '--pin', sandbox.pin], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+        const endless = spawnMeshc(['monitor', '--pin', sandbox.pin], { stdio: ['ignore', 'pipe', 'pipe'] });
         const exited = once(endless, 'exit');
         await lineWaiter(endless.stderr!).wait(/^monitor: reading events from /, 15_000);
         endless.kill(signal);
@@ -118,13 +116,13 @@ kernelSuite('monitor: one translated event per connection', kernelSkipReason({ c
 
 const usage = suite('monitor: usage');
 
-usage('bad options and a missing pin directory are reported by name', () => {
-  const run = (...args: string[]) => spawnSync(process.execPath, ['bin/meshc.js', 'monitor', ...args], { cwd: ROOT, encoding: 'utf8' });
-  const badType = run('--type', 'translated,bogus');
+usage('bad options and a missing pin directory are reported by name', async () => {
+  const run = (...args: string[]) => callMeshc('monitor', ...args);
+  const badType = await run('--type', 'translated,bogus');
   assert.is(badType.status, 2);
   assert.match(badType.stderr, '--type "bogus" is not one of translated, refused, established, closed');
-  assert.is(run('--count', '0').status, 2);
-  const missing = run('--pin', '/nonexistent/meshc-pin');
+  assert.is((await run('--count', '0')).status, 2);
+  const missing = await run('--pin', '/nonexistent/meshc-pin');
   assert.is(missing.status, 1);
   assert.match(missing.stderr, 'no pinned meshc maps at /nonexistent/meshc-pin: is the agent running?');
 });

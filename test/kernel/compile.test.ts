@@ -9,6 +9,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadObject } from '../../src/loader/index.ts';
 import { checkObject, compileObject, ProgramRejectedError } from '../../src/build/compile.ts';
+import { callMeshc } from '../helpers/meshc.ts';
 import { clangSkipReason, kernelSkipReason, kernelSuite, makePinDir, removePinDir, ROOT } from './env.ts';
 
 const PROGRAMS = [
@@ -17,16 +18,9 @@ const PROGRAMS = [
 ];
 const POLICIES = path.join(ROOT, 'test', 'kernel', 'policies');
 
-function meshc(args: string[]): { status: number; stdout: string; stderr: string } {
-  const res = spawnSync(process.execPath, [path.join(ROOT, 'bin', 'meshc.js'), ...args], {
-    cwd: ROOT, encoding: 'utf8', maxBuffer: 512 * 1024 * 1024, // a verifier log in --json can be tens of MB
-  });
-  return { status: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
-}
-
 const cli = suite('meshc compile: usage');
-cli('unknown options are rejected by name (exit 2)', () => {
-  const res = meshc(['compile', '--polcy', 'x.ts']);
+cli('unknown options are rejected by name (exit 2)', async () => {
+  const res = await callMeshc('compile', '--polcy', 'x.ts');
   assert.is(res.status, 2);
   assert.match(res.stderr, /--polcy/);
 });
@@ -34,10 +28,10 @@ cli.run();
 
 // Generator diagnostics need clang-19 to be there (compile checks its tools first), not root.
 kernelSuite('meshc compile: bad input', clangSkipReason(), (s) => {
-  s('a policy outside the subset: diagnostics at file:line:col, exit 1', () => {
+  s('a policy outside the subset: diagnostics at file:line:col, exit 1', async () => {
     const out = mkdtempSync(path.join(tmpdir(), 'meshc-compile-'));
     try {
-      const res = meshc(['compile', '--policy', 'test/kernel/policies/bad-recursion.ts', '--out', out]);
+      const res = await callMeshc('compile', '--policy', 'test/kernel/policies/bad-recursion.ts', '--out', out);
       assert.is(res.status, 1, res.stderr);
       assert.match(res.stderr, /test\/kernel\/policies\/bad-recursion\.ts:9:10: error MC1003: recursion/);
       assert.not.ok(existsSync(path.join(out, 'meshc.bpf.o')), 'no object for a bad policy');
@@ -45,8 +39,8 @@ kernelSuite('meshc compile: bad input', clangSkipReason(), (s) => {
       rmSync(out, { recursive: true, force: true });
     }
   });
-  s('a missing policy file is named (exit 1)', () => {
-    const res = meshc(['compile', '--policy', 'no/such/policy.ts', '--out', path.join(tmpdir(), 'meshc-never')]);
+  s('a missing policy file is named (exit 1)', async () => {
+    const res = await callMeshc('compile', '--policy', 'no/such/policy.ts', '--out', path.join(tmpdir(), 'meshc-never'));
     assert.is(res.status, 1);
     assert.match(res.stderr, /--policy no\/such\/policy\.ts: no such file/);
   });
@@ -62,8 +56,8 @@ kernelSuite('meshc compile: kernel', kernelSkipReason(), (s) => {
     if (out) rmSync(out, { recursive: true, force: true });
   });
 
-  s('meshc compile --out DIR --json writes C, object, wasm and manifest; reproducibly', () => {
-    const first = meshc(['compile', '--out', out, '--json']);
+  s('meshc compile --out DIR --json writes C, object, wasm and manifest; reproducibly', async () => {
+    const first = await callMeshc('compile', '--out', out, '--json');
     assert.is(first.status, 0, first.stderr);
     const result = JSON.parse(first.stdout) as { ok: boolean; manifest: { programs: Array<{ name: string }>; outputs: Array<{ path: string; sha256: string }> } };
     assert.ok(result.ok);
@@ -78,7 +72,7 @@ kernelSuite('meshc compile: kernel', kernelSkipReason(), (s) => {
     assert.match(readFileSync(path.join(out, 'meshc_policy.h'), 'utf8'), /^\/\* DO NOT EDIT[^\n]*\n#ifndef MESHC_POLICY_GENERATED_H\n[^]*struct service_key \{/);
     const manifest = readFileSync(path.join(out, 'manifest.json'), 'utf8');
 
-    const again = meshc(['compile', '--out', out, '--no-wasm']);
+    const again = await callMeshc('compile', '--out', out, '--no-wasm');
     assert.is(again.status, 0, again.stderr);
     assert.is(readFileSync(path.join(out, 'meshc.bpf.c'), 'utf8'), source, 'meshc.bpf.c is byte-for-byte reproducible');
     const objectHash = (text: string) => (JSON.parse(text) as typeof result.manifest).outputs.find((o) => o.path === 'meshc.bpf.o')!.sha256;
@@ -117,10 +111,10 @@ kernelSuite('meshc compile: kernel', kernelSkipReason(), (s) => {
     assert.not.ok(existsSync(dir), 'nothing left in the real bpffs');
   });
 
-  s('a policy the verifier rejects: the error names the program and the reason', () => {
+  s('a policy the verifier rejects: the error names the program and the reason', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'meshc-verifier-'));
     try {
-      const res = meshc(['compile', '--policy', path.join(POLICIES, 'verifier-too-complex.ts'), '--out', dir, '--no-wasm', '--check', '--json']);
+      const res = await callMeshc('compile', '--policy', path.join(POLICIES, 'verifier-too-complex.ts'), '--out', dir, '--no-wasm', '--check', '--json');
       assert.is(res.status, 1, res.stderr);
       const failure = JSON.parse(res.stdout) as { ok: boolean; stage: string; program: string; verifierLog: string };
       assert.is(failure.ok, false);

@@ -1,20 +1,12 @@
 // `meshc test` and `meshc playground` as a user runs them: exit status, output, errors.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { callMeshc as meshc, ROOT, startMeshc } from '../helpers/meshc.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const MESHC = join(ROOT, 'bin/meshc.js');
 const SAMPLE = join(ROOT, 'fixtures/tests/product-api.tests.yaml');
-
-function meshc(...args: string[]) {
-  const r = spawnSync(process.execPath, [MESHC, ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 let dir: string;
 const Test = suite('meshc test');
@@ -23,8 +15,8 @@ Test.before(() => {
 });
 Test.after(() => rmSync(dir, { recursive: true, force: true }));
 
-Test('the sample file passes', () => {
-  const r = meshc('test', 'fixtures/tests/product-api.tests.yaml');
+Test('the sample file passes', async () => {
+  const r = await meshc('test', 'fixtures/tests/product-api.tests.yaml');
   assert.is(r.status, 0, r.stdout + r.stderr);
   const cases = [...r.stdout.matchAll(/^ {2}PASS {2}(.+)$/gm)].map((m) => m[1]);
   const names = [...readFileSync(SAMPLE, 'utf8').matchAll(/^- name: (.+)$/gm)].map((m) => m[1]);
@@ -33,13 +25,13 @@ Test('the sample file passes', () => {
   assert.match(r.stdout, new RegExp(`PASS: ${names.length}/${names.length}\\n`));
 });
 
-Test('a wrong expectation fails with the reason and exit 1', () => {
+Test('a wrong expectation fails with the reason and exit 1', async () => {
   const text = readFileSync(SAMPLE, 'utf8')
     .replace('manifests: ../product-api', `manifests: ${join(ROOT, 'fixtures/product-api')}`)
     .replace(/(- name: a canary user goes to v2[\s\S]*?backend: )product-api-v2/, '$1product-api-v1');
   const file = join(dir, 'wrong.tests.yaml');
   writeFileSync(file, text);
-  const r = meshc('test', file);
+  const r = await meshc('test', file);
   assert.is(r.status, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /FAIL {2}a canary user goes to v2 \(.*wrong\.tests\.yaml:\d+\)/);
   assert.match(r.stdout, /expected every connection to reach default\/product-api-v1, got default\/product-api-v2 100\.0% \(1000 of 1000\)/);
@@ -48,8 +40,8 @@ Test('a wrong expectation fails with the reason and exit 1', () => {
   assert.match(r.stdout, /PASS {2}a plain request goes to v1/, 'the other cases still pass');
 });
 
-Test('--json gives the verdicts; --run filters cases', () => {
-  const r = meshc('test', SAMPLE, '--json', '--run', 'canary');
+Test('--json gives the verdicts; --run filters cases', async () => {
+  const r = await meshc('test', SAMPLE, '--json', '--run', 'canary');
   assert.is(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout);
   assert.is(report.ok, true);
@@ -60,39 +52,39 @@ Test('--json gives the verdicts; --run filters cases', () => {
   }
 });
 
-Test('paths are relative to the test file, and a missing one is named', () => {
+Test('paths are relative to the test file, and a missing one is named', async () => {
   const file = join(dir, 'missing.tests.yaml');
   writeFileSync(file, 'manifests: ./nowhere\ndefaults: {to: a:80}\ntests:\n- expect: {backend: b}\n');
-  const r = meshc('test', file);
+  const r = await meshc('test', file);
   assert.is(r.status, 1);
   assert.match(r.stdout, /missing\.tests\.yaml:1: manifests: no such file or directory \(relative to .*\): \.\/nowhere/);
 });
 
-Test('problems in the file name the field and line, exit 1', () => {
+Test('problems in the file name the field and line, exit 1', async () => {
   const file = join(dir, 'bad.tests.yaml');
   writeFileSync(file, `manifests: ${join(ROOT, 'fixtures/product-api')}\ntests:\n- name: x\n  request: {to: product-api:80}\n  expect:\n    backend: product-api-v1\n    refusd: true\n`);
-  const r = meshc('test', file);
+  const r = await meshc('test', file);
   assert.is(r.status, 1);
   assert.match(r.stdout, /bad\.tests\.yaml:7: tests\[0\]\.expect\.refusd: unknown field/);
 });
 
-Test('--manifests overrides the file\'s manifests', () => {
-  const r = meshc('test', SAMPLE, '--manifests', 'fixtures/weights');
+Test('--manifests overrides the file\'s manifests', async () => {
+  const r = await meshc('test', SAMPLE, '--manifests', 'fixtures/weights');
   assert.is(r.status, 1);
   assert.match(r.stdout, /ERROR a plain request goes to v1/);
   assert.match(r.stdout, /Service default\/product-api not found/);
 });
 
-Test('bad usage exits 2 with a hint', () => {
-  let r = meshc('test');
+Test('bad usage exits 2 with a hint', async () => {
+  let r = await meshc('test');
   assert.is(r.status, 2);
   assert.match(r.stderr, /give at least one test FILE/);
-  r = meshc('test', SAMPLE, '--bogus');
+  r = await meshc('test', SAMPLE, '--bogus');
   assert.is(r.status, 2);
   assert.match(r.stderr, /--bogus/);
-  r = meshc('test', SAMPLE, '--run', '(');
+  r = await meshc('test', SAMPLE, '--run', '(');
   assert.is(r.status, 2);
-  r = meshc('test', '--help');
+  r = await meshc('test', '--help');
   assert.is(r.status, 0);
   assert.match(r.stdout, /docs\/policy-tests\.md/);
 });
@@ -104,31 +96,23 @@ const Serve = suite('meshc playground');
 Serve('serves the site on the port asked for and prints the URL', async () => {
   const outdir = mkdtempSync(join(tmpdir(), 'meshc-pg-site-'));
   writeFileSync(join(outdir, 'index.html'), '<!doctype html><title>x</title>');
-  const child = spawn(process.execPath, [MESHC, 'playground', '--port', '0', '--dir', outdir], { cwd: ROOT });
+  const playground = startMeshc(['playground', '--port', '0', '--dir', outdir]);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (chunk: Buffer) => {
-        out += chunk;
-        const m = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(out);
-        if (m) resolve(m[1]!);
-      });
-      child.on('exit', (code) => reject(new Error(`exited ${code}`)));
-    });
+    const url = (await playground.waitFor(/http:\/\/127\.0\.0\.1:\d+\//))[0];
     const page = await fetch(url);
     assert.is(page.status, 200);
     assert.match(await page.text(), /<title>x<\/title>/);
     assert.is((await fetch(`${url}nothing.js`)).status, 404);
   } finally {
-    child.kill('SIGTERM');
+    assert.is((await playground.stop()).status, 0);
     rmSync(outdir, { recursive: true, force: true });
   }
 });
 
-Serve('bad usage exits 2', () => {
-  assert.is(meshc('playground', '--port', 'x').status, 2);
-  assert.is(meshc('playground', 'extra').status, 2);
-  const help = meshc('playground', '--help');
+Serve('bad usage exits 2', async () => {
+  assert.is((await meshc('playground', '--port', 'x')).status, 2);
+  assert.is((await meshc('playground', 'extra')).status, 2);
+  const help = await meshc('playground', '--help');
   assert.is(help.status, 0);
   assert.match(help.stdout, /--port P/);
 });

@@ -4,7 +4,6 @@
 // test-artifacts/playground/.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import { loadPolicyWasm } from '../../src/wasm/load.ts';
 import { parseTestFile } from '../../src/policy-tests/format.ts';
 import { inlineManifestDocs, runTestFile } from '../../src/policy-tests/run.ts';
 import { launchChromium, type Browser } from './chromium.ts';
+import { callMeshc } from '../helpers/meshc.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ARTIFACTS = join(ROOT, 'test-artifacts/playground');
@@ -152,7 +152,7 @@ Page('the sample policy tests pass, with the same verdicts as the CLI', async ()
   assert.equal(sampleVerdicts, node.verdicts.map((v) => ({ name: v.name, status: v.status, reason: v.reason ?? null })));
 
   // The CLI on the sample file, which reads the scenario directory by path.
-  const cli = spawnSync(process.execPath, [join(ROOT, 'bin/meshc.js'), 'test', 'fixtures/tests/product-api.tests.yaml', '--json'], { cwd: ROOT, encoding: 'utf8' });
+  const cli = await callMeshc('test', 'fixtures/tests/product-api.tests.yaml', '--json');
   assert.is(cli.status, 0, cli.stderr);
   const report = JSON.parse(cli.stdout) as { verdicts: { name: string; status: string; reason?: string }[] };
   assert.equal(sampleVerdicts, report.verdicts.map((v) => ({ name: v.name, status: v.status, reason: v.reason ?? null })));
@@ -185,7 +185,7 @@ Page('a wrong expectation fails with its reason; the exported file gives the CLI
   const text = readFileSync(file, 'utf8');
   assert.match(text, /^manifests:\n {2}inline: \|/m);
 
-  const cli = spawnSync(process.execPath, [join(ROOT, 'bin/meshc.js'), 'test', file, '--json'], { cwd: ROOT, encoding: 'utf8' });
+  const cli = await callMeshc('test', file, '--json');
   assert.is(cli.status, 1, 'the CLI fails the exported file too');
   const report = JSON.parse(cli.stdout) as { verdicts: { name: string; status: string; reason?: string }[] };
   assert.equal(report.verdicts.map((v) => ({ name: v.name, status: v.status, reason: v.reason ?? null })), verdicts);

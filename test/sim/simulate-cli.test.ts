@@ -1,22 +1,15 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-function meshc(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/meshc.js', ...args], { cwd: ROOT, encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+import { callMeshc as meshc } from '../helpers/meshc.ts';
 
 const seed = suite('meshc simulate on the seed scenario');
 
-seed('a plain request goes to product-api-v1, each pod within ±3% of a third', () => {
-  const r = meshc('simulate', 'fixtures/product-api', '--to', 'product-api:80', '--connections', '30000', '--json');
+seed('a plain request goes to product-api-v1, each pod within ±3% of a third', async () => {
+  const r = await meshc('simulate', 'fixtures/product-api', '--to', 'product-api:80', '--connections', '30000', '--json');
   assert.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.is(out.connections, 30000);
@@ -33,8 +26,8 @@ seed('a plain request goes to product-api-v1, each pod within ±3% of a third', 
   }
 });
 
-seed('X-Canary-User: true goes to the v2 pod', () => {
-  const r = meshc('simulate', 'fixtures/product-api', '--to', 'product-api:80', '--connections', '1000', '--header', 'X-Canary-User: true', '--json');
+seed('X-Canary-User: true goes to the v2 pod', async () => {
+  const r = await meshc('simulate', 'fixtures/product-api', '--to', 'product-api:80', '--connections', '1000', '--header', 'X-Canary-User: true', '--json');
   assert.is(r.status, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.route, { namespace: 'default', name: 'product-api-routing', rule: 0 });
@@ -43,17 +36,17 @@ seed('X-Canary-User: true goes to the v2 pod', () => {
   assert.is(out.backends[0].count, 1000);
 });
 
-seed('the same seed gives the same output; another seed another one', () => {
+seed('the same seed gives the same output; another seed another one', async () => {
   const args = ['simulate', 'fixtures/product-api', '--to', 'product-api.default:80', '--connections', '500', '--json'];
-  const a = meshc(...args, '--seed', '5');
-  const b = meshc(...args, '--seed', '5');
-  const c = meshc(...args, '--seed', '6');
+  const a = await meshc(...args, '--seed', '5');
+  const b = await meshc(...args, '--seed', '5');
+  const c = await meshc(...args, '--seed', '6');
   assert.is(a.stdout, b.stdout);
   assert.is.not(a.stdout, c.stdout);
 });
 
-seed('the table output names the route, the pods and their shares', () => {
-  const r = meshc('simulate', 'fixtures/product-api', '--to', 'product-api:80', '--connections', '300');
+seed('the table output names the route, the pods and their shares', async () => {
+  const r = await meshc('simulate', 'fixtures/product-api', '--to', 'product-api:80', '--connections', '300');
   assert.is(r.status, 0, r.stderr);
   assert.match(r.stdout, /HTTPRoute default\/product-api-routing, rule 1/);
   assert.match(r.stdout, /product-api-v1-\S+\s+10\.244\.\d+\.\d+:8080\s+\d+\s+\d+\.\d%/);
@@ -63,28 +56,28 @@ seed.run();
 
 const errors = suite('meshc simulate errors');
 
-errors('bad usage exits 2 with the message on stderr', () => {
+errors('bad usage exits 2 with the message on stderr', async () => {
   for (const args of [['simulate'], ['simulate', 'fixtures/product-api'], ['simulate', 'fixtures/product-api', '--to', 'nope'], ['simulate', 'fixtures/product-api', '--to', 'a:80', '--bogus']]) {
-    const r = meshc(...args);
+    const r = await meshc(...args);
     assert.is(r.status, 2, args.join(' '));
     assert.is(r.stdout, '');
     assert.ok(r.stderr.length > 0);
   }
-  assert.match(meshc('simulate', 'fixtures/product-api', '--to', 'a:80', '--bogus').stderr, /bogus/);
+  assert.match((await meshc('simulate', 'fixtures/product-api', '--to', 'a:80', '--bogus')).stderr, /bogus/);
 });
 
-errors('bad input exits 1: missing path, unknown service, unknown port', () => {
-  assert.is(meshc('simulate', 'fixtures/nowhere', '--to', 'a:80').status, 1);
-  const svc = meshc('simulate', 'fixtures/product-api', '--to', 'nosuch:80');
+errors('bad input exits 1: missing path, unknown service, unknown port', async () => {
+  assert.is((await meshc('simulate', 'fixtures/nowhere', '--to', 'a:80')).status, 1);
+  const svc = await meshc('simulate', 'fixtures/product-api', '--to', 'nosuch:80');
   assert.is(svc.status, 1);
   assert.match(svc.stderr, /Service default\/nosuch not found/);
-  const port = meshc('simulate', 'fixtures/product-api', '--to', 'product-api:81');
+  const port = await meshc('simulate', 'fixtures/product-api', '--to', 'product-api:81');
   assert.is(port.status, 1);
   assert.match(port.stderr, /has no port 81/);
 });
 
-errors('broken manifests are reported and the valid rest is simulated; --strict makes them fatal', () => {
-  const r = meshc('simulate', 'fixtures/bad', '--to', 'valid:80', '--connections', '1000', '--json');
+errors('broken manifests are reported and the valid rest is simulated; --strict makes them fatal', async () => {
+  const r = await meshc('simulate', 'fixtures/bad', '--to', 'valid:80', '--connections', '1000', '--json');
   assert.is(r.status, 0, r.stderr);
   for (const file of ['01-syntax-error', '03-bad-ip', '04-bad-port', '05-duplicate', '06-missing-backend', '07-named-port-missing']) {
     assert.match(r.stderr, new RegExp(`fixtures/bad/${file}\\.yaml:\\d+ \\(doc \\d+\\)`), file);
@@ -93,11 +86,11 @@ errors('broken manifests are reported and the valid rest is simulated; --strict 
   assert.is(out.connections, 1000);
   // The route sends half of its weight to a Service that does not exist: that half is refused.
   assert.ok(Math.abs(out.refused / 1000 - 0.5) < 0.06, `refused ${out.refused}`);
-  assert.is(meshc('simulate', 'fixtures/bad', '--to', 'valid:80', '--strict').status, 1);
+  assert.is((await meshc('simulate', 'fixtures/bad', '--to', 'valid:80', '--strict')).status, 1);
 });
 
-errors('a Service with no usable backend counts every connection as refused', () => {
-  const r = meshc('simulate', 'fixtures/terminating', '--to', 'orders:80', '--connections', '100', '--json');
+errors('a Service with no usable backend counts every connection as refused', async () => {
+  const r = await meshc('simulate', 'fixtures/terminating', '--to', 'orders:80', '--connections', '100', '--json');
   assert.is(r.status, 0, r.stderr);
   assert.is(JSON.parse(r.stdout).refused, 0, 'serving-terminating endpoints are used');
 });
@@ -138,29 +131,29 @@ const queryCases: [string, string[], string][] = [
   ['/x?a=%zz', [], 'default/api-v1'],
 ];
 for (const [p, extra, expected] of queryCases) {
-  query(`--path '${p}' ${extra.join(' ')} goes to ${expected}`, () => {
-    const r = meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--connections', '50', '--path', p, ...extra, '--json');
+  query(`--path '${p}' ${extra.join(' ')} goes to ${expected}`, async () => {
+    const r = await meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--connections', '50', '--path', p, ...extra, '--json');
     assert.is(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout);
     assert.equal([...new Set(out.backends.filter((b: { count: number }) => b.count > 0).map((b: { service: string }) => b.service))], [expected]);
   });
 }
 
-query('--path must start with "/": a usage error', () => {
-  const r = meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--path', 'x?a=b');
+query('--path must start with "/": a usage error', async () => {
+  const r = await meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--path', 'x?a=b');
   assert.is(r.status, 2);
   assert.match(r.stderr, /--path "x\?a=b" must start with "\/"/);
 });
 
-query('a field meshc does not apply is reported, located; --strict makes it fatal', () => {
+query('a field meshc does not apply is reported, located; --strict makes it fatal', async () => {
   const file = path.join(dir, 'timeout.yaml');
-  const plain = meshc('simulate', path.join(dir, 'app.yaml'), file, '--to', 'api:80', '--connections', '10');
+  const plain = await meshc('simulate', path.join(dir, 'app.yaml'), file, '--to', 'api:80', '--connections', '10');
   assert.is(plain.status, 0, plain.stderr);
   assert.match(plain.stderr, /timeout\.yaml:\d+ \(doc 1\) warning: HTTPRoute default\/with-timeout: spec\.rules\[1\]\.timeouts: is not applied/);
-  const strict = meshc('simulate', path.join(dir, 'app.yaml'), file, '--to', 'api:80', '--connections', '10', '--strict');
+  const strict = await meshc('simulate', path.join(dir, 'app.yaml'), file, '--to', 'api:80', '--connections', '10', '--strict');
   assert.is(strict.status, 1);
   assert.match(strict.stderr, /0 error\(s\) and 1 warning\(s\) in the manifests \(--strict\)/);
-  assert.is(meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--connections', '10', '--strict').status, 0);
+  assert.is((await meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--connections', '10', '--strict')).status, 0);
 });
 
 query.run();

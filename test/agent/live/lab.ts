@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CGROUP_ROOT, makePinDir } from '../../kernel/env.ts';
+import { runMeshc, spawnMeshc } from '../../helpers/meshc.ts';
 
 const LIVE = fileURLToPath(new URL('.', import.meta.url));
 export const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
@@ -64,7 +65,7 @@ export class Lab {
 
   /** Runs the meshc CLI (synchronously). */
   meshc(...args: string[]) {
-    return spawnSync(process.execPath, [path.join(ROOT, 'bin/meshc.js'), ...args], { cwd: ROOT, encoding: 'utf8' });
+    return runMeshc(args);
   }
 
   /**
@@ -73,9 +74,8 @@ export class Lab {
    * runs it under another command (setpriv, to drop capabilities).
    */
   async startAgent(source: string[] = ['--manifests', this.manifests, '--watch'], options: { prefix?: string[]; extra?: string[]; ready?: RegExp } = {}): Promise<ChildProcess> {
-    const argv = [process.execPath, path.join(ROOT, 'bin/meshc.js'), 'agent', ...source, '--cgroup', this.cgroup, '--pin', this.pin, '--node', 'node-1', ...(options.extra ?? [])];
-    const command = [...(options.prefix ?? []), ...argv];
-    const child = spawn(command[0]!, command.slice(1), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = ['agent', ...source, '--cgroup', this.cgroup, '--pin', this.pin, '--node', 'node-1', ...(options.extra ?? [])];
+    const child = spawnMeshc(args, { prefix: options.prefix, stdio: ['ignore', 'ignore', 'pipe'] });
     this.children.push(child);
     const lines = createInterface({ input: child.stderr! });
     const log: string[] = [];
@@ -140,7 +140,7 @@ export class Lab {
   /** Removes everything the lab made. Safe to call more than once. */
   dispose(): void {
     for (const child of this.children) if (child.exitCode === null) child.kill('SIGKILL');
-    spawnSync(process.execPath, [path.join(ROOT, 'bin/meshc.js'), 'agent', '--detach', '--pin', this.pin], { cwd: ROOT });
+    runMeshc(['agent', '--detach', '--pin', this.pin]);
     spawnSync('ip', ['netns', 'del', this.netns]);
     removeCgroupTree(this.cgroup);
     rmSync(this.pin, { recursive: true, force: true });
