@@ -25,10 +25,94 @@ const OPERATOR_TEXT: Partial<Record<ts.SyntaxKind, string>> = {
   [ts.SyntaxKind.AmpersandAmpersandToken]: '&&', [ts.SyntaxKind.BarBarToken]: '||',
 };
 
-/** A C expression, and whether its C type is exactly the C type of its AssemblyScript type. */
+/**
+ * C precedence levels, loosest first (C11 6.5): an operand is parenthesized when its level is
+ * below the level its position needs. `Postfix` also covers names, literals and calls.
+ */
+const Level = {
+  Comma: 0, Assign: 1, Conditional: 2, LogicalOr: 3, LogicalAnd: 4, BitOr: 5, BitXor: 6, BitAnd: 7,
+  Equality: 8, Relational: 9, Shift: 10, Additive: 11, Multiplicative: 12, Unary: 13, Postfix: 14,
+} as const;
+type Level = (typeof Level)[keyof typeof Level];
+
+const BINARY_LEVEL: Readonly<Record<string, Level>> = {
+  '*': Level.Multiplicative, '/': Level.Multiplicative, '%': Level.Multiplicative,
+  '+': Level.Additive, '-': Level.Additive, '<<': Level.Shift, '>>': Level.Shift,
+  '<': Level.Relational, '<=': Level.Relational, '>': Level.Relational, '>=': Level.Relational,
+  '==': Level.Equality, '!=': Level.Equality, '&': Level.BitAnd, '^': Level.BitXor, '|': Level.BitOr,
+  '&&': Level.LogicalAnd, '||': Level.LogicalOr,
+};
+
+/**
+ * A C expression: its text, the precedence level and operator at its top, and whether its C
+ * type is exactly the C type of its AssemblyScript type.
+ */
 interface CExpr {
   text: string;
+  level: Level;
+  /** A binary operator's C text, or `neg`, `pos`, `!`, `~`, `cast` for unary ones; none for primaries. */
+  op?: string;
   exact: boolean;
+}
+
+function primary(text: string, exact = true): CExpr {
+  return { text, level: Level.Postfix, exact };
+}
+
+/** `x` in a position that needs at least `level`. */
+function operand(x: CExpr, level: Level): string {
+  return x.level < level ? `(${x.text})` : x.text;
+}
+
+function isComparison(level: Level): boolean {
+  return level === Level.Equality || level === Level.Relational;
+}
+
+function isBitwise(level: Level): boolean {
+  return level === Level.BitAnd || level === Level.BitXor || level === Level.BitOr;
+}
+
+/**
+ * Parentheses that C does not need but that compilers' -Wparentheses and readers ask for: `&&`
+ * in `||`; a bitwise operator in a logical one; any other binary operator in a bitwise one;
+ * arithmetic in a shift; a comparison in a comparison; `!x` as the left operand of a comparison
+ * or a bitwise operator.
+ */
+function clarifies(x: CExpr, parent: Level, left: boolean): boolean {
+  if (x.op === '!') return left && (isComparison(parent) || isBitwise(parent));
+  if (x.op === undefined || !(x.op in BINARY_LEVEL)) return false;
+  if (parent === Level.LogicalOr && x.op === '&&') return true;
+  if (parent === Level.LogicalOr || parent === Level.LogicalAnd) return isBitwise(x.level);
+  if (isBitwise(parent)) return x.level !== parent && x.level > Level.LogicalAnd;
+  if (parent === Level.Shift) return x.level === Level.Additive || x.level === Level.Multiplicative;
+  if (isComparison(parent)) return isComparison(x.level);
+  return false;
+}
+
+/** `l op r` for a left-associative binary C operator. */
+function binaryOp(l: CExpr, op: string, r: CExpr): CExpr {
+  const level = BINARY_LEVEL[op] ?? Level.Comma;
+  const side = (x: CExpr, need: number, left: boolean) => (x.level < need || clarifies(x, level, left) ? `(${x.text})` : x.text);
+  return { text: `${side(l, level, true)} ${op} ${side(r, level + 1, false)}`, level, op, exact: true };
+}
+
+function unary(op: '!' | '~' | '-' | '+', x: CExpr, exact = true): CExpr {
+  const tag = op === '-' ? 'neg' : op === '+' ? 'pos' : op;
+  // `- -x` must not become `--x`.
+  const inner = tag === x.op ? `(${x.text})` : operand(x, Level.Unary);
+  return { text: `${op}${inner}`, level: Level.Unary, op: tag, exact };
+}
+
+function castTo(c: string, x: CExpr): CExpr {
+  return { text: `(${c})${operand(x, Level.Unary)}`, level: Level.Unary, op: 'cast', exact: true };
+}
+
+function conditional(cond: CExpr, a: CExpr, b: CExpr, exact = true): CExpr {
+  // Arithmetic or bitwise conditions are bracketed, as -Wparentheses asks.
+  const bracket = cond.level <= Level.Conditional
+    || (cond.op !== undefined && cond.op in BINARY_LEVEL && cond.level >= Level.BitOr && !isComparison(cond.level));
+  const c = bracket ? `(${cond.text})` : cond.text;
+  return { text: `${c} ? ${operand(a, Level.Assign)} : ${operand(b, Level.Conditional)}`, level: Level.Conditional, exact };
 }
 
 export interface EmitOptions {
@@ -157,37 +241,35 @@ class Emitter {
     }
   }
 
-  /** A constant's value: its expression, typed as the constant, with literals suffixed. */
+  /** A constant's value: its expression, typed as the constant, with literals suffixed; in
+   * parentheses unless primary, since it becomes a macro. */
   private constExpr(c: ConstDecl): string {
     const init = unparen(c.init);
-    if (literalValue(init) !== undefined) {
-      const text = literalText(init, c.type, true);
-      return text.startsWith('-') ? `(${text})` : text;
-    }
     if (init.kind === ts.SyntaxKind.TrueKeyword) return '1';
     if (init.kind === ts.SyntaxKind.FalseKeyword) return '0';
-    return atomic(this.constantExpression(c.init, c.type, c));
+    return operand(this.constantExpression(c.init, c.type, c), Level.Postfix);
   }
 
   /** Module-level constant expressions: identifiers name other constants (macros). */
-  private constantExpression(e: ts.Expression, type: IntName, c: ConstDecl): string {
+  private constantExpression(e: ts.Expression, type: IntName, c: ConstDecl): CExpr {
     const x = unparen(e);
-    if (literalValue(x) !== undefined) return literalText(x, type, true);
-    if (ts.isIdentifier(x)) return x.text;
+    if (literalValue(x) !== undefined) return literal(x, type, true);
+    if (ts.isIdentifier(x)) return primary(x.text);
     if (ts.isPrefixUnaryExpression(x)) {
       const op = x.operator === ts.SyntaxKind.TildeToken ? '~' : x.operator === ts.SyntaxKind.ExclamationToken ? '!' : x.operator === ts.SyntaxKind.MinusToken ? '-' : '+';
-      return `${op}${this.constantExpression(x.operand, type, c)}`;
+      return unary(op, this.constantExpression(x.operand, type, c));
     }
     if (ts.isTypeAssertionExpression(x) || ts.isAsExpression(x)) {
       const t = x.type.getText() as IntName;
-      return `((${INTS[t]?.c ?? '__u32'})(${this.constantExpression(x.expression, t, c)}))`;
+      return castTo(INTS[t]?.c ?? '__u32', this.constantExpression(x.expression, t, c));
     }
     if (ts.isBinaryExpression(x)) {
       const op = OPERATOR_TEXT[x.operatorToken.kind] ?? x.operatorToken.getText();
-      return `(${this.constantExpression(x.left, type, c)} ${op} ${this.constantExpression(x.right, type, c)})`;
+      return binaryOp(this.constantExpression(x.left, type, c), op, this.constantExpression(x.right, type, c));
     }
     // Not constant: already diagnosed; emit its value if known so the output stays valid C.
-    return String(c.value ?? 0n);
+    const v = c.value ?? 0n;
+    return v < 0n ? { text: String(v), level: Level.Unary, op: 'neg', exact: true } : primary(String(v));
   }
 
   struct(cls: ClassDecl): void {
@@ -370,24 +452,25 @@ class Emitter {
         const right = types.get(e.right);
         if (target?.kind !== 'int' || right?.kind !== 'int') return `${this.expr(e.left).text} ${e.operatorToken.getText()} ${this.expr(e.right).text}`;
         const common = SHIFTS.has(op) || INTS[right.name].size <= INTS[target.name].size ? target.name : right.name;
-        const lhs = this.expr(e.left).text;
-        const r = this.arithmetic(op, { text: lhs, exact: true }, target.name, e.right, common, false);
-        return r.plain ? `${lhs} ${OPERATOR_TEXT[op]}= ${r.rightText}` : `${lhs} = ${r.text}`;
+        const lhs = { ...this.expr(e.left), exact: true };
+        const r = this.arithmetic(op, lhs, target.name, e.right, common);
+        return r.plain ? `${lhs.text} ${OPERATOR_TEXT[op]}= ${r.right.text}` : `${lhs.text} = ${r.expr.text}`;
       }
     }
     if ((ts.isPostfixUnaryExpression(e) || ts.isPrefixUnaryExpression(e))
       && (e.operator === ts.SyntaxKind.PlusPlusToken || e.operator === ts.SyntaxKind.MinusMinusToken)) {
-      const target = this.expr(e.operand).text;
+      const target = this.expr(e.operand);
       const t = types.get(e);
       const op = e.operator === ts.SyntaxKind.PlusPlusToken ? '+' : '-';
       if (!loopIncrement && t?.kind === 'int' && INTS[t.name].signed && INTS[t.name].size >= 4) {
-        return `${target} = ((${INTS[t.name].c})((${unsignedOf(t.name)})${target} ${op} 1))`;
+        const next = castTo(INTS[t.name].c, binaryOp(castTo(unsignedOf(t.name), target), op, primary('1')));
+        return `${target.text} = ${next.text}`;
       }
-      return `${target}${op}${op}`;
+      return `${target.text}${op}${op}`;
     }
     if (ts.isCallExpression(e)) {
       const m = this.program.checked.mapCalls.get(e);
-      if (m && m.method !== 'lookup') return this.mapCall(e, true);
+      if (m && m.method !== 'lookup') return this.mapCall(e, true).text;
     }
     return this.expr(e).text;
   }
@@ -406,176 +489,158 @@ class Emitter {
   /** Emits `e`; `suffix` asks an integer literal to carry its C type (see literalText). */
   private expr(e: ts.Expression, suffix = false): CExpr {
     const checked = this.program.checked;
-    if (ts.isParenthesizedExpression(e)) {
-      const inner = this.expr(e.expression, suffix);
-      return { text: atomic(inner.text), exact: inner.exact };
-    }
-    const lit = literalValue(e);
-    if (lit !== undefined) {
-      const t = this.intType(e) ?? 'i32';
-      const text = literalText(e, t, suffix);
-      return { text, exact: /[UL]$/.test(text) || t === 'i32' };
-    }
-    if (e.kind === ts.SyntaxKind.TrueKeyword) return { text: '1', exact: true };
-    if (e.kind === ts.SyntaxKind.FalseKeyword) return { text: '0', exact: true };
-    if (e.kind === ts.SyntaxKind.NullKeyword) return { text: 'NULL', exact: true };
+    // Source parentheses are not kept: every operator places its own from the levels.
+    if (ts.isParenthesizedExpression(e)) return this.expr(e.expression, suffix);
+    if (literalValue(e) !== undefined) return literal(e, this.intType(e) ?? 'i32', suffix);
+    if (e.kind === ts.SyntaxKind.TrueKeyword) return primary('1');
+    if (e.kind === ts.SyntaxKind.FalseKeyword) return primary('0');
+    if (e.kind === ts.SyntaxKind.NullKeyword) return primary('NULL');
     if (ts.isIdentifier(e)) {
       const ref = checked.refs.get(e);
-      if (ref?.kind === 'local') return { text: this.local(ref.v), exact: true };
-      return { text: e.text, exact: true };
+      return primary(ref?.kind === 'local' ? this.local(ref.v) : e.text);
     }
-    if (ts.isPropertyAccessExpression(e)) return { text: `${this.atom(e.expression)}->${e.name.text}`, exact: true };
+    if (ts.isPropertyAccessExpression(e)) return primary(`${operand(this.expr(e.expression), Level.Postfix)}->${e.name.text}`);
     if (ts.isCallExpression(e)) {
       const cast = checked.castCalls.get(e);
       if (cast) return this.cast(cast, e.arguments[0]);
-      if (checked.mapCalls.has(e)) return { text: this.mapCall(e, false), exact: true };
+      if (checked.mapCalls.has(e)) return this.mapCall(e, false);
       const f = checked.calls.get(e);
       const name = f ? this.program.functionName.get(f) : e.expression.getText();
-      return { text: `${name}(${e.arguments.map((a) => this.expr(a).text).join(', ')})`, exact: true };
+      return primary(`${name}(${e.arguments.map((a) => operand(this.expr(a), Level.Assign)).join(', ')})`);
     }
     if (ts.isTypeAssertionExpression(e) || ts.isAsExpression(e)) {
       const t = this.intType(e);
-      return t ? this.cast(t, e.expression) : { text: this.expr(e.expression).text, exact: true };
+      return t ? this.cast(t, e.expression) : { ...this.expr(e.expression), exact: true };
     }
     if (ts.isPrefixUnaryExpression(e)) return this.prefix(e, suffix);
     if (ts.isConditionalExpression(e)) {
       const a = this.expr(e.whenTrue, true);
       const b = this.expr(e.whenFalse, true);
-      return { text: `(${this.expr(e.condition).text} ? ${a.text} : ${b.text})`, exact: a.exact && b.exact };
+      return conditional(this.expr(e.condition), a, b, a.exact && b.exact);
     }
     if (ts.isBinaryExpression(e)) return this.binary(e);
-    return { text: `/* unsupported: ${ts.SyntaxKind[e.kind]} */ 0`, exact: true };
-  }
-
-  /** `e` as an operand that binds tighter than any operator. */
-  private atom(e: ts.Expression): string {
-    const text = this.expr(e).text;
-    return isAtomic(text) ? text : `(${text})`;
+    return primary(`/* unsupported: ${ts.SyntaxKind[e.kind]} */ 0`);
   }
 
   private cast(to: IntName, operand: ts.Expression): CExpr {
     const from = this.intType(operand);
     const inner = this.expr(operand);
-    if (to === 'bool') return { text: from === 'bool' ? inner.text : `(${inner.text} != 0)`, exact: true };
+    if (to === 'bool') return from === 'bool' ? { ...inner, exact: true } : binaryOp(inner, '!=', primary('0'));
     if (from === to) return inner;
-    const text = isAtomic(inner.text) ? inner.text : `(${inner.text})`;
-    return { text: `((${INTS[to].c})${text})`, exact: true };
+    return castTo(INTS[to].c, inner);
   }
 
   private prefix(e: ts.PrefixUnaryExpression, suffix: boolean): CExpr {
-    const operand = this.expr(e.operand, suffix);
-    const a = isAtomic(operand.text) ? operand.text : `(${operand.text})`;
+    const x = this.expr(e.operand, suffix);
     const t = this.intType(e);
     switch (e.operator) {
-      case ts.SyntaxKind.ExclamationToken: return { text: `!${a}`, exact: true };
-      case ts.SyntaxKind.PlusToken: return operand;
+      case ts.SyntaxKind.ExclamationToken: return unary('!', x);
+      case ts.SyntaxKind.PlusToken: return x;
       case ts.SyntaxKind.TildeToken:
-        if (t && INTS[t].size < 4 && !INTS[t].signed) return { text: `((${INTS[t].c})~${a})`, exact: true };
-        return { text: `~${a}`, exact: operand.exact };
+        if (t && INTS[t].size < 4 && !INTS[t].signed) return castTo(INTS[t].c, unary('~', x));
+        return unary('~', x, x.exact);
       case ts.SyntaxKind.MinusToken:
-        if (!t) return { text: `-${a}`, exact: true };
-        if (INTS[t].size < 4) return { text: `((${INTS[t].c})-${a})`, exact: true };
-        if (INTS[t].signed) return { text: `((${INTS[t].c})-(${unsignedOf(t)})${a})`, exact: true };
-        return { text: `-${a}`, exact: operand.exact };
+        if (!t) return unary('-', x);
+        if (INTS[t].size < 4) return castTo(INTS[t].c, unary('-', x));
+        if (INTS[t].signed) return castTo(INTS[t].c, unary('-', castTo(unsignedOf(t), x)));
+        return unary('-', x, x.exact);
     }
-    return { text: `/* unsupported operator */ ${a}`, exact: true };
+    return primary(`/* unsupported operator */ ${operand(x, Level.Postfix)}`);
   }
 
   private binary(e: ts.BinaryExpression): CExpr {
     const op = e.operatorToken.kind;
     const opText = OPERATOR_TEXT[op] ?? e.operatorToken.getText();
     if (op === ts.SyntaxKind.AmpersandAmpersandToken || op === ts.SyntaxKind.BarBarToken) {
-      return { text: `${this.expr(e.left).text} ${opText} ${this.expr(e.right).text}`, exact: true };
+      return binaryOp(this.expr(e.left), opText, this.expr(e.right));
     }
     const isNull = (x: ts.Expression) => unparen(x).kind === ts.SyntaxKind.NullKeyword;
     if (isNull(e.left) || isNull(e.right)) {
-      const subject = this.atom(isNull(e.left) ? e.right : e.left);
+      const subject = this.expr(isNull(e.left) ? e.right : e.left);
       const negative = op === ts.SyntaxKind.EqualsEqualsToken || op === ts.SyntaxKind.EqualsEqualsEqualsToken;
-      return { text: negative ? `!${subject}` : subject, exact: true };
+      return negative ? unary('!', subject) : { ...subject, exact: true };
     }
     if (ARITHMETIC.has(op)) {
       const t = this.intType(e);
       const lt = this.intType(e.left);
-      if (!t || !lt) return { text: `${this.expr(e.left).text} ${opText} ${this.expr(e.right).text}`, exact: true };
+      if (!t || !lt) return binaryOp(this.expr(e.left), opText, this.expr(e.right));
       // A literal carries its C type unless the other operand already has exactly type t.
       const right = this.expr(e.right);
       const left = this.expr(e.left, SHIFTS.has(op) || !right.exact || this.intType(e.right) !== t);
-      const r = this.arithmetic(op, left, lt, e.right, t, true);
-      return { text: r.text, exact: true };
+      return { ...this.arithmetic(op, left, lt, e.right, t).expr, exact: true };
     }
     // Comparisons: the operands are already values of the common type's range.
     const leftLit = literalValue(e.left) !== undefined;
     const rightLit = literalValue(e.right) !== undefined;
     const l = this.expr(e.left, rightLit && leftLit);
     const r = this.expr(e.right, leftLit && rightLit);
-    return { text: `${l.text} ${opText} ${r.text}`, exact: true };
+    return binaryOp(l, opText, r);
   }
 
   /**
    * `left op right` in AssemblyScript type `t` with Wasm semantics. `plain` is set when the
-   * text is exactly `left op right` (so a compound assignment can stay `x op= y`). Operands keep
-   * their source position (C and AssemblyScript share operator precedence), so they need
-   * parentheses only under a cast, or when `right` comes from a compound assignment.
+   * result is exactly `left op right` (so a compound assignment can stay `x op= y`); `right` is
+   * the right operand as emitted (a shift count masked).
    */
   private arithmetic(
-    op: ts.SyntaxKind, left: CExpr, leftType: IntName, rightNode: ts.Expression, t: IntName, rightInPlace: boolean,
-  ): { text: string; plain: boolean; rightText: string } {
+    op: ts.SyntaxKind, left: CExpr, leftType: IntName, rightNode: ts.Expression, t: IntName,
+  ): { expr: CExpr; plain: boolean; right: CExpr } {
     const info = INTS[t];
     const c = info.c;
     const u = unsignedOf(t);
     const small = info.size < 4;
-    const L = left.text;
-    const La = atomic(left.text);
     const rightType = this.intType(rightNode);
 
     if (SHIFTS.has(op)) {
       const count = this.shiftCount(rightNode, info.size * 8);
-      const countPlain = count === this.expr(rightNode).text;
+      const countPlain = count.text === this.expr(rightNode).text;
       const logical = op === ts.SyntaxKind.GreaterThanGreaterThanGreaterThanToken;
+      const wide = small ? '__u32' : u;
       if (op === ts.SyntaxKind.LessThanLessThanToken) {
-        if (small || info.signed) return { text: `((${c})((${small ? '__u32' : u})${La} << ${count}))`, plain: false, rightText: count };
-        return { text: `${L} << ${count}`, plain: countPlain, rightText: count };
+        if (small || info.signed) return { expr: castTo(c, binaryOp(castTo(wide, left), '<<', count)), plain: false, right: count };
+        return { expr: binaryOp(left, '<<', count), plain: countPlain, right: count };
       }
-      if (info.signed && logical) return { text: `((${c})((${small ? '__u32' : u})${La} >> ${count}))`, plain: false, rightText: count };
+      if (info.signed && logical) return { expr: castTo(c, binaryOp(castTo(wide, left), '>>', count)), plain: false, right: count };
       // An operand of another type (an i32 in an i64 shift) is converted first.
-      if (leftType !== t && !small) return { text: `((${c})${La}) >> ${count}`, plain: false, rightText: count };
-      return { text: `${L} >> ${count}`, plain: countPlain, rightText: count };
+      if (leftType !== t && !small) return { expr: binaryOp(castTo(c, left), '>>', count), plain: false, right: count };
+      return { expr: binaryOp(left, '>>', count), plain: countPlain, right: count };
     }
 
     const rightIsLiteral = literalValue(rightNode) !== undefined;
     const right = this.expr(rightNode, rightIsLiteral && !(left.exact && leftType === t));
-    const R = rightInPlace ? right.text : atomic(right.text);
     const opText = OPERATOR_TEXT[op]!;
 
     if (op === ts.SyntaxKind.SlashToken || op === ts.SyntaxKind.PercentToken) {
       const divisor = this.constantValue(rightNode);
-      if (divisor !== undefined && divisor !== 0n) return { text: `${L} ${opText} ${R}`, plain: true, rightText: right.text };
-      if (isSimple(rightNode)) return { text: `(${right.text} ? ${L} ${opText} ${R} : 0)`, plain: false, rightText: right.text };
-      return { text: `({ ${c} __d = ${right.text}; __d ? ${L} ${opText} __d : 0; })`, plain: false, rightText: right.text };
+      if (divisor !== undefined && divisor !== 0n) return { expr: binaryOp(left, opText, right), plain: true, right };
+      const zero = primary('0');
+      if (isSimple(rightNode)) return { expr: conditional(right, binaryOp(left, opText, right), zero), plain: false, right };
+      const d = primary('__d');
+      const guarded = conditional(d, binaryOp(left, opText, d), zero);
+      return { expr: primary(`({ ${c} __d = ${right.text}; ${guarded.text}; })`), plain: false, right };
     }
     const bitwise = op === ts.SyntaxKind.AmpersandToken || op === ts.SyntaxKind.BarToken || op === ts.SyntaxKind.CaretToken;
     if (bitwise) {
       // Operands of another type (a u8 in an i8 operation) may need re-wrapping.
       const same = leftType === t && (rightType === t || rightIsLiteral);
       const signedMix = info.signed && !(INTS[leftType].signed && (rightIsLiteral || (rightType !== undefined && INTS[rightType].signed)));
-      if ((small && !same) || signedMix) return { text: `((${c})(${L} ${opText} ${R}))`, plain: false, rightText: right.text };
-      return { text: `${L} ${opText} ${R}`, plain: true, rightText: right.text };
+      if ((small && !same) || signedMix) return { expr: castTo(c, binaryOp(left, opText, right)), plain: false, right };
+      return { expr: binaryOp(left, opText, right), plain: true, right };
     }
     // + - *: small types are computed in 32 bits and wrapped; signed ones in unsigned arithmetic.
     if (small) {
-      const lhs = op === ts.SyntaxKind.AsteriskToken ? `(__u32)${La}` : L;
-      return { text: `((${c})(${lhs} ${opText} ${R}))`, plain: op !== ts.SyntaxKind.AsteriskToken, rightText: right.text };
+      const lhs = op === ts.SyntaxKind.AsteriskToken ? castTo('__u32', left) : left;
+      return { expr: castTo(c, binaryOp(lhs, opText, right)), plain: op !== ts.SyntaxKind.AsteriskToken, right };
     }
-    if (info.signed) return { text: `((${c})((${u})${La} ${opText} ${R}))`, plain: false, rightText: right.text };
-    return { text: `${L} ${opText} ${R}`, plain: true, rightText: right.text };
+    if (info.signed) return { expr: castTo(c, binaryOp(castTo(u, left), opText, right)), plain: false, right };
+    return { expr: binaryOp(left, opText, right), plain: true, right };
   }
 
   /** A shift count masked to the operand width, as Wasm (and AssemblyScript for small types) does. */
-  private shiftCount(e: ts.Expression, bits: number): string {
+  private shiftCount(e: ts.Expression, bits: number): CExpr {
     const v = this.constantValue(e);
-    if (v !== undefined) return String(BigInt.asUintN(64, v) & BigInt(bits - 1));
-    const text = this.atom(e);
-    return `(${text} & ${bits - 1})`;
+    if (v !== undefined) return primary(String(BigInt.asUintN(64, v) & BigInt(bits - 1)));
+    return binaryOp(this.expr(e), '&', primary(String(bits - 1)));
   }
 
   /** The value of a literal or constant operand, if it is one. */
@@ -590,20 +655,21 @@ class Emitter {
     return undefined;
   }
 
-  private mapCall(e: ts.CallExpression, statement: boolean): string {
+  private mapCall(e: ts.CallExpression, statement: boolean): CExpr {
     const { map, method } = this.program.checked.mapCalls.get(e)!;
     const [k, v] = e.arguments;
-    const key = k === undefined ? 'NULL' : map.key ? this.expr(k).text : `&(__u32){ ${this.expr(k).text} }`;
+    const arg = (x: ts.Expression) => operand(this.expr(x), Level.Assign);
+    const key = k === undefined ? 'NULL' : map.key ? arg(k) : `&(__u32){ ${arg(k)} }`;
     switch (method) {
       case 'lookup':
-        return `bpf_map_lookup_elem(&${map.name}, ${key})`;
+        return primary(`bpf_map_lookup_elem(&${map.name}, ${key})`);
       case 'update': {
-        const call = `bpf_map_update_elem(&${map.name}, ${key}, ${v ? this.expr(v).text : 'NULL'}, BPF_ANY)`;
-        return statement ? call : `((__s32)${call})`;
+        const call = primary(`bpf_map_update_elem(&${map.name}, ${key}, ${v ? arg(v) : 'NULL'}, BPF_ANY)`);
+        return statement ? call : castTo('__s32', call);
       }
       case 'delete': {
-        const call = `bpf_map_delete_elem(&${map.name}, ${key})`;
-        return statement ? call : `(${call} == 0)`;
+        const call = primary(`bpf_map_delete_elem(&${map.name}, ${key})`);
+        return statement ? call : binaryOp(call, '==', primary('0'));
       }
     }
   }
@@ -612,9 +678,9 @@ class Emitter {
 /** A C integer literal for an AssemblyScript literal of type `t`. With `suffix`, the literal
  * carries its type (`U`, `ULL`, `LL`) so that C computes in that width even with no typed
  * operand beside it; decimal values above INT_MAX always do. */
-export function literalText(e: ts.Expression, t: IntName, suffix: boolean): string {
+function literal(e: ts.Expression, t: IntName, suffix: boolean): CExpr {
   const v = literalValue(e)!;
-  if (t === 'bool') return v !== 0n ? '1' : '0';
+  if (t === 'bool') return primary(v !== 0n ? '1' : '0', false);
   const x = unparen(e);
   const negative = ts.isPrefixUnaryExpression(x);
   const digits = (negative ? unparen((x as ts.PrefixUnaryExpression).operand) : x).getText().replace(/_/g, '');
@@ -626,32 +692,9 @@ export function literalText(e: ts.Expression, t: IntName, suffix: boolean): stri
   if (!info.signed && info.size === 4 && (suffix || big)) s = 'U';
   else if (!info.signed && info.size === 8 && (suffix || big)) s = 'ULL';
   else if (info.signed && info.size === 8 && (suffix || big)) s = 'LL';
-  else if (info.signed && info.size === 4 && big) return `((__s32)${text}U)`;
-  return `${negative ? '-' : ''}${text}${s}`;
-}
-
-function atomic(text: string): string {
-  return isAtomic(text) ? text : `(${text})`;
-}
-
-function isAtomic(text: string): boolean {
-  if (/^[A-Za-z_][A-Za-z0-9_]*(->[A-Za-z_][A-Za-z0-9_]*)*$/.test(text)) return true;
-  if (/^(0[xX][0-9a-fA-F]+|[0-9]+)[UL]*$/.test(text)) return true;
-  if (text.startsWith('(') && matchingParen(text) === text.length - 1) return true;
-  if (/^[A-Za-z_][A-Za-z0-9_]*\(/.test(text) && matchingParen(text, text.indexOf('(')) === text.length - 1) return true;
-  return false;
-}
-
-function matchingParen(text: string, start = 0): number {
-  let depth = 0;
-  for (let i = start; i < text.length; i++) {
-    if (text[i] === '(') depth++;
-    else if (text[i] === ')') {
-      depth--;
-      if (depth === 0) return i;
-    }
-  }
-  return -1;
+  else if (info.signed && info.size === 4 && big) return castTo('__s32', primary(`${text}U`));
+  const exact = s !== '' || t === 'i32';
+  return negative ? { text: `-${text}${s}`, level: Level.Unary, op: 'neg', exact } : primary(`${text}${s}`, exact);
 }
 
 /** Side-effect-free and cheap: may be evaluated twice (a guarded divisor). */
