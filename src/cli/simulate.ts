@@ -59,6 +59,7 @@ function parseHeaders(values: string[]): Record<string, string> {
   for (const text of values) {
     const colon = text.indexOf(':');
     if (colon <= 0) throw new UsageError(`meshc simulate: --header "${text}" is not 'Name: value'`);
+    if (/[\r\n\0]/.test(text)) throw new UsageError(`meshc simulate: --header ${JSON.stringify(text)} contains CR, LF or NUL, which no request header holds`);
     headers[text.slice(0, colon).trim()] = text.slice(colon + 1).trim();
   }
   return headers;

@@ -84,7 +84,12 @@ export function formatIgnored(ignored: ReadonlyMap<string, number>): string | un
 
 function formatSubject(d: Diagnostic): string {
   const name = d.namespace ? `${d.namespace}/${d.name ?? ''}` : d.name ?? '';
-  return [d.kind, name].filter(Boolean).join(' ');
+  return [d.kind, name].filter((part): part is string => Boolean(part)).map(printable).join(' ');
+}
+
+/** Control characters (NUL, CR, LF, ESC...) as `\u0000` escapes, so a bad name cannot garble a terminal. */
+export function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A loaded value with the reporter of the object it came from, for problems found later. */

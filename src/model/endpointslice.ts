@@ -6,7 +6,7 @@ import type { Reporter } from './diagnostics.ts';
 import type { KubeObject } from './objects.ts';
 import { PORT_RANGE, PROTOCOLS } from './service.ts';
 import { booleanAt, enumAt, integerInRange, listAt, mappingAt, mappingsAt, stringAt, type Fields } from './fields.ts';
-import { formatAddress, parseAddress } from './ip.ts';
+import { formatAddress, parseAddress, specialAddressProblem } from './ip.ts';
 
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
 
@@ -101,8 +101,11 @@ function readFirstAddress(entry: Fields, path: FieldPath, family: Family, report
   let first: string | undefined;
   addresses.forEach((text, index) => {
     const address = typeof text === 'string' ? parseAddress(text) : undefined;
+    const problem = address && specialAddressProblem(address);
     if (!address || address.family !== family) {
       report.reject([...path, 'addresses', index], `${JSON.stringify(text)} is not a valid IPv${family} address`);
+    } else if (problem) {
+      report.reject([...path, 'addresses', index], `${JSON.stringify(text)} ${problem}: not a valid endpoint`);
     } else if (first === undefined) {
       first = formatAddress(address);
     }

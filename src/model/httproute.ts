@@ -17,7 +17,7 @@ import type { FieldPath } from './manifest-doc.ts';
 import { Reporter, type ObjectOrigin } from './diagnostics.ts';
 import { readHeaderEdits } from './header-filter.ts';
 import { readRuleFilters, readTimeouts, reportBackendFilters } from './route-filters.ts';
-import { collectObjects, GATEWAY_GROUP, type KubeObject } from './objects.ts';
+import { collectObjects, GATEWAY_GROUP, isDnsLabel, type KubeObject } from './objects.ts';
 import { referenceGrantAllows } from './reference-grant.ts';
 import { PORT_RANGE } from './service.ts';
 import { enumAt, integerInRange, isFields, mappingAt, mappingsAt, stringAt, type Fields } from './fields.ts';
@@ -30,6 +30,10 @@ const STRING_MATCH_TYPES: readonly StringMatchType[] = ['Exact', 'RegularExpress
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
 /** RFC 3986 path characters, or a %-escape (the CRD's pattern for Exact and PathPrefix values). */
 const PATH_CHARACTERS = /^(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+$/;
+/** NUL and the other C0 controls, and DEL: never part of a name or of a header value on the wire. */
+const CONTROL = /[\u0000-\u001f\u007f]/;
+/** CR, LF and NUL: a header value on the wire never holds one (RFC 9110 5.5). */
+const CR_LF_NUL = /[\r\n\0]/;
 /** An HTTP token: the CRD's pattern for header and query parameter names. */
 const HTTP_TOKEN = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
 
@@ -129,7 +133,7 @@ function readParentRef(entry: Fields, path: FieldPath, namespace: string, report
   const parent: ParentRef = {
     group: stringAt(entry, 'group', path, report) ?? GATEWAY_GROUP,
     kind: stringAt(entry, 'kind', path, report) ?? 'Gateway',
-    namespace: stringAt(entry, 'namespace', path, report) || namespace,
+    namespace: refNamespace(entry, path, namespace, report),
     name: requiredName(entry, path, report),
   };
   const port = integerInRange(entry, 'port', path, report, PORT_RANGE);
@@ -236,6 +240,7 @@ function readStringMatches(
     if (name !== '' && !HTTP_TOKEN.test(name)) report.reject([...at, 'name'], `${JSON.stringify(name)} is not a valid ${key === 'headers' ? 'header' : 'query parameter'} name`);
     const value = stringAt(item, 'value', at, report);
     if (value === undefined) report.reject([...at, 'value'], 'is required');
+    else if (key === 'headers' && CR_LF_NUL.test(value)) report.reject([...at, 'value'], `${JSON.stringify(value)} contains CR, LF or NUL, which no request header holds`);
     const type = enumAt(item, 'type', at, report, STRING_MATCH_TYPES, 'Exact');
     if (type === 'RegularExpression' && value !== undefined) {
       const problem = regularExpressionProblem(value);
@@ -259,7 +264,7 @@ function readBackendRef(entry: Fields, path: FieldPath, namespace: string, repor
   const backend: BackendRef = {
     group: stringAt(entry, 'group', path, report) ?? '',
     kind: stringAt(entry, 'kind', path, report) ?? 'Service',
-    namespace: stringAt(entry, 'namespace', path, report) || namespace,
+    namespace: refNamespace(entry, path, namespace, report),
     name: requiredName(entry, path, report),
     weight: integerInRange(entry, 'weight', path, report, { min: 0, max: MAX_WEIGHT, what: 'weight' }) ?? 1,
   };
@@ -299,10 +304,21 @@ function filterTypes(rule: Fields, path: FieldPath, backends: [Fields, number][]
   return [...types];
 }
 
+/** The CRD's ObjectName: 1 to 253 characters; a control character can name nothing. */
 function requiredName(entry: Fields, path: FieldPath, report: Reporter): string {
   const name = stringAt(entry, 'name', path, report) ?? '';
   if (name === '') report.reject([...path, 'name'], 'is required');
+  else if (name.length > 253) report.reject([...path, 'name'], 'must be at most 253 characters');
+  else if (CONTROL.test(name)) report.reject([...path, 'name'], `${JSON.stringify(name)} contains a control character`);
   return name;
+}
+
+/** A reference's namespace: the route's when unset, else a DNS label (the CRD's Namespace pattern). */
+function refNamespace(entry: Fields, path: FieldPath, namespace: string, report: Reporter): string {
+  const written = stringAt(entry, 'namespace', path, report);
+  if (!written) return namespace;
+  if (!isDnsLabel(written)) report.reject([...path, 'namespace'], `${JSON.stringify(written)} is not a valid namespace (lower-case DNS label)`);
+  return written;
 }
 
 /**

@@ -122,3 +122,22 @@ export function cidrContains(cidr: Cidr, address: Address): boolean {
 export function formatCidr(cidr: Cidr): string {
   return `${formatAddress({ family: cidr.family, value: cidr.base })}/${cidr.prefixLength}`;
 }
+
+/** Blocks no endpoint or ClusterIP may be in: the API server's ValidateNonSpecialIP, and more. */
+const SPECIAL: readonly [Cidr, string][] = [
+  ['0.0.0.0/32', 'is unspecified (0.0.0.0)'],
+  ['::/128', 'is unspecified (::)'],
+  ['127.0.0.0/8', 'is in the loopback range (127.0.0.0/8)'],
+  ['::1/128', 'is the loopback address (::1)'],
+  ['169.254.0.0/16', 'is in the link-local range (169.254.0.0/16)'],
+  ['fe80::/10', 'is in the link-local range (fe80::/10)'],
+  ['224.0.0.0/24', 'is in the link-local multicast range (224.0.0.0/24)'],
+  ['ff02::/16', 'is in the link-local multicast range (ff02::/16)'],
+  ['255.255.255.255/32', 'is the broadcast address'],
+  ['::ffff:0.0.0.0/96', 'is an IPv4-mapped IPv6 address (write the IPv4 address; no connect() to it can match)'],
+].map(([text, why]) => [parseCidr(text!)!, why!]);
+
+/** Why a connection can never be sent to `address` as an endpoint or a ClusterIP, or undefined. */
+export function specialAddressProblem(address: Address): string | undefined {
+  return SPECIAL.find(([cidr]) => cidrContains(cidr, address))?.[1];
+}

@@ -79,6 +79,12 @@ export const SKIP_ANNOTATION = 'meshc.io/skip';
 
 /** A DNS-1123 subdomain, the rule for most object names. */
 const SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** A DNS-1123 label (namespaces, and the namespaces references name). */
+export function isDnsLabel(text: string): boolean {
+  return text.length <= 63 && DNS_LABEL.test(text);
+}
 
 export interface KubeObject {
   kind: KnownKind;
@@ -208,6 +214,7 @@ function readMeta(body: Fields, kind: KnownKind, origin: ObjectOrigin, report: R
   if (name === '') report.reject([...path, 'name'], 'is required');
   else if (name.length > 253 || !SUBDOMAIN.test(name)) report.reject([...path, 'name'], `${JSON.stringify(name)} is not a valid name (lower-case DNS subdomain)`);
   const namespace = CLUSTER_SCOPED.has(kind) ? '' : stringAt(metadata, 'namespace', path, report) || DEFAULT_NAMESPACE;
+  if (namespace !== '' && !isDnsLabel(namespace)) report.reject([...path, 'namespace'], `${JSON.stringify(namespace)} is not a valid namespace (lower-case DNS label, at most 63 characters)`);
   const meta: ObjectMeta = {
     namespace,
     name,

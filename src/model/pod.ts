@@ -6,7 +6,7 @@ import type { Reporter } from './diagnostics.ts';
 import type { KubeObject } from './objects.ts';
 import { PORT_RANGE, PROTOCOLS, isContainerPortName } from './service.ts';
 import { enumAt, integerInRange, mappingAt, mappingsAt, stringAt, type Fields } from './fields.ts';
-import { formatAddress, parseAddress } from './ip.ts';
+import { formatAddress, parseAddress, specialAddressProblem } from './ip.ts';
 
 export type NamedPorts = PodInfo['namedPorts'];
 
@@ -52,8 +52,10 @@ function readPodIPs(status: Fields, report: Reporter): string[] {
   const ips: string[] = [];
   for (const { text, path } of candidates) {
     const address = typeof text === 'string' ? parseAddress(text) : undefined;
-    if (address) ips.push(formatAddress(address));
-    else report.error(path, `${JSON.stringify(text)} is not a valid IP address; the pod gets no endpoint`);
+    const problem = address && specialAddressProblem(address);
+    if (!address) report.error(path, `${JSON.stringify(text)} is not a valid IP address; the pod gets no endpoint`);
+    else if (problem) report.error(path, `${JSON.stringify(text)} ${problem}: not a valid endpoint; the pod gets no endpoint`);
+    else ips.push(formatAddress(address));
   }
   return ips;
 }

@@ -5,7 +5,7 @@ import type { FieldPath } from './manifest-doc.ts';
 import type { KubeObject } from './objects.ts';
 import type { Reporter, WithReporter } from './diagnostics.ts';
 import { AddressAllocator } from './address-allocator.ts';
-import { cidrContains, formatAddress, parseAddress, type Cidr } from './ip.ts';
+import { cidrContains, formatAddress, parseAddress, specialAddressProblem, type Cidr } from './ip.ts';
 import {
   enumAt,
   integerInRange,
@@ -89,7 +89,9 @@ function validClusterIPs(texts: unknown[], field: FieldPath, isList: boolean, re
   texts.forEach((text, index) => {
     const at = isList ? [...field, index] : field;
     const address = typeof text === 'string' ? parseAddress(text) : undefined;
+    const problem = address && specialAddressProblem(address);
     if (!address) report.reject(at, `${typeof text === 'string' ? JSON.stringify(text) : describe(text)} is not a valid IP address`);
+    else if (problem) report.reject(at, `${JSON.stringify(text)} ${problem}: not a valid ClusterIP`);
     else if (families.has(address.family)) report.reject(at, `a second IPv${address.family} address; dual-stack needs one address per family`);
     else {
       families.add(address.family);

@@ -333,10 +333,12 @@ function readRequest(r: Reader, value: unknown, path: Path, defaults: Defaults):
     const headers = r.object(object.headers, [...path, 'headers'], Object.keys(object.headers ?? {}));
     if (!headers) ok = false;
     for (const [k, v] of Object.entries(headers ?? {})) {
-      if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') request.headers![k] = String(v);
-      else {
-        r.problem([...path, 'headers', k], `must be a string, got ${describe(v)}`);
+      const problem = headerProblem(k, v);
+      if (problem) {
+        r.problem([...path, 'headers', k], problem);
         ok = false;
+      } else {
+        request.headers![k] = String(v);
       }
     }
   }
@@ -365,6 +367,16 @@ function readRequest(r: Reader, value: unknown, path: Path, defaults: Defaults):
 }
 
 /** `/a/b?x=1&y=2` → path `/a/b`, query {x: ['1'], y: ['2']}. */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+
+/** Why a test request's header cannot be sent, or undefined: a name must be an HTTP token, a value a scalar without CR, LF or NUL. */
+function headerProblem(name: string, value: unknown): string | undefined {
+  if (!HEADER_NAME.test(name)) return `${JSON.stringify(name)} is not a valid header name (an HTTP token)`;
+  if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') return `must be a string, got ${describe(value)}`;
+  if (/[\r\n\0]/.test(String(value))) return `${JSON.stringify(String(value))} contains CR, LF or NUL, which no request header holds`;
+  return undefined;
+}
+
 export function splitPath(text: string): { path: string; query: Record<string, string[]> } {
   const hash = text.indexOf('#');
   const target = hash < 0 ? text : text.slice(0, hash);

@@ -5,19 +5,10 @@ import * as assert from 'uvu/assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { main } from '../../src/cli/main.ts';
+import { callMeshc } from '../helpers/meshc.ts';
 import { parseServiceAddress } from '../../src/sim/service-address.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-async function meshc(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const status = await main(argv, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } });
-  return { status, stdout, stderr };
-}
+const meshc = callMeshc;
 
 const manifests = `apiVersion: v1
 kind: ConfigMap
@@ -117,8 +108,7 @@ cli('--to a ClusterIP no Service has, or a form it is not', async () => {
   const none = await meshc('simulate', file, '--to', '10.96.7.8:80');
   assert.is(none.status, 1);
   assert.match(none.stderr, /no Service has the ClusterIP 10\.96\.7\.8/);
-  // A usage error, through the real binary: exit status 2.
-  const bad = spawnSync(process.execPath, ['bin/meshc.js', 'simulate', file, '--to', 'shop/api/x:80'], { cwd: ROOT, encoding: 'utf8' });
+  const bad = await meshc('simulate', file, '--to', 'shop/api/x:80');
   assert.is(bad.status, 2, bad.stderr);
   assert.match(bad.stderr, /is not NAME\[\.NAMESPACE\]:PORT, NAME\.NAMESPACE\.svc/);
 });

@@ -139,6 +139,12 @@ for (const [p, extra, expected] of queryCases) {
   });
 }
 
+query('--header with CR, LF or NUL in it: a usage error', async () => {
+  const r = await meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--header', 'X-A: 1\r\nX-B: 2');
+  assert.is(r.status, 2);
+  assert.match(r.stderr, /contains CR, LF or NUL/);
+});
+
 query('--path must start with "/": a usage error', async () => {
   const r = await meshc('simulate', path.join(dir, 'app.yaml'), '--to', 'api:80', '--path', 'x?a=b');
   assert.is(r.status, 2);
