@@ -8,22 +8,13 @@ import type { TableState } from '../sinks/sink.ts';
 
 
 export function adoptIds(state: TableState, ids: TableIds): void {
+  adoptServicesAndBackends(state, ids);
   let maxTable = 0;
   let maxSet = 0;
   for (const row of state.get('mc_services')!.values()) {
-    const key = decode(L.ServiceKey, row.key);
     const value = decode(L.ServiceValue, row.value);
-    const vip = wordsAddress(key, Number(key.family));
-    const proto = L.PROTOCOL_NAMES.get(Number(key.proto)) ?? String(key.proto);
-    ids.services.adopt(`${vip}:${hostPort(Number(key.port))}/${proto}`, Number(value.id));
     maxTable = Math.max(maxTable, Number(value.table));
     maxSet = Math.max(maxSet, Number(value.groups));
-  }
-  for (const row of state.get('mc_backends')!.values()) {
-    const id = Number(decode(L.ArrayIndex, row.key).index);
-    const backend = decode(L.Backend, row.value);
-    if (Number(backend.state) === L.BACKEND.empty) continue;
-    ids.backends.adopt(`${wordsAddress(backend, Number(backend.family))}:${hostPort(Number(backend.port))}`, id);
   }
   for (const name of ['mc_slots', 'mc_members', 'mc_maglev'] as const) {
     for (const row of state.get(name)!.values()) maxTable = Math.max(maxTable, Number(decode(L.TableKey, row.key).table));
@@ -36,4 +27,30 @@ export function adoptIds(state: TableState, ids: TableIds): void {
   // retain() drops them, and revisions are never reused.
   if (maxTable > 0) ids.tables.adopt(`adopted-revision-${maxTable}`, maxTable);
   if (maxSet > 0) ids.groupSets.adopt(`adopted-revision-${maxSet}`, maxSet);
+}
+
+/**
+ * After an apply that left some rows of the old state in the maps (services that did not fit):
+ * their service and backend ids stay taken, so no new service or backend is given an id that a
+ * row still in force uses. (The compile released them; the next compile releases them again.)
+ */
+export function holdLeftIds(held: TableState, desired: TableState, ids: TableIds): void {
+  const left = new Map([...held].map(([name, rows]) => [name, new Map([...rows].filter(([key]) => !desired.get(name)?.has(key)))]));
+  adoptServicesAndBackends(left, ids);
+}
+
+function adoptServicesAndBackends(state: TableState, ids: TableIds): void {
+  for (const row of state.get('mc_services')!.values()) {
+    const key = decode(L.ServiceKey, row.key);
+    const value = decode(L.ServiceValue, row.value);
+    const vip = wordsAddress(key, Number(key.family));
+    const proto = L.PROTOCOL_NAMES.get(Number(key.proto)) ?? String(key.proto);
+    ids.services.adopt(`${vip}:${hostPort(Number(key.port))}/${proto}`, Number(value.id));
+  }
+  for (const row of state.get('mc_backends')!.values()) {
+    const id = Number(decode(L.ArrayIndex, row.key).index);
+    const backend = decode(L.Backend, row.value);
+    if (Number(backend.state) === L.BACKEND.empty) continue;
+    ids.backends.adopt(`${wordsAddress(backend, Number(backend.family))}:${hostPort(Number(backend.port))}`, id);
+  }
 }

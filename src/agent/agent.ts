@@ -9,9 +9,10 @@ import type { Diagnostic, Model } from '../model/types.ts';
 import { CompileCache, compileTables, type CompiledTables } from '../tables/compile.ts';
 import { TableIds } from '../tables/ids.ts';
 import { applyTables, type ApplyStats } from '../sinks/apply.ts';
+import { hex } from '../tables/codec.ts';
 import { KernelSink } from '../sinks/kernel.ts';
 import type { TableState } from '../sinks/sink.ts';
-import { adoptIds } from './adopt.ts';
+import { adoptIds, holdLeftIds } from './adopt.ts';
 import { writeNames } from './names.ts';
 import { sumPerCpu } from '../glue/counters.ts';
 import { cgroupKey, skippedCgroupIds, skippedPodUids } from './skip.ts';
@@ -45,6 +46,8 @@ export interface SyncResult {
   heldBack: string[];
   /** False when the source was not synced yet, so stale rows were kept. */
   pruned: boolean;
+  /** What did not fit the maps, by object (each also logged); the rest was applied. */
+  notApplied: { object: string; reason: string; kept: boolean }[];
 }
 
 /** Hook programs and the attach point each needs; the syscall harness is never attached. */
@@ -175,6 +178,9 @@ export class Agent {
     const desired = synced ? tables.rows : keepStale(this.state!, tables.rows);
     const { state, stats } = applyTables(this.sink!, this.state!, desired);
     this.state = state;
+    const names = stats.failed.length > 0 ? frontendNames(tables) : new Map<string, string>();
+    const notApplied = stats.failed.map((f) => ({ object: f.service === undefined ? 'group sets of HTTPRoute rules that no service row holds' : (names.get(f.service) ?? `service row ${f.service}`), reason: f.reason, kept: f.kept }));
+    if (notApplied.length > 0) holdLeftIds(state, desired, this.ids);
     if (synced) this.firstFullSync = true;
     writeNames(this.obj!, tables);
     this.skippedUids = skippedPodUids(model);
@@ -182,9 +188,11 @@ export class Agent {
     const ms = (performance.now() - started).toFixed(1);
     const written = Object.values(stats.written).reduce((a, b) => a + b, 0);
     const removed = Object.values(stats.removed).reduce((a, b) => a + b, 0);
-    this.log(`agent: synced ${tables.frontends.length} service frontends, ${tables.backends.size} backends: ${written} rows written, ${removed} removed, ${stats.servicesChanged} services switched (${ms} ms)`);
+    const steps = stats.steps > 1 ? ` in ${stats.steps} steps (old and new rows did not fit the maps at once)` : '';
+    this.log(`agent: synced ${tables.frontends.length} service frontends, ${tables.backends.size} backends: ${written} rows written, ${removed} removed, ${stats.servicesChanged} services switched${steps} (${ms} ms)`);
+    for (const f of notApplied) this.log(`agent: ${f.object}: not applied: ${f.reason}; ${f.kept ? 'its previous version stays in force' : 'it is not routed'} (retried on the next sync)`);
     for (const file of heldBack) this.log(`agent: ${file}: its last good version stays in force`);
-    return { stats, tables, diagnostics, heldBack, pruned: synced };
+    return { stats, tables, diagnostics, heldBack, pruned: synced, notApplied };
   }
 
   /**
@@ -225,6 +233,11 @@ export class Agent {
     this.links.length = 0;
     this.obj?.close();
   }
+}
+
+/** "Service default/web port 80/TCP (10.96.0.1)" by the hex of each frontend's mc_services key. */
+function frontendNames(tables: CompiledTables): Map<string, string> {
+  return new Map(tables.frontends.map((f) => [hex(f.keyBytes), `Service ${f.service.meta.namespace}/${f.service.meta.name} port ${f.port.port}/${f.protocol} (${f.vip})`]));
 }
 
 /** Until the source is synced, rows it does not mention yet are kept (an incomplete view). */

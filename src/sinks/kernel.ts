@@ -74,6 +74,10 @@ export class KernelSink implements TableSink {
     map.deleteBatch(rows.map((row) => row.key));
   }
 
+  capacity(name: MapName): number {
+    return this.maps.map(name).maxEntries ?? Infinity;
+  }
+
   /** The rows the table maps hold now. */
   readState(): TableState {
     const state: TableState = new Map();

@@ -15,6 +15,8 @@ export interface TableSink {
    * (the maps) has none. Not called when a write failed and the apply was rolled back.
    */
   commit?(): void;
+  /** How many rows a map holds at most (max_entries); without it, room is found out by writing. */
+  capacity?(map: MapName): number;
 }
 
 /** The rows a sink holds, per map, keyed by the hex of their key. */

@@ -42,6 +42,10 @@ export class WasmSink implements TableSink {
     }
   }
 
+  capacity(name: MapName): number {
+    return MAPS[name].maxEntries;
+  }
+
   /** The value bytes of a row, or undefined when the map has no such key. */
   lookup(name: MapName, key: Uint8Array): Uint8Array | undefined {
     const spec = MAPS[name];

@@ -147,6 +147,11 @@ export function attachesTo(route: HTTPRoute, svc: Service, port: ServicePort): b
   );
 }
 
+/** The id key of a frontend: ClusterIP, port and protocol (adopt.ts rebuilds it from a row). */
+function frontendKeyOf(vip: string, port: ServicePort): string {
+  return `${vip}:${port.port}/${port.protocol}`;
+}
+
 function isCatchAll(rule: RouteRule): boolean {
   return rule.matches.some(
     (m) => m.path.type === 'PathPrefix' && m.path.value === '/' && m.headers.length === 0 && m.queryParams.length === 0 && !m.method,
@@ -206,8 +211,13 @@ class TableCompiler {
         routesByParent.set(parent, [...(routesByParent.get(parent) ?? []), route]);
       }
     }
-    for (const svc of services) {
-      if (svc.headless || svc.type === 'ExternalName') continue;
+    // Free the ids of frontends that are gone before new ones take any: after a restart that
+    // adopted many frontends, a new set must not run out of ids the old one no longer needs.
+    // (Their rows go first in the apply in steps; at once, a reused id is on two rows for the
+    // moment between the new row and the old one's removal.)
+    const balanced = services.filter((svc) => !svc.headless && svc.type !== 'ExternalName');
+    this.ids.services.retain(new Set(balanced.flatMap((svc) => svc.ports.flatMap((port) => svc.clusterIPs.map((vip) => frontendKeyOf(vip, port))))));
+    for (const svc of balanced) {
       const routes = routesByParent.get(objectKey(svc.meta.namespace, svc.meta.name)) ?? [];
       for (const port of svc.ports) {
         for (const vip of svc.clusterIPs) frontends.push(this.frontend(svc, port, vip, routes));
@@ -231,7 +241,7 @@ class TableCompiler {
 
   private frontend(svc: Service, port: ServicePort, vip: string, routes: HTTPRoute[]): FrontendInfo {
     const protocol = port.protocol;
-    const frontendKey = `${vip}:${port.port}/${protocol}`;
+    const frontendKey = frontendKeyOf(vip, port);
     this.liveServices.add(frontendKey);
     const maglev = svc.algorithm === 'maglev';
     const family = vip.includes(':') ? 6 : 4;

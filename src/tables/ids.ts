@@ -4,7 +4,8 @@
 
 export class IdSpace {
   private readonly ids = new Map<string, number>();
-  private readonly free: number[] = [];
+  /** Released ids, reused oldest first. */
+  private readonly free = new Set<number>();
   private next: number;
 
   constructor(
@@ -24,15 +25,28 @@ export class IdSpace {
   assign(key: string): number {
     const known = this.ids.get(key);
     if (known !== undefined) return known;
-    const id = this.reuse && this.free.length > 0 ? this.free.pop()! : this.next++;
+    let id = this.next;
+    const reused = this.reuse ? this.free.values().next() : undefined;
+    if (reused && !reused.done) {
+      id = reused.value;
+      this.free.delete(id);
+    } else {
+      this.next++;
+    }
     if (id >= this.limit) throw new Error(`out of ${this.what} ids (limit ${this.limit})`);
     this.ids.set(key, id);
     return id;
   }
 
-  /** Adopts an id found in pinned state (an agent restart). */
+  /**
+   * Adopts an id found in pinned state (an agent restart), or one whose rows an apply could not
+   * remove yet: it is taken until released again.
+   */
   adopt(key: string, id: number): void {
-    this.ids.set(key, id);
+    const known = this.ids.get(key);
+    // A key with a newer id: the old id stays taken under a placeholder that the next retain() frees.
+    this.ids.set(known !== undefined && known !== id ? `held-${id}` : key, id);
+    this.free.delete(id);
     if (id >= this.next) this.next = id + 1;
   }
 
@@ -41,7 +55,7 @@ export class IdSpace {
     for (const [key, id] of this.ids) {
       if (live.has(key)) continue;
       this.ids.delete(key);
-      if (this.reuse) this.free.push(id);
+      if (this.reuse) this.free.add(id);
     }
   }
 

@@ -6,7 +6,7 @@ import { WasmSink } from '../../src/sinks/wasm.ts';
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
 import { TableIds } from '../../src/tables/ids.ts';
 import { loadPolicyWasm } from '../../src/wasm/load.ts';
-import { decode } from '../../src/tables/codec.ts';
+import { decode, hex } from '../../src/tables/codec.ts';
 import * as L from '../../src/tables/layouts.ts';
 import type { MapName } from '../../src/tables/layouts.ts';
 import type { TableRow } from '../../src/tables/compile.ts';
@@ -19,9 +19,10 @@ class RecordingSink implements TableSink {
   /** How many ops there were when commit() came, if it came. */
   committedAfter: number | undefined;
   failOn: MapName | undefined;
+  error = 'E2BIG (injected)';
   write(map: MapName, rows: readonly TableRow[]) {
     this.ops.push({ op: 'write', map, count: rows.length });
-    if (map === this.failOn) throw new Error(`map ${map}: update: E2BIG (injected)`);
+    if (map === this.failOn) throw new Error(`map ${map}: update: ${this.error}`);
   }
   remove(map: MapName, rows: readonly TableRow[]) { this.ops.push({ op: 'remove', map, count: rows.length }); }
   commit() { this.committedAfter = this.ops.length; }
@@ -70,32 +71,53 @@ order('one changed endpoint rewrites one service, adds its new table, removes th
   assert.is(w.committedAfter, 7, 'commit after the removals');
 });
 
-order('a failed write is rolled back, last map first, and never committed', () => {
+order('a write that finds a map full is rolled back, last map first, retried on its own, and reported', () => {
   const ids = new TableIds();
   const before = compile(world([[1, 2, 3]]), ids);
   const after = compile(world([[1, 2, 4]]), ids);
   const w = new RecordingSink();
   w.failOn = 'mc_members';
-  assert.throws(() => applyTables(w, before.rows, after.rows), /mc_members: update: E2BIG \(injected\)/);
-  assert.equal(w.ops.map((o) => `${o.op} ${o.map}`), [
-    'write mc_backends', 'write mc_slots', 'write mc_members',
-    'remove mc_members', 'remove mc_slots', 'remove mc_backends',
-  ]);
-  assert.is(w.committedAfter, undefined);
+  const { state, stats } = applyTables(w, before.rows, after.rows);
+  const attempt = ['write mc_backends', 'write mc_slots', 'write mc_members', 'remove mc_members', 'remove mc_slots', 'remove mc_backends'];
+  assert.equal(w.ops.map((o) => `${o.op} ${o.map}`), [...attempt, ...attempt], 'all at once, then the service on its own');
+  assert.is(w.committedAfter, undefined, 'nothing changed: no commit');
+  assert.is(stats.failed.length, 1);
+  assert.equal(stats.failed[0]!.service, hex(after.frontends[0]!.keyBytes));
+  assert.ok(stats.failed[0]!.kept, 'the service keeps its previous row');
+  assert.match(stats.failed[0]!.reason, /mc_members: update: E2BIG \(injected\)/);
+  assert.is(stats.servicesChanged, 0);
+  for (const [map, rows] of before.rows) assert.equal([...state.get(map)!.keys()], [...rows.keys()], `${map}: the sink holds what it held`);
+});
+
+order('an error that is not about room is rolled back and thrown', () => {
+  const ids = new TableIds();
+  const before = compile(world([[1, 2, 3]]), ids);
+  const after = compile(world([[1, 2, 4]]), ids);
+  const w = new RecordingSink();
+  w.failOn = 'mc_members';
+  w.error = 'EPERM (injected)';
+  assert.throws(() => applyTables(w, before.rows, after.rows), /EPERM \(injected\)/);
+  assert.equal(w.ops.map((o) => `${o.op} ${o.map}`), ['write mc_backends', 'write mc_slots', 'write mc_members', 'remove mc_members', 'remove mc_slots', 'remove mc_backends']);
 });
 order.run();
 
 /**
  * Passes rows to a sink one at a time and runs `check` (every service's decisions) after each,
- * so a check sees every state a concurrent connect() could; the write after `failAfter` fails.
+ * so a check sees every state a concurrent connect() could; writes fail where the test says.
  */
 class RowByRowSink implements TableSink {
-  failAfter = Infinity;
+  /** The write (counted from 0) that fails, once. */
+  failOnce = -1;
+  /** Rows (hex keys) whose every write fails. */
+  poisoned = new Set<string>();
   private written = 0;
   constructor(private readonly sink: TableSink, private readonly check: () => void) {}
+  capacity(map: MapName) {
+    return this.sink.capacity!(map);
+  }
   write(map: MapName, rows: readonly TableRow[]) {
     for (const row of rows) {
-      if (this.written++ >= this.failAfter) throw new Error(`map ${map}: update: E2BIG (injected)`);
+      if (this.written++ === this.failOnce || this.poisoned.has(hex(row.key))) throw new Error(`map ${map}: update: E2BIG (injected)`);
       this.sink.write(map, [row]);
       this.check();
     }
@@ -163,26 +185,62 @@ atomic('200 random endpoint changes, decisions after every row write go to the o
   }
 });
 
-atomic('a failed write rolls back: the maps hold exactly the last good rows', async () => {
+atomic('a write that fails once is rolled back and retried: every service ends on its new rows', async () => {
   const instance = await loadPolicyWasm();
   const sink = new WasmSink(instance);
   const ids = new TableIds();
   const before = compile(world([[1, 2, 3], [4, 5]]), ids);
-  const state = applyTables(new RowByRowSink(sink, () => {}), emptyState(), before.rows).state;
-  const after = compile(world([[1, 2, 6], [4, 7, 8]]), ids);
+  let state = applyTables(new RowByRowSink(sink, () => {}), emptyState(), before.rows).state;
+  let previous = before;
   for (let failAt = 0; failAt < 12; failAt++) {
+    const next = compile(world([[1, 2, 6 + failAt * 2], [4, 7 + failAt * 2, 8]]), ids);
     const writer = new RowByRowSink(sink, () => {});
-    writer.failAfter = failAt;
-    assert.throws(() => applyTables(writer, state, after.rows), /E2BIG \(injected\)/);
-    for (const [map, rows] of state) {
-      for (const row of rows.values()) assert.equal(sink.lookup(map, row.key), row.value, `${map} row kept (fail at ${failAt})`);
-    }
-    for (const [map, rows] of after.rows) {
-      if (L.MAPS[map].kind === 'array') continue;
-      for (const [key, row] of rows) if (!state.get(map)!.has(key)) assert.is(sink.lookup(map, row.key), undefined, `${map} new row removed (fail at ${failAt})`);
-    }
+    writer.failOnce = failAt;
+    const result = applyTables(writer, state, next.rows);
+    assert.equal(result.stats.failed, [], `fail at ${failAt}`);
+    assert.ok(result.stats.steps >= 1);
+    assertHolds(sink, result.state, [previous.rows, next.rows], `fail at ${failAt}`);
+    state = result.state;
+    previous = next;
   }
 });
+
+atomic('a service whose rows keep failing stays on its old rows, reported; the others are applied', async () => {
+  const instance = await loadPolicyWasm();
+  const sink = new WasmSink(instance);
+  const ids = new TableIds();
+  const before = compile(world([[1, 2, 3], [4, 5], [6]]), ids);
+  const state = applyTables(new RowByRowSink(sink, () => {}), emptyState(), before.rows).state;
+  const after = compile(world([[1, 2, 9], [4, 5, 10], [6, 11]]), ids);
+  const writer = new RowByRowSink(sink, () => {});
+  const poisoned = after.frontends.find((f) => f.service.meta.name === 'svc1')!;
+  writer.poisoned = new Set([...after.rows.get('mc_slots')!.values()].filter((row) => decode(L.TableKey, row.key).table === poisoned.pool.table).map((row) => hex(row.key)));
+  const { state: held, stats } = applyTables(writer, state, after.rows);
+  assert.equal(stats.failed.map((f) => f.service), [hex(poisoned.keyBytes)]);
+  assert.ok(stats.failed[0]!.kept);
+  assert.is(stats.servicesChanged, 2);
+  for (const f of after.frontends) {
+    const row = held.get('mc_services')!.get(hex(f.keyBytes))!;
+    const expected = f === poisoned ? before.frontends.find((b) => b.service.meta.name === 'svc1')!.keyBytes : f.keyBytes;
+    assert.equal(row.key, expected);
+    const wanted = f === poisoned ? before.rows : after.rows;
+    assert.equal(row.value, wanted.get('mc_services')!.get(hex(f.keyBytes))!.value, `${f.service.meta.name}`);
+  }
+  assertHolds(sink, held, [before.rows, after.rows], 'poisoned svc1');
+});
+
+/** The sink holds exactly `state`: its rows, and none of the other rows `seen` (hash maps). */
+function assertHolds(sink: WasmSink, state: TableState, seen: TableState[], label: string): void {
+  for (const [map, rows] of state) {
+    for (const row of rows.values()) assert.equal(sink.lookup(map, row.key), row.value, `${map} row held (${label})`);
+  }
+  for (const other of seen) {
+    for (const [map, rows] of other) {
+      if (L.MAPS[map].kind === 'array') continue;
+      for (const [key, row] of rows) if (!state.get(map)!.has(key)) assert.is(sink.lookup(map, row.key), undefined, `${map} row not held is gone (${label})`);
+    }
+  }
+}
 atomic.run();
 
 const restart = suite('apply: a restarted agent adopts the state it finds');
