@@ -5,6 +5,7 @@ import { decode, hostPort, wordsAddress, type RowOf } from '../tables/codec.ts';
 import { MC_NAME } from '../generated/glue.ts';
 import { METRIC_NAMES } from '../glue/counters.ts';
 import { nameId } from '../glue/names.ts';
+import { fieldReaders } from './fields.ts';
 import * as L from '../tables/layouts.ts';
 import type { TableRow } from '../tables/compile.ts';
 
@@ -73,29 +74,50 @@ export interface InspectResult {
 const ALGORITHM_NAMES = new Map<number, string>(Object.entries(L.ALG).map(([name, n]) => [n, name]));
 const FLAG_NAMES = Object.entries(L.SVC_F).map(([name, bit]): [number, string] => [bit, name]);
 
-function tableKey(table: number, index: number): string {
-  return `${table}:${index}`;
+/** Rows by (table or set, index): a table's rows are few and dense from 0, so an array each. */
+class Indexed<T> {
+  private readonly byTable = new Map<number, T[]>();
+
+  set(table: number, index: number, value: T): void {
+    let list = this.byTable.get(table);
+    if (!list) this.byTable.set(table, (list = []));
+    list[index] = value;
+  }
+
+  get(table: number, index: number): T | undefined {
+    return this.byTable.get(table)?.[index];
+  }
 }
 
+const TABLE_KEY = fieldReaders(L.TableKey, ['table', 'index']);
+const TABLE_VALUE = fieldReaders(L.TableValue, ['value']);
+const ARRAY_INDEX = fieldReaders(L.ArrayIndex, ['index']);
+const BACKEND = fieldReaders(L.Backend, ['addr0', 'addr1', 'addr2', 'addr3', 'port', 'state', 'family']);
+const SERVICE_KEY = fieldReaders(L.ServiceKey, ['addr0', 'addr1', 'addr2', 'addr3', 'port', 'proto', 'family']);
+const SERVICE_VALUE = fieldReaders(L.ServiceValue, ['id', 'table', 'ready', 'term', 'algorithm', 'flags', 'group_count', 'affinity_timeout', 'groups', 'weight_total']);
+
+/** The four address words of a row, for wordsAddress. */
+function words(read: typeof BACKEND | typeof SERVICE_KEY, bytes: Uint8Array) {
+  return { addr0: read.addr0(bytes), addr1: read.addr1(bytes), addr2: read.addr2(bytes), addr3: read.addr3(bytes) };
+}
+
+// Linear in the rows: each row is read once, in place (fields.ts), and found again by number,
+// never through a string built for the purpose; bench/inspect.ts has the figures.
 class Decoder {
   readonly problems: string[] = [];
-  private readonly slots = new Map<string, number>();
-  private readonly backends = new Map<number, RowOf<typeof L.Backend>>();
-  private readonly groups = new Map<string, RowOf<typeof L.Group>>();
+  private readonly slots = new Indexed<number>();
+  /** mc_backends values by backend id, unused ids left out. */
+  private readonly backends = new Map<number, Uint8Array>();
+  private readonly groups = new Indexed<RowOf<typeof L.Group>>();
 
   constructor(private readonly input: InspectInput) {
-    for (const row of input.rows.get('mc_slots') ?? []) {
-      const key = decode(L.TableKey, row.key);
-      this.slots.set(tableKey(Number(key.table), Number(key.index)), Number(decode(L.TableValue, row.value).value));
-    }
+    for (const row of input.rows.get('mc_slots') ?? []) this.slots.set(TABLE_KEY.table(row.key), TABLE_KEY.index(row.key), TABLE_VALUE.value(row.value));
     for (const row of input.rows.get('mc_backends') ?? []) {
-      const backend = decode(L.Backend, row.value);
-      if (Number(backend.state) === L.BACKEND.empty) continue;
-      this.backends.set(Number(decode(L.ArrayIndex, row.key).index), backend);
+      if (BACKEND.state(row.value) !== L.BACKEND.empty) this.backends.set(ARRAY_INDEX.index(row.key), row.value);
     }
     for (const row of input.rows.get('mc_groups') ?? []) {
       const key = decode(L.GroupKey, row.key);
-      this.groups.set(tableKey(Number(key.set), Number(key.index)), decode(L.Group, row.value));
+      this.groups.set(Number(key.set), Number(key.index), decode(L.Group, row.value));
     }
   }
 
@@ -103,7 +125,7 @@ class Decoder {
   pool(table: number, ready: number, term: number, owner: string): InspectBackend[] {
     const list: InspectBackend[] = [];
     for (let slot = 0; slot < ready + term; slot++) {
-      const id = this.slots.get(tableKey(table, slot));
+      const id = this.slots.get(table, slot);
       if (id === undefined) {
         this.problems.push(`${owner}: table ${table} slot ${slot}: no mc_slots row`);
         continue;
@@ -116,8 +138,8 @@ class Decoder {
       list.push({
         slot,
         id,
-        ip: wordsAddress(backend, Number(backend.family)),
-        port: hostPort(Number(backend.port)),
+        ip: wordsAddress(words(BACKEND, backend), BACKEND.family(backend)),
+        port: hostPort(BACKEND.port(backend)),
         state: slot < ready ? 'ready' : 'terminating',
         pod: this.input.names.get(nameId(MC_NAME.backend, id)) ?? null,
         conns: this.input.conns.get(id) ?? 0,
@@ -127,7 +149,7 @@ class Decoder {
   }
 
   group(set: number, index: number, previousEnd: number, owner: string): { group: Omit<InspectGroup, 'percent' | 'targets'>; end: number } | undefined {
-    const row = this.groups.get(tableKey(set, index));
+    const row = this.groups.get(set, index);
     if (!row) {
       this.problems.push(`${owner}: group set ${set} index ${index}: no mc_groups row`);
       return undefined;
@@ -144,28 +166,26 @@ class Decoder {
 export function decodeServices(input: InspectInput): InspectResult {
   const decoder = new Decoder(input);
   const services: InspectService[] = [];
-  for (const row of input.rows.get('mc_services') ?? []) {
-    const key = decode(L.ServiceKey, row.key);
-    const value = decode(L.ServiceValue, row.value);
-    const family = Number(key.family) === 6 ? 6 : 4;
-    const vip = wordsAddress(key, family);
-    const port = hostPort(Number(key.port));
-    const protocol = L.protocolName(Number(key.proto));
-    const id = Number(value.id);
+  for (const { key: k, value: v } of input.rows.get('mc_services') ?? []) {
+    const family = SERVICE_KEY.family(k) === 6 ? 6 : 4;
+    const vip = wordsAddress(words(SERVICE_KEY, k), family);
+    const port = hostPort(SERVICE_KEY.port(k));
+    const protocol = L.protocolName(SERVICE_KEY.proto(k));
+    const id = SERVICE_VALUE.id(v);
     const name = input.names.get(nameId(MC_NAME.service, id)) ?? null;
     const owner = name ?? `${vip}:${port}/${protocol}`;
-    const flagBits = Number(value.flags);
-    const flags = FLAG_NAMES.filter(([bit]) => (flagBits & bit) !== 0).map(([, flag]) => flag);
-    const table = Number(value.table);
+    const flagBits = SERVICE_VALUE.flags(v);
+    const flags = flagNames(flagBits);
+    const table = SERVICE_VALUE.table(v);
     const groups: InspectService['groups'] = [];
     let end = 0;
-    for (let index = 0; index < Number(value.group_count); index++) {
-      const next = decoder.group(Number(value.groups), index, end, owner);
+    for (let index = 0; index < SERVICE_VALUE.group_count(v); index++) {
+      const next = decoder.group(SERVICE_VALUE.groups(v), index, end, owner);
       if (!next) continue;
       end = next.end;
       groups.push({ ...next.group, percent: 0, targets: [] });
     }
-    const total = Number(value.weight_total);
+    const total = SERVICE_VALUE.weight_total(v);
     if (groups.length > 0 && total !== end) decoder.problems.push(`${owner}: weight_total ${total} but the groups end at ${end}`);
     for (const g of groups) g.percent = total > 0 ? (100 * g.weight) / total : 0;
     services.push({
@@ -175,30 +195,52 @@ export function decodeServices(input: InspectInput): InspectResult {
       protocol,
       family,
       name,
-      algorithm: ALGORITHM_NAMES.get(Number(value.algorithm)) ?? `algorithm-${value.algorithm}`,
+      algorithm: ALGORITHM_NAMES.get(SERVICE_VALUE.algorithm(v)) ?? `algorithm-${SERVICE_VALUE.algorithm(v)}`,
       flags,
-      ...((flagBits & L.SVC_F.affinity) !== 0 ? { affinityTimeout: Number(value.affinity_timeout) } : {}),
+      ...((flagBits & L.SVC_F.affinity) !== 0 ? { affinityTimeout: SERVICE_VALUE.affinity_timeout(v) } : {}),
       table,
-      backends: decoder.pool(table, Number(value.ready), Number(value.term), owner),
+      backends: decoder.pool(table, SERVICE_VALUE.ready(v), SERVICE_VALUE.term(v), owner),
       groups,
     });
   }
   // A group's backend table is shared with the frontend of the Service its backendRef names.
-  const byTable = new Map<number, string[]>();
-  for (const s of services) byTable.set(s.table, [...(byTable.get(s.table) ?? []), s.name ?? `${s.vip}:${s.port}/${s.protocol}`]);
+  const byTable = new Map<number, Set<string>>();
   for (const s of services) {
-    for (const g of s.groups) if (!g.invalid) g.targets = [...new Set(byTable.get(g.table) ?? [])].sort();
+    let names = byTable.get(s.table);
+    if (!names) byTable.set(s.table, (names = new Set()));
+    names.add(s.name ?? `${s.vip}:${s.port}/${s.protocol}`);
   }
-  // By Service (`namespace/name`), then port and address; nameless frontends last.
-  const serviceOf = (s: InspectService) => (s.name === null ? '\uffff' : s.name.slice(0, s.name.lastIndexOf(':')));
-  services.sort((a, b) =>
-    compareText(serviceOf(a), serviceOf(b)) || a.port - b.port || compareText(a.protocol, b.protocol) || compareText(a.vip, b.vip),
-  );
-  const result: InspectResult = { services, problems: decoder.problems };
+  const sortedTargets = new Map<number, string[]>();
+  const targetsOf = (table: number) => {
+    let names = sortedTargets.get(table);
+    if (!names) sortedTargets.set(table, (names = [...(byTable.get(table) ?? [])].sort()));
+    return [...names];
+  };
+  for (const s of services) {
+    for (const g of s.groups) if (!g.invalid) g.targets = targetsOf(g.table);
+  }
+  // By Service (`namespace/name`), then port, protocol and address; nameless frontends last. One
+  // key per frontend, made once: \u0000 sorts before any character of a name, and the port is
+  // zero-padded so that text order is number order.
+  const keyed = services.map((s) => {
+    const service = s.name === null ? '\uffff' : s.name.slice(0, s.name.lastIndexOf(':'));
+    return { key: `${service}\u0000${String(s.port).padStart(5, '0')}\u0000${s.protocol}\u0000${s.vip}`, s };
+  });
+  keyed.sort((a, b) => compareText(a.key, b.key));
+  const result: InspectResult = { services: keyed.map((k) => k.s), problems: decoder.problems };
   if (input.metrics) {
     result.metrics = Object.fromEntries(METRIC_NAMES.map(([index, label]) => [label, String(input.metrics![index] ?? 0n)]));
   }
   return result;
+}
+
+const flagLists = new Map<number, string[]>();
+
+/** The names of the SVC_F bits set in `bits` (a fresh array; the names are computed once per value). */
+function flagNames(bits: number): string[] {
+  let names = flagLists.get(bits);
+  if (!names) flagLists.set(bits, (names = FLAG_NAMES.filter(([bit]) => (bits & bit) !== 0).map(([, flag]) => flag)));
+  return [...names];
 }
 
 function compareText(a: string, b: string): number {

@@ -30,6 +30,10 @@ export function decode<S extends StructSpec>(spec: S, bytes: Uint8Array): RowOf<
   return decodeFrom(spec, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0) as RowOf<S>;
 }
 
+// One of each for every row: constructing them per char field made decoding names slow.
+const UTF8_ENCODER = new TextEncoder();
+const UTF8_DECODER = new TextDecoder();
+
 const WIDTH = { u8: 1, u16: 2, u32: 4, u64: 8, char: 1 } as const;
 
 function elementSize(field: FieldSpec): number {
@@ -42,7 +46,7 @@ function encodeInto(spec: StructSpec, row: Row, view: DataView, base: number): v
     if (value === undefined) continue;
     const at = base + field.offset;
     if (field.type === 'char') {
-      const text = new TextEncoder().encode(String(value)).subarray(0, field.count! - 1);
+      const text = UTF8_ENCODER.encode(String(value)).subarray(0, field.count! - 1);
       new Uint8Array(view.buffer, view.byteOffset + at, text.length).set(text);
     } else if (field.count === undefined) {
       encodeElement(field, value, view, at);
@@ -71,7 +75,7 @@ function decodeFrom(spec: StructSpec, view: DataView, base: number): Row {
     if (field.type === 'char') {
       const bytes = new Uint8Array(view.buffer, view.byteOffset + at, field.count!);
       const end = bytes.indexOf(0);
-      row[field.name] = new TextDecoder().decode(bytes.subarray(0, end < 0 ? bytes.length : end));
+      row[field.name] = UTF8_DECODER.decode(bytes.subarray(0, end < 0 ? bytes.length : end));
     } else if (field.count === undefined) {
       row[field.name] = decodeElement(field, view, at);
     } else {
@@ -113,10 +117,13 @@ export function addressWords(ip: string): { addr0: number; addr1: number; addr2:
 
 /** The text form of addr0..addr3 words. */
 export function wordsAddress(row: { addr0: number; addr1: number; addr2: number; addr3: number }, family: number): string {
+  if (family === 4) {
+    const word = row.addr0;
+    return `${word & 255}.${(word >>> 8) & 255}.${(word >>> 16) & 255}.${word >>> 24}`;
+  }
   const bytes = new Uint8Array(16);
   const view = new DataView(bytes.buffer);
   [row.addr0, row.addr1, row.addr2, row.addr3].forEach((word, i) => view.setUint32(i * 4, word, true));
-  if (family === 4) return Array.from(bytes.subarray(0, 4)).join('.');
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
   return compressIPv6(groups);

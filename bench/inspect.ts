@@ -1,0 +1,85 @@
+// `meshc inspect` at scale: pinned maps with N frontends (test/inspect/scale.ts), each on its own
+// backend table and all on one shared table, read, decoded and printed. Reports the CPU time of
+// that work in this process (the best of three) and the wall time of the CLI (`--json` and the
+// table), with the machine's load average beside it. Reports, does not assert
+// (test/inspect/inspect-scale.test.ts asserts). Needs root (pins in bpffs).
+// Run: npx tsx bench/inspect.ts [--frontends N] [--out FILE]
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { decodeServices } from '../src/inspect/decode.ts';
+import { formatInspect } from '../src/inspect/format.ts';
+import { readPinned } from '../src/inspect/read.ts';
+import { ROOT } from '../test/kernel/env.ts';
+import { fillPinnedMaps } from '../test/inspect/scale.ts';
+
+interface ShapeResult {
+  frontends: number;
+  shape: 'own tables' | 'one shared table';
+  cpuMs: { read: number; decode: number; format: number; total: number };
+  cliWallMs: { json: number; table: number };
+  loadAverage: number;
+}
+
+function cpuNow(): number {
+  const used = process.cpuUsage();
+  return (used.user + used.system) / 1000;
+}
+
+function measure(pin: string): ShapeResult['cpuMs'] {
+  let best: ShapeResult['cpuMs'] | undefined;
+  for (let run = 0; run < 3; run++) {
+    const t0 = cpuNow();
+    const input = readPinned(pin);
+    const t1 = cpuNow();
+    const result = decodeServices(input);
+    const t2 = cpuNow();
+    formatInspect(result);
+    const t3 = cpuNow();
+    const cpu = { read: t1 - t0, decode: t2 - t1, format: t3 - t2, total: t3 - t0 };
+    if (!best || cpu.total < best.total) best = cpu;
+  }
+  return Object.fromEntries(Object.entries(best!).map(([k, v]) => [k, Math.round(v)])) as ShapeResult['cpuMs'];
+}
+
+function cliWall(pin: string, json: boolean): number {
+  const started = performance.now();
+  const r = spawnSync(process.execPath, ['bin/meshc.js', 'inspect', ...(json ? ['--json'] : []), '--pin', pin], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+  if (r.status !== 0) throw new Error(`meshc inspect failed: ${r.stderr}`);
+  return Math.round(performance.now() - started);
+}
+
+export function benchInspect(frontends: number): ShapeResult[] {
+  const results: ShapeResult[] = [];
+  for (const shared of [false, true]) {
+    const pin = `/sys/fs/bpf/meshc-bench-inspect-${process.pid}`;
+    rmSync(pin, { recursive: true, force: true });
+    try {
+      fillPinnedMaps(pin, frontends, { shared });
+      results.push({
+        frontends,
+        shape: shared ? 'one shared table' : 'own tables',
+        cpuMs: measure(pin),
+        cliWallMs: { json: cliWall(pin, true), table: cliWall(pin, false) },
+        loadAverage: Math.round(os.loadavg()[0]! * 10) / 10,
+      });
+    } finally {
+      rmSync(pin, { recursive: true, force: true });
+    }
+  }
+  return results;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({ options: { frontends: { type: 'string' }, out: { type: 'string' } } });
+  const frontends = Number(values.frontends ?? 100_000);
+  const results = benchInspect(frontends);
+  for (const r of results) {
+    console.log(`${r.frontends} frontends, ${r.shape}: CPU ${r.cpuMs.total} ms (read ${r.cpuMs.read}, decode ${r.cpuMs.decode}, format ${r.cpuMs.format}); CLI wall --json ${r.cliWallMs.json} ms, table ${r.cliWallMs.table} ms (load ${r.loadAverage} on ${os.cpus().length} CPUs)`);
+  }
+  const out = values.out ?? join(ROOT, 'bench/results/inspect.json');
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify({ date: new Date().toISOString(), cpus: os.cpus().length, results }, null, 2)}\n`);
+}
