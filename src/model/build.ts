@@ -20,8 +20,12 @@ export type { ManifestDoc } from './manifest-doc.ts';
 export interface BuildOptions {
   /** Where ClusterIPs without one in their manifest come from. Default 10.96.0.0/12. */
   serviceCIDR?: string;
+  /** Where IPv6 and dual-stack Services' IPv6 ClusterIPs come from. Default fd00:10:96::/112. */
+  serviceCIDRv6?: string;
   /** Where synthesized pods' addresses come from. Default 10.244.0.0/16. */
   podCIDR?: string;
+  /** Where synthesized pods' IPv6 addresses come from, when a Service has an IPv6 ClusterIP. Default fd00:10:244::/64. */
+  podCIDRv6?: string;
   /**
    * Simulation mode: make up pods for Deployments, StatefulSets and ReplicaSets that have no real
    * Pod in the input, so their Services get endpoints. Default true; the agent passes false.
@@ -32,7 +36,9 @@ export interface BuildOptions {
 }
 
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
+export const DEFAULT_SERVICE_CIDR_V6 = 'fd00:10:96::/112';
 export const DEFAULT_POD_CIDR = '10.244.0.0/16';
+export const DEFAULT_POD_CIDR_V6 = 'fd00:10:244::/64';
 
 /**
  * Builds the model from parsed documents. Invalid objects are left out and reported in
@@ -40,6 +46,8 @@ export const DEFAULT_POD_CIDR = '10.244.0.0/16';
  */
 export function buildModel(docs: readonly ManifestDoc[], options: BuildOptions = {}): Model {
   const serviceCIDR = cidrOption('serviceCIDR', options.serviceCIDR ?? DEFAULT_SERVICE_CIDR);
+  const serviceCIDRv6 = cidrOption('serviceCIDRv6', options.serviceCIDRv6 ?? DEFAULT_SERVICE_CIDR_V6);
+  if (serviceCIDR.family !== 4 || serviceCIDRv6.family !== 6) throw new Error('serviceCIDR must be an IPv4 block and serviceCIDRv6 an IPv6 block');
   const podCIDR = cidrOption('podCIDR', options.podCIDR ?? DEFAULT_POD_CIDR);
   const diagnostics: Diagnostic[] = [];
   const ignored = new Map<string, number>();
@@ -47,8 +55,10 @@ export function buildModel(docs: readonly ManifestDoc[], options: BuildOptions =
 
   const nodes = readNodes(objects.get('Node') ?? [], options.nodes ?? []);
   const services = readServices(objects.get('Service') ?? []);
-  assignClusterIPs(services, serviceCIDR);
-  const pods = readPods(objects, nodes, podCIDR, options);
+  assignClusterIPs(services, [serviceCIDR, serviceCIDRv6]);
+  const needsV6 = [...services.values()].some(({ value }) => value.clusterIPs.some((ip) => ip.includes(':')));
+  const podCIDRs = { v4: podCIDR, ...(needsV6 ? { v6: cidrOption('podCIDRv6', options.podCIDRv6 ?? DEFAULT_POD_CIDR_V6) } : {}) };
+  const pods = readPods(objects, nodes, podCIDRs, options);
   const slices = readSlices(objects.get('EndpointSlice') ?? [], nodes);
 
   const model: Model = {
@@ -119,14 +129,14 @@ function readServices(objects: readonly KubeObject[]): Map<string, WithReporter<
 }
 
 /** Real pods, and in simulation mode the synthesized ones; sorted by namespace/name. */
-function readPods(objects: Map<KnownKind, KubeObject[]>, nodes: ReadonlyMap<string, Node>, podCIDR: Cidr, options: BuildOptions): PodInfo[] {
+function readPods(objects: Map<KnownKind, KubeObject[]>, nodes: ReadonlyMap<string, Node>, podCIDRs: { v4: Cidr; v6?: Cidr }, options: BuildOptions): PodInfo[] {
   const real = (objects.get('Pod') ?? []).map((object) => normalizePod(object, nodes)).filter((pod) => pod !== undefined);
   const workloads = [...objects.values()]
     .flat()
     .filter((object) => isWorkloadKind(object.kind))
     .map((object) => normalizeWorkload(object as KubeObject & { kind: Workload['kind'] }))
     .filter((workload) => workload !== undefined);
-  const synthesized = options.synthesize === false ? [] : synthesizePods(workloads, real, { podCIDR, spreadOver: options.nodes });
+  const synthesized = options.synthesize === false ? [] : synthesizePods(workloads, real, { podCIDR: podCIDRs.v4, ...(podCIDRs.v6 ? { podCIDRv6: podCIDRs.v6 } : {}), spreadOver: options.nodes });
   const byKey = new Map<string, PodInfo>();
   for (const pod of [...real, ...synthesized]) {
     const key = `${pod.meta.namespace}/${pod.meta.name}`;

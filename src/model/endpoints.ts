@@ -62,12 +62,24 @@ function selectedPods(service: Service, pods: PodIndex): PodInfo[] {
 function endpointsFromPods(service: Service, port: ServicePort, index: number, pods: readonly PodInfo[], report: Reporter): Endpoint[] {
   const endpoints = pods.flatMap((pod) => {
     const targetPort = resolveTargetPort(port, pod);
-    return targetPort === undefined ? [] : [podEndpoint(service, pod, targetPort)];
+    return targetPort === undefined ? [] : podAddressesFor(service, pod).map((ip) => podEndpoint(pod, ip, targetPort));
   });
   if (typeof port.targetPort === 'string' && pods.length > 0 && endpoints.length === 0) {
     report.error(['spec', 'ports', index, 'targetPort'], `${JSON.stringify(port.targetPort)} is not a port name of any endpoint`);
   }
+  if (index === 0) reportMissingFamilies(service, endpoints, pods, report);
   return endpoints;
+}
+
+/** A dual-stack Service whose pods have no address of one of its families: that ClusterIP refuses every connection. */
+function reportMissingFamilies(service: Service, endpoints: readonly Endpoint[], pods: readonly PodInfo[], report: Reporter): void {
+  if (service.clusterIPs.length < 2 || pods.length === 0) return;
+  for (const ip of service.clusterIPs) {
+    const family = parseAddress(ip)?.family;
+    if (family && !endpoints.some((e) => e.family === family)) {
+      report.warn(['spec', 'ipFamilies'], `no selected pod has an IPv${family} address, so connections to the ClusterIP ${ip} are refused`);
+    }
+  }
 }
 
 /** A numbered targetPort as is; a named one from the pod's container ports of the same protocol. */
@@ -78,8 +90,7 @@ function resolveTargetPort(port: ServicePort, pod: PodInfo): number | undefined 
 }
 
 /** Ready means serving and not terminating, as the EndpointSlice controller sets it. */
-function podEndpoint(service: Service, pod: PodInfo, port: number): Endpoint {
-  const ip = podAddressFor(service, pod);
+function podEndpoint(pod: PodInfo, ip: { text: string; family: 4 | 6 }, port: number): Endpoint {
   const endpoint: Endpoint = {
     ip: ip.text,
     family: ip.family,
@@ -94,9 +105,14 @@ function podEndpoint(service: Service, pod: PodInfo, port: number): Endpoint {
   return endpoint;
 }
 
-/** The pod address in the Service's primary IP family, else the pod's primary address. */
-function podAddressFor(service: Service, pod: PodInfo): { text: string; family: 4 | 6 } {
-  const wanted = service.clusterIPs[0] ? parseAddress(service.clusterIPs[0])?.family : undefined;
+/**
+ * The pod's address of each of the Service's families, as the EndpointSlice controller makes one
+ * slice per family; a single-stack Service whose family the pod lacks gets the pod's primary address.
+ */
+function podAddressesFor(service: Service, pod: PodInfo): { text: string; family: 4 | 6 }[] {
   const addresses = pod.ips.map((text) => ({ text, family: parseAddress(text)?.family ?? 4 }));
-  return addresses.find((address) => address.family === wanted) ?? addresses[0]!;
+  const families = service.clusterIPs.map((ip) => parseAddress(ip)?.family);
+  const matching = families.flatMap((family) => addresses.filter((address) => address.family === family).slice(0, 1));
+  if (matching.length > 0 || families.length > 1) return matching;
+  return addresses.slice(0, 1);
 }

@@ -1,6 +1,6 @@
 // Service objects: validation, defaults, and ClusterIP assignment.
 
-import type { Algorithm, Protocol, Service, ServicePort } from './types.ts';
+import type { Algorithm, Family, Protocol, Service, ServicePort } from './types.ts';
 import type { FieldPath } from './manifest-doc.ts';
 import type { KubeObject } from './objects.ts';
 import type { Reporter, WithReporter } from './diagnostics.ts';
@@ -56,9 +56,56 @@ export function normalizeService(object: KubeObject): Service | undefined {
     preferSameZone: readTrafficDistribution(spec, report),
     algorithm: readAlgorithm(meta.annotations, report),
   };
+  readIPFamilies(spec, service, report);
   if (type === 'ExternalName') service.externalName = readExternalName(spec, report);
   if (Object.keys(selector).length > 0 && type !== 'ExternalName') service.selector = selector;
   return report.rejected ? undefined : service;
+}
+
+const IP_FAMILY_POLICIES = ['SingleStack', 'PreferDualStack', 'RequireDualStack'] as const;
+const IP_FAMILIES = ['IPv4', 'IPv6'] as const;
+
+/**
+ * spec.ipFamilyPolicy and spec.ipFamilies, checked as the API server does: at most two distinct
+ * families, one with SingleStack, each in the order of the written clusterIPs.
+ */
+function readIPFamilies(spec: Fields, service: Service, report: Reporter): void {
+  const path = ['spec'];
+  if (spec['ipFamilyPolicy'] !== undefined && spec['ipFamilyPolicy'] !== null) {
+    service.ipFamilyPolicy = enumAt(spec, 'ipFamilyPolicy', path, report, IP_FAMILY_POLICIES, 'SingleStack');
+  }
+  const written = listAt(spec, 'ipFamilies', path, report);
+  if (written.length === 0) return;
+  const families: Family[] = [];
+  written.forEach((text, index) => {
+    const at = [...path, 'ipFamilies', index];
+    if (text !== 'IPv4' && text !== 'IPv6') report.reject(at, `${JSON.stringify(text)} is not one of ${IP_FAMILIES.join(', ')}`);
+    else if (families.includes(text === 'IPv4' ? 4 : 6)) report.reject(at, `${text} is listed twice`);
+    else families.push(text === 'IPv4' ? 4 : 6);
+  });
+  if (written.length > 2) report.reject([...path, 'ipFamilies'], 'may list at most two families');
+  if (service.ipFamilyPolicy === 'SingleStack' && written.length > 1) report.reject([...path, 'ipFamilies'], 'must list one family when ipFamilyPolicy is SingleStack');
+  service.clusterIPs.forEach((ip, index) => {
+    const family = parseAddress(ip)?.family;
+    if (families[index] !== undefined && family !== families[index]) {
+      report.reject([...path, 'ipFamilies', index], `IPv${families[index]} does not match the family of clusterIPs[${index}] (${ip})`);
+    }
+  });
+  if (service.type !== 'ExternalName') service.ipFamilies = families;
+}
+
+/**
+ * The families a Service gets ClusterIPs of, primary first: the written clusterIPs' and
+ * ipFamilies', then with PreferDualStack or RequireDualStack the other family (meshc simulates a
+ * dual-stack cluster with IPv4 as its default family).
+ */
+export function wantedFamilies(service: Service): Family[] {
+  const families: Family[] = service.clusterIPs.map((ip) => parseAddress(ip)?.family ?? 4);
+  for (const family of service.ipFamilies ?? []) if (!families.includes(family)) families.push(family);
+  if (families.length === 0) families.push(4);
+  const policy = service.ipFamilyPolicy ?? (families.length > 1 ? 'RequireDualStack' : 'SingleStack');
+  if (policy !== 'SingleStack' && families.length === 1) families.push(families[0] === 4 ? 6 : 4);
+  return policy === 'SingleStack' ? families.slice(0, 1) : families;
 }
 
 function readClusterIPs(spec: Fields, type: Service['type'], report: Reporter): { clusterIPs: string[]; headless: boolean } {
@@ -189,19 +236,15 @@ function readAlgorithm(annotations: Record<string, string>, report: Reporter): A
   return 'random';
 }
 
-/** True for Services that get a virtual IP but have none in their manifest. */
-export function needsClusterIP(service: Service): boolean {
-  return service.type !== 'ExternalName' && !service.headless && service.clusterIPs.length === 0;
-}
-
 /**
- * Gives every Service that needs one a ClusterIP from `cidr`, derived from a hash of its
- * namespace/name. Addresses written in manifests are reserved first. Services are taken in
- * namespace/name order, so the result does not depend on document order; a manifest address that
- * an earlier Service already has is an error, and that later Service is dropped.
+ * Gives every Service that needs one a ClusterIP of each family it wants (wantedFamilies) from
+ * `cidrs` (an IPv4 and an IPv6 block), derived from a hash of its namespace/name. Addresses
+ * written in manifests are reserved first. Services are taken in namespace/name order, so the
+ * result does not depend on document order; a manifest address that an earlier Service already
+ * has is an error, and that later Service is dropped.
  */
-export function assignClusterIPs(services: Map<string, WithReporter<Service>>, cidr: Cidr): void {
-  const allocator = new AddressAllocator(cidr);
+export function assignClusterIPs(services: Map<string, WithReporter<Service>>, cidrs: readonly Cidr[]): void {
+  const allocators = new Map(cidrs.map((cidr) => [cidr.family, new AddressAllocator(cidr)]));
   const sorted = [...services.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   const owners = new Map<string, string>();
   for (const [key, { value: service, report }] of sorted) {
@@ -214,16 +257,26 @@ export function assignClusterIPs(services: Map<string, WithReporter<Service>>, c
     for (const ip of service.clusterIPs) {
       owners.set(ip, key);
       const address = parseAddress(ip);
-      if (address && cidrContains(cidr, address)) allocator.reserve(address.value);
+      const allocator = address && allocators.get(address.family);
+      if (address && allocator && cidrContains(allocator.cidr, address)) allocator.reserve(address.value);
     }
   }
   for (const [key, { value: service, report }] of sorted) {
-    if (!services.has(key) || !needsClusterIP(service)) continue;
-    const ip = allocator.allocate(key);
-    if (ip) service.clusterIPs = [ip];
-    else {
-      report.error(['spec', 'clusterIP'], 'no free address left in the service CIDR; this Service is ignored');
-      services.delete(key);
+    if (!services.has(key) || service.type === 'ExternalName' || service.headless) continue;
+    for (const family of wantedFamilies(service).slice(service.clusterIPs.length)) {
+      const ip = allocators.get(family)?.allocate(key);
+      if (ip) {
+        service.clusterIPs.push(ip);
+        continue;
+      }
+      const why = allocators.has(family) ? `no free address left in the IPv${family} service CIDR` : `no IPv${family} service CIDR`;
+      if (service.clusterIPs.length === 0) {
+        report.error(['spec', 'clusterIP'], `${why}; this Service is ignored`);
+        services.delete(key);
+      } else {
+        report.warn(['spec', 'ipFamilies'], `${why}: the Service gets no IPv${family} ClusterIP`);
+      }
+      break;
     }
   }
 }

@@ -54,6 +54,10 @@ export interface Service {
   type: 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
   /** Empty for headless ('None') and ExternalName services. First entry is the primary family. */
   clusterIPs: string[];
+  /** spec.ipFamilyPolicy as written (the API server's default is SingleStack, or RequireDualStack for two families). */
+  ipFamilyPolicy?: 'SingleStack' | 'PreferDualStack' | 'RequireDualStack';
+  /** spec.ipFamilies as written, primary first. */
+  ipFamilies?: Family[];
   headless: boolean;
   externalName?: string;
   ports: ServicePort[];

@@ -59,6 +59,8 @@ export function normalizeWorkload(object: KubeObject & { kind: WorkloadKind }): 
 
 export interface SynthesisOptions {
   podCIDR: Cidr;
+  /** Set when IPv6 or dual-stack Services need them: the pods get an IPv6 address from it too. */
+  podCIDRv6?: Cidr;
   /** Nodes to spread the pods over; pods have no node when absent. */
   spreadOver?: readonly Node[];
 }
@@ -93,16 +95,19 @@ export function synthesizePods(workloads: readonly Workload[], realPods: readonl
     for (const pod of podsOfWorkload(workload, count, options.spreadOver ?? [])) owned.push({ pod, workload });
   }
   owned.sort((a, b) => compareText(podKey(a.pod), podKey(b.pod)));
-  const allocator = podAddressAllocator(realPods, options.podCIDR);
+  const cidrs = options.podCIDRv6 ? [options.podCIDR, options.podCIDRv6] : [options.podCIDR];
+  const allocators = cidrs.map((cidr) => podAddressAllocator(realPods, cidr));
   const short = new Set<Workload>();
   for (const { pod, workload } of owned) {
-    const ip = allocator.allocate(podKey(pod));
-    if (ip) {
-      pod.ip = ip;
-      pod.ips = [ip];
-    } else if (!short.has(workload)) {
-      short.add(workload);
-      workload.report.error(['spec', 'replicas'], `no free address left in the pod CIDR ${formatCidr(options.podCIDR)} for pod ${pod.meta.name}; it and the workload's pods after it get no endpoint`);
+    for (const allocator of allocators) {
+      const ip = allocator.allocate(podKey(pod));
+      if (ip) {
+        pod.ips.push(ip);
+        pod.ip ??= ip;
+      } else if (!short.has(workload)) {
+        short.add(workload);
+        workload.report.error(['spec', 'replicas'], `no free address left in the pod CIDR ${formatCidr(allocator.cidr)} for pod ${pod.meta.name}; it and the workload's pods after it get no endpoint`);
+      }
     }
   }
   return owned.map(({ pod }) => pod);
