@@ -16,6 +16,8 @@ import { adoptIds, holdLeftIds } from './adopt.ts';
 import { writeNames } from './names.ts';
 import { sumPerCpu } from '../glue/counters.ts';
 import { cgroupKey, skippedCgroupIds, skippedPodUids } from './skip.ts';
+import { acquirePinLock, lockOwners } from './pin-lock.ts';
+import { clearPin, foreignHooks, pinnedLinkId, pinnedMapId, stillAttached } from './links.ts';
 
 export const CGROUP2_ROOT = '/sys/fs/cgroup/unified';
 export const DEFAULT_PIN = '/sys/fs/bpf/meshc';
@@ -37,6 +39,10 @@ export interface AgentOptions {
   /** Directory with meshc.bpf.o (meshc compile --out). */
   objectDir: string;
   log?: (line: string) => void;
+  /** Attach even when another meshc's hooks already route this cgroup (or one above it). */
+  forceAttach?: boolean;
+  /** The cgroup v2 mount the cgroup is under (where the check for other meshc hooks stops). */
+  cgroupRoot?: string;
 }
 
 export interface SyncResult {
@@ -102,7 +108,11 @@ export class Agent {
   private state?: TableState;
   private readonly ids = new TableIds();
   private readonly cache = new CompileCache();
-  private readonly links: BpfLink[] = [];
+  private readonly links = new Map<string, BpfLink>();
+  private pinnedMaps: string[] = [];
+  private lock?: { release(): void; ensure(): void };
+  /** Why the agent is not routing as it should right now (a hook it could not put back). */
+  private linkProblem: string | undefined;
   private readonly log: (line: string) => void;
   private syncing: Promise<SyncResult> | undefined;
   private again = false;
@@ -120,38 +130,144 @@ export class Agent {
     const cgroup = this.options.cgroup;
     if (!isBpffs('/sys/fs/bpf')) mountBpffs('/sys/fs/bpf');
     const paths = pinPaths(pin);
-    mkdirSync(paths.maps, { recursive: true });
-    mkdirSync(paths.links, { recursive: true });
-    const adopting = readdirSync(paths.maps).length > 0;
-    this.obj = loadObject(join(objectDir, 'meshc.bpf.o'), { pinRoot: paths.maps });
-    for (const { name } of attachablePrograms(this.obj)) {
-      const linkPath = join(paths.links, name);
-      if (existsSync(linkPath)) {
-        const link = openPinnedLink(linkPath);
-        const attachedTo = link.info.cgroupId;
-        if (attachedTo !== undefined && BigInt(attachedTo) !== statSync(cgroup, { bigint: true }).ino) {
-          link.close();
-          throw new Error(`${linkPath} attaches ${name} to another cgroup (id ${attachedTo}) than ${cgroup}: run meshc agent --detach --pin ${pin} first, or use another --pin`);
-        }
-        this.links.push(link);
-        continue;
-      }
-      const link = this.obj.program(name).attachCgroup(cgroup);
-      link.pin(linkPath);
-      this.links.push(link);
+    mkdirSync(pin, { recursive: true });
+    this.lock = acquirePinLock(pin, this.log);
+    try {
+      mkdirSync(paths.maps, { recursive: true });
+      mkdirSync(paths.links, { recursive: true });
+      const adopting = readdirSync(paths.maps).length > 0;
+      this.obj = loadObject(join(objectDir, 'meshc.bpf.o'), { pinRoot: paths.maps });
+      this.pinnedMaps = readdirSync(paths.maps).filter((name) => this.obj!.maps().some((m) => m.name === name));
+      this.attach(paths.links);
+      this.adopting = adopting;
+    } catch (error) {
+      this.close();
+      throw error;
     }
     this.sink = new KernelSink(this.obj);
     if (this.obj.maps().some((m) => m.name === 'mc_skip')) {
       this.skipped = new Set(this.obj.map('mc_skip').entries().map(([key]) => key.readBigUInt64LE(0)));
     }
     this.state = this.sink.readState();
-    if (adopting) {
+    if (this.adopting) {
       adoptIds(this.state, this.ids);
       const services = this.state.get('mc_services')!.size;
       this.log(`agent: adopted pinned state in ${pin} (${services} service frontends); stale entries go after the first full sync`);
     }
-    this.log(`agent: ${this.links.length} hooks attached to ${cgroup} (links pinned in ${paths.links})`);
+    this.log(`agent: ${this.links.size} hooks attached to ${cgroup} (links pinned in ${paths.links})`);
     return this.sync();
+  }
+
+  private adopting = false;
+
+  /** Opens the pinned links that still attach to the cgroup; attaches and pins the others. */
+  private attach(linksDir: string): void {
+    const { cgroup, pin } = this.options;
+    const programs = attachablePrograms(this.obj!);
+    const fresh: string[] = [];
+    for (const { name } of programs) {
+      const linkPath = join(linksDir, name);
+      if (!existsSync(linkPath)) {
+        fresh.push(name);
+        continue;
+      }
+      const link = openPinnedLink(linkPath);
+      const attachedTo = link.info.cgroupId;
+      if (link.info.progId !== 0 && attachedTo !== undefined && BigInt(attachedTo) !== statSync(cgroup, { bigint: true }).ino) {
+        link.close();
+        throw new Error(`${linkPath} attaches ${name} to another cgroup (id ${attachedTo}) than ${cgroup}: run meshc agent --detach --pin ${pin} first, or use another --pin`);
+      }
+      if (link.info.progId === 0) {
+        link.detach(); // detached from outside while no agent ran: attach anew below
+        fresh.push(name);
+        continue;
+      }
+      this.links.set(name, link);
+    }
+    if (fresh.length === 0) return;
+    const ours = new Set([...this.links.values()].map((l) => l.info.progId));
+    const attachTypes = programs.filter((p) => fresh.includes(p.name)).map((p) => p.attachType);
+    const root = this.options.cgroupRoot ?? (cgroup2Mounts().filter((m) => resolve(cgroup).startsWith(`${m}/`)).sort((a, b) => b.length - a.length)[0] ?? CGROUP2_ROOT);
+    const others = foreignHooks(cgroup, root, attachTypes, ours);
+    if (others.length > 0) {
+      const where = [...new Set(others.map((o) => `${o.program} (program ${o.id}) on ${o.cgroup}`))].slice(0, 3).join(', ');
+      if (!this.options.forceAttach) {
+        throw new Error(
+          `${cgroup} is already routed by another meshc: ${where}. Two sets of hooks on one cgroup fight over every connect(); ` +
+            'stop and detach that agent (meshc agent --detach --pin ITS_PIN), or pass --force-attach to attach beside it',
+        );
+      }
+      this.log(`agent: --force-attach: attaching beside another meshc's hooks: ${where}`);
+    }
+    for (const name of fresh) {
+      const link = this.obj!.program(name).attachCgroup(cgroup);
+      link.pin(join(linksDir, name));
+      this.links.set(name, link);
+    }
+  }
+
+  /**
+   * Puts back what someone else took away: a link detached or a pin removed or replaced
+   * (`meshc agent --detach` from another shell), a pinned map unlinked. The maps themselves live
+   * on while this agent holds them, with their rows. Returns what it restored; on failure, the
+   * agent is not ready until a later check succeeds.
+   */
+  checkLinks(): string[] {
+    if (!this.obj) return [];
+    const { cgroup, pin } = this.options;
+    const paths = pinPaths(pin);
+    const restored: string[] = [];
+    try {
+      mkdirSync(paths.maps, { recursive: true });
+      mkdirSync(paths.links, { recursive: true });
+      this.lock?.ensure();
+      for (const name of this.pinnedMaps) {
+        const path = join(paths.maps, name);
+        const map = this.obj.map(name);
+        const pinned = pinnedMapId(path);
+        if (pinned === map.info.id) continue;
+        if (pinned !== undefined) clearPin(path, 'map');
+        map.pin(path);
+        restored.push(`map ${name}: ${pinned === undefined ? 'its pin was removed' : 'its pin was replaced'}; pinned again`);
+      }
+      for (const [name, link] of this.links) {
+        const path = join(paths.links, name);
+        if (!stillAttached(link, cgroup)) {
+          link.close();
+          clearPin(path, 'link');
+          const fresh = this.obj.program(name).attachCgroup(cgroup);
+          fresh.pin(path);
+          this.links.set(name, fresh);
+          restored.push(`hook ${name}: detached from outside; attached again`);
+          continue;
+        }
+        const pinned = pinnedLinkId(path);
+        if (pinned === link.info.id) continue;
+        if (pinned !== undefined) clearPin(path, 'link');
+        link.pin(path);
+        restored.push(`hook ${name}: ${pinned === undefined ? 'its pin was removed' : 'its pin was replaced by another link'}; pinned again`);
+      }
+      if (this.linkProblem) this.log(`agent: hooks and pins are in place again in ${pin}`);
+      this.linkProblem = undefined;
+    } catch (error) {
+      const problem = `cannot put back the hooks on ${cgroup}: ${(error as Error).message}`;
+      if (problem !== this.linkProblem) this.log(`agent: ${problem}; not ready until they are`);
+      this.linkProblem = problem;
+    }
+    for (const line of restored) this.log(`agent: ${line}`);
+    return restored;
+  }
+
+  /** Runs checkLinks() every `intervalMs`; returns the stop function. */
+  watchLinks(intervalMs = 1000): () => void {
+    const timer = setInterval(() => this.checkLinks(), intervalMs);
+    timer.unref?.();
+    return () => clearInterval(timer);
+  }
+
+  /** Why the agent is not routing as it should, or undefined. */
+  get notRouting(): string | undefined {
+    return this.linkProblem;
   }
 
   /** Re-reads the source and applies the difference. Concurrent calls coalesce into one more run. */
@@ -211,7 +327,7 @@ export class Agent {
   }
 
   get ready(): boolean {
-    return this.firstFullSync;
+    return this.firstFullSync && this.linkProblem === undefined;
   }
 
   /** Rows the agent keeps in each table map, against the map's capacity. */
@@ -229,9 +345,12 @@ export class Agent {
 
   /** Stops without touching pinned state: the hooks keep routing with the last maps. */
   close(): void {
-    for (const link of this.links) link.close();
-    this.links.length = 0;
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
     this.obj?.close();
+    this.obj = undefined;
+    this.lock?.release();
+    this.lock = undefined;
   }
 }
 
@@ -252,6 +371,10 @@ export function detach(pin: string, log: (line: string) => void = () => {}): { l
   const paths = pinPaths(resolve(pin));
   let links = 0;
   let maps = 0;
+  const running = lockOwners(resolve(pin)).live.filter((o) => o.pid !== process.pid);
+  for (const owner of running) {
+    log(`agent: warning: a meshc agent (pid ${owner.pid}) runs on ${pin} and puts its hooks back within seconds; stop it first (SIGTERM) to stop routing`);
+  }
   if (existsSync(paths.links)) {
     for (const name of readdirSync(paths.links)) {
       openPinnedLink(join(paths.links, name)).detach();

@@ -39,6 +39,8 @@ Options:
                       0.0.0.0 or :: for every address of the host)
   --node NAME         this node's name, for internalTrafficPolicy Local and zones (default: hostname)
   --objects DIR       where meshc.bpf.o is (default build/; built with meshc compile if missing)
+  --force-attach      attach even when another meshc's hooks already route the cgroup (or one
+                      above it); without it that is refused, since two sets of hooks fight
   --detach            detach every hook and remove the pinned state under --pin, then exit
   -h, --help          this help
 `;
@@ -61,6 +63,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     node: { type: 'string' },
     objects: { type: 'string' },
     detach: { type: 'boolean' },
+    'force-attach': { type: 'boolean' },
     kubeconfig: { type: 'string' },
     'metrics-port': { type: 'string' },
     'metrics-address': { type: 'string' },
@@ -102,7 +105,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   const kube = manifests.length === 0 ? await startKubeSource(values.kubeconfig, node, metrics, log) : undefined;
   const files = kube ? undefined : new ManifestSource(manifests);
   const source = kube ?? files!;
-  const agent = new Agent({ source, cgroup, pin, node, objectDir, log });
+  const agent = new Agent({ source, cgroup, pin, node, objectDir, log, forceAttach: values['force-attach'] });
   const report = (result: SyncResult) => {
     for (const d of result.diagnostics) log(formatDiagnostic(d));
     if (metrics) observeSync(metrics, agent, result);
@@ -154,6 +157,8 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     if (metrics) observeRefusals(metrics, agent);
   }, 5000);
   stops.push(() => clearInterval(timer));
+  // The agent owns its links: what someone detaches or unpins is put back within a quarter of a second.
+  stops.push(agent.watchLinks(250));
   log(`agent: ${kube ? 'watching the API server' : 'watching for changes'} (SIGTERM or SIGINT stops; pinned state stays)`);
   const signal = await untilStopped(io);
   log(`agent: ${signal === 'abort' ? 'stopped' : signal}: stopping; links and maps stay pinned in ${pin}, routing goes on`);
@@ -180,6 +185,7 @@ async function startKubeSource(kubeconfig: string | undefined, nodeName: string,
 /** /readyz: the source has listed everything and the agent has written it once. */
 function readiness(agent: Agent, kube: KubeSource | undefined): Readiness {
   if (kube && !kube.synced()) return { ready: false, reason: 'waiting for the first full list from the API server' };
+  if (agent.notRouting) return { ready: false, reason: agent.notRouting };
   if (!agent.ready) return { ready: false, reason: 'waiting for the first full sync of the maps' };
   return { ready: true };
 }
