@@ -21,6 +21,7 @@ import { poolName } from './plan.ts';
 import { pcreFor } from './pcre.ts';
 import { bytesRegex, quoted, sectionName, singleQuoted } from './config-words.ts';
 import { writeRedirect, writeRequestFilters } from './filter-config.ts';
+import { slotName, type PoolSlots, type SlotTable } from './slots.ts';
 
 export interface HaproxyConfigOptions {
   /** The node address the listeners bind (pods reach the node there; never 127.0.0.1 on a node). */
@@ -29,6 +30,13 @@ export interface HaproxyConfigOptions {
   ports: ReadonlyMap<string, number>;
   /** The master's runtime API socket, for endpoint and weight changes without a reload. */
   statsSocket?: string;
+  /**
+   * Print each pool as fixed server slots (slots.ts) so endpoints change through the runtime API.
+   * Without it, one server line per endpoint.
+   */
+  slots?: SlotTable;
+  /** With `slots`: print every slot as free (the configuration's shape, to tell a reload from a runtime change). */
+  shapeOnly?: boolean;
   /**
    * Differential tests only: take the weighted pick's random number from this request header
    * instead of `rand`, so the test can give HAProxy and the Wasm matcher the same number.
@@ -195,12 +203,33 @@ function writeListener(lines: Lines, l: ListenerPlan, options: HaproxyConfigOpti
   for (const u of uses) lines.line(u);
 }
 
-function writePool(lines: Lines, name: string, { pool, algorithm }: PlannedPool): void {
+/** A free slot's placeholder address: never used, the slot is in maintenance until it is filled. */
+const FREE_SLOT = '127.0.0.1:1';
+
+function writeSlots(lines: Lines, slots: PoolSlots, shapeOnly: boolean): void {
+  for (const backup of [false, true]) {
+    (backup ? slots.backup : slots.primary).forEach((e, i) => {
+      const flag = backup ? ' backup' : '';
+      if (!e || shapeOnly) lines.line(`server ${slotName(backup, i)} ${FREE_SLOT}${flag} disabled`);
+      else lines.line(`server ${slotName(backup, i)} ${e.ip.includes(':') ? `[${e.ip}]` : e.ip}:${e.port}${flag}${e.pod ? `  # ${e.pod}` : ''}`);
+    });
+  }
+}
+
+function writePool(lines: Lines, name: string, { pool, algorithm }: PlannedPool, options: HaproxyConfigOptions): void {
   lines.section(`backend ${name}`);
-  const ready = pool.slots.filter((b) => b.state === 'ready').length;
-  lines.comment(`Service ${pool.owner}: ${ready} ready, ${pool.slots.length - ready} serving-terminating (used only when none is ready)`);
+  const slots = options.slots?.get(name);
+  if (slots) lines.comment(`Service ${pool.owner}: ${slots.primary.length} slots for ready endpoints, ${slots.backup.length} backup slots for serving-terminating ones (used only when none is ready); endpoints change through the runtime API`);
+  else {
+    const ready = pool.slots.filter((b) => b.state === 'ready').length;
+    lines.comment(`Service ${pool.owner}: ${ready} ready, ${pool.slots.length - ready} serving-terminating (used only when none is ready)`);
+  }
   lines.line(ALGORITHM_BALANCE[algorithm] ?? ALGORITHM_BALANCE.random!);
   lines.line('http-request set-timeout server var(txn.meshc_timeout) if { var(txn.meshc_timeout) -m found }');
+  if (slots) {
+    writeSlots(lines, slots, options.shapeOnly === true);
+    return;
+  }
   for (const b of pool.slots) {
     const address = b.ip.includes(':') ? `[${b.ip}]:${b.port}` : `${b.ip}:${b.port}`;
     const pod = b.pod ? `  # ${b.pod.namespace}/${b.pod.name}` : '';
@@ -229,12 +258,15 @@ export function haproxyConfig(plan: ProxyPlan, options: HaproxyConfigOptions): H
   lines.line('mode http');
   lines.line('log global');
   lines.line('option dontlognull');
+  // On a reload the old worker answers the next request of an idle keep-alive connection (with
+  // Connection: close) instead of closing it under a client that may be sending one.
+  lines.line('option idle-close-on-response');
   lines.line('timeout connect 5s');
   lines.line('timeout client 60s');
   lines.line('timeout server 60s');
   lines.line('timeout http-request 10s');
   lines.line('timeout http-keep-alive 60s');
   for (const l of plan.listeners) writeListener(lines, l, options, reports);
-  for (const [name, pool] of plan.pools) writePool(lines, name, pool);
+  for (const [name, pool] of plan.pools) writePool(lines, name, pool, options);
   return { text: `${lines.out.join('\n')}\n`, reports };
 }
