@@ -3,7 +3,7 @@
 // API server) says. Pinned state outlives the agent: routing goes on while it is stopped or
 // restarting, and a new agent adopts what it finds instead of starting over.
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { BpfObject, isBpffs, loadObject, mountBpffs, openPinnedLink, type BpfLink } from '../loader/index.ts';
 import type { Diagnostic, Model } from '../model/types.ts';
 import { CompileCache, compileTables, type CompiledTables } from '../tables/compile.ts';
@@ -128,7 +128,9 @@ export class Agent {
   async start(): Promise<SyncResult> {
     const { pin, objectDir } = this.options;
     const cgroup = this.options.cgroup;
-    if (!isBpffs('/sys/fs/bpf')) mountBpffs('/sys/fs/bpf');
+    // In the DaemonSet only the pin directory is the host's bpffs: mounting one at /sys/fs/bpf
+    // would hide it, and the pins would die with the pod. Mount only where neither is bpffs.
+    if (!isBpffs(existingAncestor(pin)) && !isBpffs('/sys/fs/bpf')) mountBpffs('/sys/fs/bpf');
     const paths = pinPaths(pin);
     mkdirSync(pin, { recursive: true });
     this.lock = acquirePinLock(pin, this.log);
@@ -359,6 +361,13 @@ function frontendNames(tables: CompiledTables): Map<string, string> {
   return new Map(tables.frontends.map((f) => [hex(f.keyBytes), `Service ${f.service.meta.namespace}/${f.service.meta.name} port ${f.port.port}/${f.protocol} (${f.vip})`]));
 }
 
+/** `dir`, or its nearest ancestor that exists. */
+function existingAncestor(dir: string): string {
+  let at = resolve(dir);
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  return at;
+}
+
 /** Until the source is synced, rows it does not mention yet are kept (an incomplete view). */
 function keepStale(current: TableState, desired: TableState): TableState {
   const merged: TableState = new Map();
@@ -389,7 +398,14 @@ export function detach(pin: string, log: (line: string) => void = () => {}): { l
     }
     rmdirSync(paths.maps);
   }
-  if (existsSync(pin) && readdirSync(pin).length === 0) rmdirSync(pin);
+  if (existsSync(pin) && readdirSync(pin).length === 0) {
+    try {
+      rmdirSync(pin);
+    } catch (error) {
+      // A mount point (the cleanup DaemonSet's hostPath volume) stays, empty.
+      if ((error as NodeJS.ErrnoException).code !== 'EBUSY') throw error;
+    }
+  }
   log(`agent: detached ${links} hooks and removed ${maps} pinned maps from ${pin}`);
   return { links, maps };
 }

@@ -64,7 +64,7 @@ deploy('the DaemonSet: host mounts, capabilities, probes, tolerations, in-cluste
   const volumes = new Map(pod.volumes.map((v: any) => [v.name, v]));
   const [agent] = pod.containers;
   const mounts = new Map(agent.volumeMounts.map((m: any) => [m.mountPath, m]));
-  for (const [mountPath, hostPath] of [['/sys/fs/bpf', '/sys/fs/bpf'], ['/sys/fs/cgroup', '/sys/fs/cgroup']]) {
+  for (const [mountPath, hostPath] of [['/sys/fs/bpf/meshc', '/sys/fs/bpf/meshc'], ['/sys/fs/cgroup', '/sys/fs/cgroup']]) {
     const mount: any = mounts.get(mountPath);
     assert.ok(mount, `mount at ${mountPath}`);
     assert.is((volumes.get(mount.name) as any)?.hostPath?.path, hostPath, `${mountPath} is the host's ${hostPath}`);
