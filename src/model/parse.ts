@@ -47,8 +47,8 @@ function toManifestDoc(document: Document.Parsed, index: number, file: string, l
 export function documentValue(document: Document.Parsed): { value: unknown } | { message: string; offset?: number } {
   const [error] = document.errors;
   if (error) return { message: `YAML syntax error: ${firstLine(error.message)}`, offset: error.pos[0] };
-  const duplicate = firstDuplicateKey(document);
-  if (duplicate) return { message: `YAML error: duplicate key ${JSON.stringify(duplicate.key)} in one mapping`, offset: duplicate.offset };
+  const keyProblem = firstKeyProblem(document);
+  if (keyProblem) return keyProblem;
   const unresolved = firstUnresolvedAlias(document);
   if (unresolved) return { message: `YAML error: alias *${unresolved.name} names no anchor defined before it`, offset: unresolved.offset };
   try {
@@ -61,17 +61,25 @@ export function documentValue(document: Document.Parsed): { value: unknown } | {
 /** Options for reading untrusted YAML: duplicate keys are checked by documentValue, in linear time. */
 export const YAML_OPTIONS = { prettyErrors: false, uniqueKeys: false, merge: true } as const;
 
-/** The first key written twice in one mapping (merge keys aside), with its offset. */
-function firstDuplicateKey(document: Document.Parsed): { key: string; offset: number } | undefined {
-  let found: { key: string; offset: number } | undefined;
+/**
+ * The first key written twice in one mapping (merge keys aside), or the first key that is a
+ * mapping or a list (JSON, and so Kubernetes, has string keys only), with its offset.
+ */
+function firstKeyProblem(document: Document.Parsed): { message: string; offset: number } | undefined {
+  let found: { message: string; offset: number } | undefined;
   visit(document, {
     Map(_, map) {
       const keys = new Set<string>();
       for (const pair of map.items) {
+        const offset = (pair.key as Node | null)?.range?.[0] ?? 0;
+        if (pair.key !== null && typeof pair.key === 'object' && !isScalar(pair.key) && !isAlias(pair.key)) {
+          found = { message: 'YAML error: a mapping key is itself a mapping or a list; keys must be strings', offset };
+          return visit.BREAK;
+        }
         const key = isScalar(pair.key) ? String(pair.key.value) : undefined;
         if (key === undefined || key === MERGE_KEY) continue;
         if (keys.has(key)) {
-          found = { key, offset: (pair.key as Node).range?.[0] ?? 0 };
+          found = { message: `YAML error: duplicate key ${JSON.stringify(key)} in one mapping`, offset };
           return visit.BREAK;
         }
         keys.add(key);
