@@ -4,15 +4,18 @@
 // - A file that turns bad (a YAML error, an invalid object, unreadable) is reported and its last
 //   good documents stay in force, so one bad edit never removes live Services from the kernel.
 // - A manifests directory (or a directory below it) that is missing or unreadable keeps the last
-//   good state of every file it held, and says so; once it is back, it is read again.
+//   good state of every file it held, and says so; once it is back, it is read again. One that
+//   this process has never read (unreadable since the agent started) makes the source not synced:
+//   the agent then removes nothing from the maps, which still hold what the last agent wrote.
 // - Settle rule: a file that had objects and now parses to nothing (truncated before being filled
 //   again) or is gone keeps its objects until it has stayed so for `settleMs` (default 2 s);
 //   only then are they removed. Deleting a file therefore takes effect after that quiet period.
 // - watch() does not trust inotify alone: it rescans every `rescanMs` and compares content
 //   hashes, so renames, `sed -i`, symlink swaps (Kubernetes ConfigMap mounts), directories added
-//   later and a re-created root are all seen, and nothing unchanged is re-applied.
+//   later and a re-created root are all seen, and nothing unchanged is re-applied. A watcher that
+//   fails ('error') is closed and made again by the next rescan; it never stops the agent.
 import { createHash } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
+import { watch as fsWatch, type FSWatcher } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { buildModel } from '../model/build.ts';
@@ -37,6 +40,8 @@ export interface ManifestSourceOptions {
   /** Calm after a file event before watch() looks (ms, default 50). */
   quietMs?: number;
   now?: () => number;
+  /** Makes a directory's watcher (default fs.watch); tests inject failing ones. */
+  watchDirectory?: (dir: string, onEvent: () => void) => FSWatcher;
 }
 
 /** One scan of the paths: each file's text (or why it could not be read), and dead directories. */
@@ -56,6 +61,11 @@ export class ManifestSource {
   private readonly rescanMs: number;
   private readonly quietMs: number;
   private readonly now: () => number;
+  private readonly watchDirectory: (dir: string, onEvent: () => void) => FSWatcher;
+  /** Directories (and files) this process has listed (read) at least once. */
+  private readonly everRead = new Set<string>();
+  /** Whether the last read() could not read something it never read before. */
+  private unseen = false;
   /** Fingerprint of the scan the last read() was built from. */
   private readFingerprint = '';
   /** When the earliest settling file is due (ms on `now`), if any. */
@@ -67,6 +77,15 @@ export class ManifestSource {
     this.rescanMs = options.rescanMs ?? 1000;
     this.quietMs = options.quietMs ?? 50;
     this.now = options.now ?? (() => performance.now());
+    this.watchDirectory = options.watchDirectory ?? ((dir, onEvent) => fsWatch(dir, onEvent));
+  }
+
+  /**
+   * False while a directory or file that this process has never read cannot be read: what it
+   * holds is unknown, so the agent must not remove what is in the maps (AgentSource.synced).
+   */
+  synced(): boolean {
+    return !this.unseen;
   }
 
   async read(): Promise<SourceSnapshot> {
@@ -110,10 +129,21 @@ export class ManifestSource {
         chosen.push(...docs);
       }
     }
+    for (const dir of scan.dirs.keys()) this.everRead.add(dir);
+    for (const [file, entry] of scan.files) if (entry.error === undefined) this.everRead.add(file);
+    this.unseen = false;
     for (const [dir, reason] of scan.unreadable) {
       const kept = [...this.lastGood.keys()].filter((file) => !current.has(file) && within(file, dir));
-      sourceDiagnostics.push({ severity: 'error', file: dir, doc: -1, message: `cannot read the directory (${reason}): the last good state of its ${kept.length} files stays in force` });
+      if (this.everRead.has(dir)) {
+        sourceDiagnostics.push({ severity: 'error', file: dir, doc: -1, message: `cannot read the directory (${reason}): the last good state of its ${kept.length} files stays in force` });
+      } else {
+        this.unseen = true;
+        sourceDiagnostics.push({ severity: 'error', file: dir, doc: -1, message: `cannot read the directory (${reason}) and it was never read since the agent started: nothing is removed from the maps until it can be read` });
+      }
       if (kept.length > 0) heldBack.push(dir);
+    }
+    for (const [file, entry] of scan.files) {
+      if (entry.error !== undefined && !this.everRead.has(file) && !this.lastGood.has(file)) this.unseen = true;
     }
     for (const [file, previous] of this.lastGood) {
       if (current.has(file)) continue;
@@ -176,7 +206,7 @@ export class ManifestSource {
       for (const [dir, ino] of scan.dirs) {
         if (watchers.has(dir)) continue;
         try {
-          const watcher = watch(dir, soon);
+          const watcher = this.watchDirectory(dir, soon);
           // A directory that goes away or turns unreadable ends its watcher; the rescan carries on.
           watcher.on('error', () => {
             watcher.close();

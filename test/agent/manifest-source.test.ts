@@ -4,6 +4,8 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import type { FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ManifestSource } from '../../src/agent/manifest-source.ts';
@@ -130,6 +132,28 @@ read('a deleted file settles too; a file with errors keeps its last good version
   }
 });
 
+read('a directory never read since the agent started: not synced (nothing is pruned), and says so; synced once read', async () => {
+  const root = tempDir();
+  const dir = path.join(root, 'manifests');
+  const source = new ManifestSource([dir]);
+  try {
+    const missing = await source.read();
+    assert.is(source.synced(), false);
+    assert.equal(names(missing), []);
+    assert.match(missing.diagnostics.map((d) => `${d.file}: ${d.message}`).join('\n'), `${dir}: cannot read the directory (ENOENT) and it was never read since the agent started: nothing is removed from the maps until it can be read`);
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a.yaml'), svc('a'));
+    assert.equal(names(await source.read()), ['default/a']);
+    assert.is(source.synced(), true);
+    // Once read, a directory that goes away keeps its last good state and the source stays synced.
+    rmSync(dir, { recursive: true });
+    assert.equal(names(await source.read()), ['default/a']);
+    assert.is(source.synced(), true);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 read.run();
 
 const watching = suite('manifest source: watch() sees every way a file changes');
@@ -196,6 +220,54 @@ watching('rename, in-place write after a rename, symlink swap, a directory added
   } finally {
     stop();
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+/** A stand-in for fs.watch's FSWatcher that a test can make fail. */
+class FailingWatcher extends EventEmitter {
+  closed = false;
+  close() {
+    this.closed = true;
+  }
+  ref() {
+    return this;
+  }
+  unref() {
+    return this;
+  }
+}
+
+watching('a watcher that emits error is closed and made again; the source keeps seeing changes', async () => {
+  const dir = tempDir();
+  const made: { dir: string; watcher: FailingWatcher }[] = [];
+  const source = new ManifestSource([dir], {
+    rescanMs: 100,
+    watchDirectory: (watched) => {
+      const watcher = new FailingWatcher();
+      made.push({ dir: watched, watcher });
+      return watcher as unknown as FSWatcher;
+    },
+  });
+  const seen = changes();
+  writeFileSync(path.join(dir, 'a.yaml'), svc('a'));
+  await source.read();
+  const stop = source.watch(seen.onChange);
+  try {
+    for (let i = 0; i < 100 && made.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.is(made.length, 1, 'one watcher for the directory');
+    // An unhandled 'error' on an EventEmitter throws; the source must have a listener.
+    assert.not.throws(() => made[0]!.watcher.emit('error', Object.assign(new Error('EACCES: permission denied, watch'), { code: 'EACCES' })));
+    assert.ok(made[0]!.watcher.closed, 'the failed watcher is closed');
+    for (let i = 0; i < 100 && made.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(made.map((m) => m.dir), [dir, dir], 'a new watcher for the same directory');
+    // No watcher event will come (they are stand-ins): the rescan alone must see the change.
+    const before = seen.seen;
+    writeFileSync(path.join(dir, 'a.yaml'), svc('a', '10.0.0.7'));
+    await seen.until(before + 1, 'a change after the watcher failed');
+    assert.equal((await source.read()).model.endpoints.get('default/a/http')?.map((e) => e.ip), ['10.0.0.7']);
+  } finally {
+    stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
