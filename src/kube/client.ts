@@ -150,10 +150,11 @@ export class TrackedWatch extends Watch {
     const timeout = this.timeoutSeconds();
     let ended = false;
     let guard: NodeJS.Timeout | undefined;
-    const finish = (error: unknown) => {
+    const finish = (failure: unknown) => {
       if (ended) return;
       ended = true;
       if (guard) clearTimeout(guard);
+      const error = watchRefusal(path, failure);
       this.hooks.ended(error ?? undefined);
       done(error);
     };
@@ -169,4 +170,17 @@ export class TrackedWatch extends Watch {
     }
     return controller;
   }
+}
+
+/**
+ * client-node's Watch drops the body of a refused watch and keeps only the status text
+ * ("Forbidden"): name the verb and the resource, as the API server's own message would.
+ */
+function watchRefusal(path: string, error: unknown): unknown {
+  const status = (error as { statusCode?: number } | null)?.statusCode;
+  if (status === undefined || error instanceof KubeRequestError) return error;
+  const [, group, resource] = /^\/(?:api|apis\/([^/]+))\/[^/]+\/(?:namespaces\/[^/]+\/(?=.))?([^/?]+)/.exec(path) ?? [];
+  const what = resource ? `${resource}${group ? `.${group}` : ''}` : path;
+  const why = status === 403 ? `: RBAC does not allow this agent to watch ${what} (its ClusterRole needs get, list and watch on it)` : status === 401 ? ': the credentials were not accepted' : '';
+  return new KubeRequestError(`watch ${path}: ${status} ${(error as Error).message}${why}`, status);
 }

@@ -38,7 +38,7 @@ export class NodeAgent {
     const mark = this.log.length;
     createInterface({ input: child.stderr! }).on('line', (line) => {
       this.log.push(line);
-      const port = /metrics on :(\d+)/.exec(line);
+      const port = /metrics on [\d.]*:(\d+)/.exec(line);
       if (port) this.metricsPort = Number(port[1]);
     });
     await this.waitForLog(options.ready ?? /agent: watching the API server/, mark, options.timeoutMs ?? 60000);

@@ -172,7 +172,13 @@ export class TestCluster {
 
   /** What an exiting process can still do synchronously: kill, detach nothing, remove namespaces and cgroups. */
   private disposeSync(): void {
-    for (const d of [this.controlPlane.controllerManager, this.controlPlane.apiserver, this.controlPlane.etcd]) if (d?.pid) try { process.kill(d.pid, 'SIGKILL'); } catch { /* gone */ }
+    for (const pid of this.controlPlane.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
     for (const a of this.agents.values()) a.signal('SIGKILL');
     this.network?.dispose();
     removeCgroup(this.cgroup);

@@ -289,6 +289,11 @@ export class ControlPlane {
     return this.admin.get('/metrics');
   }
 
+  /** The pids of every component still running (for a last-resort kill). */
+  pids(): number[] {
+    return [this.controllerManager, this.apiserver, this.etcd, ...this.extraDaemons].map((d) => d?.pid).filter((p): p is number => p !== undefined);
+  }
+
   /** Stops every component (controller manager, API server, etcd). Safe to call more than once. */
   async stop(): Promise<void> {
     this.admin?.close();

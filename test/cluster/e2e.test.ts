@@ -3,9 +3,14 @@
 // created, changed and deleted through the API reach every node's maps, and connections from
 // pods on every node follow them. EndpointSlices are the real controller's, from pods that run.
 import * as assert from 'uvu/assert';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { WATCHED_RESOURCES } from '../../src/kube/kinds.ts';
+import { NodeAgent } from './agent.ts';
+import type { ConnectionRecord, TestCluster } from './cluster.ts';
+import { removeCgroup } from './kubelet.ts';
+import { deployment, reached, route, service, sleep, untilEveryNode, waitFor } from './objects.ts';
 import { clusterSuite } from './suite.ts';
-import { reached, route, service, untilEveryNode } from './objects.ts';
-import type { TestCluster } from './cluster.ts';
 
 const CLIENTS = ['client-1', 'client-2', 'client-3'];
 
@@ -13,7 +18,40 @@ async function clients(cluster: TestCluster): Promise<void> {
   await Promise.all(CLIENTS.map((name, i) => cluster.runPod('default', name, { node: `node-${i + 1}`, labels: { app: 'client' } })));
 }
 
-clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3 }, (test, started) => {
+const OUTAGE_MS = Number(process.env.MESHC_OUTAGE_MS ?? 30000);
+/** A terminating pod serves this long; long enough to see which endpoints meshc picks meanwhile. */
+const DRAIN_MS = 4000;
+
+/** Pod names of the Pods matching `selector` in default that are not terminating. */
+async function livePods(cluster: TestCluster, selector: string): Promise<string[]> {
+  const list = await cluster.controlPlane.admin.get(`/api/v1/namespaces/default/pods?labelSelector=${encodeURIComponent(selector)}`);
+  return list.items.filter((p: any) => !p.metadata.deletionTimestamp).map((p: any) => p.metadata.name).sort();
+}
+
+/** Loops connections from every client pod to host:port until stop(); returns every record. */
+function loop(cluster: TestCluster, host: string, port = 80) {
+  const clients = CLIENTS.map((c) => cluster.client('default', c, host, port, 0));
+  return {
+    records: () => clients.flatMap((c) => c.records),
+    stop: async (): Promise<ConnectionRecord[]> => (await Promise.all(clients.map((c) => c.stop()))).flat(),
+  };
+}
+
+/** `kubectl auth can-i --list` as `user`: "resource verbs" per resource row. */
+function canI(cluster: TestCluster, user: string): string[] {
+  const r = cluster.controlPlane.kubectl(['auth', 'can-i', '--list', `--as=${user}`]);
+  if (r.status !== 0) throw new Error(`kubectl auth can-i --list --as=${user}: ${r.stderr}`);
+  return r.stdout
+    .split('\n')
+    .slice(1)
+    .filter((line) => line.trim() && !line.startsWith(' '))
+    .map((line) => {
+      const columns = line.trim().split(/\s{2,}/);
+      return `${columns[0]} ${columns[columns.length - 1]}`;
+    });
+}
+
+clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, drainMs: DRAIN_MS }, (test, started) => {
   test('Services, EndpointSlices and HTTPRoutes (v1 and v1beta1) created, changed and deleted reach every node, and connections follow', async () => {
     const cluster = await started();
     const cp = cluster.controlPlane;
@@ -71,5 +109,165 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3 },
     assert.match(error.message, /Must have port for Service reference/);
     const seen = reached(await cluster.connections('default', 'client-1', web, 80, 20));
     assert.equal(seen, ['web-1', 'web-2']);
+  });
+
+  test('a Deployment scaled from 3 to 1 under looping connections: none fails, and the terminating endpoints the controller publishes are not chosen beside a ready one', async () => {
+    const cluster = await started();
+    const cp = cluster.controlPlane;
+    await cp.create(deployment('default', 'api', 3, { app: 'api' }));
+    const vip = (await cp.create(service('default', 'api', { app: 'api' }))).spec.clusterIP;
+    await waitFor('three ready replicas', async () => (await cp.admin.get('/apis/apps/v1/namespaces/default/deployments/api')).status?.readyReplicas === 3);
+    await untilEveryNode(cluster, CLIENTS, vip, 80, (seen) => seen.length === 3 && seen.every((b) => b.startsWith('api-')), 'three replicas');
+    const slices = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dapi';
+    let terminatingSince: bigint | undefined;
+    const terminating = new Map<string, { serving: boolean; ready: boolean }>();
+    const stopWatch = cp.admin.watch(slices, (await cp.admin.get(slices)).metadata.resourceVersion, (event) => {
+      for (const endpoint of event.object?.endpoints ?? []) {
+        if (!endpoint.conditions?.terminating) continue;
+        terminatingSince ??= process.hrtime.bigint();
+        terminating.set(endpoint.targetRef.name, { serving: endpoint.conditions.serving, ready: endpoint.conditions.ready });
+      }
+    }, () => {});
+    const traffic = loop(cluster, vip);
+    await sleep(500);
+    await cp.admin.mergePatch('/apis/apps/v1/namespaces/default/deployments/api', { spec: { replicas: 1 } });
+    let survivors: string[] = [];
+    const deadline = Date.now() + 20000;
+    while ((survivors = await livePods(cluster, 'app=api')).length !== 1 && Date.now() < deadline) await sleep(100);
+    assert.is(survivors.length, 1, `one replica left, not ${JSON.stringify(survivors)}`);
+    await untilEveryNode(cluster, CLIENTS, vip, 80, survivors, 'scaled to 1');
+    // Past the drain: the leaving pods have stopped and left the slice.
+    while ((await cp.admin.get('/api/v1/namespaces/default/pods?labelSelector=app%3Dapi')).items.length > 1 && Date.now() < deadline + DRAIN_MS) await sleep(100);
+    await sleep(500);
+    const records = await traffic.stop();
+    stopWatch();
+    assert.ok(records.length > 100, `${records.length} connections`);
+    assert.equal(records.filter((r) => r.error).slice(0, 3), [], 'no connection failed');
+    assert.is(terminating.size, 2, 'the controller published both leaving pods as terminating');
+    for (const [pod, conditions] of terminating) assert.equal(conditions, { serving: true, ready: false }, `${pod}: serving and terminating, not ready`);
+    // After the slice said so (and a margin for it to reach the agents), only the ready endpoint.
+    const late = records.filter((r) => BigInt(r.t0) > terminatingSince! + 1_500_000_000n && terminating.has(r.backend!));
+    assert.ok(records.some((r) => BigInt(r.t0) > terminatingSince! + 1_500_000_000n && BigInt(r.t0) < terminatingSince! + BigInt(DRAIN_MS - 500) * 1_000_000n), 'connections made while the leaving pods were terminating');
+    assert.equal(late.slice(0, 3), [], 'no terminating endpoint chosen while a ready one exists');
+    assert.equal(cluster.kubelet.errors, []);
+  });
+
+  test('RBAC: kubectl auth can-i --list: the agent\'s ServiceAccount may get, list and watch what the source reads, and nothing else', async () => {
+    const cluster = await started();
+    const plain = new Set(canI(cluster, 'system:serviceaccount:meshc-system:default'));
+    const extra = canI(cluster, 'system:serviceaccount:meshc-system:meshc-agent').filter((row) => !plain.has(row)).sort();
+    const expected = WATCHED_RESOURCES.map((r) => `${r.group ? `${r.resource}.${r.group}` : r.resource} [get list watch]`).sort();
+    assert.equal(extra, expected);
+    for (const verb of ['create services', 'delete endpointslices.discovery.k8s.io', 'patch httproutes.gateway.networking.k8s.io', 'get secrets', 'update nodes']) {
+      const r = cluster.controlPlane.kubectl(['auth', 'can-i', ...verb.split(' '), '--as=system:serviceaccount:meshc-system:meshc-agent', '--all-namespaces']);
+      assert.is(r.stdout.trim(), 'no', `the agent may not ${verb}`);
+    }
+  });
+
+  test('RBAC: an agent whose role lacks watch on EndpointSlices says so, naming resource and verb, and reports stale state rather than hang', async () => {
+    const cluster = await started();
+    const cp = cluster.controlPlane;
+    const role = await cp.admin.get('/apis/rbac.authorization.k8s.io/v1/clusterroles/meshc-agent');
+    const rules = role.rules.map((rule: any) => (rule.resources.includes('endpointslices') ? { ...rule, verbs: rule.verbs.filter((v: string) => v !== 'watch') } : rule));
+    await cp.create({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: 'meshc-agent-no-watch' }, rules });
+    await cp.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'meshc-no-watch', namespace: 'meshc-system' } });
+    await cp.create({
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'meshc-agent-no-watch' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'meshc-agent-no-watch' },
+      subjects: [{ kind: 'ServiceAccount', name: 'meshc-no-watch', namespace: 'meshc-system' }],
+    });
+    const cgroup = path.join(cluster.cgroup, 'rbac-probe');
+    mkdirSync(cgroup);
+    const agent = new NodeAgent('node-1', cgroup, await cp.serviceAccountKubeconfig('meshc-system', 'meshc-no-watch'));
+    try {
+      await agent.start({ ready: /metrics on [\d.]*:\d+/ });
+      const line = await agent.waitForLog(/^EndpointSlice: .*403/, 0, 20000);
+      assert.match(line, /watch \/apis\/discovery\.k8s\.io\/v1\/endpointslices.*: 403 Forbidden: RBAC does not allow this agent to watch endpointslices\.discovery\.k8s\.io/);
+      const { metrics } = await agent.scrape();
+      assert.match(metrics, /^meshc_kube_stale 1$/m, 'the agent reports its state as stale');
+    } finally {
+      await agent.dispose();
+      removeCgroup(cgroup);
+    }
+  });
+
+  test('410 Gone after etcd compaction: every agent relists, no connection fails, no moment without a live backend', async () => {
+    const cluster = await started();
+    const cp = cluster.controlPlane;
+    await Promise.all([
+      cluster.runPod('default', 'relist-1', { node: 'node-1', labels: { app: 'relist' } }),
+      cluster.runPod('default', 'relist-2', { node: 'node-2', labels: { app: 'relist' } }),
+    ]);
+    const vip = (await cp.create(service('default', 'relist', { app: 'relist' }))).spec.clusterIP;
+    const slices = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Drelist';
+    const endpoints = async () => (await cp.admin.get(slices)).items.flatMap((s: any) => s.endpoints ?? []).length;
+    await waitFor('the controller\'s EndpointSlice', async () => (await endpoints()) === 2);
+    await untilEveryNode(cluster, CLIENTS, vip, 80, ['relist-1', 'relist-2'], 'before');
+    const traffic = loop(cluster, vip);
+    await sleep(300);
+    // The agents are frozen while the cluster moves on and etcd forgets the history between.
+    const marks = new Map([...cluster.agents].map(([node, agent]) => [node, agent.log.length]));
+    for (const agent of cluster.agents.values()) agent.signal('SIGSTOP');
+    try {
+      await cluster.runPod('default', 'relist-3', { node: 'node-3', labels: { app: 'relist' } });
+      await waitFor('the third endpoint in the slice', async () => (await endpoints()) === 3);
+      await cp.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'after-the-change', namespace: 'default' }, data: { a: '1' } });
+      await cp.compactEtcd();
+      // A restarted API server's watch cache starts at the compacted revision: older watches get 410.
+      await cp.stopApiServer();
+      await cp.startApiServer();
+    } finally {
+      for (const agent of cluster.agents.values()) agent.signal('SIGCONT');
+    }
+    await untilEveryNode(cluster, CLIENTS, vip, 80, ['relist-1', 'relist-2', 'relist-3'], 'after the relist', 40000);
+    for (const [node, agent] of cluster.agents) await agent.waitForLog(/410 Gone|watch expired/, marks.get(node), 5000);
+    for (const agent of cluster.agents.values()) assert.match((await agent.scrape()).metrics, /^meshc_kube_relists_total\{resource="EndpointSlice"\} [1-9]/m);
+    const records = await traffic.stop();
+    assert.equal(records.filter((r) => r.error).slice(0, 3), [], 'no connection failed');
+    assert.equal(records.filter((r) => !['relist-1', 'relist-2', 'relist-3'].includes(r.backend!)).slice(0, 3), [], 'only live backends');
+  });
+  test(`the API server stopped for ${OUTAGE_MS / 1000} s: no failed connection, stale reported, the change made meanwhile (through a second API server) applied after`, async () => {
+    const cluster = await started();
+    const cp = cluster.controlPlane;
+    const [one, two] = await Promise.all([
+      cluster.runPod('default', 'static-1', { node: 'node-2', labels: { app: 'static' } }),
+      cluster.runPod('default', 'static-2', { node: 'node-3', labels: { app: 'static' } }),
+    ]);
+    // No selector: the test writes the EndpointSlice itself, so the change needs no controller.
+    const vip = (await cp.create(service('default', 'static', undefined))).spec.clusterIP;
+    const slice = (pods: any[]) => ({
+      apiVersion: 'discovery.k8s.io/v1',
+      kind: 'EndpointSlice',
+      metadata: { name: 'static-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'static' } },
+      addressType: 'IPv4',
+      ports: [{ name: '', port: 8080, protocol: 'TCP' }],
+      endpoints: pods.map((p) => ({ addresses: [p.status.podIP], conditions: { ready: true }, targetRef: { kind: 'Pod', namespace: 'default', name: p.metadata.name }, nodeName: p.spec.nodeName })),
+    });
+    await cp.create(slice([one, two]));
+    await untilEveryNode(cluster, CLIENTS, vip, 80, ['static-1', 'static-2'], 'the Service before the outage');
+    const second = await cluster.controlPlane.startSecondApiServer();
+    const traffic = loop(cluster, vip);
+    await sleep(300);
+    for (const agent of cluster.agents.values()) assert.match((await agent.scrape()).metrics, /^meshc_kube_stale 0$/m);
+    await cp.stopApiServer();
+    const stoppedAt = process.hrtime.bigint();
+    await sleep(OUTAGE_MS / 2);
+    const away = await Promise.all([...cluster.agents.values()].map((a) => a.scrape()));
+    const current = await second.admin.get('/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/static-1');
+    await second.admin.request('PUT', '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/static-1', { ...slice([two]), metadata: { ...slice([two]).metadata, resourceVersion: current.metadata.resourceVersion } });
+    await sleep(OUTAGE_MS / 2);
+    const during = traffic.records().filter((r) => BigInt(r.t0) > stoppedAt);
+    await cp.startApiServer();
+    await second.daemon.stop();
+    second.admin.close();
+    // The source backs off up to 30 s (with jitter) between attempts: after a long outage its next try can be that far away.
+    await untilEveryNode(cluster, CLIENTS, vip, 80, ['static-2'], 'the change made during the outage', 50000);
+    const records = await traffic.stop();
+    assert.ok(during.length > 100, `${during.length} connections during the outage`);
+    assert.equal(records.filter((r) => r.error).slice(0, 3), [], 'no connection failed');
+    assert.equal(reached(during), ['static-1', 'static-2'], 'the last known state kept serving');
+    for (const [i, scrape] of away.entries()) assert.match(scrape.metrics, /^meshc_kube_stale 1$/m, `node-${i + 1}: stale while the API server is away`);
   });
 });

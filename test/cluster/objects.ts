@@ -42,6 +42,15 @@ export function route(namespace: string, name: string, parent: string, backends:
   };
 }
 
+/** Polls `probe` until it returns true; throws naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs = 30000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
 /** The backends (pod names, or `error:CODE`) a batch of connections reached. */
 export function reached(records: ConnectionRecord[]): string[] {
   return [...new Set(records.map((r) => (r.error ? `error:${r.error}` : r.backend!)))].sort();
@@ -66,7 +75,8 @@ export async function untilEveryNode(cluster: TestCluster, clients: string[], ho
     );
     if (pending.size === 0) return;
     if (Date.now() > deadline) {
-      throw new Error(`${what}: after ${timeoutMs} ms, ${[...pending].map((c) => `${c} still reaches ${JSON.stringify(last.get(c))}`).join('; ')}${typeof expected === 'function' ? '' : ` (expected ${JSON.stringify(expected)})`}`);
+      const problems = cluster.kubelet.errors.length ? `; kubelet: ${cluster.kubelet.errors.join('; ')}` : '';
+      throw new Error(`${what}: after ${timeoutMs} ms, ${[...pending].map((c) => `${c} still reaches ${JSON.stringify(last.get(c))}`).join('; ')}${typeof expected === 'function' ? '' : ` (expected ${JSON.stringify(expected)})`}${problems}`);
     }
     await sleep(200);
   }
