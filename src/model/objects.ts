@@ -53,7 +53,7 @@ export const IGNORED_KINDS: Readonly<Record<string, Readonly<Record<string, bool
 };
 
 /** Kinds meshc does not read although they bear on routing: the warning says what to do instead. */
-const UNREAD_KINDS: Readonly<Record<string, string>> = {
+export const UNREAD_KINDS: Readonly<Record<string, string>> = {
   Endpoints: 'meshc reads EndpointSlices, not the legacy Endpoints: write an EndpointSlice (discovery.k8s.io/v1) for a Service without a selector',
   DaemonSet: 'meshc makes up pods for Deployments, StatefulSets and ReplicaSets only: Services that select its pods get endpoints only from Pods or EndpointSlices',
   GRPCRoute: 'meshc applies HTTPRoutes only: this route is not applied',

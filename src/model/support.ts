@@ -37,3 +37,125 @@ export function notAppliedText(support: PathSupport | undefined): string | undef
   if (support?.live) return 'is not applied by simulate or the playground (the node proxy does it live)';
   return 'is not applied: neither simulate nor the agent (kernel or node proxy) does it';
 }
+
+/**
+ * What meshc does with a field: `applied` (routing follows it, in simulate and on a node alike),
+ * `read` (checked, or used for names and messages, with no effect on routing), `reported` (read
+ * past with a located warning that it is not applied), `ignored` (not read, nothing said).
+ */
+export type FieldStatus = 'applied' | 'read' | 'reported' | 'ignored';
+
+export interface FieldSupport {
+  /** A kind, several joined by ", ", or "every kind". */
+  kind: string;
+  /** `[]` for every list item, `*` for every key of the user's maps (labels, selectors). */
+  field: string;
+  status: FieldStatus;
+  note: string;
+}
+
+export const EVERY_KIND = 'every kind';
+const WORKLOADS = 'Deployment, StatefulSet, ReplicaSet';
+
+/** Every Kubernetes and Gateway API field the model reads, and the notable ones it does not. docs/support.md lists the same. */
+export const FIELD_SUPPORT: readonly FieldSupport[] = [
+  { kind: EVERY_KIND, field: 'apiVersion', status: 'read', note: 'an unsupported version is a warning and the object is skipped' },
+  { kind: EVERY_KIND, field: 'kind', status: 'read', note: 'kinds meshc does not need are counted (--verbose), unknown ones are a warning' },
+  { kind: EVERY_KIND, field: 'metadata.name', status: 'applied', note: 'checked as the API server does' },
+  { kind: EVERY_KIND, field: 'metadata.namespace', status: 'applied', note: 'default "default"; a DNS label' },
+  { kind: EVERY_KIND, field: 'metadata.labels.*', status: 'applied', note: 'selectors, kubernetes.io/service-name, topology.kubernetes.io/zone' },
+  { kind: EVERY_KIND, field: 'metadata.annotations.*', status: 'applied', note: 'meshc.io/skip, meshc.io/lb-algorithm' },
+  { kind: EVERY_KIND, field: 'metadata.creationTimestamp', status: 'applied', note: 'the tie-break between HTTPRoutes' },
+  { kind: EVERY_KIND, field: 'metadata.uid', status: 'read', note: "a Pod's names its cgroup for meshc.io/skip on a node" },
+  { kind: 'Service', field: 'spec.type', status: 'applied', note: 'ExternalName Services are not load-balanced' },
+  { kind: 'Service', field: 'spec.clusterIP', status: 'applied', note: '"None": headless, not load-balanced; unset: allocated from 10.96.0.0/12' },
+  { kind: 'Service', field: 'spec.clusterIPs[]', status: 'applied', note: 'one per family, primary first' },
+  { kind: 'Service', field: 'spec.ipFamilies[]', status: 'applied', note: 'IPv6 ClusterIPs are allocated from fd00:10:96::/112' },
+  { kind: 'Service', field: 'spec.ipFamilyPolicy', status: 'applied', note: 'PreferDualStack and RequireDualStack get both families' },
+  { kind: 'Service', field: 'spec.selector.*', status: 'applied', note: 'endpoints from selected Pods (and made-up pods) when no EndpointSlice names the Service' },
+  { kind: 'Service', field: 'spec.ports[].name', status: 'applied', note: '' },
+  { kind: 'Service', field: 'spec.ports[].port', status: 'applied', note: '' },
+  { kind: 'Service', field: 'spec.ports[].protocol', status: 'applied', note: 'TCP, UDP; SCTP is read but the hooks see TCP and UDP only' },
+  { kind: 'Service', field: 'spec.ports[].targetPort', status: 'applied', note: 'by number or by container port name, per endpoint' },
+  { kind: 'Service', field: 'spec.ports[].appProtocol', status: 'read', note: '' },
+  { kind: 'Service', field: 'spec.ports[].nodePort', status: 'ignored', note: 'meshc routes ClusterIP traffic only' },
+  { kind: 'Service', field: 'spec.sessionAffinity', status: 'applied', note: 'ClientIP' },
+  { kind: 'Service', field: 'spec.sessionAffinityConfig.clientIP.timeoutSeconds', status: 'applied', note: 'default 10800' },
+  { kind: 'Service', field: 'spec.internalTrafficPolicy', status: 'applied', note: 'Local: endpoints on the client\'s node only' },
+  { kind: 'Service', field: 'spec.trafficDistribution', status: 'applied', note: 'PreferClose: zone preference' },
+  { kind: 'Service', field: 'spec.externalName', status: 'read', note: 'not load-balanced' },
+  { kind: 'Service', field: 'spec.externalTrafficPolicy', status: 'ignored', note: 'external traffic is not meshc\'s' },
+  { kind: 'Service', field: 'spec.loadBalancerIP', status: 'ignored', note: '' },
+  { kind: 'Service', field: 'spec.publishNotReadyAddresses', status: 'ignored', note: 'not-ready endpoints are used only as the serving-terminating fallback' },
+  { kind: 'EndpointSlice', field: 'addressType', status: 'applied', note: 'FQDN slices are skipped with a warning' },
+  { kind: 'EndpointSlice', field: 'ports[].name', status: 'applied', note: 'matched to the Service port name' },
+  { kind: 'EndpointSlice', field: 'ports[].port', status: 'applied', note: '' },
+  { kind: 'EndpointSlice', field: 'ports[].protocol', status: 'applied', note: '' },
+  { kind: 'EndpointSlice', field: 'ports[].appProtocol', status: 'ignored', note: '' },
+  { kind: 'EndpointSlice', field: 'endpoints[].addresses[]', status: 'applied', note: 'the first; loopback, link-local, unspecified, broadcast and IPv4-mapped addresses are refused' },
+  { kind: 'EndpointSlice', field: 'endpoints[].conditions.ready', status: 'applied', note: 'unset: true' },
+  { kind: 'EndpointSlice', field: 'endpoints[].conditions.serving', status: 'applied', note: 'unset: ready' },
+  { kind: 'EndpointSlice', field: 'endpoints[].conditions.terminating', status: 'applied', note: 'unset: false' },
+  { kind: 'EndpointSlice', field: 'endpoints[].nodeName', status: 'applied', note: 'internalTrafficPolicy Local' },
+  { kind: 'EndpointSlice', field: 'endpoints[].zone', status: 'applied', note: 'zone preference' },
+  { kind: 'EndpointSlice', field: 'endpoints[].hints.forZones[].name', status: 'applied', note: 'zone preference' },
+  { kind: 'EndpointSlice', field: 'endpoints[].targetRef.kind', status: 'applied', note: 'the pod behind an endpoint (names, meshc.io/skip)' },
+  { kind: 'EndpointSlice', field: 'endpoints[].targetRef.name', status: 'applied', note: '' },
+  { kind: 'EndpointSlice', field: 'endpoints[].targetRef.namespace', status: 'applied', note: '' },
+  { kind: 'EndpointSlice', field: 'endpoints[].hostname', status: 'ignored', note: '' },
+  { kind: 'Pod', field: 'metadata.deletionTimestamp', status: 'applied', note: 'terminating' },
+  { kind: 'Pod', field: 'spec.nodeName', status: 'applied', note: '' },
+  { kind: 'Pod', field: 'spec.containers[].ports[].containerPort', status: 'applied', note: 'named targetPorts' },
+  { kind: 'Pod', field: 'spec.containers[].ports[].name', status: 'applied', note: '' },
+  { kind: 'Pod', field: 'spec.containers[].ports[].protocol', status: 'applied', note: '' },
+  { kind: 'Pod', field: 'spec.containers[].image', status: 'ignored', note: '' },
+  { kind: 'Pod', field: 'status.phase', status: 'applied', note: 'Succeeded and Failed pods give no endpoint' },
+  { kind: 'Pod', field: 'status.podIP', status: 'applied', note: 'when podIPs is absent' },
+  { kind: 'Pod', field: 'status.podIPs[].ip', status: 'applied', note: 'special addresses give no endpoint' },
+  { kind: 'Pod', field: 'status.conditions[].type', status: 'applied', note: 'Ready' },
+  { kind: 'Pod', field: 'status.conditions[].status', status: 'applied', note: '' },
+  { kind: WORKLOADS, field: 'spec.replicas', status: 'applied', note: 'simulation only: made-up pods, capped at 1000 per workload and 10000 in all' },
+  { kind: WORKLOADS, field: 'spec.selector.matchLabels.*', status: 'applied', note: 'whether real Pods already stand for the workload' },
+  { kind: WORKLOADS, field: 'spec.selector.matchExpressions', status: 'reported', note: 'only matchLabels is used' },
+  { kind: WORKLOADS, field: 'spec.template.metadata.labels.*', status: 'applied', note: 'the made-up pods\' labels' },
+  { kind: WORKLOADS, field: 'spec.template.metadata.annotations.*', status: 'applied', note: 'meshc.io/skip' },
+  { kind: WORKLOADS, field: 'spec.template.spec.containers[].ports[].containerPort', status: 'applied', note: 'named targetPorts' },
+  { kind: WORKLOADS, field: 'spec.template.spec.containers[].ports[].name', status: 'applied', note: '' },
+  { kind: WORKLOADS, field: 'spec.template.spec.containers[].ports[].protocol', status: 'applied', note: '' },
+  { kind: WORKLOADS, field: 'spec.template.spec.nodeSelector', status: 'ignored', note: 'made-up pods are spread over the given nodes' },
+  { kind: WORKLOADS, field: 'spec.strategy', status: 'ignored', note: '' },
+  { kind: 'ReferenceGrant', field: 'spec.from[].group', status: 'applied', note: 'Gateway-bound routes only: mesh routes need no grant (GEP-1426)' },
+  { kind: 'ReferenceGrant', field: 'spec.from[].kind', status: 'applied', note: '' },
+  { kind: 'ReferenceGrant', field: 'spec.from[].namespace', status: 'applied', note: '' },
+  { kind: 'ReferenceGrant', field: 'spec.to[].group', status: 'applied', note: '' },
+  { kind: 'ReferenceGrant', field: 'spec.to[].kind', status: 'applied', note: '' },
+  { kind: 'ReferenceGrant', field: 'spec.to[].name', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.parentRefs[].group', status: 'applied', note: 'Service parents only; others are reported as not in the mesh' },
+  { kind: 'HTTPRoute', field: 'spec.parentRefs[].kind', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.parentRefs[].name', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.parentRefs[].namespace', status: 'applied', note: 'producer and consumer routes' },
+  { kind: 'HTTPRoute', field: 'spec.parentRefs[].port', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.parentRefs[].sectionName', status: 'applied', note: 'the Service port name' },
+  { kind: 'HTTPRoute', field: 'spec.hostnames', status: 'reported', note: 'mesh routes do not match on hostnames (GEP-1426)' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].name', status: 'read', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].matches[].path.type', status: 'applied', note: 'Exact, PathPrefix, RegularExpression (JavaScript syntax)' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].matches[].path.value', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].matches[].headers[].type', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].matches[].headers[].name', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].matches[].headers[].value', status: 'applied', note: 'CR, LF and NUL are refused' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].matches[].queryParams[].type', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].matches[].queryParams[].name', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].matches[].queryParams[].value', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].matches[].method', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].filters[]', status: 'reported', note: 'per type, see the filter table' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].group', status: 'applied', note: 'core Service only' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].kind', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].name', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].namespace', status: 'applied', note: 'no ReferenceGrant needed in the mesh' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].port', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].weight', status: 'applied', note: 'per connection in the kernel, per request behind the node proxy' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].filters[]', status: 'reported', note: 'per type, see the filter table' },
+  ...Object.entries(RULE_FIELD_SUPPORT).map(([field, support]): FieldSupport => ({
+    kind: 'HTTPRoute', field: `spec.rules[].${field}`, status: notAppliedText(support) ? 'reported' : 'applied', note: '',
+  })),
+];
