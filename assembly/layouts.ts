@@ -2,13 +2,15 @@
 // TypeScript codec and the Wasm tables all follow. Fields are ordered by size and padded by hand
 // so that C, Wasm and TypeScript agree without compiler-inserted padding.
 // Addresses and ports hold network-byte-order bytes, exactly as struct bpf_sock_addr gives them.
+// Fields `addr0` … `addr3` in a row are one array, `addr[4]`, in C and in the TypeScript codecs
+// (AssemblyScript has no inline arrays): an IPv4 address in addr[0] and zeros, or an IPv6 address.
 
 /** Key of mc_services: one Service frontend (ClusterIP, port, protocol). */
 @unmanaged export class ServiceKey {
-  addr0: u32; // IPv4 address, or bytes 0-3 of the IPv6 address (network byte order)
-  addr1: u32; // IPv6 bytes 4-7, zero for IPv4
-  addr2: u32; // IPv6 bytes 8-11, zero for IPv4
-  addr3: u32; // IPv6 bytes 12-15, zero for IPv4
+  addr0: u32; // frontend address (ClusterIP), network byte order; addr[0] alone for IPv4
+  addr1: u32;
+  addr2: u32;
+  addr3: u32;
   port: u16; // frontend port (network byte order)
   proto: u8; // IPPROTO_TCP (6) or IPPROTO_UDP (17)
   family: u8; // 4 or 6
@@ -45,10 +47,10 @@
 
 /** Value of mc_backends, indexed by backend id. */
 @unmanaged export class Backend {
-  addr0: u32; // IPv4 address, or bytes 0-3 of the IPv6 address (network byte order)
-  addr1: u32; // IPv6 bytes 4-7, zero for IPv4
-  addr2: u32; // IPv6 bytes 8-11, zero for IPv4
-  addr3: u32; // IPv6 bytes 12-15, zero for IPv4
+  addr0: u32; // backend (pod) address, network byte order; addr[0] alone for IPv4
+  addr1: u32;
+  addr2: u32;
+  addr3: u32;
   port: u16; // backend port (network byte order)
   state: u8; // BACKEND_* constant; BACKEND_EMPTY marks an unused id
   family: u8; // 4 or 6
@@ -99,7 +101,7 @@
 
 /** The outcome of one decision, written by decide(). */
 @unmanaged export class Decision {
-  addr0: u32; // chosen backend address (network byte order)
+  addr0: u32; // chosen backend address, network byte order; addr[0] alone for IPv4
   addr1: u32;
   addr2: u32;
   addr3: u32;

@@ -61,10 +61,52 @@ static __always_inline int mc_backend_family_is(const struct decision *out, __u8
 	return b && b->family == family;
 }
 
-/* ::ffff:a.b.c.d */
-static __always_inline int mc_addr6_is_v4_mapped(__u32 a0, __u32 a1, __u32 a2)
+/*
+ * Addresses: every struct holds one as __u32 addr[4], network byte order, an IPv4 address in
+ * addr[0] with the rest zero. A context's user_ip6 or remote_ip6 is read and written one word at
+ * a time (the loops below), the only access width every supported kernel allows.
+ */
+static __always_inline void mc_addr_copy(__u32 *dst, const __u32 *src)
 {
-	return a0 == 0 && a1 == 0 && a2 == bpf_htonl(0x0000ffff);
+	__builtin_memcpy(dst, src, 4 * sizeof(__u32));
+}
+
+static __always_inline int mc_addr_equal(const __u32 *a, const __u32 *b)
+{
+	__u32 diff = 0;
+
+	for (int i = 0; i < 4; i++)
+		diff |= a[i] ^ b[i];
+	return diff == 0;
+}
+
+/*
+ * Reads an IPv6 socket address (`ip6` in the context) into `dst` as the maps key it: a v4-mapped
+ * address (::ffff:a.b.c.d) is the IPv4 address. Returns its family, 4 or 6.
+ */
+static __always_inline __u8 mc_addr6_load(__u32 *dst, const __u32 *ip6)
+{
+	__u32 words[4];
+
+	for (int i = 0; i < 4; i++)
+		words[i] = ip6[i];
+	if (words[0] == 0 && words[1] == 0 && words[2] == bpf_htonl(0x0000ffff)) {
+		dst[0] = words[3];
+		return 4;
+	}
+	mc_addr_copy(dst, words);
+	return 6;
+}
+
+/* Writes `addr` back to an IPv6 socket address: an IPv4 one into the v4-mapped address's last word. */
+static __always_inline void mc_addr6_store(__u32 *ip6, const __u32 *addr, __u8 family)
+{
+	if (family == 4) {
+		ip6[3] = addr[0];
+		return;
+	}
+	for (int i = 0; i < 4; i++)
+		ip6[i] = addr[i];
 }
 
 /*

@@ -39,23 +39,16 @@ static __always_inline int __mc_sock_xlate_fwd(void *ctx, struct service_key *ke
 	}
 
 	rkey.cookie = cookie;
-	rkey.addr[0] = out->addr0;
-	rkey.addr[1] = out->addr1;
-	rkey.addr[2] = out->addr2;
-	rkey.addr[3] = out->addr3;
+	mc_addr_copy(rkey.addr, out->addr);
 	rkey.port = out->port;
 	rkey.family = key->family;
 	mc_metric_inc(MC_METRIC_TRANSLATED);
 	if (per_datagram) {
 		known = bpf_map_lookup_elem(&mc_revnat, &rkey);
-		if (known && known->addr[0] == key->addr0 && known->addr[1] == key->addr1 &&
-		    known->addr[2] == key->addr2 && known->addr[3] == key->addr3 && known->port == key->port)
+		if (known && mc_addr_equal(known->addr, key->addr) && known->port == key->port)
 			return 1;
 	}
-	rval.addr[0] = key->addr0;
-	rval.addr[1] = key->addr1;
-	rval.addr[2] = key->addr2;
-	rval.addr[3] = key->addr3;
+	mc_addr_copy(rval.addr, key->addr);
 	rval.port = key->port;
 	rval.family = key->family;
 	rval.flags = revnat_flags;
@@ -86,14 +79,14 @@ static __always_inline int __mc_sock4_xlate_fwd(struct bpf_sock_addr *ctx, int p
 	struct decision out = {};
 	int ret;
 
-	key.addr0 = ctx->user_ip4;
+	key.addr[0] = ctx->user_ip4;
 	key.port = (__u16)ctx->user_port;
 	key.proto = (__u8)ctx->protocol;
 	key.family = 4;
 	ret = __mc_sock_xlate_fwd(ctx, &key, &out, 0, per_datagram);
 	if (ret <= 0)
 		return ret;
-	ctx->user_ip4 = out.addr0;
+	ctx->user_ip4 = out.addr[0];
 	ctx->user_port = out.port;
 	return 0;
 }
@@ -151,33 +144,15 @@ static __always_inline int __mc_sock6_xlate_fwd(struct bpf_sock_addr *ctx, int p
 {
 	struct service_key key = {};
 	struct decision out = {};
-	__u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1], a2 = ctx->user_ip6[2], a3 = ctx->user_ip6[3];
-	int mapped = mc_addr6_is_v4_mapped(a0, a1, a2);
 	int ret;
 
-	if (mapped) {
-		key.addr0 = a3;
-		key.family = 4;
-	} else {
-		key.addr0 = a0;
-		key.addr1 = a1;
-		key.addr2 = a2;
-		key.addr3 = a3;
-		key.family = 6;
-	}
+	key.family = mc_addr6_load(key.addr, ctx->user_ip6);
 	key.port = (__u16)ctx->user_port;
 	key.proto = (__u8)ctx->protocol;
-	ret = __mc_sock_xlate_fwd(ctx, &key, &out, mapped ? MC_REVNAT_F_MAPPED : 0, per_datagram);
+	ret = __mc_sock_xlate_fwd(ctx, &key, &out, key.family == 4 ? MC_REVNAT_F_MAPPED : 0, per_datagram);
 	if (ret <= 0)
 		return ret;
-	if (mapped) {
-		ctx->user_ip6[3] = out.addr0;
-	} else {
-		ctx->user_ip6[0] = out.addr0;
-		ctx->user_ip6[1] = out.addr1;
-		ctx->user_ip6[2] = out.addr2;
-		ctx->user_ip6[3] = out.addr3;
-	}
+	mc_addr6_store(ctx->user_ip6, out.addr, key.family);
 	ctx->user_port = out.port;
 	return 0;
 }
@@ -186,30 +161,13 @@ static __always_inline void __mc_sock6_xlate_rev(struct bpf_sock_addr *ctx)
 {
 	struct mc_revnat_key key = {};
 	struct mc_revnat_value *svc;
-	__u32 a0 = ctx->user_ip6[0], a1 = ctx->user_ip6[1], a2 = ctx->user_ip6[2], a3 = ctx->user_ip6[3];
 
-	if (mc_addr6_is_v4_mapped(a0, a1, a2)) {
-		key.addr[0] = a3;
-		key.family = 4;
-	} else {
-		key.addr[0] = a0;
-		key.addr[1] = a1;
-		key.addr[2] = a2;
-		key.addr[3] = a3;
-		key.family = 6;
-	}
+	key.family = mc_addr6_load(key.addr, ctx->user_ip6);
 	key.port = (__u16)ctx->user_port;
 	svc = __mc_sock_revnat(ctx, &key);
 	if (!svc)
 		return;
-	if (svc->family == 4) {
-		ctx->user_ip6[3] = svc->addr[0];
-	} else {
-		ctx->user_ip6[0] = svc->addr[0];
-		ctx->user_ip6[1] = svc->addr[1];
-		ctx->user_ip6[2] = svc->addr[2];
-		ctx->user_ip6[3] = svc->addr[3];
-	}
+	mc_addr6_store(ctx->user_ip6, svc->addr, svc->family);
 	ctx->user_port = svc->port;
 }
 

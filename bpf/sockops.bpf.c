@@ -17,8 +17,6 @@ static __always_inline __u16 mc_sockops_remote_port(struct bpf_sock_ops *skops)
 /* The mc_revnat key of this connection's socket and peer. */
 static __always_inline int __mc_sockops_revnat_key(struct bpf_sock_ops *skops, struct mc_revnat_key *key)
 {
-	__u32 a0, a1, a2, a3;
-
 	key->cookie = bpf_get_socket_cookie(skops);
 	key->port = mc_sockops_remote_port(skops);
 	if (skops->family == MC_AF_INET) {
@@ -28,20 +26,7 @@ static __always_inline int __mc_sockops_revnat_key(struct bpf_sock_ops *skops, s
 	}
 	if (skops->family != MC_AF_INET6)
 		return -EAFNOSUPPORT;
-	a0 = skops->remote_ip6[0];
-	a1 = skops->remote_ip6[1];
-	a2 = skops->remote_ip6[2];
-	a3 = skops->remote_ip6[3];
-	if (mc_addr6_is_v4_mapped(a0, a1, a2)) {
-		key->addr[0] = a3;
-		key->family = 4;
-		return 0;
-	}
-	key->addr[0] = a0;
-	key->addr[1] = a1;
-	key->addr[2] = a2;
-	key->addr[3] = a3;
-	key->family = 6;
+	key->family = mc_addr6_load(key->addr, skops->remote_ip6);
 	return 0;
 }
 

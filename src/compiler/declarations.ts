@@ -204,6 +204,7 @@ export class Declarations {
     if (fields.length === 0 && node.members.length === 0) {
       this.sink.at(node.name ?? node, 'MC1012', `class ${name} has no fields`, 'an empty struct has no C layout');
     }
+    markArrays(fields);
     const cls: ClassDecl = { name, module: mod, node, fields, size: offset, align, doc: leadingDoc(node) };
     this.classes.push(cls);
     this.classByNode.set(node, cls);
@@ -454,4 +455,22 @@ export function leadingDoc(node: ts.Node): string {
     end = ranges[i].pos;
   }
   return kept.map((r) => text.slice(r.pos, r.end)).join('\n');
+}
+
+/**
+ * Fields `name0`, `name1`, … `name<N-1>` in a row, of one type (N >= 2), are the elements of one
+ * array `name[N]`: AssemblyScript has no inline arrays in an @unmanaged class, C and the host do.
+ * Not when another field is called `name`.
+ */
+function markArrays(fields: FieldDecl[]): void {
+  for (let i = 0; i < fields.length; i++) {
+    const m = /^(.*[^0-9])0$/.exec(fields[i].name);
+    if (!m) continue;
+    const array = m[1];
+    let n = 1;
+    while (i + n < fields.length && fields[i + n].name === `${array}${n}` && fields[i + n].type === fields[i].type) n++;
+    if (n < 2 || fields.some((f) => f.name === array)) continue;
+    for (let k = 0; k < n; k++) fields[i + k].element = { array, index: k, count: n };
+    i += n - 1;
+  }
 }

@@ -276,10 +276,12 @@ class Emitter {
     for (const l of docLines(cls.doc)) this.line(l);
     const name = structName(cls);
     this.line(`struct ${name} {`);
-    const decls = cls.fields.map((f) => `${INTS[f.type].c} ${f.name};`);
+    // An array's elements are one member, described by its first element's comment.
+    const members = cls.fields.filter((f) => !f.element || f.element.index === 0);
+    const decls = members.map((f) => `${INTS[f.type].c} ${f.element ? `${f.element.array}[${f.element.count}]` : f.name};`);
     const width = Math.max(...decls.map((d) => d.length));
     this.indent(() => {
-      cls.fields.forEach((f, i) => {
+      members.forEach((f, i) => {
         const comment = f.comment ? `${' '.repeat(width - decls[i].length)} /* ${commentText(f.comment)} */` : '';
         this.line(`${decls[i]}${comment}`);
       });
@@ -499,7 +501,7 @@ class Emitter {
       const ref = checked.refs.get(e);
       return primary(ref?.kind === 'local' ? this.local(ref.v) : e.text);
     }
-    if (ts.isPropertyAccessExpression(e)) return primary(`${operand(this.expr(e.expression), Level.Postfix)}->${e.name.text}`);
+    if (ts.isPropertyAccessExpression(e)) return primary(`${operand(this.expr(e.expression), Level.Postfix)}->${this.member(e)}`);
     if (ts.isCallExpression(e)) {
       const cast = checked.castCalls.get(e);
       if (cast) return this.cast(cast, e.arguments[0]);
@@ -520,6 +522,13 @@ class Emitter {
     }
     if (ts.isBinaryExpression(e)) return this.binary(e);
     return primary(`/* unsupported: ${ts.SyntaxKind[e.kind]} */ 0`);
+  }
+
+  /** The C member a field access names: `addr[1]` for the field `addr1` of an array. */
+  private member(e: ts.PropertyAccessExpression): string {
+    const t = this.typeOf(e.expression);
+    const field = t?.kind === 'class' ? t.cls.fields.find((f) => f.name === e.name.text) : undefined;
+    return field?.element ? `${field.element.array}[${field.element.index}]` : e.name.text;
   }
 
   private cast(to: IntName, operand: ts.Expression): CExpr {

@@ -49,11 +49,16 @@ export function generateC(options: GenerateOptions = {}): GenerateResult {
 }
 
 export interface FieldLayout {
+  /** The C member: `addr` for the array of the fields `addr0` … `addr3`. */
   name: string;
+  /** The type of the member, or of each element of an array. */
   type: IntName;
   offset: number;
+  /** Bytes of the whole member. */
   size: number;
-  /** The field's comment in the source. */
+  /** Element count of an array; absent for a scalar. */
+  count?: number;
+  /** The field's comment in the source (an array's: its first element's). */
   comment: string;
 }
 
@@ -107,7 +112,9 @@ export function readLayouts(assemblyDir = 'assembly', baseDir = process.cwd()): 
   const decls = new Declarations(graph, sink);
   const classes = decls.classes.map((c) => ({
     name: c.name, cName: structName(c), file: relPath(baseDir, c.module.path), size: c.size, align: c.align,
-    fields: c.fields.map((f) => ({ name: f.name, type: f.type, offset: f.offset, size: f.size, comment: f.comment })),
+    fields: c.fields.filter((f) => !f.element || f.element.index === 0).map((f): FieldLayout => (f.element
+      ? { name: f.element.array, type: f.type, offset: f.offset, size: f.size * f.element.count, count: f.element.count, comment: f.comment }
+      : { name: f.name, type: f.type, offset: f.offset, size: f.size, comment: f.comment })),
   }));
   const maps = decls.maps.map((m): MapLayout => ({
     name: m.name,

@@ -68,6 +68,11 @@ export interface FieldDecl {
   /** The field's trailing comment in the source, without `//`. */
   comment: string;
   node: ts.PropertyDeclaration;
+  /**
+   * Set when the field is one element of an array of the C struct: fields `addr0` … `addr3` in a
+   * row, of one type, are `addr[4]` in C and in the TypeScript codecs.
+   */
+  element?: { array: string; index: number; count: number };
 }
 
 export interface ClassDecl {

@@ -40,10 +40,7 @@ export const ServiceKey = {
   cName: 'service_key',
   size: 20,
   fields: [
-    { name: 'addr0', type: 'u32', offset: 0 }, // IPv4 address, or bytes 0-3 of the IPv6 address (network byte order)
-    { name: 'addr1', type: 'u32', offset: 4 }, // IPv6 bytes 4-7, zero for IPv4
-    { name: 'addr2', type: 'u32', offset: 8 }, // IPv6 bytes 8-11, zero for IPv4
-    { name: 'addr3', type: 'u32', offset: 12 }, // IPv6 bytes 12-15, zero for IPv4
+    { name: 'addr', type: 'u32', offset: 0, count: 4 }, // frontend address (ClusterIP), network byte order; addr[0] alone for IPv4
     { name: 'port', type: 'u16', offset: 16 }, // frontend port (network byte order)
     { name: 'proto', type: 'u8', offset: 18 }, // IPPROTO_TCP (6) or IPPROTO_UDP (17)
     { name: 'family', type: 'u8', offset: 19 }, // 4 or 6
@@ -100,10 +97,7 @@ export const Backend = {
   cName: 'backend',
   size: 28,
   fields: [
-    { name: 'addr0', type: 'u32', offset: 0 }, // IPv4 address, or bytes 0-3 of the IPv6 address (network byte order)
-    { name: 'addr1', type: 'u32', offset: 4 }, // IPv6 bytes 4-7, zero for IPv4
-    { name: 'addr2', type: 'u32', offset: 8 }, // IPv6 bytes 8-11, zero for IPv4
-    { name: 'addr3', type: 'u32', offset: 12 }, // IPv6 bytes 12-15, zero for IPv4
+    { name: 'addr', type: 'u32', offset: 0, count: 4 }, // backend (pod) address, network byte order; addr[0] alone for IPv4
     { name: 'port', type: 'u16', offset: 16 }, // backend port (network byte order)
     { name: 'state', type: 'u8', offset: 18 }, // BACKEND_* constant; BACKEND_EMPTY marks an unused id
     { name: 'family', type: 'u8', offset: 19 }, // 4 or 6
@@ -184,10 +178,7 @@ export const Decision = {
   cName: 'decision',
   size: 36,
   fields: [
-    { name: 'addr0', type: 'u32', offset: 0 }, // chosen backend address (network byte order)
-    { name: 'addr1', type: 'u32', offset: 4 },
-    { name: 'addr2', type: 'u32', offset: 8 },
-    { name: 'addr3', type: 'u32', offset: 12 },
+    { name: 'addr', type: 'u32', offset: 0, count: 4 }, // chosen backend address, network byte order; addr[0] alone for IPv4
     { name: 'port', type: 'u16', offset: 16 }, // chosen backend port (network byte order)
     { name: 'verdict', type: 'u8', offset: 18 }, // VERDICT_* constant
     { name: 'reason', type: 'u8', offset: 19 }, // REASON_* constant when refused

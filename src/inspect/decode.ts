@@ -5,7 +5,7 @@ import { decode, hostPort, wordsAddress, type RowOf } from '../tables/codec.ts';
 import { MC_NAME } from '../generated/glue.ts';
 import { METRIC_NAMES } from '../glue/counters.ts';
 import { nameId } from '../glue/names.ts';
-import { fieldReaders } from './fields.ts';
+import { fieldReaders, wordsReader } from './fields.ts';
 import * as L from '../tables/layouts.ts';
 import type { TableRow } from '../tables/compile.ts';
 
@@ -92,14 +92,11 @@ class Indexed<T> {
 const TABLE_KEY = fieldReaders(L.TableKey, ['table', 'index']);
 const TABLE_VALUE = fieldReaders(L.TableValue, ['value']);
 const ARRAY_INDEX = fieldReaders(L.ArrayIndex, ['index']);
-const BACKEND = fieldReaders(L.Backend, ['addr0', 'addr1', 'addr2', 'addr3', 'port', 'state', 'family']);
-const SERVICE_KEY = fieldReaders(L.ServiceKey, ['addr0', 'addr1', 'addr2', 'addr3', 'port', 'proto', 'family']);
+const BACKEND = fieldReaders(L.Backend, ['port', 'state', 'family']);
+const BACKEND_ADDR = wordsReader(L.Backend, 'addr');
+const SERVICE_KEY = fieldReaders(L.ServiceKey, ['port', 'proto', 'family']);
+const SERVICE_KEY_ADDR = wordsReader(L.ServiceKey, 'addr');
 const SERVICE_VALUE = fieldReaders(L.ServiceValue, ['id', 'table', 'ready', 'term', 'algorithm', 'flags', 'group_count', 'affinity_timeout', 'groups', 'weight_total']);
-
-/** The four address words of a row, for wordsAddress. */
-function words(read: typeof BACKEND | typeof SERVICE_KEY, bytes: Uint8Array) {
-  return { addr0: read.addr0(bytes), addr1: read.addr1(bytes), addr2: read.addr2(bytes), addr3: read.addr3(bytes) };
-}
 
 // Linear in the rows: each row is read once, in place (fields.ts), and found again by number,
 // never through a string built for the purpose; bench/inspect.ts has the figures.
@@ -138,7 +135,7 @@ class Decoder {
       list.push({
         slot,
         id,
-        ip: wordsAddress(words(BACKEND, backend), BACKEND.family(backend)),
+        ip: wordsAddress({ addr: BACKEND_ADDR(backend) }, BACKEND.family(backend)),
         port: hostPort(BACKEND.port(backend)),
         state: slot < ready ? 'ready' : 'terminating',
         pod: this.input.names.get(nameId(MC_NAME.backend, id)) ?? null,
@@ -168,7 +165,7 @@ export function decodeServices(input: InspectInput): InspectResult {
   const services: InspectService[] = [];
   for (const { key: k, value: v } of input.rows.get('mc_services') ?? []) {
     const family = SERVICE_KEY.family(k) === 6 ? 6 : 4;
-    const vip = wordsAddress(words(SERVICE_KEY, k), family);
+    const vip = wordsAddress({ addr: SERVICE_KEY_ADDR(k) }, family);
     const port = hostPort(SERVICE_KEY.port(k));
     const protocol = L.protocolName(SERVICE_KEY.proto(k));
     const id = SERVICE_VALUE.id(v);

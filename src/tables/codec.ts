@@ -96,8 +96,8 @@ function decodeElement(field: FieldSpec, view: DataView, at: number): Value {
   }
 }
 
-/** The addr0..addr3 words of an address: network-order bytes read as little-endian u32s. */
-export function addressWords(ip: string): { addr0: number; addr1: number; addr2: number; addr3: number; family: 4 | 6 } {
+/** The `addr` words of an address: network-order bytes read as little-endian u32s. */
+export function addressWords(ip: string): { addr: number[]; family: 4 | 6 } {
   const address = parseAddress(ip);
   if (!address) throw new Error(`invalid IP address "${ip}"`);
   const bytes = new Uint8Array(16);
@@ -106,24 +106,18 @@ export function addressWords(ip: string): { addr0: number; addr1: number; addr2:
     bytes[i] = Number((address.value >> BigInt(8 * (length - 1 - i))) & 0xffn);
   }
   const view = new DataView(bytes.buffer);
-  return {
-    addr0: view.getUint32(0, true),
-    addr1: view.getUint32(4, true),
-    addr2: view.getUint32(8, true),
-    addr3: view.getUint32(12, true),
-    family: address.family,
-  };
+  return { addr: Array.from({ length: 4 }, (_, i) => view.getUint32(i * 4, true)), family: address.family };
 }
 
-/** The text form of addr0..addr3 words. */
-export function wordsAddress(row: { addr0: number; addr1: number; addr2: number; addr3: number }, family: number): string {
+/** The text form of `addr` words. */
+export function wordsAddress(row: { addr: readonly number[] }, family: number): string {
   if (family === 4) {
-    const word = row.addr0;
+    const word = row.addr[0]!;
     return `${word & 255}.${(word >>> 8) & 255}.${(word >>> 16) & 255}.${word >>> 24}`;
   }
   const bytes = new Uint8Array(16);
   const view = new DataView(bytes.buffer);
-  [row.addr0, row.addr1, row.addr2, row.addr3].forEach((word, i) => view.setUint32(i * 4, word, true));
+  row.addr.forEach((word, i) => view.setUint32(i * 4, word, true));
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
   return compressIPv6(groups);

@@ -18,7 +18,9 @@ layouts('describes the built-in layouts, maps and constants without diagnostics'
   const key = d.classes.find((c) => c.name === 'ServiceKey')!;
   assert.is(key.cName, 'service_key');
   assert.is(key.file, 'assembly/layouts.ts');
-  assert.equal(key.fields.map((f) => f.name), ['addr0', 'addr1', 'addr2', 'addr3', 'port', 'proto', 'family']);
+  assert.equal(key.fields.map((f) => f.name), ['addr', 'port', 'proto', 'family']);
+  assert.equal(key.fields[0], { name: 'addr', type: 'u32', offset: 0, size: 16, count: 4, comment: key.fields[0]!.comment },
+    'addr0 ... addr3 are the array addr[4]');
   const services = d.maps.find((m) => m.name === 'mc_services')!;
   assert.equal({ ...services }, {
     name: 'mc_services', kind: 'HashMap', bpfType: 'BPF_MAP_TYPE_HASH', key: 'ServiceKey', keySize: key.size,
@@ -44,8 +46,13 @@ layouts('agrees with asc on every offset, size, map and constant', () => {
       probe.push(`export function size_${c.name}(): u64 { return <u64>offsetof<${c.name}>(); }`);
       expected[`size_${c.name}`] = BigInt(c.size);
       for (const f of c.fields) {
-        probe.push(`export function offset_${c.name}_${f.name}(): u64 { return <u64>offsetof<${c.name}>("${f.name}"); }`);
-        expected[`offset_${c.name}_${f.name}`] = BigInt(f.offset);
+        // An array member is the AssemblyScript fields name0 ... name<count-1>.
+        const elements = f.count === undefined ? [{ name: f.name, offset: f.offset }]
+          : Array.from({ length: f.count }, (_, i) => ({ name: `${f.name}${i}`, offset: f.offset + (i * f.size) / f.count! }));
+        for (const e of elements) {
+          probe.push(`export function offset_${c.name}_${e.name}(): u64 { return <u64>offsetof<${c.name}>("${e.name}"); }`);
+          expected[`offset_${c.name}_${e.name}`] = BigInt(e.offset);
+        }
       }
     }
     for (const m of d.maps) {

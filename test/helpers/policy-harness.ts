@@ -107,7 +107,7 @@ export function tally(rows: Row[]): Map<string, number> {
 }
 
 export function addressOf(row: Row): string {
-  const a = Number(row.addr0);
+  const a = Number((row.addr as number[])[0]);
   return [a & 0xff, (a >>> 8) & 0xff, (a >>> 16) & 0xff, a >>> 24].join('.');
 }
 

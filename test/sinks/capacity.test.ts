@@ -104,7 +104,7 @@ kernelSuite('kernel maps: changes larger than the maps hold twice', kernelSkipRe
     const table = 1;
     const rows = adopted.get('mc_services')!;
     for (let i = 0; i < 262000; i++) {
-      const key = encode(L.ServiceKey, { addr0: (0x0a600000 + i) >>> 0, port: netPort(80), proto: L.IPPROTO.TCP, family: 4 });
+      const key = encode(L.ServiceKey, { addr: [(0x0a600000 + i) >>> 0], port: netPort(80), proto: L.IPPROTO.TCP, family: 4 });
       rows.set(hex(key), { key, value: encode(L.ServiceValue, { id: i + 1, table }) });
     }
     const cleared = applyTables(sink, state, emptyState());
