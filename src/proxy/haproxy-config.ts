@@ -9,8 +9,9 @@
 //      parameter that a match reads (txn.meshc_qN);
 //   2. the matches in precedence order: the first that holds sets txn.meshc_rule;
 //   3. 404 when none did; then per rule: 500 for the share of invalid backendRefs;
-//   4. use_backend by rule and by the pick's place in the cumulative weights (r % total, as
-//      src/l7/select.ts pickBackend and the kernel's weighted pick do).
+//   4. use_backend by rule and, for a rule with several backendRefs, by the pick's place in the
+//      cumulative weights (r % total, as src/l7/select.ts pickBackend and the kernel's weighted
+//      pick do), read from process variables that the runtime API changes without a reload;
 //   5. the chosen rule's filters (filter-config.ts); a rule's timeout goes in txn.meshc_timeout,
 //      which the pool's backend applies (set-timeout needs a backend).
 // One HAProxy backend per Service port pool, shared by every rule that sends to it.
@@ -138,13 +139,34 @@ function queryVariables(lines: Lines, written: PlannedMatch[]): Map<string, stri
   return vars;
 }
 
-function ruleTitle(l: ListenerPlan, r: number): string {
+function ruleTitle(l: ListenerPlan, r: number, shapeOnly: boolean): string {
   const rule = l.rules[r]!;
-  const groups = rule.groupSet.groups.map((g) => `${g.weight} -> ${g.invalid ? `500 (${g.service || 'no backendRef'}: ${g.invalid})` : `${g.service}:${g.port}`}`);
+  const groups = rule.groupSet.groups.map((g) => `${shapeOnly ? 'w' : g.weight} -> ${g.invalid ? `500 (${g.service || 'no backendRef'}: ${g.invalid})` : `${g.service}:${g.port}`}`);
   return `rule ${r}: HTTPRoute ${rule.route.meta.namespace}/${rule.route.meta.name} spec.rules[${rule.ruleIndex}]: ${groups.join(', ')}`;
 }
 
-function writeListener(lines: Lines, l: ListenerPlan, options: HaproxyConfigOptions, reports: string[]): void {
+/**
+ * The weighted pick of a rule with several backendRefs, from process variables (set in the
+ * global section, changed through the runtime API without a reload): r = pick % total, then the
+ * first group whose cumulative end is above r. Returns each group's condition.
+ */
+function weightedPick(lines: Lines, l: ListenerPlan, li: number, r: number, ruleAcl: string, weights: Map<string, number>): string[] {
+  const { groups, total } = l.rules[r]!.groupSet;
+  const name = (suffix: string) => `proc.meshc_l${li}_r${r}_${suffix}`;
+  weights.set(name('t'), total);
+  lines.line(`http-request set-var(txn.meshc_r) var(txn.meshc_pick),mod(${name('t')}) if ${ruleAcl}`);
+  let end = 0;
+  groups.forEach((g, k) => {
+    end += g.weight;
+    weights.set(name(`e${k}`), end);
+    lines.line(`http-request set-var(txn.meshc_g) int(${k}) if ${ruleAcl} !group.chosen { var(txn.meshc_r),sub(${name(`e${k}`)}) -m int lt 0 }`);
+  });
+  // Only while a runtime weight change is half applied can a pick fall past every end.
+  lines.line(`http-request set-var(txn.meshc_g) int(${groups.length - 1}) if ${ruleAcl} !group.chosen`);
+  return groups.map((_, k) => ` { var(txn.meshc_g) -m int eq ${k} }`);
+}
+
+function writeListener(lines: Lines, l: ListenerPlan, li: number, options: HaproxyConfigOptions, reports: string[], weights: Map<string, number>): void {
   const port = options.ports.get(l.name);
   if (port === undefined) throw new Error(`listener ${l.name}: no port assigned`);
   const svc = l.frontend.service;
@@ -172,8 +194,9 @@ function writeListener(lines: Lines, l: ListenerPlan, options: HaproxyConfigOpti
   lines.line('http-request return status 404 if !rule.chosen');
   const uses: string[] = [];
   const responses: string[] = [];
+  if (l.rules.some((rule) => rule.groupSet.groups.length > 1)) lines.line('acl group.chosen var(txn.meshc_g) -m found');
   l.rules.forEach((rule, r) => {
-    lines.comment(ruleTitle(l, r));
+    lines.comment(ruleTitle(l, r, options.shapeOnly === true));
     const ruleAcl = sectionName(`rule.${r}`);
     lines.line(`acl ${ruleAcl} var(txn.meshc_rule) -m int eq ${r}`);
     const spec = rule.route.rules[rule.ruleIndex]!;
@@ -183,20 +206,12 @@ function writeListener(lines: Lines, l: ListenerPlan, options: HaproxyConfigOpti
       lines.line(`http-request return status 500 if ${ruleAcl}`);
       return;
     }
-    const shares: (string | undefined)[] = [];
-    let start = 0;
-    for (const g of groups) {
-      const range = start;
-      start += g.weight;
-      if (g.weight === 0) {
-        shares.push(undefined);
-        continue;
-      }
-      const share = g.weight === total ? '' : ` { var(txn.meshc_pick),mod(${total}) -m int ${range}:${start - 1} }`;
-      shares.push(g.pool ? share : undefined);
-      if (!g.pool) lines.line(`http-request return status 500 if ${ruleAcl}${share}`);
-      else uses.push(`use_backend ${poolName(g.pool)} if ${ruleAcl}${share}`);
-    }
+    const conditions = groups.length > 1 ? weightedPick(lines, l, li, r, ruleAcl, weights) : [''];
+    const shares = groups.map((g, k) => (g.pool ? conditions[k] : undefined));
+    groups.forEach((g, k) => {
+      if (!g.pool) lines.line(`http-request return status 500 if ${ruleAcl}${conditions[k]}`);
+      else uses.push(`use_backend ${poolName(g.pool)} if ${ruleAcl}${conditions[k]}`);
+    });
     responses.push(...writeRequestFilters(lines, spec, ruleAcl, r, shares));
   });
   for (const u of responses) lines.line(u);
@@ -239,6 +254,8 @@ function writePool(lines: Lines, name: string, { pool, algorithm }: PlannedPool,
 
 export interface HaproxyConfig {
   text: string;
+  /** The weighted picks' process variables (totals and cumulative ends) and their values. */
+  weights: Map<string, number>;
   /** What the configuration does not apply as the routes say (each names the route and field). */
   reports: string[];
 }
@@ -251,9 +268,15 @@ export function haproxyConfig(plan: ProxyPlan, options: HaproxyConfigOptions): H
     '# DO NOT EDIT: generated by meshc (src/proxy/haproxy-config.ts) from the compiled tables:',
     `# ${plan.listeners.length} L7 listener(s), ${plan.pools.size} Service pool(s). Regenerated on every change.`,
   );
+  const weights = new Map<string, number>();
+  const body = new Lines();
+  plan.listeners.forEach((l, li) => writeListener(body, l, li, options, reports, weights));
+  for (const [name, pool] of plan.pools) writePool(body, name, pool, options);
   lines.section('global');
   if (options.statsSocket) lines.line(`stats socket ${options.statsSocket} mode 600 level admin expose-fd listeners`);
   lines.line('log stderr format raw local0 notice');
+  if (weights.size > 0) lines.comment('weighted picks (listener, rule): total and cumulative end per backendRef; the runtime API changes them');
+  for (const [name, value] of weights) lines.line(`set-var ${name} int(${options.shapeOnly ? 0 : value})`);
   lines.section('defaults');
   lines.line('mode http');
   lines.line('log global');
@@ -266,7 +289,6 @@ export function haproxyConfig(plan: ProxyPlan, options: HaproxyConfigOptions): H
   lines.line('timeout server 60s');
   lines.line('timeout http-request 10s');
   lines.line('timeout http-keep-alive 60s');
-  for (const l of plan.listeners) writeListener(lines, l, options, reports);
-  for (const [name, pool] of plan.pools) writePool(lines, name, pool, options);
-  return { text: `${lines.out.join('\n')}\n`, reports };
+  lines.out.push(...body.out);
+  return { text: `${lines.out.join('\n')}\n`, weights, reports };
 }

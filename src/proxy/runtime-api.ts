@@ -54,14 +54,15 @@ export function parseShowProc(text: string): ProcessList {
 
 /**
  * Runs runtime API commands in worker `pid`, many per connection. Returns the answers that are
- * not empty (each is an error: `set server` answers nothing when it succeeds, except for addr
- * changes, whose answer starts with "IP changed" or "no need to change").
+ * not empty (each is an error: `set server` and `set var` answer nothing when they succeed,
+ * except for addr changes, whose answer starts with "IP changed" or "no need to change").
  */
 export async function workerCommands(socket: string, pid: number, commands: readonly string[], perLine = 50): Promise<string[]> {
   const problems: string[] = [];
   for (let i = 0; i < commands.length; i += perLine) {
     const batch = commands.slice(i, i + perLine);
-    const answer = await cliCommand(socket, batch.map((c) => `@!${pid} ${c}`).join(';'));
+    // `set var` is an experimental command; the master session's mode carries to the worker.
+    const answer = await cliCommand(socket, `experimental-mode on; ${batch.map((c) => `@!${pid} ${c}`).join('; ')}`);
     for (const part of answer.split('\n').map((l) => l.trim()).filter(Boolean)) {
       if (/^(IP changed|no need to change|IP changed from|port changed|.*changed from)/i.test(part)) continue;
       problems.push(part);

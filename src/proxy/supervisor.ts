@@ -6,7 +6,8 @@
 // - A change of routes, rules, precedence, listeners or slot counts is a seamless reload
 //   (SIGUSR2 to the master: the new worker takes the listening sockets from the old one, which
 //   finishes its requests). Endpoint and health changes are runtime API commands on the current
-//   worker (set server addr / state on pre-allocated slots, slots.ts), with no reload; the file
+//   worker (set server addr / state on pre-allocated slots, slots.ts), and so are backendRef
+//   weight changes (set var on the weighted picks' process variables), with no reload; the file
 //   is still rewritten, so a restart starts from the current state.
 // - If the master dies, it is started again after a delay; L4 routing never depends on it.
 // - A missing binary is a ProxyUnavailableError naming the path and the fix: the agent logs it
@@ -78,6 +79,11 @@ export function writeFileAtomic(file: string, text: string): void {
   renameSync(tmp, file);
 }
 
+/** `set var` commands for the weighted picks' variables whose values changed (same names: same shape). */
+export function weightCommands(from: ReadonlyMap<string, number>, to: ReadonlyMap<string, number>): string[] {
+  return [...to].filter(([name, value]) => from.get(name) !== value).map(([name, value]) => `set var ${name} int(${value})`);
+}
+
 export class ProxySupervisor {
   readonly bin: string;
   readonly configFile: string;
@@ -90,6 +96,7 @@ export class ProxySupervisor {
   private ports = new Map<string, number>();
   private slots: SlotTable = new Map();
   private shape: string | undefined;
+  private weights = new Map<string, number>();
   private text: string | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private stderrTail = '';
@@ -154,7 +161,7 @@ export class ProxySupervisor {
     const runtimeOnly = this.running && this.worker !== undefined && shape === this.shape && sameShape(this.slots, slots);
     // A runtime change keeps the checked shape (only slot addresses differ): no `haproxy -c`.
     if (!runtimeOnly) this.check(config.text);
-    const commands = runtimeOnly ? slotCommands(this.slots, slots) : [];
+    const commands = runtimeOnly ? [...slotCommands(this.slots, slots), ...weightCommands(this.weights, config.weights)] : [];
     writeFileAtomic(this.configFile, config.text);
     let action: ApplyResult['action'];
     if (runtimeOnly) {
@@ -174,6 +181,7 @@ export class ProxySupervisor {
     this.slots = slots;
     this.shape = shape;
     this.text = config.text;
+    this.weights = config.weights;
     return result(action, commands.length, config.reports);
   }
 

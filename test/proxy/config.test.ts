@@ -144,7 +144,8 @@ plan('filters: redirect, rewrite, header edits and timeouts pass haproxy -c; a m
   ]);
   assert.match(config.text, /http-request redirect location "https:\/\/%\[var\(txn.meshc_host\)\]\/new%\[var\(txn.meshc_rest0\)\]%\[var\(txn.meshc_qs\)\]" code 301 if rule.0 !\{ path -m str -- "\/old" \}/);
   assert.match(config.text, /http-request set-header "x-a" "100%%" if rule.1\n/);
-  assert.match(config.text, /http-request add-header "x-backend" "v1" if rule.1 \{ var\(txn.meshc_pick\),mod\(3\) -m int 0:0 \}/);
+  assert.match(config.text, /http-request add-header "x-backend" "v1" if rule.1 \{ var\(txn.meshc_g\) -m int eq 0 \}/);
+  assert.match(config.text, /set-var proc.meshc_l0_r1_t int\(3\)\n    set-var proc.meshc_l0_r1_e0 int\(1\)\n    set-var proc.meshc_l0_r1_e1 int\(3\)\n/);
   assert.match(config.text, /http-response add-header "x-c" "\\"\\\$x\\"" if rule.1/);
   assert.match(config.text, /http-request set-var\(txn.meshc_timeout\) int\(2000\) if rule.1/);
   assert.equal(config.reports, [

@@ -26,6 +26,9 @@ const MAX_ENDPOINTS = 8;
 export interface SupervisorSummary {
   routeChanges: number;
   endpointChanges: number;
+  weightChanges: number;
+  /** After the last weight change (b0 weight 0), every split request went to b1. */
+  finalWeightsRespected: boolean;
   requests: number;
   failed: number;
   failures: string[];
@@ -44,6 +47,8 @@ interface State {
   /** Per pool (b0, b1): endpoint index -> ready (true) or serving-terminating (false). */
   endpoints: Map<number, boolean>[];
   routeVersion: number;
+  /** The split rule's backendRef weights (b0, b1); never both 0. */
+  split: [number, number];
 }
 
 function objects(state: State): Obj[] {
@@ -63,7 +68,7 @@ function objects(state: State): Obj[] {
       })),
     });
   });
-  // The route: x-v: 2 goes to b1, everything else to b0; each version adds a rule of its own
+  // The route: x-v: 2 goes to b1, x-v: split to b0 and b1 by weight, everything else to b0; each version adds a rule of its own
   // (a path nobody requests), so every route change is a new configuration and a reload.
   out.push({
     apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'front', namespace: NS },
@@ -72,6 +77,7 @@ function objects(state: State): Obj[] {
       rules: [
         { matches: [{ path: { type: 'Exact', value: `/version-${state.routeVersion}` } }], backendRefs: [{ name: 'b1', port: 8080 }] },
         { matches: [{ headers: [{ name: 'x-v', value: '2' }] }], backendRefs: [{ name: 'b1', port: 8080 }] },
+        { matches: [{ headers: [{ name: 'x-v', value: 'split' }] }], backendRefs: [{ name: 'b0', port: 8080, weight: state.split[0] }, { name: 'b1', port: 8080, weight: state.split[1] }] },
         { backendRefs: [{ name: 'b0', port: 8080 }], filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x-route-version', value: String(state.routeVersion) }] } }] },
       ],
     },
@@ -112,12 +118,16 @@ function percentile(values: number[], p: number): number {
 interface Client { stop(): Promise<void>; requests: number; failures: string[] }
 
 /** A client sending requests back to back; `pool` says which pool's addresses may answer. */
-function client(port: number, keepAlive: boolean, canary: boolean): Client {
+type Kind = 'plain' | 'canary' | 'split';
+const HEADERS: Record<Kind, Record<string, string>> = { plain: {}, canary: { 'x-v': '2' }, split: { 'x-v': 'split' } };
+const ANSWERS: Record<Kind, RegExp> = { plain: /^10\.244\.1\./, canary: /^10\.244\.2\./, split: /^10\.244\.[12]\./ };
+
+function client(port: number, keepAlive: boolean, kind: Kind): Client {
   const agent = new http.Agent({ keepAlive, maxSockets: 1 });
   const c: Client = { requests: 0, failures: [], stop: async () => undefined };
   let running = true;
   const one = () => new Promise<void>((resolve) => {
-    const req = http.request({ host: NODE_IP, port, path: '/', agent, headers: canary ? { 'x-v': '2' } : {} }, (res) => {
+    const req = http.request({ host: NODE_IP, port, path: '/', agent, headers: HEADERS[kind] }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { body += d; });
@@ -126,7 +136,7 @@ function client(port: number, keepAlive: boolean, canary: boolean): Client {
         if (res.statusCode !== 200) c.failures.push(`status ${res.statusCode}`);
         else {
           const address = (JSON.parse(body) as Echoed).address;
-          if (!address.startsWith(canary ? '10.244.2.' : '10.244.1.')) c.failures.push(`${canary ? 'canary' : 'plain'} request answered by ${address}`);
+          if (!ANSWERS[kind].test(address)) c.failures.push(`${kind} request answered by ${address}`);
         }
         resolve();
       });
@@ -149,12 +159,12 @@ function client(port: number, keepAlive: boolean, canary: boolean): Client {
   return c;
 }
 
-async function served(port: number, canary: boolean, n: number): Promise<Set<string>> {
+async function served(port: number, kind: Kind, n: number): Promise<Set<string>> {
   const addresses = new Set<string>();
   const agent = new http.Agent({ keepAlive: false });
   for (let i = 0; i < n; i++) {
     const body = await new Promise<string>((resolve, reject) => {
-      http.get({ host: NODE_IP, port, path: '/', agent, headers: canary ? { 'x-v': '2' } : {} }, (res) => {
+      http.get({ host: NODE_IP, port, path: '/', agent, headers: HEADERS[kind] }, (res) => {
         let b = '';
         res.on('data', (d) => { b += d; });
         res.on('end', () => resolve(b));
@@ -168,16 +178,17 @@ async function served(port: number, canary: boolean, n: number): Promise<Set<str
 async function main(): Promise<void> {
   const routeChanges = Number(process.env.MESHC_PROXY_ROUTE_CHANGES ?? 10);
   const endpointChanges = Number(process.env.MESHC_PROXY_ENDPOINT_CHANGES ?? 100);
+  const weightChanges = Number(process.env.MESHC_PROXY_WEIGHT_CHANGES ?? 20);
   const clients = Number(process.env.MESHC_PROXY_CLIENTS ?? 4);
   const r = randomStream(Number(process.env.MESHC_PROXY_SEED ?? 3));
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshc-proxy-supervisor-'));
   const echoAddresses = [0, 1].flatMap((pool) => Array.from({ length: POD_COUNT }, (_, i) => ({ ip: podIp(pool, i), port: 8080 })));
   const echo = await startEchoServers(echoAddresses);
-  const state: State = { endpoints: [new Map([[0, true], [1, true], [2, true]]), new Map([[0, true], [1, true]])], routeVersion: 0 };
+  const state: State = { endpoints: [new Map([[0, true], [1, true], [2, true]]), new Map([[0, true], [1, true]])], routeVersion: 0, split: [1, 1] };
   const supervisor = new ProxySupervisor({ dir, bindAddress: NODE_IP, restartDelayMs: 200, ...(process.env.MESHC_HAPROXY ? { bin: process.env.MESHC_HAPROXY } : {}) });
   const results: ApplyResult[] = [];
   const summary: SupervisorSummary = {
-    routeChanges, endpointChanges, requests: 0, failed: 0, failures: [], byAction: {},
+    routeChanges, endpointChanges, weightChanges, finalWeightsRespected: false, requests: 0, failed: 0, failures: [], byAction: {},
     reloadMs: { p50: 0, p99: 0, max: 0 }, runtimeMs: { p50: 0, p99: 0, max: 0 }, stats: supervisor.stats,
     finalPoolsRespected: false, restartedAfterKill: false, configAfterKillIsCurrent: false,
   };
@@ -185,14 +196,25 @@ async function main(): Promise<void> {
     const first = await supervisor.apply(tablesOf(state));
     if (first.plan.listeners.length !== 1) throw new Error(`expected one listener, got ${first.plan.listeners.length}`);
     const port = 15001;
-    const load = Array.from({ length: clients }, (_, k) => client(port, k % 2 === 0, k % 4 >= 2));
-    const total = routeChanges + endpointChanges;
-    let routesDone = 0;
-    for (let i = 0; i < total; i++) {
-      if (routesDone < routeChanges && (i + 1) * routeChanges >= (routesDone + 1) * total) {
-        state.routeVersion++;
-        routesDone++;
-      } else endpointChange(state, r);
+    const kinds: Kind[] = ['plain', 'canary', 'split'];
+    const load = Array.from({ length: Math.max(clients, 3) }, (_, k) => client(port, k % 2 === 0, kinds[k % 3]!));
+    // Route, endpoint and weight changes interleaved evenly, in a random order.
+    const changes: ('route' | 'endpoint' | 'weight')[] = [
+      ...Array<'route'>(routeChanges).fill('route'), ...Array<'endpoint'>(endpointChanges).fill('endpoint'), ...Array<'weight'>(weightChanges).fill('weight'),
+    ];
+    for (let i = changes.length - 1; i > 0; i--) {
+      const j = r() % (i + 1);
+      [changes[i], changes[j]] = [changes[j]!, changes[i]!];
+    }
+    let weightsLeft = weightChanges;
+    for (const change of changes) {
+      if (change === 'route') state.routeVersion++;
+      else if (change === 'endpoint') endpointChange(state, r);
+      else {
+        weightsLeft--;
+        // The last weight change leaves b0 at 0, so the split is checked exactly afterwards.
+        state.split = weightsLeft === 0 ? [0, 1 + (r() % 5)] : [r() % 6, 1 + (r() % 5)];
+      }
       results.push(await supervisor.apply(tablesOf(state)));
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -207,7 +229,8 @@ async function main(): Promise<void> {
     }
     // Only the current endpoints answer: ready ones while a pool has any.
     const expected = (pool: number) => new Set([...state.endpoints[pool]!].filter(([, ready]) => ready).map(([i]) => podIp(pool, i)));
-    const got = [await served(port, false, 120), await served(port, true, 120)];
+    const got = [await served(port, 'plain', 120), await served(port, 'canary', 120)];
+    summary.finalWeightsRespected = weightChanges === 0 || [...await served(port, 'split', 60)].every((a) => a.startsWith('10.244.2.'));
     summary.finalPoolsRespected = got.every((set, pool) => [...set].every((a) => expected(pool).has(a)) && set.size === expected(pool).size);
     // The master killed: the supervisor starts it again from the current configuration.
     const before = readFileSync(supervisor.configFile, 'utf8');
@@ -217,7 +240,7 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 100));
       if (supervisor.stats.restarts === 1 && supervisor.running) {
         try {
-          const after = await served(port, true, 5);
+          const after = await served(port, 'canary', 5);
           summary.restartedAfterKill = [...after].every((a) => expected(1).has(a));
           break;
         } catch {

@@ -13,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 import { buildModel } from '../../src/model/build.ts';
 import { compileTables } from '../../src/tables/compile.ts';
 import { planProxy } from '../../src/proxy/plan.ts';
+import { haproxyConfig } from '../../src/proxy/haproxy-config.ts';
 import { assignSlots, sameShape, slotCommands, type SlotTable } from '../../src/proxy/slots.ts';
-import { ProxySupervisor, ProxyUnavailableError, writeFileAtomic } from '../../src/proxy/supervisor.ts';
+import { ProxySupervisor, ProxyUnavailableError, weightCommands, writeFileAtomic } from '../../src/proxy/supervisor.ts';
 import { parseShowProc } from '../../src/proxy/runtime-api.ts';
 import { kernelSuite } from '../kernel/env.ts';
 import { haproxyAvailable } from './haproxy-process.ts';
@@ -70,6 +71,27 @@ slots('a pool that outgrows its slots doubles them: a different shape (a reload)
 
 const supervisor = suite('supervisor');
 
+supervisor('a backendRef weight change keeps the shape: a few set var commands, no reload', () => {
+  const config = (w0: number, w1: number, shapeOnly = false) => {
+    const objects: Obj[] = [
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'front', namespace: 'd' }, spec: { ports: [{ port: 80 }] } },
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'v1', namespace: 'd' }, spec: { ports: [{ port: 8080 }] } },
+      { apiVersion: 'v1', kind: 'Service', metadata: { name: 'v2', namespace: 'd' }, spec: { ports: [{ port: 8080 }] } },
+      {
+        apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r', namespace: 'd' },
+        spec: { parentRefs: [{ group: '', kind: 'Service', name: 'front', port: 80 }], rules: [{ matches: [{ headers: [{ name: 'x-c', value: 'true' }] }], backendRefs: [{ name: 'v1', port: 8080, weight: w0 }, { name: 'v2', port: 8080, weight: w1 }] }] },
+      },
+    ];
+    const plan = planProxy(compileTables(buildModel(objects.map((object, doc) => ({ file: 't', doc, object })))));
+    return haproxyConfig(plan, { bindAddress: '10.0.0.1', ports: new Map([[plan.listeners[0]!.name, 15001]]), slots: assignSlots(plan.pools), shapeOnly });
+  };
+  assert.is(config(90, 10, true).text, config(50, 50, true).text);
+  assert.is.not(config(90, 10).text, config(50, 50).text);
+  assert.equal(weightCommands(config(90, 10).weights, config(50, 50).weights), ['set var proc.meshc_l0_r0_e0 int(50)']);
+  assert.equal(weightCommands(config(90, 10).weights, config(1, 2).weights), ['set var proc.meshc_l0_r0_t int(3)', 'set var proc.meshc_l0_r0_e0 int(1)', 'set var proc.meshc_l0_r0_e1 int(3)']);
+  assert.is.not(config(0, 0, true).text, config(1, 0, true).text, 'all weights 0 (500) is another shape');
+});
+
 supervisor('a missing binary is a clear error naming the path and the fix; without L7 routes it is not needed', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'meshc-supervisor-'));
   try {
@@ -117,10 +139,10 @@ function skipReason(): string | undefined {
 }
 
 kernelSuite('proxy supervisor under load', skipReason(), (test) => {
-  test('0 failed requests through 10 reloads and 100 runtime endpoint changes; the master comes back after a kill', () => {
+  test('0 failed requests through 10 reloads, 100 endpoint and 20 weight changes at run time; the master comes back after a kill', () => {
     const run = spawnSync('unshare', ['-n', 'sh', '-c', NETNS_SETUP, 'sh', process.execPath, '--import', 'tsx', RUNNER], {
       encoding: 'utf8', timeout: 300_000, maxBuffer: 16 << 20,
-      env: { ...process.env, MESHC_PROXY_ROUTE_CHANGES: '10', MESHC_PROXY_ENDPOINT_CHANGES: '100' },
+      env: { ...process.env, MESHC_PROXY_ROUTE_CHANGES: '10', MESHC_PROXY_ENDPOINT_CHANGES: '100', MESHC_PROXY_WEIGHT_CHANGES: '20' },
     });
     assert.is(run.status, 0, `runner failed: ${run.stderr}`);
     const s = JSON.parse(run.stdout) as SupervisorSummary;
@@ -128,8 +150,11 @@ kernelSuite('proxy supervisor under load', skipReason(), (test) => {
     assert.ok(s.requests > 500, `${s.requests} requests`);
     assert.equal(s.failures, []);
     assert.is(s.failed, 0);
-    assert.equal(s.byAction, { reload: 10, runtime: 100 });
+    // A weight change that draws the weights it already had changes nothing.
+    assert.is(s.byAction['reload'], 10);
+    assert.is((s.byAction['runtime'] ?? 0) + (s.byAction['unchanged'] ?? 0), 120);
     assert.is(s.stats.reloads, 10);
+    assert.ok(s.finalWeightsRespected, 'after the last weight change (b0 weight 0) every split request goes to b1');
     assert.ok(s.finalPoolsRespected, 'after the changes only the current ready endpoints answer');
     assert.ok(s.restartedAfterKill, 'the master was started again and serves');
     assert.ok(s.configAfterKillIsCurrent);
