@@ -3,7 +3,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { readManifestDocs } from '../model/load-files.ts';
 import { buildModel } from '../model/build.ts';
-import { formatDiagnostic } from '../model/diagnostics.ts';
+import { diagnosticJson, formatDiagnostic } from '../model/diagnostics.ts';
+import type { Diagnostic } from '../model/types.ts';
 import type { ManifestDoc } from '../model/manifest-doc.ts';
 import { loadPolicyWasm } from '../wasm/load.ts';
 import { formatProblem, parseTestFile, type ParsedTestFile, type TestFileProblem } from '../policy-tests/format.ts';
@@ -33,7 +34,8 @@ Options:
   --manifests PATH   test against these manifests instead of the file's own (repeatable)
   --run REGEX        only the cases whose name matches REGEX
   -v, --verbose      show what happened for passing cases too
-  --json             print one JSON object per FILE on stdout
+  --json             print one JSON object per FILE on stdout, with the manifests' diagnostics
+                     ({file, document, line, kind, namespace, name, field, message, severity})
   -h, --help         this help
 
 Exit status: 0 when every case passes, 1 when a case fails, a file or its manifests have errors,
@@ -48,7 +50,7 @@ export const command = { summary: 'run policy unit tests against manifests', run
 interface FileReport {
   file: string;
   run: TestRun;
-  diagnostics: string[];
+  diagnostics: Diagnostic[];
 }
 
 async function run(args: string[], io: CommandIO): Promise<number> {
@@ -78,7 +80,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   for (const file of positionals) {
     const report = await testFile(file, values.manifests, filter, instance);
     ok &&= report.run.ok;
-    if (values.json) io.stdout.write(`${JSON.stringify({ file, ...report.run, diagnostics: report.diagnostics })}\n`);
+    if (values.json) io.stdout.write(`${JSON.stringify({ file, ...report.run, diagnostics: report.diagnostics.map(diagnosticJson) })}\n`);
     else io.stdout.write(formatReport(report, values.verbose ?? false));
   }
   return ok ? 0 : 1;
@@ -92,7 +94,7 @@ async function testFile(
   const docs = await manifestDocs(file, parsed, override);
   const model = docs ? buildModel(docs) : undefined;
   const run = runTestFile(parsed, model, instance);
-  return { file, run, diagnostics: (model?.diagnostics ?? []).map(formatDiagnostic) };
+  return { file, run, diagnostics: model?.diagnostics ?? [] };
 }
 
 async function manifestDocs(file: string, parsed: ParsedTestFile, override: string[] | undefined): Promise<ManifestDoc[] | undefined> {
@@ -120,7 +122,7 @@ function problem(file: string, line: number | undefined, message: string): TestF
 function formatReport({ file, run, diagnostics }: FileReport, verbose: boolean): string {
   const lines: string[] = [`${file}:`];
   for (const p of run.problems) lines.push(`  ERROR ${formatProblem(p)}`);
-  for (const d of diagnostics) lines.push(`  ${d}`);
+  for (const d of diagnostics) lines.push(`  ${formatDiagnostic(d)}`);
   for (const v of run.verdicts) {
     const where = v.line !== undefined ? ` (${file}:${v.line})` : '';
     lines.push(`  ${v.status.toUpperCase().padEnd(5)} ${v.name}${v.status === 'pass' ? '' : where}`);

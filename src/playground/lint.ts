@@ -1,6 +1,7 @@
 // Model diagnostics as editor ranges: each one underlines the line it names. Pure.
 
 import type { Diagnostic } from '../model/types.ts';
+import { printable } from '../model/diagnostics.ts';
 
 export interface LineRange {
   from: number;
@@ -20,7 +21,7 @@ export function lineStarts(text: string): number[] {
 /** The message without the file and line (the editor shows where): `Service default/x: spec.ports[0].port: ...`. */
 export function shortMessage(d: Diagnostic): string {
   const name = d.namespace ? `${d.namespace}/${d.name ?? ''}` : d.name ?? '';
-  const subject = [d.kind, name].filter(Boolean).join(' ');
+  const subject = printable([d.kind, name].filter(Boolean).join(' '));
   return [subject, d.field, d.message].filter(Boolean).join(': ');
 }
 

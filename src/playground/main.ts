@@ -6,6 +6,7 @@ import { scenarios, seedScenario, sampleTests } from 'meshc:fixtures';
 import { parseManifests } from '../model/parse.ts';
 import { buildModel } from '../model/build.ts';
 import type { Model } from '../model/types.ts';
+import { formatIgnored } from '../model/diagnostics.ts';
 import { objectKey } from '../model/types.ts';
 import { instantiatePolicy, type PolicyInstance } from '../wasm/instance.ts';
 import { simulate, SimulateError } from '../sim/simulate.ts';
@@ -182,9 +183,11 @@ class Playground {
     }));
     const errors = model.diagnostics.filter((d) => d.severity === 'error').length;
     const warnings = model.diagnostics.length - errors;
+    const ignored = formatIgnored(model.ignored);
     byId('load-status').textContent =
       `${model.services.size} Service(s), ${model.pods.size} pod(s), ${model.routes.length} HTTPRoute(s)` +
-      (errors + warnings > 0 ? `; ${errors} error(s), ${warnings} warning(s): objects with errors are left out.` : '; no problems.');
+      (errors + warnings > 0 ? `; ${errors} error(s), ${warnings} warning(s): objects with errors are left out.` : '; no problems.') +
+      (ignored ? ` ${ignored[0]!.toUpperCase()}${ignored.slice(1)}.` : '');
     byId('load-status').className = errors > 0 ? 'has-errors' : '';
     this.tables = compileTables(model);
     renderServices(byId('services'), this.tables);
