@@ -100,7 +100,8 @@ function reportNotApplied(spec: Fields, report: Reporter): void {
   mappingItems(spec, 'rules').forEach(([rule, r]) => {
     const at = ['spec', 'rules', r];
     reportFilters(rule, at, report);
-    mappingItems(rule, 'backendRefs').forEach(([backend, b]) => reportFilters(backend, [...at, 'backendRefs', b], report));
+    // Other filter types on a backendRef are an error of their own (route-filters.ts reportBackendFilters).
+    mappingItems(rule, 'backendRefs').forEach(([backend, b]) => reportFilters(backend, [...at, 'backendRefs', b], report, BACKEND_FILTER_TYPES));
     for (const [field, support] of Object.entries(RULE_FIELD_SUPPORT)) {
       const text = rule[field] !== undefined && rule[field] !== null ? notAppliedText(support) : undefined;
       if (text) report.warn([...at, field], text);
@@ -115,10 +116,13 @@ function mappingItems(owner: Fields, key: string): [Fields, number][] {
   return value.flatMap((item, index): [Fields, number][] => (isFields(item) ? [[item, index]] : []));
 }
 
-function reportFilters(owner: Fields, at: FieldPath, report: Reporter): void {
+/** The filter types a backendRef may carry. */
+const BACKEND_FILTER_TYPES: ReadonlySet<string> = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier']);
+
+function reportFilters(owner: Fields, at: FieldPath, report: Reporter, only?: ReadonlySet<string>): void {
   mappingItems(owner, 'filters').forEach(([filter, f]) => {
     const type = filter['type'];
-    if (typeof type !== 'string' || type === '') return;
+    if (typeof type !== 'string' || type === '' || (only && !only.has(type))) return;
     if (!Object.hasOwn(FILTER_SUPPORT, type)) {
       report.error([...at, 'filters', f, 'type'], `${JSON.stringify(type)} is not a Gateway API filter type (${Object.keys(FILTER_SUPPORT).join(', ')}); not applied`);
       return;

@@ -63,6 +63,11 @@ const cases: [string, object, [string, string, RegExp][]][] = [
       ['warning', 'spec.rules[0].retry', /is not applied/],
     ],
   ],
+  [
+    'a filter a backendRef cannot carry is one error, not two reports',
+    { parentRefs: [meshParent], rules: [{ backendRefs: [{ ...backend, filters: [{ type: 'RequestRedirect', requestRedirect: { statusCode: 301 } }] }] }] },
+    [['error', 'spec.rules[0].backendRefs[0].filters[0].type', /RequestRedirect on a backendRef is not applied/]],
+  ],
   ['hostnames on a mesh route are ignored, and said so', { parentRefs: [meshParent], hostnames: ['api.example.com'] }, [['warning', 'spec.hostnames', /is ignored: mesh routes match on the Service/]]],
   [
     'a filter type the Gateway API does not have is an error at its type',
