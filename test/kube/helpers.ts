@@ -1,25 +1,32 @@
 // Shared by the kube tests: a stand-in API server, a KubeSource with short timings against it,
-// object builders and a polling wait.
+// object builders and a polling wait. With `manual: true` the source runs on a ManualClock with a
+// fixed random (every backoff is its nominal delay): its timers (coalescing, backoff, retries)
+// fire only when the test advances the clock, so no test sleeps to let time pass.
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiServerStandin, type StandinOptions } from '../apiserver/standin.ts';
 import { KubeSource, type ChangeBatch, type KubeSourceOptions } from '../../src/kube/source.ts';
+import { ManualClock } from '../../src/kube/clock.ts';
 
 export interface Harness {
   server: ApiServerStandin;
   source: KubeSource;
   batches: ChangeBatch[];
   logs: string[];
+  /** The source's clock when the harness is `manual`. */
+  clock: ManualClock | undefined;
   close(): Promise<void>;
 }
 
-export async function harness(options: { standin?: StandinOptions; source?: Partial<KubeSourceOptions>; seed?: (s: ApiServerStandin) => void; start?: boolean } = {}): Promise<Harness> {
+export async function harness(options: { standin?: StandinOptions; source?: Partial<KubeSourceOptions>; seed?: (s: ApiServerStandin) => void; start?: boolean; manual?: boolean } = {}): Promise<Harness> {
   const server = new ApiServerStandin(options.standin);
   options.seed?.(server);
   await server.start();
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromString(server.kubeconfig());
   const logs: string[] = [];
+  const clock = options.manual ? new ManualClock() : undefined;
   const source = new KubeSource({
+    ...(clock ? { clock, random: () => 0.5 } : {}),
     kubeConfig,
     quietMs: 20,
     maxDelayMs: 100,
@@ -37,6 +44,7 @@ export async function harness(options: { standin?: StandinOptions; source?: Part
     source,
     batches,
     logs,
+    clock,
     async close() {
       await source.stop();
       await server.stop();
@@ -53,6 +61,20 @@ export async function waitFor(what: string, predicate: () => boolean, timeoutMs 
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Moves a manual clock on in steps of `stepMs` until `predicate` holds, letting I/O (the stand-in's
+ * responses and watch events) in between steps; fails after `maxMs` of clock time.
+ */
+export async function advanceUntil(clock: ManualClock, what: string, predicate: () => boolean, stepMs: number, maxMs = 60_000): Promise<void> {
+  const start = clock.now();
+  for (;;) {
+    await waitFor(what, predicate, 2).catch(() => undefined);
+    if (predicate()) return;
+    if (clock.now() - start >= maxMs) throw new Error(`${what}: not after ${maxMs} ms of clock time`);
+    clock.advance(stepMs);
+  }
+}
 
 export function service(namespace: string, name: string, clusterIP: string, ports: { name?: string; port: number; targetPort?: number }[] = [{ port: 80, targetPort: 8080 }], annotations: Record<string, string> = {}) {
   return {

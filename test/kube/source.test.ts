@@ -3,7 +3,7 @@
 // outages, coalescing, HTTPRoute versions and meshc.io/skip.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { endpointIPs, harness, namespace, node, route, service, sleep, slice, waitFor } from './helpers.ts';
+import { advanceUntil, endpointIPs, harness, type Harness, namespace, node, route, service, slice, waitFor } from './helpers.ts';
 import type { ChangeBatch } from '../../src/kube/source.ts';
 
 const sync = suite('KubeSource: initial sync');
@@ -47,10 +47,15 @@ sync('no batch and synced=false while one resource cannot be listed; the batch f
       s.create(service('default', 'web', '10.96.0.10'));
       s.failRequests((r) => (r.path.endsWith('/endpointslices') && !r.watch ? 503 : undefined));
     },
+    manual: true,
   });
+  const clock = h.clock!;
   try {
     await waitFor('the other resources to be listed', () => h.source.status().resources.filter((r) => r.listed).length === 4);
-    await sleep(150);
+    // Ten seconds of retries at the capped backoff (150 ms), each refused: still no batch.
+    const lists = () => h.server.requests.filter((r) => !r.watch && r.path.endsWith('/endpointslices')).length;
+    const before = lists();
+    await advanceUntil(clock, 'ten seconds of list retries', () => clock.now() >= 10_000 && lists() > before + 10, 150, 20_000);
     assert.not.ok(h.source.synced());
     assert.equal(h.batches.length, 0, 'nothing may be programmed before every resource is listed');
     const slices = h.source.status().resources.find((r) => r.kind === 'EndpointSlice')!;
@@ -59,8 +64,8 @@ sync('no batch and synced=false while one resource cannot be listed; the batch f
     const timedOut = await h.source.waitForSync(50).then(() => undefined, (error: Error) => error);
     assert.match(timedOut?.message ?? 'resolved', /no full list yet of EndpointSlice \(.*503/);
     h.server.failRequests(undefined);
-    await h.source.waitForSync(5000);
-    await waitFor('initial batch', () => h.batches.length === 1);
+    await advanceUntil(clock, 'the initial batch after the list', () => h.batches.length === 1, 50);
+    assert.ok(h.source.synced());
     assert.ok(h.batches[0]!.initial);
     assert.not.ok(h.source.stale());
   } finally {
@@ -221,15 +226,17 @@ for (const goneMode of ['event', 'status'] as const) {
       h.server.create(service('default', 'fresh', '10.96.0.12'));
       h.server.compact();
       await waitFor('relist of every resource', () => h.source.status().resources.every((r) => r.relists >= 1));
+      // Every resource relists on its own: converged once both deletions have come in a batch.
+      const deletions = () => h.batches.flatMap((b) => b.changes).filter((c) => c.type === 'deleted');
       await waitFor('converged', () => {
         const model = h.batches[h.batches.length - 1]!.model;
-        return !model.services.has('default/doomed') && model.services.has('default/fresh');
+        return !model.services.has('default/doomed') && model.services.has('default/fresh') && deletions().length >= 2;
       });
       watching = false;
       assert.ok(samples > 10, `sampled the cache ${samples} times`);
       assert.equal(missing, 0, 'a live backend was missing from the model during the relist');
       for (const batch of h.batches) assert.equal(endpointIPs(batch.model, 'default/live/80'), ['10.1.0.1', '10.1.0.2']);
-      const deleted = h.batches.flatMap((b) => b.changes).filter((c) => c.type === 'deleted').map((c) => `${c.kind} ${c.name}`).sort();
+      const deleted = deletions().map((c) => `${c.kind} ${c.name}`).sort();
       assert.equal(deleted, ['EndpointSlice doomed-1', 'Service doomed']);
       assert.ok(h.logs.some((l) => /410|expired/i.test(l)), 'the 410 is logged');
     } finally {
@@ -263,17 +270,20 @@ resilience('API server down: last state stays, stale is set, changes made meanwh
       s.create(slice('default', 'web', 'web-1', ['10.1.0.1']));
       s.create(service('default', 'old', '10.96.0.11'));
     },
+    manual: true,
   });
+  const clock = h.clock!;
   const statuses: boolean[] = [];
   h.source.onStatus((s) => statuses.push(s.stale));
   try {
     await h.source.waitForSync(5000);
     await waitFor('initial batch', () => h.batches.length === 1);
     await h.server.stop();
-    await waitFor('stale', () => h.source.stale());
-    await sleep(400); // several retries at the capped backoff
+    await advanceUntil(clock, 'stale', () => h.source.stale(), 20);
+    const staleAt = clock.now();
+    await advanceUntil(clock, 'several retries at the capped backoff', () => clock.now() - staleAt >= 400, 50);
     const status = h.source.status();
-    assert.ok(status.staleForMs >= 300, `stale for ${status.staleForMs} ms`);
+    assert.is(status.staleForMs, clock.now() - staleAt);
     assert.ok(status.synced, 'still synced: the cache is the last known state');
     assert.equal(endpointIPs(h.source.model(), 'default/web/80'), ['10.1.0.1'], 'last known state kept');
     const batchesWhileDown = h.batches.length;
@@ -284,11 +294,11 @@ resilience('API server down: last state stays, stale is set, changes made meanwh
     h.server.update({ ...stored, endpoints: [{ addresses: ['10.1.0.9'] }] });
     assert.equal(h.batches.length, batchesWhileDown);
     await h.server.start();
-    await waitFor('fresh again', () => !h.source.stale(), 5000);
-    await waitFor('changes applied', () => {
+    await advanceUntil(clock, 'fresh again', () => !h.source.stale(), 50);
+    await advanceUntil(clock, 'changes applied', () => {
       const model = h.batches[h.batches.length - 1]!.model;
       return model.services.has('default/new') && !model.services.has('default/old') && endpointIPs(model, 'default/web/80')[0] === '10.1.0.9';
-    });
+    }, 50);
     assert.equal(statuses, [true, false]);
     assert.equal(h.source.status().staleForMs, 0);
     // The resumed watches replayed the missed events (no relist needed: history was kept).
@@ -298,27 +308,45 @@ resilience('API server down: last state stays, stale is set, changes made meanwh
   }
 });
 
-resilience('backoff is capped: retries keep coming at about the cap while the server is down', async () => {
-  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')), source: { backoff: { initialMs: 10, maxMs: 80, jitter: 0.2 } } });
+resilience('backoff is capped: while the server is down, each watcher retries once per cap, never sooner', async () => {
+  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')), source: { backoff: { initialMs: 10, maxMs: 80, jitter: 0.2 } }, manual: true });
+  const clock = h.clock!;
   try {
     await h.source.waitForSync(5000);
     const port = h.server.port;
     await h.server.stop();
-    await waitFor('stale', () => h.source.stale());
-    // Count connection attempts with a bare listener on the port.
+    // Count connection attempts with a bare listener on the port, which hangs up at once.
     const net = await import('node:net');
     let attempts = 0;
     const listener = net.createServer((socket) => {
       attempts++;
       socket.destroy();
     });
-    await sleep(300); // let the backoff reach its cap
     await new Promise<void>((resolve) => listener.listen(port, '127.0.0.1', () => resolve()));
-    attempts = 0;
-    await sleep(500);
+    const watchers = h.source.status().resources.length;
+    // Every watcher has failed and waits in its backoff: the clock holds one timer per watcher.
+    const waiting = () => clock.pending === watchers && h.source.status().resources.every((r) => r.failing);
+    // 10, 20, 40, 80: past the cap after 150 ms of clock time (the fixed random makes each delay
+    // nominal). Round by round: the clock moves only while every watcher waits, and only up to the
+    // moment their timers fire (they leave the clock as they do), so all of them stay in step.
+    await waitFor('every watcher waiting in its backoff', waiting);
+    let before = attempts;
+    while (clock.now() < 300) {
+      before = attempts;
+      while (clock.pending === watchers) clock.advance(1);
+      await waitFor('every watcher retried and waits again', () => attempts >= before + watchers && waiting());
+    }
+    // From here the retries are exactly 80 ms apart: none at 79 ms, one per watcher at 80 ms.
+    for (let round = 0; round < 5; round++) {
+      before = attempts;
+      clock.advance(79);
+      assert.is(clock.pending, watchers, `round ${round}: no retry before the cap`);
+      clock.advance(1);
+      assert.is(clock.pending, 0, `round ${round}: every watcher retries at the cap`);
+      await waitFor(`round ${round}: the retries`, () => attempts >= before + watchers && waiting());
+      assert.is(attempts, before + watchers, `round ${round}: one attempt per watcher, not a busy loop`);
+    }
     await new Promise<void>((resolve) => listener.close(() => resolve()));
-    // 5 resources, one attempt each per ~80 ms (±20%): about 31 in 500 ms; far fewer than a busy loop.
-    assert.ok(attempts >= 15 && attempts <= 60, `${attempts} attempts in 500 ms`);
   } finally {
     await h.close();
   }
@@ -326,7 +354,15 @@ resilience('backoff is capped: retries keep coming at about the cap while the se
 
 const coalescing = suite('KubeSource: coalescing');
 
-coalescing('1,000 EndpointSlice updates make a handful of batches, one change per slice', async () => {
+/** What the source's cache holds of a kind: the resourceVersion it has seen, its object count. */
+function resourceVersion(h: Harness, kind: string): string | undefined {
+  return h.source.status().resources.find((r) => r.kind === kind)?.resourceVersion;
+}
+function objects(h: Harness, kind: string): number | undefined {
+  return h.source.status().resources.find((r) => r.kind === kind)?.objects;
+}
+
+coalescing('1,000 EndpointSlice updates inside the quiet period make one batch, one change per slice', async () => {
   const services = 10;
   const h = await harness({
     seed: (s) => {
@@ -336,28 +372,33 @@ coalescing('1,000 EndpointSlice updates make a handful of batches, one change pe
       }
     },
     source: { quietMs: 50, maxDelayMs: 500 },
+    manual: true,
   });
+  const clock = h.clock!;
   try {
     await h.source.waitForSync(5000);
     await waitFor('initial batch', () => h.batches.length === 1);
+    let last = '';
     for (let n = 0; n < 1000; n++) {
       const i = n % services;
       const stored = h.server.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', `svc${i}-1`)!;
       h.server.update({ ...stored, endpoints: [{ addresses: [`10.3.${i}.${(n % 200) + 1}`] }] });
+      last = h.server.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', `svc${i}-1`)!.metadata!.resourceVersion!;
     }
-    await waitFor('last update', () => {
-      const model = h.batches[h.batches.length - 1]!.model;
-      return endpointIPs(model, 'default/svc9/80')[0] === '10.3.9.200';
-    });
-    await sleep(150);
-    const after = h.batches.slice(1);
-    assert.ok(after.length >= 1 && after.length <= 5, `${after.length} batches for 1,000 updates`);
-    const changes = after.flatMap((b) => b.changes);
-    assert.ok(changes.length <= services * after.length, `${changes.length} changes`);
-    assert.equal(new Set(after.flatMap((b) => [...b.services])).size, services);
+    await waitFor('every update seen', () => resourceVersion(h, 'EndpointSlice') === last);
+    assert.is(h.batches.length, 1, 'nothing before the quiet period has passed');
+    clock.advance(49);
+    assert.is(h.batches.length, 1, 'nothing 49 ms on');
+    clock.advance(1);
+    await waitFor('the batch', () => h.batches.length === 2);
+    clock.advance(1000);
+    assert.is(h.batches.length, 2, 'one batch for 1,000 updates');
+    const batch = h.batches[1]!;
+    assert.is(batch.changes.length, services, 'one change per slice');
+    assert.equal(new Set(batch.services).size, services);
     for (let i = 0; i < services; i++) {
       const lastValue = (990 + i) % 200 + 1;
-      assert.equal(endpointIPs(after[after.length - 1]!.model, `default/svc${i}/80`), [`10.3.${i}.${lastValue}`]);
+      assert.equal(endpointIPs(batch.model, `default/svc${i}/80`), [`10.3.${i}.${lastValue}`]);
     }
   } finally {
     await h.close();
@@ -365,53 +406,72 @@ coalescing('1,000 EndpointSlice updates make a handful of batches, one change pe
 });
 
 coalescing('a constant stream still gets batches at least every maxDelay', async () => {
-  const h = await harness({ seed: (s) => s.create(slice('default', 'web', 'web-1', ['10.1.0.1'])), source: { quietMs: 40, maxDelayMs: 120 } });
+  const h = await harness({ seed: (s) => s.create(slice('default', 'web', 'web-1', ['10.1.0.1'])), source: { quietMs: 40, maxDelayMs: 120 }, manual: true });
+  const clock = h.clock!;
   try {
     await h.source.waitForSync(5000);
     await waitFor('initial batch', () => h.batches.length === 1);
-    const start = Date.now();
-    let n = 0;
-    while (Date.now() - start < 700) {
+    // An update every 10 ms of clock time for 700 ms, faster than the quiet period: without
+    // maxDelay nothing would flush.
+    for (let n = 0; n < 70; n++) {
       const stored = h.server.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'web-1')!;
-      h.server.update({ ...stored, endpoints: [{ addresses: [`10.1.0.${(n++ % 200) + 1}`] }] });
-      await sleep(10); // faster than the quiet period: without maxDelay nothing would flush
+      h.server.update({ ...stored, endpoints: [{ addresses: [`10.1.0.${(n % 200) + 1}`] }] });
+      const rv = h.server.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'web-1')!.metadata!.resourceVersion!;
+      await waitFor(`update ${n} seen`, () => resourceVersion(h, 'EndpointSlice') === rv);
+      clock.advance(10);
     }
-    const during = h.batches.length - 1;
-    assert.ok(during >= 3, `${during} batches during a 700 ms stream`);
+    const during = h.batches.slice(1);
+    assert.is(during.length, 5, `${during.length} batches during a 700 ms stream`);
+    for (const batch of during) {
+      const waited = batch.builtAt - Math.min(...batch.changes.map((c) => c.seenAt));
+      assert.ok(waited <= 120, `a change waited ${waited} ms for its batch`);
+    }
   } finally {
     await h.close();
   }
 });
 
 coalescing('a slow listener is never re-entered; changes made meanwhile come in the next batch', async () => {
-  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')), start: false });
+  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')), start: false, manual: true });
+  const clock = h.clock!;
   let active = 0;
   let maxActive = 0;
   const seen: number[] = [];
+  // The listener finishes only when the test lets it.
+  const gates: (() => void)[] = [];
   h.source.onBatch(async (batch) => {
     active++;
     maxActive = Math.max(maxActive, active);
     seen.push(batch.model.services.size);
-    await sleep(80);
+    await new Promise<void>((resolve) => gates.push(resolve));
     active--;
   });
+  const release = () => gates.shift()?.();
   try {
     await h.source.start();
     await h.source.waitForSync(5000);
     await waitFor('initial batch', () => seen.length === 1);
+    release();
     for (let i = 0; i < 5; i++) {
       h.server.create(service('default', `s${i}`, `10.96.2.${i + 1}`));
-      await sleep(30);
+      await waitFor(`s${i} seen`, () => objects(h, 'Service') === i + 2);
+      clock.advance(50); // past the quiet period: a batch is due while the listener still runs
     }
-    await waitFor('all services', () => seen[seen.length - 1] === 6);
+    assert.equal(seen, [1, 2], 'one batch in the listener; the others wait for it');
+    release();
+    await waitFor('the changes made meanwhile', () => seen.length === 3);
+    release();
+    assert.equal(seen, [1, 2, 6], 'everything made meanwhile in the next batch');
     assert.equal(maxActive, 1);
   } finally {
+    release();
     await h.close();
   }
 });
 
 coalescing('a failing listener gets the changes again after a backoff, until it succeeds', async () => {
-  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')), start: false, source: { backoff: { initialMs: 30, maxMs: 60 } } });
+  const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')), start: false, source: { backoff: { initialMs: 30, maxMs: 60 } }, manual: true });
+  const clock = h.clock!;
   let failures = 2;
   const delivered: ChangeBatch[] = [];
   h.source.onBatch((batch) => {
@@ -423,7 +483,8 @@ coalescing('a failing listener gets the changes again after a backoff, until it 
     await h.source.waitForSync(5000);
     await waitFor('initial batch', () => delivered.length === 1);
     h.server.create(slice('default', 'web', 'web-1', ['10.1.0.1']));
-    await waitFor('three deliveries', () => delivered.length === 4);
+    await waitFor('the slice seen', () => objects(h, 'EndpointSlice') === 1);
+    await advanceUntil(clock, 'three deliveries', () => delivered.length === 4, 10);
     const [first, second, third] = delivered.slice(1) as [ChangeBatch, ChangeBatch, ChangeBatch];
     for (const batch of [first, second, third]) {
       assert.equal(batch.changes.map((c) => `${c.kind} ${c.name}`), ['EndpointSlice web-1']);
@@ -431,8 +492,10 @@ coalescing('a failing listener gets the changes again after a backoff, until it 
       assert.equal(endpointIPs(batch.model, 'default/web/80'), ['10.1.0.1']);
     }
     assert.ok(second.all && third.all);
-    assert.ok(second.builtAt - first.builtAt >= 20, 'retried after a backoff, not at once');
-    await sleep(200);
+    // Backoff 30 ms, then 60 ms (the cap), each followed by the quiet period (20 ms).
+    assert.is(second.builtAt - first.builtAt, 30 + 20, 'retried after the backoff, not at once');
+    assert.is(third.builtAt - second.builtAt, 60 + 20, 'the backoff grew');
+    clock.advance(10_000);
     assert.is(delivered.length, 4, 'no more deliveries once it succeeded');
     assert.ok(h.logs.some((l) => /batch listener failed: .*E2BIG/.test(l)));
   } finally {
