@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { loadManifests } from '../model/load-files.ts';
 import { diagnosticJson, formatDiagnostic, formatIgnored } from '../model/diagnostics.ts';
 import { loadPolicyWasm } from '../wasm/load.ts';
-import { simulate, SimulateError, type SimulateInput, type SimulateResult } from '../sim/simulate.ts';
+import { servedLines, simulate, SimulateError, type SimulateInput, type SimulateResult } from '../sim/simulate.ts';
 import { splitPath } from '../policy-tests/format.ts';
 import { parseServiceAddress, type ServiceAddress } from '../sim/service-address.ts';
 import { formatTable, shareBar } from '../text/table.ts';
@@ -159,6 +159,8 @@ export function formatResult(result: SimulateResult, input: SimulateInput): stri
   } else {
     lines.push('No HTTPRoute applies: plain Service load balancing');
   }
+  lines.push(...servedLines(result, input.request?.method));
+  if (result.filters?.redirect) return `${lines.join('\n')}\n`;
   lines.push(`${result.connections} ${result.route ? 'requests' : 'connections'}, ${result.refused} refused`);
   for (const [reason, n] of Object.entries(result.refusedReasons)) lines.push(`  refused (${reason}): ${n}`);
   lines.push('');

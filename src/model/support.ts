@@ -10,11 +10,11 @@ export interface PathSupport {
 
 /** Every HTTPRoute filter type of the Gateway API (v1.3), standard and experimental channels. */
 export const FILTER_SUPPORT: Readonly<Record<string, PathSupport>> = {
-  RequestHeaderModifier: { simulate: false, live: false },
-  ResponseHeaderModifier: { simulate: false, live: false },
+  RequestHeaderModifier: { simulate: true, live: false },
+  ResponseHeaderModifier: { simulate: true, live: false },
   RequestMirror: { simulate: false, live: false },
-  RequestRedirect: { simulate: false, live: false },
-  URLRewrite: { simulate: false, live: false },
+  RequestRedirect: { simulate: true, live: false },
+  URLRewrite: { simulate: true, live: false },
   ExtensionRef: { simulate: false, live: false },
   CORS: { simulate: false, live: false },
   ExternalAuth: { simulate: false, live: false },

@@ -1,7 +1,7 @@
 // The request panel's result: the deciding HTTPRoute rule, refusals, and a bar chart of where the
 // connections went, per backend Service and per pod. Plain HTML bars.
 
-import type { SimulateResult } from '../sim/simulate.ts';
+import { servedLines, type SimulateResult } from '../sim/simulate.ts';
 import { countsByService } from '../policy-tests/evaluate.ts';
 
 export interface ResultElements {
@@ -57,6 +57,7 @@ export function renderResult(els: ResultElements, outcome: { result: SimulateRes
   } else {
     els.route.textContent = `No HTTPRoute applies: plain Service load balancing (ClusterIP ${r.service.clusterIP}).`;
   }
+  for (const line of servedLines(r)) els.route.append(el('div', { class: 'served' }, line.trim()));
   const reasons = Object.entries(r.refusedReasons).map(([reason, n]) => `${reason}: ${n}`).join(', ');
   els.refused.textContent = `${r.connections} ${unit} to ${r.service.namespace}/${r.service.name}:${r.service.port}, ${r.refused} refused${reasons ? ` (${reasons})` : ''}.`;
 

@@ -1,6 +1,6 @@
 // The simulator's core: where N connections (or requests, behind an L7 route) to a Service go.
 // Pure: takes a model and an instantiated policy.wasm, so the CLI and the playground share it.
-import type { Model, PodInfo, Service, ServicePort } from '../model/types.ts';
+import type { Model, PodInfo, RouteRule, Service, ServicePort } from '../model/types.ts';
 import { objectKey } from '../model/types.ts';
 import type { PolicyInstance } from '../wasm/instance.ts';
 import { compileTables, ruleKey, type CompiledTables, type FrontendInfo, type GroupSetInfo } from '../tables/compile.ts';
@@ -10,6 +10,9 @@ import { decode } from '../tables/codec.ts';
 import { encodeRoutes, type HttpRequest } from '../l7/encode.ts';
 import { routesForFrontend } from '../l7/attach.ts';
 import { createL7Matcher } from '../l7/matcher.ts';
+import { encodeFilters, filterRequest } from '../l7/filters.ts';
+import { frontendServing, type Serving } from '../proxy/serving.ts';
+import type { HeaderEdits } from '../model/types.ts';
 import { hash64 } from '../model/hash.ts';
 import { resolveServiceAddress } from './service-address.ts';
 
@@ -39,10 +42,39 @@ export interface SimulateResult {
   connections: number;
   refused: number;
   refusedReasons: Record<string, number>;
-  /** HTTP status the L7 path answers for refused requests (404 no route, 500 bad backendRef). */
+  /** HTTP status the L7 path answers for refused requests (404 no route, 500 bad backendRef), or a redirect's. */
   status?: number;
   backends: SimulatedBackend[];
   warnings: string[];
+  /** Where this Service port is decided for this client: in the kernel at connect() (L4) or by the node proxy (L7), and why. */
+  served: Serving;
+  /** What the matched rule's filters do (src/l7/filters.ts, the node proxy's order). */
+  filters?: SimulatedFilters;
+}
+
+export interface SimulatedFilters {
+  /** RequestRedirect: every request is answered with this status and Location. */
+  redirect?: { status: number; location: string };
+  /** The request the backend receives after the rule's URLRewrite and RequestHeaderModifier (before a backendRef's own). */
+  request?: { path: string; headers: [string, string][] };
+  /** The rule's ResponseHeaderModifier. */
+  responseHeaders?: HeaderEdits;
+  /** backendRef-level filters and filters the node proxy does not apply, one line each. */
+  notes: string[];
+}
+
+/** Where the request is decided and what the matched rule's filters do, one line each (CLI and playground). */
+export function servedLines(result: SimulateResult, method = 'GET'): string[] {
+  const lines = [`${result.served.layer === 'L7' ? 'Decided by the node proxy (L7)' : 'Decided in the kernel at connect() (L4)'}: ${result.served.why}`];
+  const f = result.filters;
+  if (f?.redirect) lines.push(`RequestRedirect: every request is answered ${f.redirect.status}, Location: ${f.redirect.location}`);
+  if (f?.request) lines.push(`The backend receives: ${method} ${f.request.path}, headers ${f.request.headers.map(([n, v]) => `${n}: ${v}`).join(', ')}`);
+  if (f?.responseHeaders) {
+    const r = f.responseHeaders;
+    lines.push(`Response headers: ${[...r.set.map((h) => `set ${h.name}: ${h.value}`), ...r.add.map((h) => `add ${h.name}: ${h.value}`), ...r.remove.map((n) => `remove ${n}`)].join(', ')}`);
+  }
+  for (const note of f?.notes ?? []) lines.push(`  ${note}`);
+  return lines;
 }
 
 /** Bad simulation input (unknown service, port or pod): the CLI's exit status 1. */
@@ -113,17 +145,22 @@ export function simulate(model: Model, instance: PolicyInstance, input: Simulate
   new WasmSink(instance).load(tables);
   const frontend = tables.frontends.find((f) => f.service === svc && f.port === port && f.vip === svc.clusterIPs[0])!;
   const clientNamespace = pod?.meta.namespace ?? svc.meta.namespace;
+  const serving = frontendServing(frontend);
+  const served = serving.consumers.get(clientNamespace) ?? serving.producer;
   const choice = chooseGroups(model, instance, frontend, clientNamespace, input.request ?? {}, warnings);
-  const counts = runConnections(instance, tables, frontend, choice.groups, pod, input);
+  const redirected = choice.filters?.redirect !== undefined;
+  const counts = redirected ? { refused: 0, reasons: {}, backends: [] } : runConnections(instance, tables, frontend, choice.groups, pod, input);
   return {
     service: { namespace: svc.meta.namespace, name: svc.meta.name, port: port.port, clusterIP: frontend.vip },
     route: choice.route,
     connections: input.connections,
     refused: counts.refused,
     refusedReasons: counts.reasons,
-    ...(choice.status !== undefined && counts.refused > 0 ? { status: choice.status } : {}),
+    ...(choice.status !== undefined && (counts.refused > 0 || redirected) ? { status: choice.status } : {}),
     backends: counts.backends,
     warnings,
+    served,
+    ...(choice.filters ? { filters: choice.filters } : {}),
   };
 }
 
@@ -131,6 +168,7 @@ interface GroupChoice {
   groups: GroupSetInfo | null;
   route: SimulateResult['route'];
   status?: number;
+  filters?: SimulatedFilters;
 }
 
 /** Runs the L7 matcher when routes apply to this client; returns the weighted groups to use. */
@@ -147,17 +185,47 @@ function chooseGroups(
   if (routes.length === 0) return { groups: null, route: null };
   const encoded = encodeRoutes(routes);
   warnings.push(...encoded.unsupported);
-  const match = createL7Matcher(instance).match(encoded, { path: request.path ?? '/', method: request.method ?? 'GET', headers: request.headers ?? {}, query: request.query ?? {} });
+  // A mesh request carries Host (HTTP/1.1 requires it): the Service's name unless the request gives one.
+  const headers = { ...(request.headers ?? {}) };
+  if (!Object.keys(headers).some((h) => h.toLowerCase() === 'host')) {
+    headers['host'] = `${svc.meta.name}.${svc.meta.namespace}.svc.cluster.local${frontend.port.port === 80 ? '' : `:${frontend.port.port}`}`;
+  }
+  const match = createL7Matcher(instance).match(encoded, { path: request.path ?? '/', method: request.method ?? 'GET', headers, query: request.query ?? {} });
   if (!match) return { groups: emptySet(), route: null, status: 404 };
   const rule = encoded.rules[match.ruleRef]!;
+  const filters = ruleFilters(instance, encoded.rules.map((r) => r.route.rules[r.ruleIndex]!), match.ruleRef, request, frontend.port.port);
+  const route = { namespace: rule.route.meta.namespace, name: rule.route.meta.name, rule: rule.ruleIndex };
+  if (filters?.redirect) return { groups: emptySet(), route, status: filters.redirect.status, filters };
   const info = frontend.rules.get(ruleKey(rule.route, rule.ruleIndex))!;
   const invalid = info.groupSet.groups.filter((g) => g.invalid);
   for (const g of invalid) warnings.push(`HTTPRoute ${rule.route.meta.namespace}/${rule.route.meta.name} rule ${rule.ruleIndex}: backendRef ${g.service || '(none)'}: ${g.invalid}`);
   return {
     groups: info.groupSet,
-    route: { namespace: rule.route.meta.namespace, name: rule.route.meta.name, rule: rule.ruleIndex },
+    route,
     ...(invalid.length > 0 ? { status: 500 } : {}),
+    ...(filters ? { filters } : {}),
   };
+}
+
+/** The matched rule's filters applied to the request just matched on `instance`; undefined when it has none. */
+function ruleFilters(
+  instance: PolicyInstance, rules: RouteRule[], index: number, request: Partial<HttpRequest>, port: number,
+): SimulatedFilters | undefined {
+  const rule = rules[index]!;
+  const notes: string[] = [];
+  rule.backendRefs.forEach((b, i) => {
+    const kinds = [b.requestHeaders ? 'request' : '', b.responseHeaders ? 'response' : ''].filter(Boolean);
+    if (kinds.length > 0) notes.push(`backendRefs[${i}] (${b.namespace}/${b.name}) edits the ${kinds.join(' and ')} headers when it is picked`);
+  });
+  for (const m of rule.mirrors ?? []) notes.push(`RequestMirror to ${m.backend.namespace}/${m.backend.name} (${m.percent}%) is not applied: the node proxy (HAProxy 2.6) has no request mirroring`);
+  if (!rule.redirect && !rule.rewrite && !rule.requestHeaders && !rule.responseHeaders && notes.length === 0) return undefined;
+  const query = Object.entries(request.query ?? {}).flatMap(([k, list]) => (typeof list === 'string' ? [list] : list).map((v) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)).join('&');
+  const result = filterRequest(instance, encodeFilters(rules), index, -1, { path: request.path ?? '/', port, ...(query ? { query } : {}) });
+  const out: SimulatedFilters = { notes };
+  if (result.kind === 'redirect') out.redirect = { status: result.status, location: result.location };
+  else if (rule.rewrite || rule.requestHeaders) out.request = { path: result.path, headers: result.headers };
+  if (rule.responseHeaders && !rule.redirect) out.responseHeaders = rule.responseHeaders;
+  return out;
 }
 
 /** No rule matched: every request is refused (404). */

@@ -76,7 +76,7 @@ function result(parts: Partial<SimulateResult> & { counts?: Record<string, numbe
   const backends = Object.entries(parts.counts ?? {}).map(([service, count], i) => ({ service, pod: `default/p${i}`, ip: `10.0.0.${i}`, port: 80, count }));
   return {
     service: { namespace: 'default', name: 'api', port: 80, clusterIP: '10.96.0.1' },
-    route: null, connections: 100, refused: 0, refusedReasons: {}, backends, warnings: [], ...parts,
+    route: null, connections: 100, refused: 0, refusedReasons: {}, backends, warnings: [], served: { layer: 'L4', why: 'no HTTPRoute' }, ...parts,
   };
 }
 
