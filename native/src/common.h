@@ -10,7 +10,7 @@ namespace meshc {
 
 // Constructors and the error factory, one set per Node environment (main thread or worker).
 struct AddonData {
-  Napi::FunctionReference errorFactory;  // (message, fields) => Error, installed by src/node/bpf.ts
+  Napi::FunctionReference errorFactory;  // (message, fields) => Error, installed by src/loader/addon.ts
   Napi::FunctionReference mapCtor;
   Napi::FunctionReference programCtor;
   Napi::FunctionReference linkCtor;
