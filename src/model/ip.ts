@@ -132,12 +132,13 @@ const SPECIAL: readonly [Cidr, string][] = [
   ['169.254.0.0/16', 'is in the link-local range (169.254.0.0/16)'],
   ['fe80::/10', 'is in the link-local range (fe80::/10)'],
   ['224.0.0.0/24', 'is in the link-local multicast range (224.0.0.0/24)'],
-  ['ff02::/16', 'is in the link-local multicast range (ff02::/16)'],
   ['255.255.255.255/32', 'is the broadcast address'],
   ['::ffff:0.0.0.0/96', 'is an IPv4-mapped IPv6 address (write the IPv4 address; no connect() to it can match)'],
 ].map(([text, why]) => [parseCidr(text!)!, why!]);
 
 /** Why a connection can never be sent to `address` as an endpoint or a ClusterIP, or undefined. */
 export function specialAddressProblem(address: Address): string | undefined {
+  // IPv6 multicast of link-local scope: ff02::/16 with any flags (ffX2::/16), as Go's IsLinkLocalMulticast.
+  if (address.family === 6 && ((address.value >> 112n) & 0xff0fn) === 0xff02n) return 'is in the link-local multicast range (ff02::/16)';
   return SPECIAL.find(([cidr]) => cidrContains(cidr, address))?.[1];
 }

@@ -36,6 +36,7 @@ const special: [string, RegExp][] = [
   ['febf::1', /link-local range \(fe80/],
   ['224.0.0.251', /link-local multicast/],
   ['ff02::fb', /link-local multicast/],
+  ['ff12::1', /link-local multicast/],
   ['255.255.255.255', /broadcast/],
   ['::ffff:10.0.0.1', /IPv4-mapped/],
 ];
@@ -65,7 +66,7 @@ for (const clusterIP of ['::ffff:10.96.0.10', '127.0.0.1', '0.0.0.0']) {
   });
 }
 addresses('ordinary addresses pass', () => {
-  for (const text of ['10.244.1.2', '192.168.0.255', '172.16.0.1', 'fd00::10', '2001:db8::1', '::ffff:0:0:1', '169.253.255.255', '126.255.255.255']) {
+  for (const text of ['10.244.1.2', '192.168.0.255', '172.16.0.1', 'fd00::10', '2001:db8::1', '::ffff:0:0:1', '169.253.255.255', '126.255.255.255', 'ff05::1', 'ff03::1']) {
     assert.is(specialAddressProblem(parseAddress(text)!), undefined, text);
   }
   const model = build([service(), slice('10.244.1.2')]);
