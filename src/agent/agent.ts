@@ -14,6 +14,7 @@ import { KernelSink } from '../sinks/kernel.ts';
 import type { TableState } from '../sinks/sink.ts';
 import { adoptIds, holdLeftIds } from './adopt.ts';
 import { writeNames } from './names.ts';
+import { ServingLog } from '../proxy/serving-log.ts';
 import { sumPerCpu } from '../glue/counters.ts';
 import { cgroupKey, skippedCgroupIds, skippedPodUids } from './skip.ts';
 import { acquirePinLock, lockOwners } from './pin-lock.ts';
@@ -119,6 +120,8 @@ export class Agent {
   private firstFullSync = false;
   private skipped = new Set<bigint>();
   private skippedUids = new Set<string>();
+  /** Which Service ports need the node proxy (L7), logged when that changes. */
+  private readonly serving = new ServingLog();
 
   constructor(readonly options: AgentOptions) {
     this.log = options.log ?? ((line) => process.stderr.write(`${line}\n`));
@@ -309,6 +312,7 @@ export class Agent {
     const steps = stats.steps > 1 ? ` in ${stats.steps} steps (old and new rows did not fit the maps at once)` : '';
     this.log(`agent: synced ${tables.frontends.length} service frontends, ${tables.backends.size} backends: ${written} rows written, ${removed} removed, ${stats.servicesChanged} services switched${steps} (${ms} ms)`);
     for (const f of notApplied) this.log(`agent: ${f.object}: not applied: ${f.reason}; ${f.kept ? 'its previous version stays in force' : 'it is not routed'} (retried on the next sync)`);
+    for (const line of this.serving.changes(tables)) this.log(`agent: ${line}`);
     for (const file of heldBack) this.log(`agent: ${file}: its last good version stays in force`);
     return { stats, tables, diagnostics, heldBack, pruned: synced, notApplied };
   }

@@ -14,6 +14,7 @@ import { assignListenerPorts } from '../../src/proxy/ports.ts';
 import { pcreFor } from '../../src/proxy/pcre.ts';
 import { quoted } from '../../src/proxy/config-words.ts';
 import { frontendServing } from '../../src/proxy/serving.ts';
+import { ServingLog } from '../../src/proxy/serving-log.ts';
 import { checkConfig, haproxyAvailable } from './haproxy-process.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -153,6 +154,17 @@ plan('filters: redirect, rewrite, header edits and timeouts pass haproxy -c; a m
     "HTTPRoute default/f: spec.rules[1].timeouts.backendRequest: applied as HAProxy's server timeout (the longest wait for the backend), not as a deadline for the whole backend request",
   ]);
   if (haproxyAvailable()) { const problem = checkConfig(config.text); assert.is(problem, undefined, `${problem}\n${config.text}`); }
+});
+
+plan('the agent logs a Service port once when it becomes L7 and once when it is L4 again', () => {
+  const log = new ServingLog();
+  const l7 = configOf([service('front'), service('v1'), route('h', [{ matches: [{ headers: [{ name: 'x-canary-user', value: 'true' }] }], backendRefs: [{ name: 'v1', port: 80 }] }])]);
+  const [line] = log.changes(l7.tables);
+  assert.match(line!, /^Service default\/front port 80: L7 \(HTTPRoute default\/h rule 0 matches on headers\): the agent does not run the node proxy yet, so connect\(\) is decided in the kernel on the catch-all rules only/);
+  assert.equal(log.changes(l7.tables), []);
+  const l4 = configOf([service('front'), service('v1'), route('w', [{ backendRefs: [{ name: 'v1', port: 80 }] }])]);
+  assert.equal(log.changes(l4.tables), ['Service default/front port 80: now L4, decided in the kernel at connect()']);
+  assert.equal(log.changes(l4.tables), []);
 });
 
 const words = suite('config words and regexes');
