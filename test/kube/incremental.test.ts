@@ -5,7 +5,7 @@
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Model } from '../../src/model/types.ts';
-import { harness, namespace, node, route, service, slice, sleep, waitFor } from './helpers.ts';
+import { harness, namespace, node, route, service, slice, waitFor } from './helpers.ts';
 
 function canonical(model: Model): Record<string, unknown> {
   const sorted = <T>(entries: Iterable<[string, T]>) => [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -32,7 +32,8 @@ function* random(seed: number): Generator<number> {
 const incremental = suite('incremental model');
 
 incremental('equals a full build after every batch of random changes', async () => {
-  const h = await harness({ source: { quietMs: 5, maxDelayMs: 20 }, start: false });
+  const h = await harness({ source: { quietMs: 5, maxDelayMs: 20 }, start: false, manual: true });
+  const clock = h.clock!;
   const mismatches: string[] = [];
   let compared = 0;
   h.source.onBatch((batch) => {
@@ -47,6 +48,12 @@ incremental('equals a full build after every batch of random changes', async () 
   const pick = <T>(list: T[]) => list[Math.floor(rng.next().value * list.length)]!;
   const names = ['a', 'b', 'c', 'd', 'e', 'f'];
   const namespaces = ['default', 'shop'];
+  // The resourceVersion of the last change made to each kind, and whether the source has seen it:
+  // the clock moves only once it has, so the batches are cut at the same places on every run.
+  const lastChange = new Map<string, number>();
+  const changed = (kind: string) => lastChange.set(kind, Number(h.server.resourceVersion));
+  const seen = (kind: string) => Number(h.source.status().resources.find((r) => r.kind === kind)?.resourceVersion ?? 0);
+  const caughtUp = () => [...lastChange].every(([kind, rv]) => seen(kind) >= rv);
   try {
     h.server.create(namespace('shop'));
     await h.source.start();
@@ -61,6 +68,7 @@ incremental('equals a full build after every batch of random changes', async () 
         const existing = h.server.get(object.apiVersion, kind, object.metadata.namespace ?? '', object.metadata.name);
         if (existing) h.server.update({ ...object, metadata: { ...object.metadata } });
         else h.server.create(object);
+        changed(kind);
       };
       if (op === 'service') {
         const ports = pick([[{ name: 'http', port: 80, targetPort: 8080 }], [{ name: 'http', port: 80 }, { name: 'grpc', port: 9090 }], [{ port: 81, targetPort: 8081 }]]);
@@ -80,18 +88,25 @@ incremental('equals a full build after every batch of random changes', async () 
           ['gateway.networking.k8s.io/v1', 'HTTPRoute', `r-${name}`],
         ] as const;
         const [apiVersion, kind, victim] = pick([...victims]);
-        if (h.server.get(apiVersion, kind, ns, victim)) h.server.delete(apiVersion, kind, ns, victim);
+        if (h.server.get(apiVersion, kind, ns, victim)) {
+          h.server.delete(apiVersion, kind, ns, victim);
+          changed(kind);
+        }
       } else if (op === 'node') {
         upsert(node(`n${names.indexOf(name) % 3}`, pick(['zone-a', 'zone-b'])));
       } else {
         const existing = h.server.get('v1', 'Namespace', '', 'shop')!;
         h.server.update({ ...existing, metadata: { ...existing.metadata, annotations: rng.next().value < 0.5 ? { 'meshc.io/skip': 'true' } : {} } });
+        changed('Namespace');
       }
-      if (step % 3 === 0) await sleep(rng.next().value * 15);
+      if (step % 3 === 0) {
+        await waitFor(`step ${step} seen`, caughtUp);
+        clock.advance(rng.next().value * 15);
+      }
     }
-    const rv = h.server.resourceVersion;
-    await waitFor('last change', () => h.source.status().resources.every((r) => r.kind === 'HTTPRoute' || Number(r.resourceVersion) <= Number(rv)) && h.batches.length > 0);
-    await sleep(100);
+    await waitFor('the last change seen', caughtUp);
+    clock.advance(1000);
+    await waitFor('the last batch', () => h.batches.length > 0 && !h.source.status().resources.some((r) => r.failing));
     assert.ok(compared >= 20, `${compared} batches compared`);
     assert.ok(h.batches.some((b) => !b.all), 'some batches were incremental');
     assert.equal(mismatches, []);
