@@ -16,6 +16,7 @@
 //   fails ('error') is closed and made again by the next rescan; it never stops the agent.
 import { createHash } from 'node:crypto';
 import { watch as fsWatch, type FSWatcher } from 'node:fs';
+import type { BigIntStats } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, sep } from 'node:path';
 import { buildModel } from '../model/build.ts';
@@ -49,8 +50,11 @@ interface Scan {
   files: Map<string, { hash: string; text?: string; error?: string }>;
   /** Directories (a root or below) that could not be listed, with the reason. */
   unreadable: Map<string, string>;
-  /** Directories listed, with their inode (a watcher on a replaced directory is renewed). */
-  dirs: Map<string, bigint>;
+  /**
+   * Directories listed, with their identity (a watcher on a replaced directory is renewed): the
+   * inode and the birth time, since a directory removed and made again often gets the same inode.
+   */
+  dirs: Map<string, string>;
 }
 
 export class ManifestSource {
@@ -167,7 +171,7 @@ export class ManifestSource {
    * Returns a function that stops watching.
    */
   watch(onChange: () => void): () => void {
-    const watchers = new Map<string, { ino: bigint; watcher: FSWatcher }>();
+    const watchers = new Map<string, { identity: string; watcher: FSWatcher }>();
     let stopped = false;
     let scanning = false;
     let again = false;
@@ -198,12 +202,12 @@ export class ManifestSource {
     };
     const renewWatchers = (scan: Scan) => {
       for (const [dir, entry] of watchers) {
-        if (scan.dirs.get(dir) !== entry.ino) {
+        if (scan.dirs.get(dir) !== entry.identity) {
           entry.watcher.close();
           watchers.delete(dir);
         }
       }
-      for (const [dir, ino] of scan.dirs) {
+      for (const [dir, identity] of scan.dirs) {
         if (watchers.has(dir)) continue;
         try {
           const watcher = this.watchDirectory(dir, soon);
@@ -213,7 +217,7 @@ export class ManifestSource {
             if (watchers.get(dir)?.watcher === watcher) watchers.delete(dir);
             soon();
           });
-          watchers.set(dir, { ino, watcher });
+          watchers.set(dir, { identity, watcher });
         } catch {
           // gone between the scan and here: the next rescan sees it
         }
@@ -270,7 +274,7 @@ async function scanPaths(paths: readonly string[]): Promise<Scan> {
       scan.files.set(file, { hash: `error:${code}`, error: code });
     }
   };
-  const walk = async (dir: string, ino: bigint) => {
+  const walk = async (dir: string, identity: string) => {
     let entries;
     try {
       entries = await readdir(dir, { withFileTypes: true });
@@ -278,14 +282,14 @@ async function scanPaths(paths: readonly string[]): Promise<Scan> {
       scan.unreadable.set(dir, (error as NodeJS.ErrnoException).code ?? (error as Error).message);
       return;
     }
-    scan.dirs.set(dir, ino);
+    scan.dirs.set(dir, identity);
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       if (entry.name.startsWith('.')) continue;
       const child = join(dir, entry.name);
       if (entry.isDirectory()) {
         const info = await stat(child, { bigint: true }).catch(() => undefined);
-        if (info) await walk(child, info.ino);
+        if (info) await walk(child, directoryIdentity(info));
       } else if (MANIFEST_FILE.test(entry.name)) await readOne(child);
     }
   };
@@ -297,10 +301,14 @@ async function scanPaths(paths: readonly string[]): Promise<Scan> {
       scan.unreadable.set(path, (error as NodeJS.ErrnoException).code ?? (error as Error).message);
       continue;
     }
-    if (info.isDirectory()) await walk(path, info.ino);
+    if (info.isDirectory()) await walk(path, directoryIdentity(info));
     else await readOne(path);
   }
   return scan;
+}
+
+function directoryIdentity(info: BigIntStats): string {
+  return `${info.dev}:${info.ino}:${info.birthtimeNs}`;
 }
 
 function fingerprint(scan: Scan): string {

@@ -223,6 +223,39 @@ watching('rename, in-place write after a rename, symlink swap, a directory added
   }
 });
 
+watching('a root removed and made again (often with the same inode) is watched again, not only rescanned', async () => {
+  const root = tempDir();
+  const dir = path.join(root, 'manifests');
+  mkdirSync(dir);
+  const rescanMs = 4000;
+  const source = new ManifestSource([dir], { rescanMs, settleMs: 100 });
+  const seen = changes(3 * rescanMs);
+  writeFileSync(path.join(dir, 'a.yaml'), svc('a'));
+  await source.read();
+  const stop = source.watch(seen.onChange);
+  try {
+    await new Promise((r) => setTimeout(r, 200));
+    rmSync(dir, { recursive: true });
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'a.yaml'), svc('a', '10.0.0.5'));
+    // The re-created root is found by a rescan; the one after it has renewed the watcher.
+    for (let n = seen.seen + 1; ; n = seen.seen + 1) {
+      await seen.until(n, 'the re-created root');
+      if ((await source.read()).model.endpoints.get('default/a/http')?.[0]?.ip === '10.0.0.5') break;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    const before = seen.seen;
+    const started = performance.now();
+    writeFileSync(path.join(dir, 'a.yaml'), svc('a', '10.0.0.6'));
+    await seen.until(before + 1, 'an in-place write in the re-created root');
+    const ms = performance.now() - started;
+    assert.ok(ms < rescanMs / 2, `seen after ${ms.toFixed(0)} ms: by the rescan, not by a watcher`);
+  } finally {
+    stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 /** A stand-in for fs.watch's FSWatcher that a test can make fail. */
 class FailingWatcher extends EventEmitter {
   closed = false;

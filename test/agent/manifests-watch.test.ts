@@ -1,6 +1,7 @@
 // `meshc agent --watch` against a hostile operator's file events, with clients looping connects in
 // the routed cgroup the whole time: renames, in-place writes, truncation, a deleted and re-created
-// directory, an unreadable directory, a ConfigMap-style symlink swap and a directory added later.
+// file, a deleted and re-created directory (watched again), an unreadable directory, a
+// ConfigMap-style symlink swap and a directory added later.
 // Not one connection may fail or reach a backend outside the sets in force, and each change must
 // be applied within a generous bound (the real figures: bench/agent-recovery.ts).
 import * as assert from 'uvu/assert';
@@ -49,6 +50,12 @@ kernelSuite('meshc agent --watch: file events never lose or freeze routing', ker
         writeFileSync(file, web([PODS[0]!]));
       });
 
+      await change('deleted, re-created 300 ms later', [PODS[2]!], async () => {
+        rmSync(file);
+        await pause(300);
+        writeFileSync(file, web([PODS[2]!]));
+      });
+
       let mark = lab.logMark(agent);
       rmSync(lab.manifests, { recursive: true });
       await lab.agentLogs(agent, /cannot read the directory \(ENOENT\): the last good state of its 1 files stays in force/, mark, APPLY_BOUND_MS);
@@ -57,6 +64,11 @@ kernelSuite('meshc agent --watch: file events never lose or freeze routing', ker
         mkdirSync(lab.manifests);
         writeFileSync(file, web([PODS[1]!]));
       });
+      // The re-created directory (often with the old inode) is watched again: an in-place write
+      // is seen by its watcher, well before the 1 s rescan would find it.
+      await pause(1200);
+      await change('written in place in the re-created directory', [PODS[0]!], () => writeFileSync(file, web([PODS[0]!])));
+      assert.ok(applyTimes['written in place in the re-created directory']! < 900, `${applyTimes['written in place in the re-created directory']} ms: left to the rescan`);
 
       mark = lab.logMark(agent);
       const later = path.join(lab.manifests, 'later');
