@@ -5,6 +5,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
 import { loadPolicyWasm } from '../src/wasm/load.ts';
 import { compileTables } from '../src/tables/compile.ts';
+import { ALGORITHMS } from '../src/model/service.ts';
 import { WasmSink } from '../src/sinks/wasm.ts';
 import { modelOf, serviceYaml } from '../test/helpers/policy-harness.ts';
 
@@ -17,8 +18,6 @@ export interface Case {
 function endpoints(n: number, prefix: string) {
   return Array.from({ length: n }, (_, i) => ({ ip: `${prefix}.${Math.floor(i / 250)}.${(i % 250) + 1}` }));
 }
-
-const ALGORITHMS = ['random', 'round-robin', 'maglev', 'least-conn'] as const;
 
 /** The policies both the simulator and the kernel benchmarks measure, on small tables. */
 export function policyCases(): Case[] {

@@ -76,7 +76,7 @@ struct mc_harness_slot {
 	__u32 out_pad;          /* zero */
 };
 
-/* The host packs these (test/kernel/deciders.ts): the layout is a contract. */
+/* The host reads this layout from src/generated/glue.ts (McHarnessSlot): it is a contract. */
 _Static_assert(sizeof(struct service_key) == 20, "service_key changed: update mc_harness_slot");
 _Static_assert(sizeof(struct decision) == 36, "decision changed: update mc_harness_slot");
 _Static_assert(__builtin_offsetof(struct mc_harness_slot, client) == 24, "mc_harness_slot.client");

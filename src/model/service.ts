@@ -4,6 +4,7 @@ import type { Algorithm, Family, Protocol, Service, ServicePort } from './types.
 import type { FieldPath } from './manifest-doc.ts';
 import type { KubeObject } from './objects.ts';
 import type { Reporter, WithReporter } from './diagnostics.ts';
+import { ALG } from '../generated/constants.ts';
 import { AddressAllocator } from './address-allocator.ts';
 import { cidrContains, formatAddress, parseAddress, specialAddressProblem, type Cidr } from './ip.ts';
 import {
@@ -19,7 +20,8 @@ import {
 } from './fields.ts';
 
 export const ALGORITHM_ANNOTATION = 'meshc.io/lb-algorithm';
-export const ALGORITHMS: readonly Algorithm[] = ['random', 'round-robin', 'maglev', 'least-conn'];
+/** The policy's algorithms, in the order of their ALG_* values. */
+export const ALGORITHMS = Object.keys(ALG) as readonly Algorithm[];
 export const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'] as const;
 const DEFAULT_AFFINITY_TIMEOUT = 10800;

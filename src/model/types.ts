@@ -1,9 +1,11 @@
 // The typed model of Kubernetes state that every source (manifest files, the API server) produces
 // and the table compiler consumes. Pure data: no I/O, usable in Node and in the browser.
+import type { ALG } from '../generated/constants.ts';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type Family = 4 | 6;
-export type Algorithm = 'random' | 'round-robin' | 'maglev' | 'least-conn';
+/** A load-balancing algorithm of the policy (its ALG_* constants, assembly/constants.ts). */
+export type Algorithm = keyof typeof ALG;
 
 /** Where an object came from, for diagnostics: file path, 0-based document index in that file. */
 export interface SourceRef {

@@ -1,12 +1,18 @@
 // src/generated/ is current: regenerated in memory from assembly/ and bpf/, it equals the
 // committed files byte for byte, twice over (reproducible), and follows a changed declaration.
+import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { findClang, includeDirs } from '../../src/build/compile.ts';
 import { staleGenerated } from '../../src/build/generate.ts';
 import { generateHostCode } from '../../src/build/host-code.ts';
+import { generateC } from '../../src/compiler/index.ts';
+import * as Constants from '../../src/generated/constants.ts';
+import * as Glue from '../../src/generated/glue.ts';
+import { STRUCTS, type FieldSpec, type StructSpec } from '../../src/generated/layouts.ts';
 import { ROOT } from '../kernel/env.ts';
 
 const test = suite('generated TypeScript');
@@ -38,6 +44,60 @@ test('a changed declaration changes the generated layouts and glue records', () 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+const WIDTH = { u8: 1, u16: 2, u32: 4, u64: 8, char: 1 } as const;
+
+function isSpec(x: unknown): x is StructSpec {
+  return typeof x === 'object' && x !== null && 'cName' in x && 'fields' in x;
+}
+
+function memberSize(f: FieldSpec): number {
+  return (f.type === 'struct' ? f.spec!.size : WIDTH[f.type]) * (f.count ?? 1);
+}
+
+/** `_Static_assert`s of every size, offset, member size and constant the generated TypeScript records. */
+function assertions(specs: readonly StructSpec[]): string[] {
+  const out: string[] = [];
+  for (const s of specs) {
+    out.push(`_Static_assert(sizeof(struct ${s.cName}) == ${s.size}, "sizeof(struct ${s.cName})");`);
+    for (const f of s.fields) {
+      out.push(`_Static_assert(__builtin_offsetof(struct ${s.cName}, ${f.name}) == ${f.offset}, "offsetof(struct ${s.cName}, ${f.name})");`);
+      out.push(`_Static_assert(sizeof(((struct ${s.cName} *)0)->${f.name}) == ${memberSize(f)}, "sizeof(struct ${s.cName}.${f.name})");`);
+    }
+  }
+  for (const [name, value] of [...Object.entries(Constants), ...Object.entries(Glue)]) {
+    if (!/^[A-Z][A-Z0-9_]*$/.test(name) || (typeof value !== 'number' && typeof value !== 'bigint')) continue;
+    out.push(`_Static_assert(${name} == ${value}${typeof value === 'bigint' ? 'ULL' : ''}, "${name}");`);
+  }
+  return out;
+}
+
+/** Compiles `lines` after the glue headers (over the generated policy header); clang's errors, or ''. */
+function compileAgainstHeaders(lines: string[]): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'meshc-offsets-'));
+  try {
+    const policy = generateC({ baseDir: ROOT });
+    assert.equal(policy.diagnostics, []);
+    writeFileSync(path.join(dir, 'meshc_policy.h'), policy.code);
+    writeFileSync(path.join(dir, 'offsets.c'), ['#include "meshc_structs.h"', ...lines, ''].join('\n'));
+    const args = ['-target', 'bpf', '-fsyntax-only', '-Wall', '-Werror', ...includeDirs(dir).flatMap((d) => ['-I', d]), path.join(dir, 'offsets.c')];
+    const res = spawnSync(findClang(), args, { encoding: 'utf8' });
+    return res.status === 0 ? '' : res.stderr || `clang exited with ${res.status}`;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('clang agrees with every size, offset and constant that src/generated records for C', () => {
+  const specs = [...STRUCTS, ...(Object.values(Glue) as unknown[]).filter(isSpec)];
+  const lines = assertions(specs);
+  assert.ok(specs.some((s) => s.cName === 'mc_harness_slot') && specs.some((s) => s.cName === 'service_key'), 'glue and policy structs');
+  assert.ok(lines.length > 150, `${lines.length} assertions`);
+  assert.is(compileAgainstHeaders(lines), '');
+  // The check can fail: one wrong offset is a clang error naming the field.
+  const wrong = lines.map((l) => l.replace('offsetof(struct mc_harness_slot, out) == 48', 'offsetof(struct mc_harness_slot, out) == 44'));
+  assert.match(compileAgainstHeaders(wrong), /offsetof\(struct mc_harness_slot, out\)/);
 });
 
 test.run();

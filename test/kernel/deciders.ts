@@ -3,6 +3,7 @@
 // same input batch (struct mc_harness_slot layout, bpf/meshc_structs.h) and return outputs in
 // the same layout, so a comparison is a byte compare per slot.
 import { readFileSync } from 'node:fs';
+import { McHarnessSlot } from '../../src/generated/glue.ts';
 import { loadObject, type BpfObject } from '../../src/loader/index.ts';
 import { writeTables } from '../../src/sinks/apply.ts';
 import { KernelSink } from '../../src/sinks/kernel.ts';
@@ -12,9 +13,20 @@ import { instantiatePolicy, type PolicyInstance } from '../../src/wasm/instance.
 import { makePinDir, removePinDir } from './env.ts';
 import { connectionRows } from '../helpers/policy-harness.ts';
 
-// struct mc_harness_slot (bpf/meshc_structs.h): key 0..20, client 24, now 32, rand 40, verdict 44,
-// decision 48..84, zero padding to 88.
-export const SLOT = { size: 88, key: 0, client: 24, now: 32, rand: 40, verdict: 44, out: 48 } as const;
+function slotOffset(name: (typeof McHarnessSlot)['fields'][number]['name']): number {
+  return McHarnessSlot.fields.find((f) => f.name === name)!.offset;
+}
+
+/** Byte offsets in struct mc_harness_slot (bpf/meshc_structs.h), from its generated layout. */
+export const SLOT = {
+  size: McHarnessSlot.size,
+  key: slotOffset('key'),
+  client: slotOffset('client'),
+  now: slotOffset('now'),
+  rand: slotOffset('rand'),
+  verdict: slotOffset('verdict'),
+  out: slotOffset('out'),
+} as const;
 
 export interface DecisionInput {
   key: Uint8Array;

@@ -4,6 +4,7 @@
 // random weights (some backendRefs unresolvable). Manifests go through the real model builder.
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
+import { ALGORITHMS } from '../../src/model/service.ts';
 import type { Algorithm, Model } from '../../src/model/types.ts';
 
 /** xorshift32 with helpers; deterministic for a seed. */
@@ -52,7 +53,7 @@ export interface Profile {
 }
 
 export const BASE_PROFILE: Profile = {
-  algorithms: ['random', 'round-robin', 'maglev', 'least-conn'],
+  algorithms: ALGORITHMS,
   affinity: 0.2,
   local: 0.1,
   preferClose: 0.2,
