@@ -6,6 +6,7 @@
 // Gateway API conformance cases that apply to a mesh (one HAProxy per case: each case has its
 // own Services).
 import http from 'node:http';
+import http2 from 'node:http2';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,8 +40,8 @@ export interface Mismatch {
   haproxy: Outcome;
 }
 
-/** How many answers the filters changed, by what they changed. */
-export interface FilterCounts { redirects: number; rewrittenTargets: number; editedRequestHeaders: number; editedResponseHeaders: number }
+/** How many answers the filters changed, by what they changed, and how many requests went over h2c. */
+export interface FilterCounts { redirects: number; rewrittenTargets: number; editedRequestHeaders: number; editedResponseHeaders: number; h2c: number }
 
 export interface DifferentialSummary {
   random: { scenarios: number; requests: number; byStatus: Record<string, number>; filtered: FilterCounts };
@@ -73,6 +74,46 @@ function send(port: number, req: RandomRequest, pick: number): Promise<Answer> {
     });
     r.on('error', reject);
     r.end();
+  });
+}
+
+/** h2c sessions (prior knowledge) by listener port: every fifth batch of requests goes over HTTP/2. */
+const sessions = new Map<number, http2.ClientHttp2Session>();
+
+/** The same request over h2c: lower-case names, Host as :authority (HAProxy sends it on as Host). */
+function h2Headers(port: number, req: RandomRequest, pick: number): [string, string][] {
+  const list = headerList(port, req, pick).map(([n, v]): [string, string] => [n.toLowerCase(), v]);
+  // :authority is a pseudo-header, sent before every other header.
+  return [...list.filter(([n]) => n === 'host'), ...list.filter(([n]) => n !== 'host')];
+}
+
+function sendH2(port: number, req: RandomRequest, pick: number): Promise<Answer> {
+  let session = sessions.get(port);
+  if (!session || session.closed || session.destroyed) {
+    session = http2.connect(`http://${NODE_IP}:${port}`);
+    session.on('error', () => undefined);
+    sessions.set(port, session);
+  }
+  const list = h2Headers(port, req, pick);
+  const authority = list.find(([n]) => n === 'host')![1];
+  const headers: http2.OutgoingHttpHeaders = { ':method': req.method, ':path': req.target, ':authority': authority };
+  for (const [n, v] of list) if (n !== 'host') headers[n] = v;
+  return new Promise((resolve, reject) => {
+    const stream = session!.request(headers, { endStream: true });
+    let status = 0;
+    const raw: [string, string][] = [];
+    // The raw header list: the headers object joins repeated names.
+    // The raw header list (Node passes it third; @types/node leaves it out): the object joins repeated names.
+    const onResponse = (h: http2.IncomingHttpHeaders, _flags: number, rawHeaders: string[]) => {
+      status = Number(h[':status']);
+      for (let i = 0; i < rawHeaders.length; i += 2) if (!rawHeaders[i]!.startsWith(':')) raw.push([rawHeaders[i]!, rawHeaders[i + 1]!]);
+    };
+    stream.on('response', onResponse as (h: http2.IncomingHttpHeaders, flags: number) => void);
+    let body = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d) => { body += d; });
+    stream.on('end', () => resolve({ status, body, headers: raw }));
+    stream.on('error', reject);
   });
 }
 
@@ -147,10 +188,12 @@ async function runRequests(
   const inFlight = 8;
   for (let i = 0; i < requests.length; i += inFlight) {
     const batch = requests.slice(i, i + inFlight);
-    const results = await Promise.all(batch.map(({ req, pick }) => send(port, req, pick)));
+    const h2 = (i / inFlight) % 5 === 4;
+    const results = await Promise.all(batch.map(({ req, pick }) => (h2 ? sendH2 : send)(port, req, pick)));
+    if (h2) counts.h2c += batch.length;
     batch.forEach(({ req, pick }, k) => {
       const { path: p, query } = parseRequestTarget(req.target);
-      const sent = headerList(port, req, pick);
+      const sent = h2 ? h2Headers(port, req, pick) : headerList(port, req, pick);
       const q = req.target.indexOf('?');
       const expected = referenceOutcome(wasm.instance, wasm.matcher, listener, {
         path: p, method: req.method, headers: Object.fromEntries(sent), query,
@@ -321,7 +364,7 @@ async function main(): Promise<void> {
   const instance = await loadPolicyWasm();
   const matcher = { instance, matcher: createL7Matcher(instance) };
   const summary: DifferentialSummary = {
-    random: { scenarios: 0, requests: 0, byStatus: {}, filtered: { redirects: 0, rewrittenTargets: 0, editedRequestHeaders: 0, editedResponseHeaders: 0 } },
+    random: { scenarios: 0, requests: 0, byStatus: {}, filtered: { redirects: 0, rewrittenTargets: 0, editedRequestHeaders: 0, editedResponseHeaders: 0, h2c: 0 } },
     conformance: { applicable: 0, skipped: {}, requests: 0, expectationFailures: [] },
     mismatches: [],
     reports: [],
@@ -331,6 +374,7 @@ async function main(): Promise<void> {
   await runRandom(matcher, Number(process.env.MESHC_DIFF_SEED ?? 14), scenarios, perScenario, summary);
   await runConformance(matcher, casesFile, summary);
   agent.destroy();
+  for (const session of sessions.values()) session.close();
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
 

@@ -1,7 +1,8 @@
 // The node proxy against the Wasm matcher: >= 10,000 random requests over random routes and every
 // Gateway API conformance case that applies to a mesh, through both, the same outcome required
 // (status, backend Service, redirect Location, the target and headers the backend receives, the
-// response's headers; the weighted pick gets the same random number on both sides).
+// response's headers; the weighted pick gets the same random number on both sides). Every fifth
+// batch of requests goes over h2c (HTTP/2 with prior knowledge) to the same listener.
 // Runs differential-run.ts in a network namespace of its own (pod addresses exist only there).
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
