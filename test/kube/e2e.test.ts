@@ -6,7 +6,7 @@ import path from 'node:path';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { Lab, tally, type ConnectionRecord } from '../agent/live/lab.ts';
 import { ApiServerStandin } from '../apiserver/standin.ts';
-import { route, service, slice, sleep } from './helpers.ts';
+import { route, service, slice, sleep, waitFor } from './helpers.ts';
 
 const PODS = ['10.244.3.1', '10.244.3.2', '10.244.3.3', '10.244.3.4', '10.244.3.5'];
 const VIP = '10.96.3.1';
@@ -24,6 +24,12 @@ async function until(lab: Lab, host: string, predicate: (backends: string[]) => 
     await sleep(100);
   }
   throw new Error(`${what}: still ${JSON.stringify(seen)} after ${timeoutMs} ms`);
+}
+
+/** Until every client has made `more` connections beyond those it had made. */
+async function connectionsMade(clients: { records: ConnectionRecord[] }[], more: number, what: string): Promise<void> {
+  const start = clients.map((c) => c.records.length);
+  await waitFor(what, () => clients.every((c, i) => c.records.length >= start[i]! + more), 15000);
 }
 
 const same = (expected: string[]) => (seen: string[]) => JSON.stringify(seen) === JSON.stringify([...expected].sort());
@@ -84,7 +90,7 @@ kernelSuite('meshc agent --kubeconfig: end to end against the API server stand-i
     await withCluster(async (lab, api, agent) => {
       await until(lab, VIP, same(PODS.slice(0, 2)), 'initial EndpointSlice');
       const clients = [0, 1].map(() => lab.client(['tcp', VIP, '80', '0']));
-      await sleep(300);
+      await connectionsMade(clients, 10, 'connections before the outage');
       const port = metricsPort(agent);
       const before = await scrape(port);
       await api.stop();
@@ -114,12 +120,12 @@ kernelSuite('meshc agent --kubeconfig: end to end against the API server stand-i
     await withCluster(async (lab, api) => {
       await until(lab, VIP, same(PODS.slice(0, 2)), 'initial EndpointSlice');
       const clients = [0, 1].map(() => lab.client(['tcp', VIP, '80', '0']));
-      await sleep(300);
+      await connectionsMade(clients, 10, 'connections before the relist');
       api.update(slice('default', 'web', 'web-1', PODS.slice(0, 3)));
       api.compact();
       api.expireWatches();
       await until(lab, VIP, same(PODS.slice(0, 3)), 'state after the relist');
-      await sleep(500);
+      await connectionsMade(clients, 20, 'connections after the relist');
       for (const c of clients) c.stdin!.end();
       const records = (await Promise.all(clients.map((c) => c.done))).flat();
       assert.equal(records.filter((r) => r.error).slice(0, 3), [], 'no connection failed');
