@@ -15,7 +15,9 @@ import { pcreFor } from '../../src/proxy/pcre.ts';
 import { quoted } from '../../src/proxy/config-words.ts';
 import { frontendServing } from '../../src/proxy/serving.ts';
 import { ServingLog } from '../../src/proxy/serving-log.ts';
-import { checkConfig, haproxyAvailable } from './haproxy-process.ts';
+import { checkConfig, haproxyAvailable, startHaproxy } from './haproxy-process.ts';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const GOLDEN = path.join(ROOT, 'fixtures', 'proxy', 'product-api.expected.cfg');
@@ -165,6 +167,36 @@ plan('the agent logs a Service port once when it becomes L7 and once when it is 
   const l4 = configOf([service('front'), service('v1'), route('w', [{ backendRefs: [{ name: 'v1', port: 80 }] }])]);
   assert.equal(log.changes(l4.tables), ['Service default/front port 80: now L4, decided in the kernel at connect()']);
   assert.equal(log.changes(l4.tables), []);
+});
+
+plan('a rule\'s timeout is enforced: a backend slower than timeouts.backendRequest gets 504, a faster one answers (loopback)', async () => {
+  if (!haproxyAvailable()) {
+    if (process.env.MESHC_REQUIRE_KERNEL === '1') assert.unreachable('haproxy is required (MESHC_REQUIRE_KERNEL=1)');
+    return;
+  }
+  const slow = http.createServer((req, res) => setTimeout(() => res.end('late'), req.url === '/slow' ? 1500 : 0));
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', () => resolve()));
+  const backendPort = (slow.address() as AddressInfo).port;
+  const objects: Obj[] = [
+    service('front'), { apiVersion: 'v1', kind: 'Service', metadata: { name: 'v1', namespace: 'default' }, spec: { ports: [{ port: 80, targetPort: backendPort }] } },
+    { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'v1-a', namespace: 'default', labels: { 'kubernetes.io/service-name': 'v1' } }, addressType: 'IPv4', ports: [{ name: '', port: backendPort, protocol: 'TCP' }], endpoints: [{ addresses: ['10.244.0.5'], conditions: { ready: true } }] },
+    route('t', [{ timeouts: { request: '2s', backendRequest: '300ms' }, matches: [{ path: { type: 'PathPrefix', value: '/' } }, { headers: [{ name: 'x', value: 'y' }] }], backendRefs: [{ name: 'v1', port: 80 }] }]),
+  ];
+  const plan = planProxy(compileTables(buildModel(objects.map((object, doc) => ({ file: 't', doc, object })))));
+  const port = 18000 + (process.pid % 1000);
+  // The model refuses loopback endpoints (as the API server does): the one slot points at the loopback backend.
+  const slots = new Map([...plan.pools.keys()].map((name) => [name, { primary: [{ ip: '127.0.0.1', port: backendPort }], backup: [] }]));
+  const config = haproxyConfig(plan, { bindAddress: '127.0.0.1', ports: new Map([[plan.listeners[0]!.name, port]]), slots });
+  const proxy = await startHaproxy(config.text, [{ host: '127.0.0.1', port }]);
+  const get = (p: string) => new Promise<number>((resolve, reject) => http.get({ host: '127.0.0.1', port, path: p, agent: false }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); }).on('error', reject));
+  try {
+    assert.is(await get('/fast'), 200);
+    assert.is(await get('/slow'), 504);
+  } finally {
+    await proxy.stop();
+    slow.closeAllConnections();
+    slow.close();
+  }
 });
 
 const words = suite('config words and regexes');
