@@ -72,8 +72,9 @@ function firstKeyProblem(document: Document.Parsed): { message: string; offset: 
       const keys = new Set<string>();
       for (const pair of map.items) {
         const offset = (pair.key as Node | null)?.range?.[0] ?? 0;
-        if (pair.key !== null && typeof pair.key === 'object' && !isScalar(pair.key) && !isAlias(pair.key)) {
-          found = { message: 'YAML error: a mapping key is itself a mapping or a list; keys must be strings', offset };
+        const scalarObject = isScalar(pair.key) && pair.key.value !== null && typeof pair.key.value === 'object'; // !!binary
+        if (scalarObject || (pair.key !== null && typeof pair.key === 'object' && !isScalar(pair.key) && !isAlias(pair.key))) {
+          found = { message: 'YAML error: a mapping key is a mapping, a list or binary data; keys must be strings', offset };
           return visit.BREAK;
         }
         const key = isScalar(pair.key) ? String(pair.key.value) : undefined;

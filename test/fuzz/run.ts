@@ -87,6 +87,21 @@ export function fuzz(options: FuzzOptions): FuzzStats {
   const random = new Random(options.seed);
   const stats: FuzzStats = { inputs: 0, growthChecks: 0, bytes: 0, diagnostics: 0, worstBoundUse: 0, worstGrowth: 0 };
   const deadline = Date.now() + options.seconds * 1000;
+  // A process warning (the yaml package's, say) would reach a user's terminal: it fails the input
+  // too. emitWarning is caught as it is called, since the 'warning' event comes only on a later tick.
+  const warnings: string[] = [];
+  const emitWarning = process.emitWarning;
+  process.emitWarning = ((warning: string | Error) => {
+    warnings.push(typeof warning === 'string' ? warning : warning.message);
+  }) as typeof process.emitWarning;
+  try {
+    return fuzzLoop(seeds, random, stats, deadline, options, warnings);
+  } finally {
+    process.emitWarning = emitWarning;
+  }
+}
+
+function fuzzLoop(seeds: Seed[], random: Random, stats: FuzzStats, deadline: number, options: FuzzOptions, warnings: string[]): FuzzStats {
   const fail = (input: string, why: string): never => {
     const file = path.join(tmpdir(), `meshc-fuzz-${options.seed}-${stats.inputs}.yaml`);
     writeFileSync(file, input);
@@ -102,6 +117,7 @@ export function fuzz(options: FuzzOptions): FuzzStats {
     } catch (error) {
       fail(input, `threw ${(error as Error).stack ?? error}`);
     }
+    if (warnings.length > 0) fail(input, `a process warning: ${warnings[0]}`);
     const kb = Math.max(input.length, 1) / 1024;
     stats.inputs++;
     stats.bytes += input.length;

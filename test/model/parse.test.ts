@@ -71,16 +71,17 @@ parse('an empty file gives no documents', () => {
   assert.equal(parseManifests('# only a comment\n', 'empty.yaml'), []);
 });
 
-parse('a key that is a mapping or a list is one located error of its document (found by the fuzzer), with no process warning', () => {
+parse('a key that is a mapping, a list or binary is one located error of its document (found by the fuzzer), with no process warning', () => {
   const warnings: string[] = [];
   const onWarning = (w: Error) => warnings.push(w.message);
   process.on('warning', onWarning);
   try {
-    const docs = parseManifests('a: 1\n---\nkind: Service\n? {kind: Node}\n: x\n---\n[1]: 2\n', 'k.yaml');
+    const docs = parseManifests('a: 1\n---\nkind: Service\n? {kind: Node}\n: x\n---\n[1]: 2\n---\n!!binary aGk=: 3\n', 'k.yaml');
     assert.equal(docs.map((d) => [d.doc, d.line, d.error]), [
       [0, 1, undefined],
-      [1, 4, 'YAML error: a mapping key is itself a mapping or a list; keys must be strings'],
-      [2, 7, 'YAML error: a mapping key is itself a mapping or a list; keys must be strings'],
+      [1, 4, 'YAML error: a mapping key is a mapping, a list or binary data; keys must be strings'],
+      [2, 7, 'YAML error: a mapping key is a mapping, a list or binary data; keys must be strings'],
+      [3, 9, 'YAML error: a mapping key is a mapping, a list or binary data; keys must be strings'],
     ]);
   } finally {
     process.off('warning', onWarning);
