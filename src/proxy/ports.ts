@@ -3,7 +3,7 @@
 // port from the base, in name order, so the same listeners always get the same ports.
 
 export const DEFAULT_FIRST_PORT = 15001;
-export const DEFAULT_LAST_PORT = 15999;
+export const DEFAULT_LAST_PORT = 24999;
 
 export function assignListenerPorts(
   names: readonly string[],
