@@ -24,13 +24,14 @@ import { ECHO_RESPONSE_HEADERS, startEchoServers, type Echoed } from './echo.ts'
 import { startHaproxy } from './haproxy-process.ts';
 import { comparableHeaders, HOP_HEADERS, referenceOutcome, type Outcome } from './reference.ts';
 import type { PolicyInstance } from '../../src/wasm/instance.ts';
-import { BACKENDS, EMPTY_BACKEND, randomRequest, randomRoutes, randomStream, type RandomRequest, type Random } from './random-routes.ts';
+import { BACKENDS, chance, EMPTY_BACKEND, randomRequest, randomRoutes, randomStream, type RandomRequest, type Random } from './random-routes.ts';
 
 type Obj = Record<string, any>;
 
 export const NODE_IP = '10.0.0.1';
 export const PICK_HEADER = 'x-meshc-pick';
 const NAMESPACE = 'diff';
+const CONSUMER_NAMESPACE = 'client';
 
 export interface Mismatch {
   set: string;
@@ -44,7 +45,7 @@ export interface Mismatch {
 export interface FilterCounts { redirects: number; rewrittenTargets: number; editedRequestHeaders: number; editedResponseHeaders: number; h2c: number }
 
 export interface DifferentialSummary {
-  random: { scenarios: number; requests: number; byStatus: Record<string, number>; filtered: FilterCounts };
+  random: { scenarios: number; requests: number; byStatus: Record<string, number>; filtered: FilterCounts; consumerListeners: number };
   conformance: { applicable: number; skipped: Record<string, string>; requests: number; expectationFailures: string[] };
   mismatches: Mismatch[];
   reports: string[];
@@ -227,6 +228,8 @@ async function runRandom(matcher: { instance: PolicyInstance; matcher: L7Matcher
     const frontend = `front-${k}`;
     objects.push({ apiVersion: 'v1', kind: 'Service', metadata: { name: frontend, namespace: NAMESPACE }, spec: { ports: [{ port: 80, targetPort: 8080 }] } });
     const routes = randomRoutes(r, NAMESPACE, frontend);
+    // One scenario in five also has consumer routes: a listener of their own for that namespace's clients.
+    if (chance(r, 20)) routes.push(...randomRoutes(r, CONSUMER_NAMESPACE, frontend, NAMESPACE).map((route) => ({ ...route, metadata: { ...(route['metadata'] as Obj), name: `${frontend}-consumer-${(route['metadata'] as Obj)['name']}` } })));
     routesByFrontend.set(frontend, routes);
     objects.push(...routes);
   }
@@ -243,6 +246,7 @@ async function runRandom(matcher: { instance: PolicyInstance; matcher: L7Matcher
       const requests = Array.from({ length: perScenario }, () => ({ req: randomRequest(r, routes), pick: r() }));
       const outcomes = await runRequests('random', listener, ports.get(listener.name)!, requests, matcher, addresses, summary);
       summary.random.scenarios++;
+      if (listener.consumerNamespace) summary.random.consumerListeners++;
       summary.random.requests += outcomes.length;
       for (const o of outcomes) summary.random.byStatus[o.status] = (summary.random.byStatus[o.status] ?? 0) + 1;
     }
@@ -364,7 +368,7 @@ async function main(): Promise<void> {
   const instance = await loadPolicyWasm();
   const matcher = { instance, matcher: createL7Matcher(instance) };
   const summary: DifferentialSummary = {
-    random: { scenarios: 0, requests: 0, byStatus: {}, filtered: { redirects: 0, rewrittenTargets: 0, editedRequestHeaders: 0, editedResponseHeaders: 0, h2c: 0 } },
+    random: { scenarios: 0, requests: 0, byStatus: {}, consumerListeners: 0, filtered: { redirects: 0, rewrittenTargets: 0, editedRequestHeaders: 0, editedResponseHeaders: 0, h2c: 0 } },
     conformance: { applicable: 0, skipped: {}, requests: 0, expectationFailures: [] },
     mismatches: [],
     reports: [],

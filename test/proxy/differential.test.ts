@@ -2,7 +2,8 @@
 // Gateway API conformance case that applies to a mesh, through both, the same outcome required
 // (status, backend Service, redirect Location, the target and headers the backend receives, the
 // response's headers; the weighted pick gets the same random number on both sides). Every fifth
-// batch of requests goes over h2c (HTTP/2 with prior knowledge) to the same listener.
+// batch of requests goes over h2c (HTTP/2 with prior knowledge) to the same listener. One scenario
+// in five has consumer routes too, served on a listener of their own.
 // Runs differential-run.ts in a network namespace of its own (pod addresses exist only there).
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
@@ -32,6 +33,7 @@ kernelSuite('proxy differential', skipReason(), (test) => {
     const summary = JSON.parse(run.stdout) as DifferentialSummary;
     assert.ok(summary.random.requests >= 10_000, `${summary.random.requests} random requests`);
     for (const status of ['200', '404', '500', '503']) assert.ok((summary.random.byStatus[status] ?? 0) > 100, `random requests with status ${status}: ${JSON.stringify(summary.random.byStatus)}`);
+    assert.ok(summary.random.consumerListeners >= 5, `${summary.random.consumerListeners} consumer-route listeners`);
     for (const [what, n] of Object.entries(summary.random.filtered)) assert.ok(n > 100, `random answers with ${what}: ${n}`);
     assert.ok(summary.conformance.applicable >= 90, `${summary.conformance.applicable} conformance cases applied`);
     for (const failure of summary.conformance.expectationFailures) console.log(`  (Wasm and HAProxy agree, the case expects otherwise) ${failure}`);

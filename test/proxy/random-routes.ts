@@ -22,7 +22,7 @@ export function randomStream(seed: number): Random {
 }
 
 const pick = <T>(r: Random, items: readonly T[]): T => items[r() % items.length]!;
-const chance = (r: Random, percent: number) => r() % 100 < percent;
+export const chance = (r: Random, percent: number) => r() % 100 < percent;
 
 export const BACKENDS = ['b0', 'b1', 'b2', 'b3'];
 /** A Service without endpoints (503) and one that does not exist (500). */
@@ -121,13 +121,19 @@ function randomBackendRef(r: Random): Obj {
   return ref;
 }
 
-/** 1-3 HTTPRoutes on `frontend` port 80 in `namespace`, each with 1-4 rules. */
-export function randomRoutes(r: Random, namespace: string, frontend: string): Obj[] {
+/**
+ * 1-3 HTTPRoutes on `frontend` port 80 in `namespace`, each with 1-4 rules. With a
+ * `frontendNamespace` of another namespace they are consumer routes (for that namespace's
+ * clients only) whose backendRefs name the frontend's namespace.
+ */
+export function randomRoutes(r: Random, namespace: string, frontend: string, frontendNamespace = namespace): Obj[] {
   return Array.from({ length: 1 + (r() % 3) }, (_, k) => {
     const rules = Array.from({ length: 1 + (r() % 4) }, () => {
       const rule: Obj = {};
       if (!chance(r, 15)) rule['matches'] = Array.from({ length: 1 + (r() % 3) }, () => randomMatch(r));
-      if (!chance(r, 5)) rule['backendRefs'] = Array.from({ length: 1 + (r() % 3) }, () => randomBackendRef(r));
+      if (!chance(r, 5)) {
+        rule['backendRefs'] = Array.from({ length: 1 + (r() % 3) }, () => ({ ...randomBackendRef(r), ...(frontendNamespace === namespace ? {} : { namespace: frontendNamespace }) }));
+      }
       const filters = ruleFilters(r, rule['matches'] as Obj[] | undefined);
       if (filters.length > 0) rule['filters'] = filters;
       return rule;
@@ -137,7 +143,7 @@ export function randomRoutes(r: Random, namespace: string, frontend: string): Ob
     if (chance(r, 50)) metadata['creationTimestamp'] = `2026-01-0${1 + (r() % 3)}T00:00:00Z`;
     return {
       apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata,
-      spec: { parentRefs: [{ group: '', kind: 'Service', name: frontend, port: 80 }], rules },
+      spec: { parentRefs: [{ group: '', kind: 'Service', name: frontend, namespace: frontendNamespace, port: 80 }], rules },
     };
   });
 }
