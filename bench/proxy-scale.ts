@@ -73,10 +73,11 @@ function get(port: number, p: string): Promise<string | undefined> {
   });
 }
 
+/** VmRSS of the master and its workers (its children), from /proc. */
 function rssKb(pid: number): number {
-  // The master and its workers: children of the master.
-  const out = spawnSync('ps', ['-o', 'rss=', '--ppid', String(pid), '-p', String(pid)], { encoding: 'utf8' }).stdout;
-  return out.split('\n').map(Number).filter((n) => n > 0).reduce((a, b) => a + b, 0);
+  const rss = (p: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return [pid, ...children].reduce((sum, p) => sum + rss(p), 0);
 }
 
 const percentile = (v: number[], p: number) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.floor((p / 100) * v.length))] ?? 0;
