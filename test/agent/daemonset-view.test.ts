@@ -5,7 +5,7 @@
 // agent must adopt them, and the cleanup DaemonSet's capabilities must detach. Each capability is
 // shown to be needed by running without it.
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
+import { runMeshc } from '../helpers/meshc.ts';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -63,10 +63,7 @@ kernelSuite('meshc agent in the DaemonSet\'s view: only the pin directory is bpf
       const second = await runAgent(lab, caps);
       assert.is(second.code, 0, second.log);
       assert.match(second.log, /adopted pinned state/);
-      const detach = spawnSync(daemonSetView(lab.pin, daemonSetCaps('deploy/cleanup/daemonset.yaml'))[0]!, [
-        ...daemonSetView(lab.pin, daemonSetCaps('deploy/cleanup/daemonset.yaml')).slice(1),
-        process.execPath, path.join(ROOT, 'bin/meshc.js'), 'agent', '--detach', '--pin', lab.pin,
-      ], { cwd: ROOT, encoding: 'utf8' });
+      const detach = runMeshc(['agent', '--detach', '--pin', lab.pin], { prefix: daemonSetView(lab.pin, daemonSetCaps('deploy/cleanup/daemonset.yaml')) });
       assert.is(detach.status, 0, detach.stderr);
       assert.match(detach.stderr, /detached 9 hooks/);
       assert.equal([...tally(await lab.connections(VIP, 80, 2))], [['untranslated', 2]], 'not routed once detached: the VIP itself answers');

@@ -2,12 +2,12 @@
 // under 5 s of CPU, and the work grows linearly, also when every frontend shares one backend
 // table (the shape that made the old decoder quadratic: 40,000 took 34 s). CPU time, not wall
 // time, is asserted, so a busy machine does not fail the test; bench/inspect.ts reports both.
-import { spawnSync } from 'node:child_process';
+import { runMeshc } from '../helpers/meshc.ts';
 import * as assert from 'uvu/assert';
 import { decodeServices } from '../../src/inspect/decode.ts';
 import { formatInspect } from '../../src/inspect/format.ts';
 import { readPinned } from '../../src/inspect/read.ts';
-import { kernelSkipReason, kernelSuite, makePinDir, removePinDir, ROOT } from '../kernel/env.ts';
+import { kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
 import { fillPinnedMaps, frontendName, podName } from './scale.ts';
 
 const TARGET_CPU_MS = 5000;
@@ -44,7 +44,7 @@ kernelSuite('meshc inspect: linear in the frontends', kernelSkipReason(), (test)
       console.log(`  inspect: 100,000 frontends in ${ms.toFixed(0)} ms of CPU`);
       assert.ok(ms < TARGET_CPU_MS, `${ms.toFixed(0)} ms of CPU`);
       const started = performance.now();
-      const r = spawnSync(process.execPath, ['bin/meshc.js', 'inspect', '--json', '--pin', pin], { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 30 });
+      const r = runMeshc(['inspect', '--json', '--pin', pin], { maxBuffer: 1 << 30 });
       assert.is(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout);
       assert.is(out.services.length, 100_000);
