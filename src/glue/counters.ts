@@ -1,10 +1,28 @@
 // mc_metrics (bpf/meshc_maps.h): the glue's per-CPU counters by MC_METRIC_* index, summed, and
-// what each index counts. Indexes below MC_METRIC_REFUSED_OTHER count refusals by reason code.
+// what each index counts. Indexes below MC_METRIC_REFUSED_OTHER count refusals by reason code;
+// those of a code without a name (a user policy's own) are counted as `other`, so every counter
+// meshc shows has a name.
 import { possibleCpus, type BpfMap } from '../loader/index.ts';
 import { MC_METRIC } from '../generated/glue.ts';
-import { reasonName } from '../tables/layouts.ts';
+import { REASONS } from '../generated/reasons.ts';
 
-/** Sums a per-CPU array of u64 counters (mc_metrics): one total per index. */
+const OTHER = MC_METRIC['refused-other'];
+
+/**
+ * The totals with the refusals of every unnamed reason code below MC_METRIC_REFUSED_OTHER moved
+ * into that `other` counter (their own indexes left empty).
+ */
+export function foldRefusals(totals: readonly bigint[]): bigint[] {
+  const folded = [...totals];
+  for (let index = REASONS.length; index < OTHER; index++) {
+    if (folded[index] === undefined) continue;
+    folded[OTHER] = (folded[OTHER] ?? 0n) + folded[index]!;
+    delete folded[index];
+  }
+  return folded;
+}
+
+/** Sums a per-CPU array of u64 counters (mc_metrics): one total per index, refusals folded. */
 export function sumPerCpu(map: BpfMap): bigint[] {
   const cpus = possibleCpus();
   const totals: bigint[] = [];
@@ -14,13 +32,13 @@ export function sumPerCpu(map: BpfMap): bigint[] {
     for (let cpu = 0; cpu < cpus; cpu++) sum += value.readBigUInt64LE(cpu * 8);
     totals[index] = sum;
   }
-  return totals;
+  return foldRefusals(totals);
 }
 
-/** The refusal counters: one per reason code from 1 (0 is no reason), then the rest as `other`. */
+/** The refusal counters: one per named reason code from 1 (0 is no reason), then the rest as `other`. */
 export const REFUSAL_METRICS: { index: number; reason: string }[] = [
-  ...Array.from({ length: MC_METRIC['refused-other'] - 1 }, (_, i) => ({ index: i + 1, reason: reasonName(i + 1) })),
-  { index: MC_METRIC['refused-other'], reason: 'other' },
+  ...REASONS.slice(1, OTHER).map((reason, i) => ({ index: i + 1, reason })),
+  { index: OTHER, reason: 'other' },
 ];
 
 /** Every counter by index, with what `meshc inspect` calls it ("refused no-endpoints", "events lost"). */
