@@ -34,6 +34,7 @@ Options:
   --manifests PATH   test against these manifests instead of the file's own (repeatable)
   --run REGEX        only the cases whose name matches REGEX
   -v, --verbose      show what happened for passing cases too
+  --quiet            of the manifests' diagnostics, print the errors only (no warnings)
   --json             print one JSON object per FILE on stdout, with the manifests' diagnostics
                      ({file, document, line, kind, namespace, name, field, message, severity})
   -h, --help         this help
@@ -58,6 +59,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     manifests: { type: 'string', multiple: true },
     run: { type: 'string' },
     verbose: { type: 'boolean', short: 'v' },
+    quiet: { type: 'boolean' },
     json: { type: 'boolean' },
   });
   if (values.help) {
@@ -81,7 +83,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     const report = await testFile(file, values.manifests, filter, instance);
     ok &&= report.run.ok;
     if (values.json) io.stdout.write(`${JSON.stringify({ file, ...report.run, diagnostics: report.diagnostics.map(diagnosticJson) })}\n`);
-    else io.stdout.write(formatReport(report, values.verbose ?? false));
+    else io.stdout.write(formatReport(report, values.verbose ?? false, values.quiet ?? false));
   }
   return ok ? 0 : 1;
 }
@@ -119,10 +121,10 @@ function problem(file: string, line: number | undefined, message: string): TestF
   return line === undefined ? { file, message } : { file, line, message };
 }
 
-function formatReport({ file, run, diagnostics }: FileReport, verbose: boolean): string {
+function formatReport({ file, run, diagnostics }: FileReport, verbose: boolean, quiet: boolean): string {
   const lines: string[] = [`${file}:`];
   for (const p of run.problems) lines.push(`  ERROR ${formatProblem(p)}`);
-  for (const d of diagnostics) lines.push(`  ${formatDiagnostic(d)}`);
+  for (const d of diagnostics) if (!quiet || d.severity === 'error') lines.push(`  ${formatDiagnostic(d)}`);
   for (const v of run.verdicts) {
     const where = v.line !== undefined ? ` (${file}:${v.line})` : '';
     lines.push(`  ${v.status.toUpperCase().padEnd(5)} ${v.name}${v.status === 'pass' ? '' : where}`);

@@ -52,6 +52,41 @@ Test('--json gives the verdicts; --run filters cases', async () => {
   }
 });
 
+Test('--quiet leaves out the manifests\' warnings, not their errors', async () => {
+  const file = join(dir, 'quiet.tests.yaml');
+  writeFileSync(file, [
+    'manifests:',
+    '  inline: |',
+    '    apiVersion: example.com/v1',
+    '    kind: Widget',
+    '    metadata: {name: w}',
+    '    ---',
+    '    apiVersion: v1',
+    '    kind: Service',
+    '    metadata: {name: broken}',
+    '    spec: {ports: [{port: 70000}]}',
+    '    ---',
+    '    apiVersion: v1',
+    '    kind: Service',
+    '    metadata: {name: api}',
+    '    spec: {clusterIP: 10.96.7.7, ports: [{port: 80}]}',
+    'defaults: {to: api:80}',
+    'tests:',
+    '- name: no endpoints',
+    '  expect: {refused: true}',
+    '',
+  ].join('\n'));
+  const loud = await meshc('test', file);
+  assert.match(loud.stdout, /warning: Widget w: unknown kind/);
+  assert.match(loud.stdout, /70000 is not a valid port/);
+  const quiet = await meshc('test', file, '--quiet');
+  assert.not.match(quiet.stdout, /warning/);
+  assert.match(quiet.stdout, /70000 is not a valid port/);
+  assert.is(loud.status, 1, 'the manifests have an error');
+  assert.is(quiet.status, 1);
+  assert.match(quiet.stdout, /PASS {2}no endpoints/);
+});
+
 Test('paths are relative to the test file, and a missing one is named', async () => {
   const file = join(dir, 'missing.tests.yaml');
   writeFileSync(file, 'manifests: ./nowhere\ndefaults: {to: a:80}\ntests:\n- expect: {backend: b}\n');
