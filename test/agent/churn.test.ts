@@ -14,6 +14,15 @@ const POOL = ['10.244.2.1', '10.244.2.2', '10.244.2.3', '10.244.2.4', '10.244.2.
 const VIP = '10.96.2.1';
 const OBJECTS = path.join(ROOT, 'build');
 
+/** Polls `predicate` until it holds; fails after `timeoutMs`. */
+async function until(what: string, predicate: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 kernelSuite('meshc agent: churn, restart, bad manifests', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
   test('1,000 endpoint changes under 4 looping clients: no connection outside the old or new set, none failed', async () => {
     if (!existsSync(path.join(OBJECTS, 'meshc.bpf.o'))) assert.unreachable('build/meshc.bpf.o missing: run npm run build');
@@ -74,16 +83,19 @@ kernelSuite('meshc agent: churn, restart, bad manifests', kernelSkipReason({ cgr
       lab.write('svc.yaml', serviceManifest('web', VIP, POOL.slice(0, 2).map((ip) => ({ ip }))));
       const first = await lab.startAgent();
       const clients = [0, 1].map(() => lab.client(['tcp', VIP, '80', '0']));
-      await new Promise((r) => setTimeout(r, 500));
+      // Counted in connections, not in time: a loaded machine may start the clients late.
+      const made = () => clients.reduce((n, c) => n + c.records.length, 0);
+      await until('connections before the kill', () => made() > 10);
       first.kill('SIGKILL');
       await new Promise((r) => first.once('exit', r));
       lab.write('svc.yaml', serviceManifest('web', VIP, [POOL[1]!, POOL[3]!].map((ip) => ({ ip }))));
-      await new Promise((r) => setTimeout(r, 500));
+      const down = made();
+      await until('connections while the agent is down', () => made() > down + 10);
       const killedAt = process.hrtime.bigint();
       const second = await lab.startAgent();
       const adopted = (second as unknown as { log: string[] }).log.some((l) => l.includes('adopted pinned state'));
       const restartedAt = process.hrtime.bigint();
-      await new Promise((r) => setTimeout(r, 800));
+      await until('connections after the restart', () => clients.flatMap((c) => c.records).filter((r) => BigInt(r.t0) > restartedAt).length > 10);
       for (const c of clients) c.stdin!.end();
       const records = (await Promise.all(clients.map((c) => c.done))).flat();
       assert.ok(adopted, 'the second agent adopted the pinned state');
