@@ -57,6 +57,24 @@ files('a missing path is an error diagnostic for that path (doc -1); the rest lo
   }
 });
 
+files('the same object in two files: the file read later wins, and the earlier copy names it', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'meshc-model-'));
+  try {
+    const port = (n: number) => `apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec: {ports: [{port: ${n}}]}\n`;
+    writeFileSync(join(root, 'first.yaml'), port(80));
+    writeFileSync(join(root, 'second.yaml'), `apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\n${port(8080)}`);
+    for (const [order, winner] of [[['first.yaml', 'second.yaml'], 8080], [['second.yaml', 'first.yaml'], 80]] as const) {
+      const model = await loadManifests(order.map((f) => join(root, f)), { synthesize: false });
+      assert.is(model.services.get('default/web')!.ports[0]!.port, winner, order.join(' then '));
+      const later = order[1] === 'second.yaml' ? 'second.yaml:5 (doc 2)' : 'first.yaml:1 (doc 1)';
+      assert.equal(model.diagnostics.map((d) => [d.severity, d.file, d.kind, d.name]), [['warning', join(root, order[0]), 'Service', 'web']]);
+      assert.match(model.diagnostics[0]!.message, new RegExp(`^Service is defined again at ${join(root, later).replace(/[.()]/g, '\\$&')}: that later one is used`));
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 files('options reach the builder', async () => {
   const root = tree();
   try {
