@@ -10,8 +10,10 @@ import { CompileCache, compileTables, type CompiledTables } from '../tables/comp
 import { TableIds } from '../tables/ids.ts';
 import { applyTables, type ApplyStats } from '../sinks/apply.ts';
 import { hex } from '../tables/codec.ts';
-import { KernelSink } from '../sinks/kernel.ts';
-import type { TableState } from '../sinks/sink.ts';
+import { KernelSink, readRows } from '../sinks/kernel.ts';
+import { isRemovedRow, type TableState } from '../sinks/sink.ts';
+import { MAPS, TABLE_WRITE_ORDER, type MapName } from '../tables/layouts.ts';
+import type { TableRow } from '../tables/compile.ts';
 import { adoptIds, holdLeftIds } from './adopt.ts';
 import { writeNames } from './names.ts';
 import { ServingLog } from '../proxy/serving-log.ts';
@@ -270,6 +272,73 @@ export class Agent {
     return () => clearInterval(timer);
   }
 
+  /**
+   * Compares every table map with what this agent last wrote and puts back what differs: rows
+   * changed or deleted from outside (bpftool map update/delete, a stray writer) are written again,
+   * rows the agent never wrote (filled in from outside) are removed. Dependencies go first, as in
+   * a sync: backends, slots and rings before the services that point at them, removals of
+   * services before what they pointed at. Returns what it repaired, per map. (A sync writes
+   * synchronously, so an audit never sees a half-written change.)
+   */
+  auditMaps(): { map: MapName; rewritten: number; removed: number }[] {
+    if (!this.obj || !this.sink || !this.state) return [];
+    const repairs: { map: MapName; rewritten: number; removed: number; rows: TableRow[]; extra: TableRow[] }[] = [];
+    for (const name of TABLE_WRITE_ORDER) {
+      const want = this.state.get(name) ?? new Map<string, TableRow>();
+      const have = this.readForAudit(name, want);
+      const rows: TableRow[] = [];
+      for (const [key, row] of want) {
+        const got = have.get(key);
+        if (!got || !sameBytes(got.value, row.value)) rows.push(row);
+      }
+      const extra: TableRow[] = [];
+      for (const [key, row] of have) if (!want.has(key)) extra.push(row);
+      if (rows.length > 0 || extra.length > 0) repairs.push({ map: name, rewritten: rows.length, removed: extra.length, rows, extra });
+    }
+    if (repairs.length === 0) return [];
+    // Services removed first (no connect() follows a row into a table being repaired), then
+    // every map's missing and changed rows in write order, then the other strays.
+    for (const r of repairs) if (r.map === 'mc_services' && r.extra.length > 0) this.sink.remove(r.map, r.extra);
+    for (const r of repairs) if (r.rows.length > 0) this.sink.write(r.map, r.rows);
+    for (const r of [...repairs].reverse()) if (r.map !== 'mc_services' && r.extra.length > 0) this.sink.remove(r.map, r.extra);
+    const summary = repairs.map(({ map, rewritten, removed }) => ({ map, rewritten, removed }));
+    for (const r of summary) {
+      this.log(`agent: map ${r.map} differed from what the agent wrote (changed from outside): ${r.rewritten} rows written again, ${r.removed} rows it never wrote removed`);
+    }
+    return summary;
+  }
+
+  /**
+   * A map's rows as they are. A hash map is read whole (its rows are the agent's, few next to
+   * max_entries). An array map (mc_backends: 262,144 rows, 0.4 s of CPU to read whole) is read
+   * at the indexes the agent holds only: a row written elsewhere at another index is referenced
+   * by no slot (slots are audited whole), so no connect() reaches it, and the agent overwrites it
+   * whole when it gives that id out.
+   */
+  private readForAudit(name: MapName, want: Map<string, TableRow>): Map<string, TableRow> {
+    const map = this.obj!.map(name);
+    if (MAPS[name].kind !== 'array') return new Map(readRows(map, name).map((row) => [hex(row.key), row]));
+    const have = new Map<string, TableRow>();
+    for (const [key, row] of want) {
+      const value = map.lookup(row.key);
+      if (value && !isRemovedRow(name, value)) have.set(key, { key: row.key, value: new Uint8Array(value) });
+    }
+    return have;
+  }
+
+  /** Runs auditMaps() every `intervalMs`; returns the stop function. */
+  watchMaps(intervalMs = 10000): () => void {
+    const timer = setInterval(() => {
+      try {
+        this.auditMaps();
+      } catch (error) {
+        this.log(`agent: map audit failed: ${(error as Error).message}`);
+      }
+    }, intervalMs);
+    timer.unref?.();
+    return () => clearInterval(timer);
+  }
+
   /** Why the agent is not routing as it should, or undefined. */
   get notRouting(): string | undefined {
     return this.linkProblem;
@@ -363,6 +432,12 @@ export class Agent {
 /** "Service default/web port 80/TCP (10.96.0.1)" by the hex of each frontend's mc_services key. */
 function frontendNames(tables: CompiledTables): Map<string, string> {
   return new Map(tables.frontends.map((f) => [hex(f.keyBytes), `Service ${f.service.meta.namespace}/${f.service.meta.name} port ${f.port.port}/${f.protocol} (${f.vip})`]));
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** `dir`, or its nearest ancestor that exists. */
