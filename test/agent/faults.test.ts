@@ -14,17 +14,10 @@ import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { Lab, serviceManifest, type Change, type ConnectionRecord, allowedDuring } from './live/lab.ts';
-import { buildModel } from '../../src/model/build.ts';
-import { parseManifests } from '../../src/model/parse.ts';
-import { compileTables } from '../../src/tables/compile.ts';
-import { decodeServices, type InspectInput, type InspectResult } from '../../src/inspect/decode.ts';
+import { decodeServices } from '../../src/inspect/decode.ts';
 import { openPinnedMap } from '../../src/loader/index.ts';
-import * as L from '../../src/tables/layouts.ts';
-import { TABLE_WRITE_ORDER, type MapName } from '../../src/tables/layouts.ts';
-import type { TableRow } from '../../src/tables/compile.ts';
-import { decode, encode } from '../../src/tables/codec.ts';
-import { isRemovedRow } from '../../src/sinks/sink.ts';
-import { readRows } from '../../src/sinks/kernel.ts';
+import { TABLE_WRITE_ORDER } from '../../src/tables/layouts.ts';
+import { readPins, shape, expectedMaps } from './live/maps.ts';
 import { randoms } from '../helpers/policy-harness.ts';
 
 const SECONDS = Number(process.env.MESHC_FAULT_SECONDS ?? 60);
@@ -39,45 +32,6 @@ type Step = 'change-web' | 'change-others' | 'truncate-refill' | 'break-manifest
 const STEPS: Step[] = ['change-web', 'change-others', 'truncate-refill', 'break-manifest', 'kill', 'detach', 'fill', 'corrupt-row', 'delete-row', 'corrupt-backend'];
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** What a set of decoded services says, order-free: frontend -> algorithm and sorted backends. */
-function shape(result: InspectResult): Map<string, string> {
-  return new Map(
-    result.services.map((s) => [
-      `${s.vip}:${s.port}/${s.protocol}`,
-      `${s.algorithm} ${s.flags.join(',')} ${s.backends.map((b) => `${b.ip}:${b.port}:${b.state}`).sort().join(' ')}`,
-    ]),
-  );
-}
-
-/**
- * The pinned rows as inspect reads them, but mc_backends (an array of 262,144 rows, slow to read
- * whole on a loaded machine) only at the ids the slots reference; with the rows per map.
- */
-function readPins(pin: string): { input: InspectInput; counts: Map<MapName, number> } {
-  const rows = new Map<MapName, TableRow[]>();
-  // mc_backends last: its ids come from mc_slots.
-  for (const name of [...TABLE_WRITE_ORDER.filter((n) => n !== 'mc_backends'), 'mc_backends' as const]) {
-    const map = openPinnedMap(path.join(pin, 'maps', name));
-    try {
-      if (name !== 'mc_backends') {
-        rows.set(name, readRows(map, name));
-        continue;
-      }
-      const ids = new Set((rows.get('mc_slots') ?? []).map((row) => Number(decode(L.TableValue, row.value).value)));
-      const backends: TableRow[] = [];
-      for (const id of ids) {
-        const key = encode(L.ArrayIndex, { index: id });
-        const value = map.lookup(key);
-        if (value && !isRemovedRow(name, value)) backends.push({ key, value: new Uint8Array(value) });
-      }
-      rows.set(name, backends);
-    } finally {
-      map.close();
-    }
-  }
-  return { input: { rows, names: new Map(), conns: new Map() }, counts: new Map([...rows].map(([name, list]) => [name, list.length])) };
-}
 
 function ipv4Bytes(ip: string): number[] {
   return ip.split('.').map(Number);
@@ -106,12 +60,7 @@ kernelSuite('meshc agent: fault injection', kernelSkipReason({ cgroup: true, net
         OTHER_VIPS.map((vip, i) => serviceManifest(`other${i}`, vip, sets[i]!.map((ip) => ({ ip })), i === 1 ? { sessionAffinity: 'ClientIP' } : {})).join('---\n');
       lab.write('web.yaml', webText(web));
       lab.write('others.yaml', othersText(others));
-      const expected = () => {
-        const model = buildModel(parseManifests(`${webText(web)}---\n${othersText(others)}`, 'faults.yaml'), { synthesize: false });
-        const tables = compileTables(model, { node: 'node-1' });
-        const rows = new Map([...tables.rows].map(([name, map]) => [name, [...map.values()]]));
-        return { shape: shape(decodeServices({ rows, names: new Map(), conns: new Map() })), counts: new Map([...tables.rows].map(([name, map]) => [name, map.size])) };
-      };
+      const expected = () => expectedMaps(`${webText(web)}---\n${othersText(others)}`);
       const extra = ['--audit-seconds', '1'];
       let agent: ChildProcess = await lab.startAgent(undefined, { extra });
       const webChanges: Change[] = [{ start: 0n, end: process.hrtime.bigint(), set: new Set(web) }];
