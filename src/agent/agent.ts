@@ -463,20 +463,39 @@ export function detach(pin: string, log: (line: string) => void = () => {}): { l
   for (const owner of running) {
     log(`agent: warning: a meshc agent (pid ${owner.pid}) runs on ${pin} and puts its hooks back within seconds; stop it first (SIGTERM) to stop routing`);
   }
-  if (existsSync(paths.links)) {
-    for (const name of readdirSync(paths.links)) {
+  // A running agent pins again what it finds detached, maybe between the listing and the rmdir:
+  // then the directory is left as that agent made it (it was warned about above).
+  const removeDir = (dir: string) => {
+    try {
+      rmdirSync(dir);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (running.length > 0 && (code === 'ENOTEMPTY' || code === 'ENOENT')) {
+        log(`agent: ${dir}: the running agent (pid ${running[0]!.pid}) pinned again what was detached`);
+        return;
+      }
+      throw new Error(`cannot remove ${dir} (${code}): something pinned into it while it was being detached; run meshc agent --detach again`, { cause: error });
+    }
+  };
+  const entries = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+  for (const name of entries(paths.links)) {
+    try {
       openPinnedLink(join(paths.links, name)).detach();
       links++;
+    } catch (error) {
+      if (running.length === 0 || existsSync(join(paths.links, name))) throw error;
     }
-    rmdirSync(paths.links);
   }
-  if (existsSync(paths.maps)) {
-    for (const name of readdirSync(paths.maps)) {
+  if (existsSync(paths.links)) removeDir(paths.links);
+  for (const name of entries(paths.maps)) {
+    try {
       unlinkSync(join(paths.maps, name)); // a pin is a bpffs inode: unlinking drops the reference
       maps++;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    rmdirSync(paths.maps);
   }
+  if (existsSync(paths.maps)) removeDir(paths.maps);
   if (existsSync(pin) && readdirSync(pin).length === 0) {
     try {
       rmdirSync(pin);

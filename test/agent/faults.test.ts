@@ -204,7 +204,11 @@ kernelSuite('meshc agent: fault injection', kernelSkipReason({ cgroup: true, net
         recovery.set(step, [...(recovery.get(step) ?? []), ms]);
       }
 
-      await pause(300);
+      // Left alone, the agent finds nothing to repair: no audit round writes anything.
+      const quiet = lab.logMark(agent);
+      await pause(2500);
+      const repairs = (agent as unknown as { log: string[] }).log.slice(quiet).filter((l) => /differed from what the agent wrote/.test(l));
+      assert.equal(repairs, [], 'audits of untouched maps repair nothing');
       client.stdin!.end();
       const records: ConnectionRecord[] = await client.done;
       const inDetach = (r: ConnectionRecord) => detachWindows.some(([a, b]) => BigInt(r.t1) >= a && BigInt(r.t0) <= b);
