@@ -14,7 +14,7 @@ import { KernelSink, readRows } from '../sinks/kernel.ts';
 import { isRemovedRow, type TableState } from '../sinks/sink.ts';
 import { MAPS, TABLE_WRITE_ORDER, type MapName } from '../tables/layouts.ts';
 import type { TableRow } from '../tables/compile.ts';
-import { adoptIds, holdLeftIds } from './adopt.ts';
+import { adoptIds, holdLeftIds, reserveKeptIds } from './adopt.ts';
 import { writeNames } from './names.ts';
 import { ServingLog } from '../proxy/serving-log.ts';
 import { sumPerCpu } from '../glue/counters.ts';
@@ -363,8 +363,9 @@ export class Agent {
   private async runSync(): Promise<SyncResult> {
     const started = performance.now();
     const { model, diagnostics, heldBack = [] } = await this.options.source.read();
-    const tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache });
     const synced = this.options.source.synced?.() ?? true;
+    reserveKeptIds(synced ? undefined : this.state, this.ids);
+    const tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache });
     const desired = synced ? tables.rows : keepStale(this.state!, tables.rows);
     const { state, stats } = applyTables(this.sink!, this.state!, desired);
     this.state = state;
