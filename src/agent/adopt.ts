@@ -54,3 +54,20 @@ function adoptServicesAndBackends(state: TableState, ids: TableIds): void {
     ids.backends.adopt(`${wordsAddress(backend, Number(backend.family))}:${hostPort(Number(backend.port))}`, id);
   }
 }
+
+/**
+ * While the source is not synced the agent keeps rows its model does not have (a previous agent's,
+ * for a directory or file it cannot read yet): their service and backend ids are reserved, so a
+ * new frontend or backend never takes an id a kept row points at (a kept slot would then lead to
+ * the new backend). An empty reservation when the source is synced.
+ */
+export function reserveKeptIds(state: TableState | undefined, ids: TableIds): void {
+  const services: number[] = [];
+  const backends: number[] = [];
+  for (const row of state?.get('mc_services')?.values() ?? []) services.push(Number(decode(L.ServiceValue, row.value).id));
+  for (const row of state?.get('mc_backends')?.values() ?? []) {
+    if (Number(decode(L.Backend, row.value).state) !== L.BACKEND.empty) backends.push(Number(decode(L.ArrayIndex, row.key).index));
+  }
+  ids.services.reserve(services);
+  ids.backends.reserve(backends);
+}

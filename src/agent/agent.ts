@@ -10,9 +10,11 @@ import { CompileCache, compileTables, type CompiledTables } from '../tables/comp
 import { TableIds } from '../tables/ids.ts';
 import { applyTables, type ApplyStats } from '../sinks/apply.ts';
 import { hex } from '../tables/codec.ts';
-import { KernelSink } from '../sinks/kernel.ts';
-import type { TableState } from '../sinks/sink.ts';
-import { adoptIds, holdLeftIds } from './adopt.ts';
+import { KernelSink, readRows } from '../sinks/kernel.ts';
+import { isRemovedRow, type TableState } from '../sinks/sink.ts';
+import { MAPS, TABLE_WRITE_ORDER, type MapName } from '../tables/layouts.ts';
+import type { TableRow } from '../tables/compile.ts';
+import { adoptIds, holdLeftIds, reserveKeptIds } from './adopt.ts';
 import { writeNames } from './names.ts';
 import { ServingLog } from '../proxy/serving-log.ts';
 import { sumPerCpu } from '../glue/counters.ts';
@@ -270,6 +272,73 @@ export class Agent {
     return () => clearInterval(timer);
   }
 
+  /**
+   * Compares every table map with what this agent last wrote and puts back what differs: rows
+   * changed or deleted from outside (bpftool map update/delete, a stray writer) are written again,
+   * rows the agent never wrote (filled in from outside) are removed. Dependencies go first, as in
+   * a sync: backends, slots and rings before the services that point at them, removals of
+   * services before what they pointed at. Returns what it repaired, per map. (A sync writes
+   * synchronously, so an audit never sees a half-written change.)
+   */
+  auditMaps(): { map: MapName; rewritten: number; removed: number }[] {
+    if (!this.obj || !this.sink || !this.state) return [];
+    const repairs: { map: MapName; rewritten: number; removed: number; rows: TableRow[]; extra: TableRow[] }[] = [];
+    for (const name of TABLE_WRITE_ORDER) {
+      const want = this.state.get(name) ?? new Map<string, TableRow>();
+      const have = this.readForAudit(name, want);
+      const rows: TableRow[] = [];
+      for (const [key, row] of want) {
+        const got = have.get(key);
+        if (!got || !sameBytes(got.value, row.value)) rows.push(row);
+      }
+      const extra: TableRow[] = [];
+      for (const [key, row] of have) if (!want.has(key)) extra.push(row);
+      if (rows.length > 0 || extra.length > 0) repairs.push({ map: name, rewritten: rows.length, removed: extra.length, rows, extra });
+    }
+    if (repairs.length === 0) return [];
+    // Services removed first (no connect() follows a row into a table being repaired), then
+    // every map's missing and changed rows in write order, then the other strays.
+    for (const r of repairs) if (r.map === 'mc_services' && r.extra.length > 0) this.sink.remove(r.map, r.extra);
+    for (const r of repairs) if (r.rows.length > 0) this.sink.write(r.map, r.rows);
+    for (const r of [...repairs].reverse()) if (r.map !== 'mc_services' && r.extra.length > 0) this.sink.remove(r.map, r.extra);
+    const summary = repairs.map(({ map, rewritten, removed }) => ({ map, rewritten, removed }));
+    for (const r of summary) {
+      this.log(`agent: map ${r.map} differed from what the agent wrote (changed from outside): ${r.rewritten} rows written again, ${r.removed} rows it never wrote removed`);
+    }
+    return summary;
+  }
+
+  /**
+   * A map's rows as they are. A hash map is read whole (its rows are the agent's, few next to
+   * max_entries). An array map (mc_backends: 262,144 rows, 0.4 s of CPU to read whole) is read
+   * at the indexes the agent holds only: a row written elsewhere at another index is referenced
+   * by no slot (slots are audited whole), so no connect() reaches it, and the agent overwrites it
+   * whole when it gives that id out.
+   */
+  private readForAudit(name: MapName, want: Map<string, TableRow>): Map<string, TableRow> {
+    const map = this.obj!.map(name);
+    if (MAPS[name].kind !== 'array') return new Map(readRows(map, name).map((row) => [hex(row.key), row]));
+    const have = new Map<string, TableRow>();
+    for (const [key, row] of want) {
+      const value = map.lookup(row.key);
+      if (value && !isRemovedRow(name, value)) have.set(key, { key: row.key, value: new Uint8Array(value) });
+    }
+    return have;
+  }
+
+  /** Runs auditMaps() every `intervalMs`; returns the stop function. */
+  watchMaps(intervalMs = 10000): () => void {
+    const timer = setInterval(() => {
+      try {
+        this.auditMaps();
+      } catch (error) {
+        this.log(`agent: map audit failed: ${(error as Error).message}`);
+      }
+    }, intervalMs);
+    timer.unref?.();
+    return () => clearInterval(timer);
+  }
+
   /** Why the agent is not routing as it should, or undefined. */
   get notRouting(): string | undefined {
     return this.linkProblem;
@@ -294,8 +363,9 @@ export class Agent {
   private async runSync(): Promise<SyncResult> {
     const started = performance.now();
     const { model, diagnostics, heldBack = [] } = await this.options.source.read();
-    const tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache });
     const synced = this.options.source.synced?.() ?? true;
+    reserveKeptIds(synced ? undefined : this.state, this.ids);
+    const tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache });
     const desired = synced ? tables.rows : keepStale(this.state!, tables.rows);
     const { state, stats } = applyTables(this.sink!, this.state!, desired);
     this.state = state;
@@ -365,6 +435,12 @@ function frontendNames(tables: CompiledTables): Map<string, string> {
   return new Map(tables.frontends.map((f) => [hex(f.keyBytes), `Service ${f.service.meta.namespace}/${f.service.meta.name} port ${f.port.port}/${f.protocol} (${f.vip})`]));
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** `dir`, or its nearest ancestor that exists. */
 function existingAncestor(dir: string): string {
   let at = resolve(dir);
@@ -388,20 +464,39 @@ export function detach(pin: string, log: (line: string) => void = () => {}): { l
   for (const owner of running) {
     log(`agent: warning: a meshc agent (pid ${owner.pid}) runs on ${pin} and puts its hooks back within seconds; stop it first (SIGTERM) to stop routing`);
   }
-  if (existsSync(paths.links)) {
-    for (const name of readdirSync(paths.links)) {
+  // A running agent pins again what it finds detached, maybe between the listing and the rmdir:
+  // then the directory is left as that agent made it (it was warned about above).
+  const removeDir = (dir: string) => {
+    try {
+      rmdirSync(dir);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (running.length > 0 && (code === 'ENOTEMPTY' || code === 'ENOENT')) {
+        log(`agent: ${dir}: the running agent (pid ${running[0]!.pid}) pinned again what was detached`);
+        return;
+      }
+      throw new Error(`cannot remove ${dir} (${code}): something pinned into it while it was being detached; run meshc agent --detach again`, { cause: error });
+    }
+  };
+  const entries = (dir: string) => (existsSync(dir) ? readdirSync(dir) : []);
+  for (const name of entries(paths.links)) {
+    try {
       openPinnedLink(join(paths.links, name)).detach();
       links++;
+    } catch (error) {
+      if (running.length === 0 || existsSync(join(paths.links, name))) throw error;
     }
-    rmdirSync(paths.links);
   }
-  if (existsSync(paths.maps)) {
-    for (const name of readdirSync(paths.maps)) {
+  if (existsSync(paths.links)) removeDir(paths.links);
+  for (const name of entries(paths.maps)) {
+    try {
       unlinkSync(join(paths.maps, name)); // a pin is a bpffs inode: unlinking drops the reference
       maps++;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
-    rmdirSync(paths.maps);
   }
+  if (existsSync(paths.maps)) removeDir(paths.maps);
   if (existsSync(pin) && readdirSync(pin).length === 0) {
     try {
       rmdirSync(pin);

@@ -3,6 +3,9 @@
 //
 // - A file that turns bad (a YAML error, an invalid object, unreadable) is reported and its last
 //   good documents stay in force, so one bad edit never removes live Services from the kernel.
+//   A file that has never been good in this process loads none of its objects; one that was bad
+//   already at the first read makes the source not synced until it is good (it may hold what a
+//   previous agent wrote into the pinned maps).
 // - A manifests directory (or a directory below it) that is missing or unreadable keeps the last
 //   good state of every file it held, and says so; once it is back, it is read again. One that
 //   this process has never read (unreadable since the agent started) makes the source not synced:
@@ -70,6 +73,9 @@ export class ManifestSource {
   private readonly everRead = new Set<string>();
   /** Whether the last read() could not read something it never read before. */
   private unseen = false;
+  /** Files that had errors at the first read() and have not been good since. */
+  private readonly badSinceStart = new Set<string>();
+  private started = false;
   /** Fingerprint of the scan the last read() was built from. */
   private readFingerprint = '';
   /** When the earliest settling file is due (ms on `now`), if any. */
@@ -122,7 +128,20 @@ export class ManifestSource {
         chosen.push(...previous);
         changed = true;
       } else if (badFiles.has(file)) {
-        chosen.push(...docs); // never good yet: its valid objects load, the rest is reported
+        // Never good in this process: none of it loads (half a file can be worse than none: a
+        // Service without its EndpointSlice refuses every connect). Bad since the agent started,
+        // it may hold what a previous agent wrote into the pinned maps: nothing is removed then.
+        if (!this.started) this.badSinceStart.add(file);
+        changed = true;
+        const since = this.badSinceStart.has(file);
+        sourceDiagnostics.push({
+          severity: 'error',
+          file,
+          doc: -1,
+          message: since
+            ? 'has errors and was never good since the agent started: none of its objects are applied, and nothing is removed from the maps until it is fixed'
+            : 'has errors and was never good: none of its objects are applied until it is fixed',
+        });
       } else if (objectCount(docs) === 0 && previous && objectCount(previous) > 0 && settling(file, 'the file is empty')) {
         heldBack.push(file);
         chosen.push(...previous);
@@ -130,9 +149,11 @@ export class ManifestSource {
       } else {
         this.emptySince.delete(file);
         this.lastGood.set(file, docs);
+        this.badSinceStart.delete(file);
         chosen.push(...docs);
       }
     }
+    this.started = true;
     for (const dir of scan.dirs.keys()) this.everRead.add(dir);
     for (const [file, entry] of scan.files) if (entry.error === undefined) this.everRead.add(file);
     this.unseen = false;
@@ -148,6 +169,10 @@ export class ManifestSource {
     }
     for (const [file, entry] of scan.files) {
       if (entry.error !== undefined && !this.everRead.has(file) && !this.lastGood.has(file)) this.unseen = true;
+    }
+    for (const file of this.badSinceStart) {
+      if (current.has(file) && badFiles.has(file)) this.unseen = true;
+      else if (!current.has(file)) this.badSinceStart.delete(file);
     }
     for (const [file, previous] of this.lastGood) {
       if (current.has(file)) continue;

@@ -39,6 +39,8 @@ Options:
                       0.0.0.0 or :: for every address of the host)
   --node NAME         this node's name, for internalTrafficPolicy Local and zones (default: hostname)
   --objects DIR       where meshc.bpf.o is (default build/; built with meshc compile if missing)
+  --audit-seconds N   every N seconds compare the maps with what the agent wrote and put back
+                      rows changed, deleted or added from outside (default 10; 0: never)
   --force-attach      attach even when another meshc's hooks already route the cgroup (or one
                       above it); without it that is refused, since two sets of hooks fight
   --detach            detach every hook and remove the pinned state under --pin, then exit
@@ -64,6 +66,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     objects: { type: 'string' },
     detach: { type: 'boolean' },
     'force-attach': { type: 'boolean' },
+    'audit-seconds': { type: 'string' },
     kubeconfig: { type: 'string' },
     'metrics-port': { type: 'string' },
     'metrics-address': { type: 'string' },
@@ -88,6 +91,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     throw new UsageError(`meshc agent: --metrics-address must be an IP address (127.0.0.1, a node address, 0.0.0.0), got "${metricsAddress}"`);
   }
   if (metricsAddress !== undefined && metricsPort === undefined) throw new UsageError('meshc agent: --metrics-address needs --metrics-port');
+  const auditSeconds = integerOption('agent', 'audit-seconds', values['audit-seconds'], 10, 0);
   const manifests = values.manifests ?? [];
   const missing = manifests.filter((p) => !existsSync(p));
   if (missing.length > 0) throw new InputError(`meshc agent: no such file or directory: ${missing.join(', ')}`);
@@ -159,6 +163,8 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   stops.push(() => clearInterval(timer));
   // The agent owns its links: what someone detaches or unpins is put back within a quarter of a second.
   stops.push(agent.watchLinks(250));
+  // ... and what someone writes into its maps is undone at the next audit.
+  if (auditSeconds > 0) stops.push(agent.watchMaps(auditSeconds * 1000));
   log(`agent: ${kube ? 'watching the API server' : 'watching for changes'} (SIGTERM or SIGINT stops; pinned state stays)`);
   const signal = await untilStopped(io);
   log(`agent: ${signal === 'abort' ? 'stopped' : signal}: stopping; links and maps stay pinned in ${pin}, routing goes on`);

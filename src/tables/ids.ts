@@ -22,16 +22,33 @@ export class IdSpace {
     return this.ids.get(key);
   }
 
+  /** Ids no key may be given while reserved (see reserve()). */
+  private reserved = new Set<number>();
+
+  /**
+   * Ids that rows the agent keeps in the maps use without a key of this compile (a source that
+   * has not read everything yet keeps stale rows): none of them is given to a new key until the
+   * next reserve() lets it go. Replaces the previous reservation.
+   */
+  reserve(ids: Iterable<number>): void {
+    this.reserved = new Set(ids);
+  }
+
   assign(key: string): number {
     const known = this.ids.get(key);
     if (known !== undefined) return known;
-    let id = this.next;
-    const reused = this.reuse ? this.free.values().next() : undefined;
-    if (reused && !reused.done) {
-      id = reused.value;
-      this.free.delete(id);
-    } else {
-      this.next++;
+    let id: number | undefined;
+    if (this.reuse) {
+      for (const free of this.free) {
+        if (this.reserved.has(free)) continue;
+        id = free;
+        this.free.delete(free);
+        break;
+      }
+    }
+    if (id === undefined) {
+      while (this.reserved.has(this.next)) this.next++;
+      id = this.next++;
     }
     if (id >= this.limit) throw new Error(`out of ${this.what} ids (limit ${this.limit})`);
     this.ids.set(key, id);

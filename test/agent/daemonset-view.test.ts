@@ -60,9 +60,17 @@ kernelSuite('meshc agent in the DaemonSet\'s view: only the pin directory is bpf
       assert.ok(existsSync(path.join(lab.pin, 'maps', 'mc_services')), `maps pinned in the host's ${lab.pin}: ${readdirSync(lab.pin)}`);
       assert.ok(readdirSync(path.join(lab.pin, 'links')).length > 0, 'links pinned in the host\'s directory');
       assert.equal([...tally(await lab.connections(VIP, 80, 5))], [[POD, 5]], 'routed after the agent (and its mount namespace) are gone');
+      // A client loops connects while a second agent adopts the pins in its own DaemonSet view.
+      const client = lab.client(['tcp', VIP, '80', '0']);
+      await new Promise((r) => setTimeout(r, 200));
       const second = await runAgent(lab, caps);
       assert.is(second.code, 0, second.log);
       assert.match(second.log, /adopted pinned state/);
+      await new Promise((r) => setTimeout(r, 200));
+      client.stdin!.end();
+      const looped = await client.done;
+      assert.ok(looped.length > 20, `only ${looped.length} connections`);
+      assert.equal([...tally(looped)], [[POD, looped.length]], 'every connection through the restart reached the pod, none failed');
       const detach = runMeshc(['agent', '--detach', '--pin', lab.pin], { prefix: daemonSetView(lab.pin, daemonSetCaps('deploy/cleanup/daemonset.yaml')) });
       assert.is(detach.status, 0, detach.stderr);
       assert.match(detach.stderr, /detached 9 hooks/);

@@ -50,6 +50,31 @@ function changes(ms = 5000) {
 
 const read = suite('manifest source: what read() keeps');
 
+read('a file never good loads none of its objects; bad since the start, the source is not synced until it is good', async () => {
+  const dir = tempDir();
+  const broken = `${svc('half')}---\n${svc('other')}\n  broken: [unclosed\n`;
+  writeFileSync(path.join(dir, 'a.yaml'), svc('a'));
+  writeFileSync(path.join(dir, 'b.yaml'), broken);
+  const source = new ManifestSource([dir]);
+  try {
+    let snap = await source.read();
+    // Half of b.yaml parses (the Service half and its slice); none of it loads.
+    assert.equal(names(snap), ['default/a']);
+    assert.not.ok(source.synced(), 'bad since the start: what it held in the pins is unknown');
+    assert.ok(snap.diagnostics.some((d) => d.file.endsWith('b.yaml') && /never good since the agent started: none of its objects are applied, and nothing is removed/.test(d.message)));
+    writeFileSync(path.join(dir, 'c.yaml'), `${svc('late')}---\n${svc('later')}\n  broken: [unclosed\n`);
+    snap = await source.read();
+    assert.equal(names(snap), ['default/a'], 'a new bad file loads nothing either');
+    assert.ok(snap.diagnostics.some((d) => d.file.endsWith('c.yaml') && /never good: none of its objects are applied until it is fixed/.test(d.message)));
+    writeFileSync(path.join(dir, 'b.yaml'), `${svc('half')}---\n${svc('other')}`);
+    snap = await source.read();
+    assert.equal(names(snap), ['default/a', 'default/half', 'default/other']);
+    assert.ok(source.synced(), 'a bad file that appeared later does not hold the source back');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 read('a deleted manifests directory keeps its last good state and says so; a re-created one is read again', async () => {
   const root = tempDir();
   const dir = path.join(root, 'manifests');

@@ -3,7 +3,7 @@
 // seconds; a second agent on the same pins is refused; a second meshc on a cgroup that one
 // already routes is refused unless --force-attach; a lock left by a kill -9 is taken over.
 import * as assert from 'uvu/assert';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { kernelSkipReason, kernelSuite, makePinDir } from '../kernel/env.ts';
 import { Lab, serviceManifest, tally, type ConnectionRecord } from './live/lab.ts';
 
@@ -48,6 +48,44 @@ kernelSuite('meshc agent: it owns its links and its pin directory', kernelSkipRe
       const inspect = lab.meshc('inspect', '--pin', lab.pin, '--json');
       assert.is(inspect.status, 0, inspect.stderr);
       assert.match(inspect.stdout, /10\.96\.5\.1/);
+    } finally {
+      lab.dispose();
+    }
+  });
+
+  test('hooks it cannot put back (its cgroup removed): /readyz 503 with the reason within seconds; ready and routing again once the cgroup is back', async () => {
+    const lab = new Lab(PODS, [VIP]);
+    try {
+      await lab.startPods();
+      lab.write('svc.yaml', serviceManifest('web', VIP, [{ ip: PODS[0]! }]));
+      const agent = await lab.startAgent(undefined, { extra: ['--metrics-port', '0'] });
+      const port = Number(/metrics on \S+:(\d+) /.exec((agent as unknown as { log: string[] }).log.find((l) => /metrics on /.test(l))!)![1]);
+      const readyz = async () => {
+        const r = await fetch(`http://127.0.0.1:${port}/readyz`);
+        return { status: r.status, text: await r.text() };
+      };
+      assert.is((await readyz()).status, 200);
+      // No process is in the cgroup, so it can go (its attached hooks go with it).
+      let mark = lab.logMark(agent);
+      const removedAt = performance.now();
+      rmdirSync(lab.cgroup);
+      await lab.agentLogs(agent, /cannot put back the hooks on .*ENOENT.*; not ready until they are/, mark, 10000);
+      const noticedMs = performance.now() - removedAt;
+      const notReady = await readyz();
+      assert.is(notReady.status, 503);
+      assert.match(notReady.text, /cannot put back the hooks/);
+      assert.ok(noticedMs < 5000, `noticed after ${noticedMs.toFixed(0)} ms`);
+      mark = lab.logMark(agent);
+      const backAt = performance.now();
+      mkdirSync(lab.cgroup);
+      await lab.agentLogs(agent, /hooks and pins are in place again/, mark, 10000);
+      await lab.agentLogs(agent, /hook mc_\w+: detached from outside; attached again/, mark, 10000);
+      const restoredMs = performance.now() - backAt;
+      assert.is((await readyz()).status, 200);
+      const records = await lab.connections(VIP, 80, 30);
+      assert.equal([...tally(records)], [[PODS[0]!, 30]], 'the new cgroup is routed');
+      assert.ok(restoredMs < 5000, `restored after ${restoredMs.toFixed(0)} ms`);
+      console.log(`  cgroup removed: not ready after ${noticedMs.toFixed(0)} ms; re-created: ready and routing after ${restoredMs.toFixed(0)} ms`);
     } finally {
       lab.dispose();
     }
