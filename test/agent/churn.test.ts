@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
-import { allowedDuring, Lab, ROOT, serviceManifest, tally, type Change, type ConnectionRecord } from './live/lab.ts';
+import { allowedDuring, Lab, ROOT, serviceManifest, tally, until, type Change, type ConnectionRecord } from './live/lab.ts';
 import { Agent } from '../../src/agent/agent.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
@@ -13,15 +13,6 @@ import { randoms } from '../helpers/policy-harness.ts';
 const POOL = ['10.244.2.1', '10.244.2.2', '10.244.2.3', '10.244.2.4', '10.244.2.5', '10.244.2.6', '10.244.2.7', '10.244.2.8'];
 const VIP = '10.96.2.1';
 const OBJECTS = path.join(ROOT, 'build');
-
-/** Polls `predicate` until it holds; fails after `timeoutMs`. */
-async function until(what: string, predicate: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 kernelSuite('meshc agent: churn, restart, bad manifests', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
   test('1,000 endpoint changes under 4 looping clients: no connection outside the old or new set, none failed', async () => {

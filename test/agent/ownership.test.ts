@@ -5,7 +5,7 @@
 import * as assert from 'uvu/assert';
 import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
 import { kernelSkipReason, kernelSuite, makePinDir } from '../kernel/env.ts';
-import { Lab, serviceManifest, tally, type ConnectionRecord } from './live/lab.ts';
+import { Lab, serviceManifest, tally, until, type ConnectionRecord } from './live/lab.ts';
 
 const PODS = ['10.244.5.1', '10.244.5.2'];
 const VIP = '10.96.5.1';
@@ -18,7 +18,7 @@ kernelSuite('meshc agent: it owns its links and its pin directory', kernelSkipRe
       lab.write('svc.yaml', serviceManifest('web', VIP, PODS.map((ip) => ({ ip }))));
       const agent = await lab.startAgent();
       const client = lab.client(['tcp', VIP, '80', '0']);
-      await new Promise((r) => setTimeout(r, 500));
+      await until('connections before the detach', () => client.records.length > 10);
       const mark = lab.logMark(agent);
       const detachedAt = process.hrtime.bigint();
       const r = lab.meshc('agent', '--detach', '--pin', lab.pin);
@@ -29,7 +29,7 @@ kernelSuite('meshc agent: it owns its links and its pin directory', kernelSkipRe
       const restoredAt = process.hrtime.bigint();
       const recoveryMs = Number(restoredAt - detachedAt) / 1e6;
       assert.ok(recoveryMs < 5000, `restored after ${recoveryMs.toFixed(0)} ms`);
-      await new Promise((r) => setTimeout(r, 700));
+      await until('connections after the restore', () => client.records.filter((c) => BigInt(c.t0) > restoredAt).length > 10);
       client.stdin!.end();
       const records: ConnectionRecord[] = await client.done;
       const before = records.filter((c) => BigInt(c.t1) < detachedAt);

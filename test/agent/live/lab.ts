@@ -163,6 +163,15 @@ endpoints: ${JSON.stringify(endpoints.map((e) => ({ addresses: [e.ip], condition
 `;
 }
 
+/** Polls `predicate` until it holds; fails after `timeoutMs`. */
+export async function until(what: string, predicate: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 /** A set of backends in force from `start` (when it was asked for) to `end` (when it was seen applied). */
 export interface Change {
   start: bigint;
