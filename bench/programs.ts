@@ -1,0 +1,246 @@
+// Per-program cost of meshc's hooks per connection, with kernel.bpf_stats_enabled=1 (run_time_ns
+// and run_cnt of each program, from bpftool), next to direct connect() in the same run:
+//   direct         the pod IP, from a cgroup without hooks
+//   no-service     the pod IP, from the routed cgroup (the hooks run and find no Service)
+//   service        the ClusterIP of one Service with three pods, from the routed cgroup
+//   monitor        as service, with a ring-buffer reader attached (what `meshc monitor` does)
+// Setups are interleaved in each round; each figure is the median over rounds. The connect()
+// times (p50) come from the same runs, so they carry the stats' own cost (two clock reads per
+// program run) in every setup that has hooks.
+//
+// `npx tsx bench/programs.ts [--services 10,100000] [--connects N] [--rounds R] [--json FILE]`
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { Lab, removePins, type Placement } from './lib/lab.ts';
+import { buildObject, programRunTimes, Routing, runTimeDelta, tablesFor, withBpfStats, type ProgramRunTime } from './lib/meshc.ts';
+import { TARGET, withFillers, type ServiceSpec } from './lib/services.ts';
+import { buildTools, missingTools, type Tools } from './lib/tools.ts';
+import { openRingBuffer, type RingBuffer } from '../src/loader/index.ts';
+import { median } from './datapath/one-hop.ts';
+
+export const PROGRAM_SETUPS = ['direct', 'no-service', 'service', 'monitor'] as const;
+export type ProgramSetup = (typeof PROGRAM_SETUPS)[number];
+
+/** The Service the client dials: three pods. */
+export const PODS = ['10.244.0.10', '10.244.0.11', '10.244.0.12'];
+
+export interface ProgramsOptions {
+  sizes: number[];
+  connects: number;
+  warmup: number;
+  rounds: number;
+}
+
+export function programsOptions(quick: boolean): ProgramsOptions {
+  return quick ? { sizes: [10], connects: 5000, warmup: 500, rounds: 3 } : { sizes: [10, 100_000], connects: 20_000, warmup: 2000, rounds: 5 };
+}
+
+export interface ProgramCost {
+  name: string;
+  /** Program runs per connect(). */
+  runsPerConnect: number;
+  /** run_time_ns / run_cnt. */
+  nsPerRun: number;
+  /** run_time_ns per connect(). */
+  nsPerConnect: number;
+}
+
+export interface ProgramsRow {
+  services: number;
+  setup: ProgramSetup;
+  /** Median over rounds. */
+  p50Ns: number;
+  p99Ns: number;
+  /** p50 / direct's p50 of the same round, median over rounds. */
+  p50Ratio: number;
+  programs: ProgramCost[];
+  /** Sum of every program's run time per connect(). */
+  totalNsPerConnect: number;
+  /** monitor only: records the reader got per connect(), and records lost (mc_metrics). */
+  eventsPerConnect?: number;
+  eventsLost?: number;
+}
+
+export interface ProgramsResult {
+  conditions: Record<string, unknown>;
+  rows: ProgramsRow[];
+}
+
+const EVENTS_LOST_METRIC = 12;
+
+function metricSum(routing: Routing, index: number): number {
+  const map = routing.obj.map('mc_metrics');
+  const key = Buffer.alloc(4);
+  key.writeUInt32LE(index);
+  const value = map.lookup(key);
+  if (!value) return 0;
+  let sum = 0;
+  for (let off = 0; off + 8 <= value.length; off += 8) sum += Number(value.readBigUInt64LE(off));
+  return sum;
+}
+
+/** Turns the hooks' flow events on or off, where the object has a run-time switch (mc_config). */
+function setEvents(routing: Routing, on: boolean): boolean {
+  if (!routing.obj.maps().some((m) => m.name === 'mc_config')) return false;
+  const key = Buffer.alloc(4);
+  const value = Buffer.alloc(routing.obj.map('mc_config').valueSize);
+  value.writeUInt32LE(on ? 0xffffffff : 0, 0);
+  routing.obj.map('mc_config').update(key, value);
+  return true;
+}
+
+async function dial(lab: Lab, tools: Tools, where: Placement, addr: string, o: ProgramsOptions): Promise<{ p50: number; p99: number }> {
+  const out = await lab.exec(where, [tools.connectbench, 'dial', addr, String(o.connects), String(o.warmup)]);
+  const r = JSON.parse(out.trim().split('\n').pop()!) as { errors: number; firstError: string; ns: { p50: number; p99: number } };
+  if (r.errors > 0) throw new Error(`connect() to ${addr}: ${r.errors} of ${o.connects} failed (${r.firstError})`);
+  return r.ns;
+}
+
+export async function benchPrograms(lab: Lab, tools: Tools, objectPath: string, o: ProgramsOptions, log: (line: string) => void): Promise<ProgramsResult> {
+  const svc: ServiceSpec = { name: 'target', clusterIP: TARGET.clusterIP, port: TARGET.port, targetPort: TARGET.targetPort, pods: PODS };
+  const ns = lab.netns('pg', [TARGET.clusterIP, ...PODS]);
+  const plain = lab.cgroup('pg-plain');
+  const routed = lab.cgroup('pg-routed');
+  for (const pod of PODS) {
+    const server = lab.spawn({ netns: ns, cgroup: plain, cpus: '1' }, [tools.connectbench, 'serve', `${pod}:${TARGET.targetPort}`], `connectbench serve ${pod}`);
+    await server.waitLine((l) => l === 'ready');
+  }
+  const where: Record<ProgramSetup, Placement> = {
+    direct: { netns: ns, cgroup: plain, cpus: '0' },
+    'no-service': { netns: ns, cgroup: routed, cpus: '0' },
+    service: { netns: ns, cgroup: routed, cpus: '0' },
+    monitor: { netns: ns, cgroup: routed, cpus: '0' },
+  };
+  const pod = `${PODS[0]}:${TARGET.targetPort}`;
+  const cluster = `${TARGET.clusterIP}:${TARGET.port}`;
+  const addr: Record<ProgramSetup, string> = { direct: pod, 'no-service': pod, service: cluster, monitor: cluster };
+
+  const rows: ProgramsRow[] = [];
+  for (const n of o.sizes) {
+    const pins = lab.pinDir(`pg${n}`);
+    const routing = Routing.attach(objectPath, pins, routed, tablesFor(withFillers(n, [svc])));
+    const switchable = setEvents(routing, false);
+    try {
+      const ids = routing.programIds();
+      const runs = new Map<ProgramSetup, Array<{ p50: number; p99: number; programs: ProgramRunTime[]; events: number; lost: number }>>(PROGRAM_SETUPS.map((s) => [s, []]));
+      for (const s of PROGRAM_SETUPS) await dial(lab, tools, where[s], addr[s], { ...o, connects: o.warmup }); // cold caches
+      await withBpfStats(async () => {
+        for (let round = 0; round < o.rounds; round++) {
+          for (const s of PROGRAM_SETUPS) {
+            let reader: RingBuffer | undefined;
+            let events = 0;
+            if (s === 'monitor') {
+              reader = openRingBuffer(routing.obj.map('mc_events'), () => void events++, { start: false });
+              reader.consume(); // what earlier setups left
+              events = 0;
+              if (switchable) setEvents(routing, true);
+              reader.start();
+            }
+            const lostBefore = metricSum(routing, EVENTS_LOST_METRIC);
+            const before = programRunTimes(ids);
+            let ns: { p50: number; p99: number };
+            try {
+              ns = await dial(lab, tools, where[s], addr[s], o);
+            } finally {
+              if (reader) {
+                if (switchable) setEvents(routing, false);
+                reader.consume();
+                reader.close();
+              }
+            }
+            const programs = runTimeDelta(before, programRunTimes(ids));
+            runs.get(s)!.push({ ...ns, programs, events, lost: metricSum(routing, EVENTS_LOST_METRIC) - lostBefore });
+          }
+        }
+      });
+      const perConnect = o.connects + o.warmup;
+      const direct = runs.get('direct')!;
+      for (const s of PROGRAM_SETUPS) {
+        const list = runs.get(s)!;
+        const names = [...new Set(list.flatMap((r) => r.programs.map((p) => p.name)))];
+        const programs: ProgramCost[] = names.map((name) => {
+          const of = list.map((r) => r.programs.find((p) => p.name === name) ?? { name, runTimeNs: 0, runCount: 0 });
+          return {
+            name,
+            runsPerConnect: median(of.map((p) => p.runCount / perConnect)),
+            nsPerRun: median(of.map((p) => (p.runCount ? p.runTimeNs / p.runCount : 0))),
+            nsPerConnect: median(of.map((p) => p.runTimeNs / perConnect)),
+          };
+        });
+        const row: ProgramsRow = {
+          services: n,
+          setup: s,
+          p50Ns: median(list.map((r) => r.p50)),
+          p99Ns: median(list.map((r) => r.p99)),
+          p50Ratio: median(list.map((r, i) => r.p50 / direct[i]!.p50)),
+          programs,
+          totalNsPerConnect: median(list.map((r) => r.programs.reduce((sum, p) => sum + p.runTimeNs, 0) / perConnect)),
+        };
+        if (s === 'monitor') {
+          row.eventsPerConnect = median(list.map((r) => r.events / perConnect));
+          row.eventsLost = list.reduce((sum, r) => sum + r.lost, 0);
+        }
+        rows.push(row);
+        log(`  programs: ${String(n).padStart(6)} services ${s.padEnd(10)} connect() p50 ${(row.p50Ns / 1000).toFixed(2).padStart(6)} µs ×${row.p50Ratio.toFixed(3)} of direct;` +
+          ` meshc programs ${Math.round(row.totalNsPerConnect)} ns per connect()` +
+          (row.eventsPerConnect !== undefined ? `; ${row.eventsPerConnect.toFixed(2)} events per connect(), ${row.eventsLost} lost` : ''));
+        for (const p of programs) {
+          log(`  programs:        ${p.name.padEnd(22)} ${p.runsPerConnect.toFixed(2).padStart(5)} runs per connect() × ${Math.round(p.nsPerRun).toString().padStart(5)} ns = ${Math.round(p.nsPerConnect).toString().padStart(5)} ns`);
+        }
+      }
+    } finally {
+      routing.close();
+      removePins(pins);
+    }
+  }
+  return {
+    conditions: {
+      connectsPerRound: o.connects,
+      warmupConnects: o.warmup,
+      rounds: o.rounds,
+      service: `one Service (${TARGET.clusterIP}:${TARGET.port}) with three pods (${PODS.join(', ')}), the rest fillers with one pod each`,
+      stats: 'kernel.bpf_stats_enabled=1 for the measured rounds (restored after); run_time_ns and run_cnt from bpftool prog show, per round; per connect() = over warmup + timed connects of the round',
+      reported: `median over ${o.rounds} round(s), setups interleaved in each round`,
+      client: 'bench/lib/connectbench.c dial (blocking connect(), SO_LINGER 0), pinned to CPU 0; servers connectbench serve, pinned to CPU 1',
+      monitor: 'a ring-buffer reader on mc_events in the bench process (libbpf ring_buffer on the event loop), as meshc monitor reads it',
+    },
+    rows,
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { services: { type: 'string' }, connects: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' }, quick: { type: 'boolean' } },
+  });
+  const o = programsOptions(values.quick ?? false);
+  if (values.services) o.sizes = values.services.split(',').map(Number);
+  if (values.connects) o.connects = Number(values.connects);
+  if (values.rounds) o.rounds = Number(values.rounds);
+  const missing = missingTools(['gcc', 'bpftool', 'taskset', 'ip']);
+  if (missing.length > 0) throw new Error(`missing: ${missing.join(', ')}`);
+  const tools = buildTools();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'meshc-bench-programs-'));
+  const lab = new Lab();
+  const stop = () => void lab.close().then(() => process.exit(130));
+  process.once('SIGINT', stop);
+  try {
+    const object = await buildObject(dir);
+    const result = await benchPrograms(lab, tools, object, o, (l) => console.log(l));
+    if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
+  } finally {
+    const problems = await lab.close();
+    for (const p of problems) console.error(`cleanup: ${p}`);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(tools.dir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
