@@ -8,13 +8,15 @@
 // times (p50) come from the same runs, so they carry the stats' own cost (two clock reads per
 // program run) in every setup that has hooks.
 //
-// `npx tsx bench/programs.ts [--services 10,100000] [--connects N] [--rounds R] [--json FILE]`
+// `npx tsx bench/programs.ts [--services 10,100000] [--connects N] [--rounds R] [--json FILE]
+//   [--baseline OBJECT] [--variant LABEL=OBJECT ...]`: --baseline (and each --variant) also measures another meshc.bpf.o (e.g. one built from an
+// older revision) in a cgroup of its own, interleaved with this tree's, for before/after ratios.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { Lab, removePins, type Placement } from './lib/lab.ts';
+import { Lab, removePins, RT_PRIORITY, type Placement } from './lib/lab.ts';
 import { buildObject, programRunTimes, Routing, runTimeDelta, tablesFor, withBpfStats, type ProgramRunTime } from './lib/meshc.ts';
 import { TARGET, withFillers, type ServiceSpec } from './lib/services.ts';
 import { buildTools, missingTools, type Tools } from './lib/tools.ts';
@@ -50,6 +52,8 @@ export interface ProgramCost {
 
 export interface ProgramsRow {
   services: number;
+  /** Which object ('' for direct, which runs no hooks). */
+  object: string;
   setup: ProgramSetup;
   /** Median over rounds. */
   p50Ns: number;
@@ -70,6 +74,8 @@ export interface ProgramsResult {
 }
 
 const EVENTS_LOST_METRIC = 12;
+/** How often the bench's reader polls, as meshc monitor does. */
+const MONITOR_POLL_MS = 50;
 
 function metricSum(routing: Routing, index: number): number {
   const map = routing.obj.map('mc_metrics');
@@ -99,67 +105,87 @@ async function dial(lab: Lab, tools: Tools, where: Placement, addr: string, o: P
   return r.ns;
 }
 
-export async function benchPrograms(lab: Lab, tools: Tools, objectPath: string, o: ProgramsOptions, log: (line: string) => void): Promise<ProgramsResult> {
+/** An object to measure: this tree's, or a baseline built from another revision (--baseline). */
+export interface ProgramsObject {
+  label: string;
+  path: string;
+}
+
+interface Sample {
+  p50: number;
+  p99: number;
+  programs: ProgramRunTime[];
+  events: number;
+  lost: number;
+}
+
+export async function benchPrograms(lab: Lab, tools: Tools, objects: ProgramsObject[], o: ProgramsOptions, log: (line: string) => void): Promise<ProgramsResult> {
   const svc: ServiceSpec = { name: 'target', clusterIP: TARGET.clusterIP, port: TARGET.port, targetPort: TARGET.targetPort, pods: PODS };
   const ns = lab.netns('pg', [TARGET.clusterIP, ...PODS]);
   const plain = lab.cgroup('pg-plain');
-  const routed = lab.cgroup('pg-routed');
+  const routed = objects.map((_, i) => lab.cgroup(`pg-routed${i}`));
   for (const pod of PODS) {
-    const server = lab.spawn({ netns: ns, cgroup: plain, cpus: '1' }, [tools.connectbench, 'serve', `${pod}:${TARGET.targetPort}`], `connectbench serve ${pod}`);
+    const server = lab.spawn({ netns: ns, cgroup: plain, cpus: '1', realtime: true }, [tools.connectbench, 'serve', `${pod}:${TARGET.targetPort}`], `connectbench serve ${pod}`);
     await server.waitLine((l) => l === 'ready');
   }
-  const where: Record<ProgramSetup, Placement> = {
-    direct: { netns: ns, cgroup: plain, cpus: '0' },
-    'no-service': { netns: ns, cgroup: routed, cpus: '0' },
-    service: { netns: ns, cgroup: routed, cpus: '0' },
-    monitor: { netns: ns, cgroup: routed, cpus: '0' },
-  };
   const pod = `${PODS[0]}:${TARGET.targetPort}`;
   const cluster = `${TARGET.clusterIP}:${TARGET.port}`;
   const addr: Record<ProgramSetup, string> = { direct: pod, 'no-service': pod, service: cluster, monitor: cluster };
 
   const rows: ProgramsRow[] = [];
   for (const n of o.sizes) {
-    const pins = lab.pinDir(`pg${n}`);
-    const routing = Routing.attach(objectPath, pins, routed, tablesFor(withFillers(n, [svc])));
-    const switchable = setEvents(routing, false);
+    const tables = tablesFor(withFillers(n, [svc]));
+    const routings: Routing[] = [];
+    const pins: string[] = [];
     try {
-      const ids = routing.programIds();
-      const runs = new Map<ProgramSetup, Array<{ p50: number; p99: number; programs: ProgramRunTime[]; events: number; lost: number }>>(PROGRAM_SETUPS.map((s) => [s, []]));
-      for (const s of PROGRAM_SETUPS) await dial(lab, tools, where[s], addr[s], { ...o, connects: o.warmup }); // cold caches
+      for (const [i, object] of objects.entries()) {
+        pins.push(lab.pinDir(`pg${n}-${i}`));
+        routings.push(Routing.attach(object.path, pins[i]!, routed[i]!, tables));
+      }
+      const switchable = routings.map((r) => setEvents(r, false));
+      // Cells: direct once, then each object's three setups; all interleaved in every round.
+      const cells = [
+        { object: -1, setup: 'direct' as ProgramSetup },
+        ...objects.flatMap((_, i) => (['no-service', 'service', 'monitor'] as ProgramSetup[]).map((setup) => ({ object: i, setup }))),
+      ];
+      const samples = cells.map(() => [] as Sample[]);
+      const place = (c: (typeof cells)[number]): Placement => ({ netns: ns, cgroup: c.object < 0 ? plain : routed[c.object]!, cpus: '0', realtime: true });
+      for (const c of cells) await dial(lab, tools, place(c), addr[c.setup], { ...o, connects: o.warmup }); // cold caches
       await withBpfStats(async () => {
         for (let round = 0; round < o.rounds; round++) {
-          for (const s of PROGRAM_SETUPS) {
+          for (const [ci, c] of cells.entries()) {
+            const routing = c.object < 0 ? undefined : routings[c.object]!;
+            const ids = routing ? routing.programIds() : [];
             let reader: RingBuffer | undefined;
             let events = 0;
-            if (s === 'monitor') {
-              reader = openRingBuffer(routing.obj.map('mc_events'), () => void events++, { start: false });
+            if (routing && c.setup === 'monitor') {
+              reader = openRingBuffer(routing.obj.map('mc_events'), () => void events++, { start: false, pollMs: MONITOR_POLL_MS });
               reader.consume(); // what earlier setups left
               events = 0;
-              if (switchable) setEvents(routing, true);
+              if (switchable[c.object]) setEvents(routing, true);
               reader.start();
             }
-            const lostBefore = metricSum(routing, EVENTS_LOST_METRIC);
+            const lostBefore = routing ? metricSum(routing, EVENTS_LOST_METRIC) : 0;
             const before = programRunTimes(ids);
             let ns: { p50: number; p99: number };
             try {
-              ns = await dial(lab, tools, where[s], addr[s], o);
+              ns = await dial(lab, tools, place(c), addr[c.setup], o);
             } finally {
               if (reader) {
-                if (switchable) setEvents(routing, false);
+                if (switchable[c.object]) setEvents(routing!, false);
                 reader.consume();
                 reader.close();
               }
             }
             const programs = runTimeDelta(before, programRunTimes(ids));
-            runs.get(s)!.push({ ...ns, programs, events, lost: metricSum(routing, EVENTS_LOST_METRIC) - lostBefore });
+            samples[ci]!.push({ ...ns, programs, events, lost: routing ? metricSum(routing, EVENTS_LOST_METRIC) - lostBefore : 0 });
           }
         }
       });
       const perConnect = o.connects + o.warmup;
-      const direct = runs.get('direct')!;
-      for (const s of PROGRAM_SETUPS) {
-        const list = runs.get(s)!;
+      const direct = samples[0]!;
+      for (const [ci, c] of cells.entries()) {
+        const list = samples[ci]!;
         const names = [...new Set(list.flatMap((r) => r.programs.map((p) => p.name)))];
         const programs: ProgramCost[] = names.map((name) => {
           const of = list.map((r) => r.programs.find((p) => p.name === name) ?? { name, runTimeNs: 0, runCount: 0 });
@@ -172,19 +198,20 @@ export async function benchPrograms(lab: Lab, tools: Tools, objectPath: string, 
         });
         const row: ProgramsRow = {
           services: n,
-          setup: s,
+          object: c.object < 0 ? '' : objects[c.object]!.label,
+          setup: c.setup,
           p50Ns: median(list.map((r) => r.p50)),
           p99Ns: median(list.map((r) => r.p99)),
           p50Ratio: median(list.map((r, i) => r.p50 / direct[i]!.p50)),
           programs,
           totalNsPerConnect: median(list.map((r) => r.programs.reduce((sum, p) => sum + p.runTimeNs, 0) / perConnect)),
         };
-        if (s === 'monitor') {
+        if (c.setup === 'monitor') {
           row.eventsPerConnect = median(list.map((r) => r.events / perConnect));
           row.eventsLost = list.reduce((sum, r) => sum + r.lost, 0);
         }
         rows.push(row);
-        log(`  programs: ${String(n).padStart(6)} services ${s.padEnd(10)} connect() p50 ${(row.p50Ns / 1000).toFixed(2).padStart(6)} µs ×${row.p50Ratio.toFixed(3)} of direct;` +
+        log(`  programs: ${String(n).padStart(6)} services ${`${row.object} ${c.setup}`.trim().padEnd(18)} connect() p50 ${(row.p50Ns / 1000).toFixed(2).padStart(6)} µs ×${row.p50Ratio.toFixed(3)} of direct;` +
           ` meshc programs ${Math.round(row.totalNsPerConnect)} ns per connect()` +
           (row.eventsPerConnect !== undefined ? `; ${row.eventsPerConnect.toFixed(2)} events per connect(), ${row.eventsLost} lost` : ''));
         for (const p of programs) {
@@ -192,8 +219,8 @@ export async function benchPrograms(lab: Lab, tools: Tools, objectPath: string, 
         }
       }
     } finally {
-      routing.close();
-      removePins(pins);
+      for (const r of routings) r.close();
+      for (const p of pins) removePins(p);
     }
   }
   return {
@@ -205,7 +232,8 @@ export async function benchPrograms(lab: Lab, tools: Tools, objectPath: string, 
       stats: 'kernel.bpf_stats_enabled=1 for the measured rounds (restored after); run_time_ns and run_cnt from bpftool prog show, per round; per connect() = over warmup + timed connects of the round',
       reported: `median over ${o.rounds} round(s), setups interleaved in each round`,
       client: 'bench/lib/connectbench.c dial (blocking connect(), SO_LINGER 0), pinned to CPU 0; servers connectbench serve, pinned to CPU 1',
-      monitor: 'a ring-buffer reader on mc_events in the bench process (libbpf ring_buffer on the event loop), as meshc monitor reads it',
+      scheduling: `client and servers under SCHED_FIFO ${RT_PRIORITY}: the machine is shared, and a program preempted by a neighbour counts the time it waited in run_time_ns`,
+      monitor: `a ring-buffer reader on mc_events in the bench process (libbpf ring_buffer on the event loop, woken by the kernel and polled every ${MONITOR_POLL_MS} ms), as meshc monitor reads it; events switched on (mc_config) only while it reads, where the object has the switch`,
     },
     rows,
   };
@@ -213,7 +241,11 @@ export async function benchPrograms(lab: Lab, tools: Tools, objectPath: string, 
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { services: { type: 'string' }, connects: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' }, quick: { type: 'boolean' } },
+    options: {
+      services: { type: 'string' }, connects: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' }, quick: { type: 'boolean' },
+      baseline: { type: 'string' },
+      variant: { type: 'string', multiple: true },
+    },
   });
   const o = programsOptions(values.quick ?? false);
   if (values.services) o.sizes = values.services.split(',').map(Number);
@@ -227,8 +259,15 @@ async function main(): Promise<void> {
   const stop = () => void lab.close().then(() => process.exit(130));
   process.once('SIGINT', stop);
   try {
-    const object = await buildObject(dir);
-    const result = await benchPrograms(lab, tools, object, o, (l) => console.log(l));
+    const objects: ProgramsObject[] = [];
+    if (values.baseline) objects.push({ label: 'before', path: path.resolve(values.baseline) });
+    objects.push({ label: values.baseline ? 'after' : 'meshc', path: await buildObject(dir) });
+    for (const v of values.variant ?? []) {
+      const eq = v.indexOf('=');
+      if (eq <= 0) throw new Error(`--variant ${v}: want LABEL=OBJECT`);
+      objects.push({ label: v.slice(0, eq), path: path.resolve(v.slice(eq + 1)) });
+    }
+    const result = await benchPrograms(lab, tools, objects, o, (l) => console.log(l));
     if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
   } finally {
     const problems = await lab.close();
