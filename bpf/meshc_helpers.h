@@ -136,6 +136,18 @@ static __always_inline void mc_addr6_store(__u32 *ip6, const __u32 *addr, __u8 f
 		ip6[i] = addr[i];
 }
 
+/* The mc_peers slot of a peer (address as the maps key it, port in network byte order). */
+static __always_inline __u32 mc_peer_slot(const __u32 *addr, __u16 port)
+{
+	__u32 h = addr[0] ^ addr[1] ^ addr[2] ^ addr[3];
+
+	h ^= (__u32)port * 0x9e3779b1u;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	return h & (MC_PEERS_SLOTS - 1);
+}
+
 /*
  * The verdict of a connect()/sendmsg() hook for a helper's -errno. Returning 0 alone makes the
  * call fail with EPERM; bpf_set_retval() (kernel 5.18+) replaces that errno with ours.

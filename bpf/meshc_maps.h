@@ -73,6 +73,20 @@ struct {
 } mc_socks SEC(".maps");
 
 /*
+ * A one-hash filter of the backends connect4/6 sent sockets to: slot (hash of address and port)
+ * -> 1. cgroup/sock_release looks a socket's peer up here before anything else, so the release
+ * of a socket meshc never translated costs an inlined array read, no helper. Slots are never
+ * cleared; a stale or shared slot only sends a release down the full path.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, MC_PEERS_SLOTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_peers SEC(".maps");
+
+/*
  * Cgroups whose processes meshc leaves alone (pods or namespaces annotated meshc.io/skip: "true",
  * so meshc can share a node with a sidecar mesh): cgroup id -> 1. The agent writes the pod's
  * cgroup and every cgroup below it, since a process sits in its container's cgroup.

@@ -34,6 +34,7 @@ static __always_inline void __mc_sock_remember(struct bpf_sock_addr *ctx, const 
 	struct counter *conns = 0;
 	__u32 backend_id = out->backend_id;
 	__u64 cookie = bpf_get_socket_cookie(ctx);
+	__u32 slot, *seen;
 
 	mc_addr_copy(state.svc_addr, key->addr);
 	mc_addr_copy(state.be_addr, out->addr);
@@ -56,6 +57,10 @@ static __always_inline void __mc_sock_remember(struct bpf_sock_addr *ctx, const 
 		if (bpf_map_update_elem(&mc_socks, &cookie, &state, BPF_ANY))
 			return;
 	}
+	slot = mc_peer_slot(out->addr, out->port);
+	seen = bpf_map_lookup_elem(&mc_peers, &slot);
+	if (seen && !*seen)
+		*seen = 1;
 	if (!conns)
 		return;
 	__sync_fetch_and_add(&conns->value, 1);
@@ -80,10 +85,25 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 	__u32 events;
 	__u8 verdict;
 
+#ifdef MC_DECIDE_FOUND
+	/*
+	 * The policy passes any key that is no service, with no other effect (the generator checked
+	 * its decide() opens that way): such a connect() costs one lookup and no helper.
+	 */
+	struct service_value *svc = bpf_map_lookup_elem(&mc_services, key);
+
+	if (!svc)
+		return 0;
+#endif
 	cgroup_id = bpf_get_current_cgroup_id();
 	if (bpf_map_lookup_elem(&mc_skip, &cgroup_id))
 		return 0;
+	/* The policy's clock: the coarse one (a tick's resolution) serves affinity timeouts of seconds. */
+#ifdef MC_DECIDE_FOUND
+	verdict = MC_DECIDE_FOUND(svc, key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
+#else
 	verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
+#endif
 	if (verdict == VERDICT_PASS)
 		return 0;
 	events = mc_events_on();
@@ -301,9 +321,29 @@ SEC("cgroup/sock_release")
 int mc_sock_release(struct bpf_sock *sk)
 {
 	struct mc_sock_state *state;
-	__u64 cookie = bpf_get_socket_cookie(sk);
+	__u32 addr[4] = {};
+	__u32 slot, *seen;
+	__u64 cookie;
 	__u32 events;
+	__u16 port;
 
+	/*
+	 * Only a socket whose peer may be a backend meshc sent one to can have an entry. A socket
+	 * without a peer port (never connected, or its connect() failed and the kernel reset it)
+	 * cannot tell: it takes the full path.
+	 */
+	port = (__u16)sk->dst_port;
+	if (port) {
+		if (sk->family == MC_AF_INET)
+			addr[0] = sk->dst_ip4;
+		else if (sk->family == MC_AF_INET6)
+			mc_addr6_load(addr, sk->dst_ip6);
+		slot = mc_peer_slot(addr, port);
+		seen = bpf_map_lookup_elem(&mc_peers, &slot);
+		if (!seen || !*seen)
+			return SYS_PROCEED;
+	}
+	cookie = bpf_get_socket_cookie(sk);
 	state = bpf_map_lookup_elem(&mc_socks, &cookie);
 	if (!state)
 		return SYS_PROCEED;
