@@ -1,7 +1,8 @@
 // Per-program cost of meshc's hooks per connection, with kernel.bpf_stats_enabled=1 (run_time_ns
 // and run_cnt of each program, from bpftool), next to direct connect() in the same run:
-//   direct         the pod IP, from a cgroup without hooks
-//   no-service     the pod IP, from the routed cgroup (the hooks run and find no Service)
+//   direct         a pod IP, from a cgroup without hooks
+//   no-service     that pod IP, from the routed cgroup (the hooks run and find no Service; the
+//                  pod backs no Service)
 //   service        the ClusterIP of one Service with three pods, from the routed cgroup
 //   monitor        as service, with a ring-buffer reader attached (what `meshc monitor` does)
 // Setups are interleaved in each round; each figure is the median over rounds. The connect()
@@ -28,6 +29,8 @@ export type ProgramSetup = (typeof PROGRAM_SETUPS)[number];
 
 /** The Service the client dials: three pods. */
 export const PODS = ['10.244.0.10', '10.244.0.11', '10.244.0.12'];
+/** What no-service and direct dial: a pod that backs no Service. */
+export const OTHER = '10.244.0.99';
 
 export interface ProgramsOptions {
   sizes: number[];
@@ -121,14 +124,14 @@ interface Sample {
 
 export async function benchPrograms(lab: Lab, tools: Tools, objects: ProgramsObject[], o: ProgramsOptions, log: (line: string) => void): Promise<ProgramsResult> {
   const svc: ServiceSpec = { name: 'target', clusterIP: TARGET.clusterIP, port: TARGET.port, targetPort: TARGET.targetPort, pods: PODS };
-  const ns = lab.netns('pg', [TARGET.clusterIP, ...PODS]);
+  const ns = lab.netns('pg', [TARGET.clusterIP, ...PODS, OTHER]);
   const plain = lab.cgroup('pg-plain');
   const routed = objects.map((_, i) => lab.cgroup(`pg-routed${i}`));
-  for (const pod of PODS) {
+  for (const pod of [...PODS, OTHER]) {
     const server = lab.spawn({ netns: ns, cgroup: plain, cpus: '1', realtime: true }, [tools.connectbench, 'serve', `${pod}:${TARGET.targetPort}`], `connectbench serve ${pod}`);
     await server.waitLine((l) => l === 'ready');
   }
-  const pod = `${PODS[0]}:${TARGET.targetPort}`;
+  const pod = `${OTHER}:${TARGET.targetPort}`;
   const cluster = `${TARGET.clusterIP}:${TARGET.port}`;
   const addr: Record<ProgramSetup, string> = { direct: pod, 'no-service': pod, service: cluster, monitor: cluster };
 
@@ -232,7 +235,7 @@ export async function benchPrograms(lab: Lab, tools: Tools, objects: ProgramsObj
       connectsPerRound: o.connects,
       warmupConnects: o.warmup,
       rounds: o.rounds,
-      service: `one Service (${TARGET.clusterIP}:${TARGET.port}) with three pods (${PODS.join(', ')}), the rest fillers with one pod each`,
+      service: `one Service (${TARGET.clusterIP}:${TARGET.port}) with three pods (${PODS.join(', ')}), the rest fillers with one pod each; direct and no-service dial ${OTHER}:${TARGET.targetPort}, a pod of no Service`,
       stats: 'kernel.bpf_stats_enabled=1 for the measured rounds (restored after); run_time_ns and run_cnt from bpftool prog show, per round; per connect() = over warmup + timed connects of the round',
       reported: `median over ${o.rounds} round(s), setups interleaved in each round`,
       client: 'bench/lib/connectbench.c dial (blocking connect(), SO_LINGER 0), pinned to CPU 0; servers connectbench serve, pinned to CPU 1',

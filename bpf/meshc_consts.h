@@ -31,6 +31,9 @@
 #ifndef MC_REVNAT_MAX
 #define MC_REVNAT_MAX 262144 /* reverse-translation entries (LRU), one per socket and backend */
 #endif
+#ifndef MC_SOCK_SLOTS
+#define MC_SOCK_SLOTS 65536 /* slots of mc_sock_slots (by socket cookie), a power of two */
+#endif
 #ifndef MC_PEERS_SLOTS
 #define MC_PEERS_SLOTS 65536 /* slots of mc_peers, a power of two */
 #endif

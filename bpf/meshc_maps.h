@@ -51,24 +51,31 @@ struct {
 } mc_revnat SEC(".maps");
 
 /*
- * Per-socket state of translated connect()s, by socket cookie: reverse translation for
- * getpeername() and recvmsg(), and the live-connection count the socket holds. Written once at
- * connect(), deleted at the socket's release (cgroup/sock_release). LRU only so that entries of
- * sockets whose release no program saw (hooks detached meanwhile) age out; per-CPU lists, so an
- * insert takes no lock shared with the other CPUs.
+ * Per-socket state of translated connect()s: reverse translation for getpeername() and
+ * recvmsg(), and the live-connection count the socket holds. Written once at connect(), cleared
+ * at the socket's release (cgroup/sock_release). A socket's state goes in the slot of
+ * mc_sock_slots its cookie indexes (an inlined array access: no helper, no lock; the slot is
+ * claimed with a compare-and-swap of its cookie); only when another live socket holds that slot
+ * does it go to mc_socks, and the slot counts it (`spilled`) so lookups know to look there.
  */
-#ifndef MC_SOCKS_TYPE
-#define MC_SOCKS_TYPE BPF_MAP_TYPE_LRU_HASH
-#endif
-#ifndef MC_SOCKS_FLAGS
-#define MC_SOCKS_FLAGS BPF_F_NO_COMMON_LRU
-#endif
 struct {
-	__uint(type, MC_SOCKS_TYPE);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mc_sock_slot);
+	__uint(max_entries, MC_SOCK_SLOTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_sock_slots SEC(".maps");
+
+/*
+ * The sockets whose slot was taken, by cookie. LRU only so that entries of sockets whose release
+ * no program saw (hooks detached meanwhile) age out; per-CPU lists.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__type(key, __u64);
 	__type(value, struct mc_sock_state);
 	__uint(max_entries, MC_REVNAT_MAX);
-	__uint(map_flags, MC_SOCKS_FLAGS);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mc_socks SEC(".maps");
 

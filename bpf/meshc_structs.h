@@ -47,6 +47,14 @@ struct mc_sock_state {
 	__u64 cgroup_id;    /* cgroup of the task that connected */
 };
 
+/* Value of mc_sock_slots: one socket's state, in the slot its cookie indexes. */
+struct mc_sock_slot {
+	__u64 cookie;               /* the socket's cookie; 0 while the slot is free */
+	__u32 spilled;              /* sockets of this index kept in mc_socks (the slot was taken) */
+	__u32 pad;                  /* zero */
+	struct mc_sock_state state;
+};
+
 /* Value of mc_config (one entry, index 0): run-time switches written from user space. */
 struct mc_config {
 	__u32 events;       /* bit (1 << MC_EV_*) enables that event; 0 (all off) until a reader sets it */
@@ -105,6 +113,7 @@ _Static_assert(sizeof(struct mc_revnat_value) == 40, "mc_revnat_value size");
 _Static_assert(sizeof(struct mc_event) == 40, "mc_event size");
 _Static_assert(sizeof(struct mc_sock_state) == 56, "mc_sock_state size");
 _Static_assert(sizeof(struct mc_config) == 16, "mc_config size");
+_Static_assert(sizeof(struct mc_sock_slot) == 72, "mc_sock_slot size");
 
 /* Value of mc_harness: a whole batch, so one map write and one read move it. */
 struct mc_harness_batch {

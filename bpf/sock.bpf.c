@@ -19,11 +19,29 @@ static __always_inline void __mc_sock_uncount(struct mc_sock_state *state)
 		__sync_fetch_and_add(&conns->value, -1);
 }
 
+/* The slot of mc_sock_slots a socket cookie indexes. */
+static __always_inline struct mc_sock_slot *__mc_sock_slot(__u64 cookie)
+{
+	__u32 index = (__u32)cookie & (MC_SOCK_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&mc_sock_slots, &index);
+}
+
+/* A socket's state: in its slot, or in mc_socks when the slot says some spilled there. */
+static __always_inline struct mc_sock_state *__mc_sock_find(struct mc_sock_slot *slot, __u64 cookie)
+{
+	if (slot->cookie == cookie)
+		return &slot->state;
+	if (!slot->spilled)
+		return 0;
+	return bpf_map_lookup_elem(&mc_socks, &cookie);
+}
+
 /*
- * Remembers (mc_socks, by socket cookie) the service a connect()ed socket dialled, and for TCP
- * counts the connection against its backend (least-connections reads mc_conns; cgroup/sock_release
- * gives the count back). A socket that connect()s again (after a failed attempt) first gives back
- * the count it held.
+ * Remembers the service a connect()ed socket dialled (its slot, else mc_socks), and for TCP counts
+ * the connection against its backend (least-connections reads mc_conns; cgroup/sock_release gives
+ * the count back). A socket that connect()s again (after a failed attempt) first gives back the
+ * count it held.
  */
 static __always_inline void __mc_sock_remember(struct bpf_sock_addr *ctx, const struct service_key *key,
 					       const struct decision *out, __u8 revnat_flags, __u64 cgroup_id,
@@ -31,10 +49,11 @@ static __always_inline void __mc_sock_remember(struct bpf_sock_addr *ctx, const 
 {
 	struct mc_sock_state state = {};
 	struct mc_sock_state *old;
+	struct mc_sock_slot *slot;
 	struct counter *conns = 0;
 	__u32 backend_id = out->backend_id;
 	__u64 cookie = bpf_get_socket_cookie(ctx);
-	__u32 slot, *seen;
+	__u32 peer, *seen;
 
 	mc_addr_copy(state.svc_addr, key->addr);
 	mc_addr_copy(state.be_addr, out->addr);
@@ -49,16 +68,37 @@ static __always_inline void __mc_sock_remember(struct bpf_sock_addr *ctx, const 
 		conns = bpf_map_lookup_elem(&mc_conns, &backend_id);
 		state.counted = conns != 0;
 	}
-	if (bpf_map_update_elem(&mc_socks, &cookie, &state, BPF_NOEXIST)) {
+	slot = __mc_sock_slot(cookie);
+	if (!slot)
+		return;
+	if (slot->cookie == cookie) {
 		/* Connected before: give its count back, then take this one. */
+		__mc_sock_uncount(&slot->state);
+		slot->state = state;
+	} else if (slot->cookie == 0 && __sync_val_compare_and_swap(&slot->cookie, 0, cookie) == 0) {
+		if (slot->spilled) {
+			/* It may have connected before while the slot was taken. */
+			old = bpf_map_lookup_elem(&mc_socks, &cookie);
+			if (old) {
+				__mc_sock_uncount(old);
+				if (!bpf_map_delete_elem(&mc_socks, &cookie))
+					__sync_fetch_and_add(&slot->spilled, -1);
+			}
+		}
+		slot->state = state;
+	} else {
 		old = bpf_map_lookup_elem(&mc_socks, &cookie);
-		if (old)
+		if (old) {
 			__mc_sock_uncount(old);
-		if (bpf_map_update_elem(&mc_socks, &cookie, &state, BPF_ANY))
-			return;
+			*old = state;
+		} else {
+			if (bpf_map_update_elem(&mc_socks, &cookie, &state, BPF_NOEXIST))
+				return;
+			__sync_fetch_and_add(&slot->spilled, 1);
+		}
 	}
-	slot = mc_peer_slot(out->addr, out->port);
-	seen = bpf_map_lookup_elem(&mc_peers, &slot);
+	peer = mc_peer_slot(out->addr, out->port);
+	seen = bpf_map_lookup_elem(&mc_peers, &peer);
 	if (seen && !*seen)
 		*seen = 1;
 	if (!conns)
@@ -160,9 +200,11 @@ static __always_inline int __mc_sock_revnat(struct bpf_sock_addr *ctx, struct mc
 {
 	struct mc_revnat_value *svc;
 	struct mc_sock_state *state;
+	struct mc_sock_slot *slot;
 
 	key->cookie = bpf_get_socket_cookie(ctx);
-	state = bpf_map_lookup_elem(&mc_socks, &key->cookie);
+	slot = __mc_sock_slot(key->cookie);
+	state = slot ? __mc_sock_find(slot, key->cookie) : 0;
 	if (state && state->family == key->family && state->be_port == key->port && mc_addr_equal(state->be_addr, key->addr)) {
 		mc_addr_copy(rev->addr, state->svc_addr);
 		rev->port = state->svc_port;
@@ -314,15 +356,16 @@ int mc_sock6_getpeername(struct bpf_sock_addr *ctx)
 
 /*
  * A socket goes away (close() of its last reference): the live-connection count its connect()
- * took is given back and its mc_socks entry goes. Runs for every inet socket released in the
+ * took is given back and its slot (or mc_socks entry) is freed. Runs for every inet socket released in the
  * cgroup; one lookup for those meshc never translated. sock_release hooks must return 1.
  */
 SEC("cgroup/sock_release")
 int mc_sock_release(struct bpf_sock *sk)
 {
 	struct mc_sock_state *state;
+	struct mc_sock_slot *slot;
 	__u32 addr[4] = {};
-	__u32 slot, *seen;
+	__u32 peer, *seen;
 	__u64 cookie;
 	__u32 events;
 	__u16 port;
@@ -338,13 +381,16 @@ int mc_sock_release(struct bpf_sock *sk)
 			addr[0] = sk->dst_ip4;
 		else if (sk->family == MC_AF_INET6)
 			mc_addr6_load(addr, sk->dst_ip6);
-		slot = mc_peer_slot(addr, port);
-		seen = bpf_map_lookup_elem(&mc_peers, &slot);
+		peer = mc_peer_slot(addr, port);
+		seen = bpf_map_lookup_elem(&mc_peers, &peer);
 		if (!seen || !*seen)
 			return SYS_PROCEED;
 	}
 	cookie = bpf_get_socket_cookie(sk);
-	state = bpf_map_lookup_elem(&mc_socks, &cookie);
+	slot = __mc_sock_slot(cookie);
+	if (!slot)
+		return SYS_PROCEED;
+	state = __mc_sock_find(slot, cookie);
 	if (!state)
 		return SYS_PROCEED;
 	if (state->counted) {
@@ -354,6 +400,11 @@ int mc_sock_release(struct bpf_sock *sk)
 		mc_event_emit(events, MC_EV_CLOSE, cookie, state->cgroup_id, state->svc_id, state->backend_id,
 			      VERDICT_TRANSLATE, REASON_NONE, state->family, IPPROTO_TCP);
 	}
-	bpf_map_delete_elem(&mc_socks, &cookie);
+	if (state == &slot->state) {
+		/* Frees the slot: from here another socket may claim it. */
+		__sync_val_compare_and_swap(&slot->cookie, cookie, 0);
+	} else if (!bpf_map_delete_elem(&mc_socks, &cookie)) {
+		__sync_fetch_and_add(&slot->spilled, -1);
+	}
 	return SYS_PROCEED;
 }

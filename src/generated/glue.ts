@@ -7,6 +7,7 @@ import { ServiceKey, Decision, type StructSpec } from './layouts.ts';
 export const MC_AF_INET = 2;
 export const MC_AF_INET6 = 10;
 export const MC_REVNAT_MAX = 262144; // reverse-translation entries (LRU), one per socket and backend
+export const MC_SOCK_SLOTS = 65536; // slots of mc_sock_slots (by socket cookie), a power of two
 export const MC_PEERS_SLOTS = 65536; // slots of mc_peers, a power of two
 export const MC_NAMES_MAX = 524288; // names of services and backends (mc_names)
 export const MC_SKIP_MAX = 65536; // cgroups opted out with meshc.io/skip (mc_skip)
@@ -112,6 +113,19 @@ export const McSockState = {
     { name: 'svc_id', type: 'u32', offset: 40 }, // service id
     { name: 'backend_id', type: 'u32', offset: 44 }, // backend id (mc_conns index)
     { name: 'cgroup_id', type: 'u64', offset: 48 }, // cgroup of the task that connected
+  ],
+} as const satisfies StructSpec;
+
+/** struct mc_sock_slot of bpf/meshc_structs.h: Value of mc_sock_slots: one socket's state, in the slot its cookie indexes. */
+export const McSockSlot = {
+  name: 'mc_sock_slot',
+  cName: 'mc_sock_slot',
+  size: 72,
+  fields: [
+    { name: 'cookie', type: 'u64', offset: 0 }, // the socket's cookie; 0 while the slot is free
+    { name: 'spilled', type: 'u32', offset: 8 }, // sockets of this index kept in mc_socks (the slot was taken)
+    { name: 'pad', type: 'u32', offset: 12 }, // zero
+    { name: 'state', type: 'struct', offset: 16, spec: McSockState },
   ],
 } as const satisfies StructSpec;
 
