@@ -41,7 +41,7 @@ struct mc_sock_state {
 	__u8 family;        /* 4 or 6: family of both addresses (4 for v4-mapped) */
 	__u8 flags;         /* MC_REVNAT_F_* */
 	__u8 counted;       /* 1 while the socket holds a count in mc_conns[backend_id] */
-	__u8 pad;           /* zero */
+	__u8 watched;       /* 1: a TCP connection that had an established event; its release has a close event */
 	__u32 svc_id;       /* service id */
 	__u32 backend_id;   /* backend id (mc_conns index) */
 	__u64 cgroup_id;    /* cgroup of the task that connected */

@@ -38,14 +38,15 @@ static __always_inline struct mc_sock_state *__mc_sock_find(struct mc_sock_slot 
 }
 
 /*
- * Remembers the service a connect()ed socket dialled (its slot, else mc_socks), and for TCP counts
- * the connection against its backend (least-connections reads mc_conns; cgroup/sock_release gives
- * the count back). A socket that connect()s again (after a failed attempt) first gives back the
+ * Remembers the service a connect()ed socket dialled (its slot, else mc_socks), and when `count`
+ * (a least-connections Service) counts a TCP connection against its backend (cgroup/sock_release
+ * gives the count back). With established events on, a TCP connection is watched: its release
+ * emits the close event. A socket that connect()s again (after a failed attempt) first gives back the
  * count it held.
  */
 static __always_inline void __mc_sock_remember(struct bpf_sock_addr *ctx, const struct service_key *key,
 					       const struct decision *out, __u8 revnat_flags, __u64 cgroup_id,
-					       __u32 events)
+					       __u32 events, int count)
 {
 	struct mc_sock_state state = {};
 	struct mc_sock_state *old;
@@ -65,8 +66,11 @@ static __always_inline void __mc_sock_remember(struct bpf_sock_addr *ctx, const 
 	state.backend_id = backend_id;
 	state.cgroup_id = cgroup_id;
 	if (key->proto == IPPROTO_TCP) {
-		conns = bpf_map_lookup_elem(&mc_conns, &backend_id);
-		state.counted = conns != 0;
+		if (count) {
+			conns = bpf_map_lookup_elem(&mc_conns, &backend_id);
+			state.counted = conns != 0;
+		}
+		state.watched = (events >> MC_EV_ESTABLISHED) & 1;
 	}
 	slot = __mc_sock_slot(cookie);
 	if (!slot)
@@ -101,9 +105,10 @@ static __always_inline void __mc_sock_remember(struct bpf_sock_addr *ctx, const 
 	seen = bpf_map_lookup_elem(&mc_peers, &peer);
 	if (seen && !*seen)
 		*seen = 1;
-	if (!conns)
+	if (conns)
+		__sync_fetch_and_add(&conns->value, 1);
+	if (!state.counted && !state.watched)
 		return;
-	__sync_fetch_and_add(&conns->value, 1);
 	mc_metric_inc(MC_METRIC_ESTABLISHED);
 	mc_event_emit(events, MC_EV_ESTABLISHED, cookie, cgroup_id, out->svc_id, backend_id, VERDICT_TRANSLATE,
 		      REASON_NONE, key->family, key->proto);
@@ -124,6 +129,7 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 	__u64 cgroup_id;
 	__u32 events;
 	__u8 verdict;
+	int count;
 
 #ifdef MC_DECIDE_FOUND
 	/*
@@ -146,6 +152,12 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 #endif
 	if (verdict == VERDICT_PASS)
 		return 0;
+#ifdef MC_DECIDE_FOUND
+	/* Live-connection counts are read by least-connections: kept for those Services only. */
+	count = svc->algorithm == ALG_LEAST_CONN;
+#else
+	count = 1;
+#endif
 	events = mc_events_on();
 	if (verdict == VERDICT_TRANSLATE && !mc_backend_family_is(out, key->family)) {
 		verdict = VERDICT_REFUSE;
@@ -161,7 +173,7 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 	if (!per_datagram) {
 		mc_event_emit(events, MC_EV_TRANSLATE, events ? bpf_get_socket_cookie(ctx) : 0, cgroup_id, out->svc_id,
 			      out->backend_id, VERDICT_TRANSLATE, REASON_NONE, key->family, key->proto);
-		__mc_sock_remember(ctx, key, out, revnat_flags, cgroup_id, events);
+		__mc_sock_remember(ctx, key, out, revnat_flags, cgroup_id, events, count);
 		return 1;
 	}
 
@@ -393,8 +405,9 @@ int mc_sock_release(struct bpf_sock *sk)
 	state = __mc_sock_find(slot, cookie);
 	if (!state)
 		return SYS_PROCEED;
-	if (state->counted) {
+	if (state->counted || state->watched) {
 		__mc_sock_uncount(state);
+		state->watched = 0;
 		mc_metric_inc(MC_METRIC_CLOSED);
 		events = mc_events_on();
 		mc_event_emit(events, MC_EV_CLOSE, cookie, state->cgroup_id, state->svc_id, state->backend_id,

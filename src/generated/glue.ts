@@ -109,7 +109,7 @@ export const McSockState = {
     { name: 'family', type: 'u8', offset: 36 }, // 4 or 6: family of both addresses (4 for v4-mapped)
     { name: 'flags', type: 'u8', offset: 37 }, // MC_REVNAT_F_*
     { name: 'counted', type: 'u8', offset: 38 }, // 1 while the socket holds a count in mc_conns[backend_id]
-    { name: 'pad', type: 'u8', offset: 39 }, // zero
+    { name: 'watched', type: 'u8', offset: 39 }, // 1: a TCP connection that had an established event; its release has a close event
     { name: 'svc_id', type: 'u32', offset: 40 }, // service id
     { name: 'backend_id', type: 'u32', offset: 44 }, // backend id (mc_conns index)
     { name: 'cgroup_id', type: 'u64', offset: 48 }, // cgroup of the task that connected

@@ -30,7 +30,7 @@ const DNS4 = '10.96.0.12';
 const MANIFESTS = `
 apiVersion: v1
 kind: Service
-metadata: { name: web, namespace: default }
+metadata: { name: web, namespace: default, annotations: { meshc.io/lb-algorithm: least-conn } }
 spec: { clusterIP: ${WEB4}, ports: [{ name: http, port: 80, targetPort: 8080 }] }
 ---
 apiVersion: discovery.k8s.io/v1
@@ -42,7 +42,7 @@ endpoints: [{ addresses: ["${POD4}"], conditions: { ready: true } }]
 ---
 apiVersion: v1
 kind: Service
-metadata: { name: web6, namespace: default }
+metadata: { name: web6, namespace: default, annotations: { meshc.io/lb-algorithm: least-conn } }
 spec: { clusterIP: "${WEB6}", ipFamilies: [IPv6], ports: [{ name: http, port: 80, targetPort: 8080 }] }
 ---
 apiVersion: discovery.k8s.io/v1
