@@ -4,6 +4,7 @@
 //   no-service     that pod IP, from the routed cgroup (the hooks run and find no Service; the
 //                  pod backs no Service)
 //   service        the ClusterIP of one Service with three pods, from the routed cgroup
+//   least-conn     the same pods behind a second Service with meshc.io/lb-algorithm: least-conn
 //   monitor        as service, with a ring-buffer reader attached (what `meshc monitor` does)
 // Setups are interleaved in each round; each figure is the median over rounds. The connect()
 // times (p50) come from the same runs, so they carry the stats' own cost (two clock reads per
@@ -24,11 +25,13 @@ import { buildTools, missingTools, type Tools } from './lib/tools.ts';
 import { openRingBuffer, type RingBuffer } from '../src/loader/index.ts';
 import { median } from './datapath/one-hop.ts';
 
-export const PROGRAM_SETUPS = ['direct', 'no-service', 'service', 'monitor'] as const;
+export const PROGRAM_SETUPS = ['direct', 'no-service', 'service', 'least-conn', 'monitor'] as const;
 export type ProgramSetup = (typeof PROGRAM_SETUPS)[number];
 
 /** The Service the client dials: three pods. */
 export const PODS = ['10.244.0.10', '10.244.0.11', '10.244.0.12'];
+/** The least-connections Service's ClusterIP (same pods, same ports). */
+export const LEAST_CONN_IP = '10.96.0.11';
 /** What no-service and direct dial: a pod that backs no Service. */
 export const OTHER = '10.244.0.99';
 
@@ -124,7 +127,8 @@ interface Sample {
 
 export async function benchPrograms(lab: Lab, tools: Tools, objects: ProgramsObject[], o: ProgramsOptions, log: (line: string) => void): Promise<ProgramsResult> {
   const svc: ServiceSpec = { name: 'target', clusterIP: TARGET.clusterIP, port: TARGET.port, targetPort: TARGET.targetPort, pods: PODS };
-  const ns = lab.netns('pg', [TARGET.clusterIP, ...PODS, OTHER]);
+  const lc: ServiceSpec = { ...svc, name: 'target-lc', clusterIP: LEAST_CONN_IP, algorithm: 'least-conn' };
+  const ns = lab.netns('pg', [TARGET.clusterIP, LEAST_CONN_IP, ...PODS, OTHER]);
   const plain = lab.cgroup('pg-plain');
   const routed = objects.map((_, i) => lab.cgroup(`pg-routed${i}`));
   for (const pod of [...PODS, OTHER]) {
@@ -133,11 +137,11 @@ export async function benchPrograms(lab: Lab, tools: Tools, objects: ProgramsObj
   }
   const pod = `${OTHER}:${TARGET.targetPort}`;
   const cluster = `${TARGET.clusterIP}:${TARGET.port}`;
-  const addr: Record<ProgramSetup, string> = { direct: pod, 'no-service': pod, service: cluster, monitor: cluster };
+  const addr: Record<ProgramSetup, string> = { direct: pod, 'no-service': pod, service: cluster, 'least-conn': `${LEAST_CONN_IP}:${TARGET.port}`, monitor: cluster };
 
   const rows: ProgramsRow[] = [];
   for (const n of o.sizes) {
-    const tables = tablesFor(withFillers(n, [svc]));
+    const tables = tablesFor(withFillers(n, [svc, lc]));
     const routings: Routing[] = [];
     const pins: string[] = [];
     try {
@@ -149,7 +153,7 @@ export async function benchPrograms(lab: Lab, tools: Tools, objects: ProgramsObj
       // Cells: direct once, then each object's three setups; all interleaved in every round.
       const cells = [
         { object: -1, setup: 'direct' as ProgramSetup },
-        ...objects.flatMap((_, i) => (['no-service', 'service', 'monitor'] as ProgramSetup[]).map((setup) => ({ object: i, setup }))),
+        ...objects.flatMap((_, i) => (['no-service', 'service', 'least-conn', 'monitor'] as ProgramSetup[]).map((setup) => ({ object: i, setup }))),
       ];
       const samples = cells.map(() => [] as Sample[]);
       const place = (c: (typeof cells)[number]): Placement => ({ netns: ns, cgroup: c.object < 0 ? plain : routed[c.object]!, cpus: '0', realtime: true });

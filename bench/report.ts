@@ -4,7 +4,7 @@ import type { OneHopResult, Cell, Mode, LoadKind, SetupId } from './datapath/one
 import { SETUPS } from './datapath/one-hop.ts';
 import type { ChainResult } from './chain.ts';
 import { CHAIN_SETUPS } from './chain.ts';
-import type { ProgramsResult } from './programs.ts';
+import type { ProgramsResult, ProgramsRow } from './programs.ts';
 import type { ConnectResult } from './connect.ts';
 import type { SyncResult } from './connect-sync.ts';
 import type { SimulatorBench } from './simulator.ts';
@@ -139,10 +139,12 @@ export function programsTargets(p: Outcome<ProgramsResult>): Target[] {
   const rows = p.rows.filter((r) => r.object === (p.rows.find((x) => x.object && x.object !== 'before')?.object ?? 'meshc'));
   const sizes = [...new Set(rows.map((r) => r.services))];
   const row = (n: number, setup: string) => rows.find((r) => r.services === n && r.setup === setup);
-  const connect4 = sizes.map((n) => row(n, 'service')?.programs.find((x) => x.name === 'mc_sock4_connect')?.nsPerRun ?? NaN);
-  targets.push({ name: 'connect4 per run, translated TCP connection', target: '≤ 250 ns', measured: sizes.map((n, i) => `${fmt(n)}: ${fmt(connect4[i]!)} ns`).join(', '), met: connect4.every((v) => v <= 250) });
-  const all = sizes.map((n) => row(n, 'service')?.totalNsPerConnect ?? NaN);
-  targets.push({ name: 'all meshc programs per translated TCP connection', target: '≤ 400 ns', measured: sizes.map((n, i) => `${fmt(n)}: ${fmt(all[i]!)} ns`).join(', '), met: all.every((v) => v <= 400) });
+  // A translated connection: the worst of the plain Service and the least-connections one.
+  const worst = (n: number, f: (r: ProgramsRow) => number) => Math.max(...(['service', 'least-conn'] as const).map((k) => row(n, k)).filter((r) => r !== undefined).map(f));
+  const connect4 = sizes.map((n) => worst(n, (r) => r.programs.find((x) => x.name === 'mc_sock4_connect')?.nsPerRun ?? NaN));
+  targets.push({ name: 'connect4 per run, translated TCP connection (worst of random and least-conn)', target: '≤ 250 ns', measured: sizes.map((n, i) => `${fmt(n)}: ${fmt(connect4[i]!)} ns`).join(', '), met: connect4.every((v) => v <= 250) });
+  const all = sizes.map((n) => worst(n, (r) => r.totalNsPerConnect));
+  targets.push({ name: 'all meshc programs per translated TCP connection (worst of random and least-conn)', target: '≤ 400 ns', measured: sizes.map((n, i) => `${fmt(n)}: ${fmt(all[i]!)} ns`).join(', '), met: all.every((v) => v <= 400) });
   const none = sizes.map((n) => row(n, 'no-service')?.totalNsPerConnect ?? NaN);
   targets.push({ name: 'all meshc programs per connection to a non-Service address', target: '≤ 60 ns', measured: sizes.map((n, i) => `${fmt(n)}: ${fmt(none[i]!)} ns`).join(', '), met: none.every((v) => v <= 60) });
   const p50 = sizes.map((n) => row(n, 'service')?.p50Ratio ?? NaN);
