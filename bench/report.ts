@@ -4,6 +4,7 @@ import type { OneHopResult, Cell, Mode, LoadKind, SetupId } from './datapath/one
 import { SETUPS } from './datapath/one-hop.ts';
 import type { ChainResult } from './chain.ts';
 import { CHAIN_SETUPS } from './chain.ts';
+import type { ProgramsResult, ProgramsRow } from './programs.ts';
 import type { ConnectResult } from './connect.ts';
 import type { SyncResult } from './connect-sync.ts';
 import type { SimulatorBench } from './simulator.ts';
@@ -37,6 +38,7 @@ export interface BenchResult {
     oneHop: Outcome<OneHopResult>;
     chain: Outcome<ChainResult>;
     connect: Outcome<ConnectResult>;
+    programs: Outcome<ProgramsResult>;
     sync: Outcome<SyncResult>;
     simulator: Outcome<SimulatorBench>;
     kernel: Outcome<KernelBench>;
@@ -125,6 +127,35 @@ export function evaluateTargets(s: BenchResult['suites']): Target[] {
   } else {
     targets.push({ name: 'connect() cost vs direct, flat in services', target: '≤ +5%, flat', measured: 'not measured', met: null, note: s.connect.skipped });
   }
+  targets.push(...programsTargets(s.programs));
+  return targets;
+}
+
+/** Issue 13's per-connection targets, from bench/programs.ts (bpf_stats, same run as direct). */
+export function programsTargets(p: Outcome<ProgramsResult>): Target[] {
+  // Not selected or not measurable here: no targets (the suite's entry says why).
+  if (isSkipped(p)) return [];
+  const targets: Target[] = [];
+  const rows = p.rows.filter((r) => r.object === (p.rows.find((x) => x.object && x.object !== 'before')?.object ?? 'meshc'));
+  const sizes = [...new Set(rows.map((r) => r.services))];
+  const row = (n: number, setup: string) => rows.find((r) => r.services === n && r.setup === setup);
+  // A translated connection: the worst of the plain Service and the least-connections one.
+  const worst = (n: number, f: (r: ProgramsRow) => number) => Math.max(...(['service', 'least-conn'] as const).map((k) => row(n, k)).filter((r) => r !== undefined).map(f));
+  const connect4 = sizes.map((n) => worst(n, (r) => r.programs.find((x) => x.name === 'mc_sock4_connect')?.nsPerRun ?? NaN));
+  targets.push({ name: 'connect4 per run, translated TCP connection (worst of random and least-conn)', target: '≤ 250 ns', measured: sizes.map((n, i) => `${fmt(n)}: ${fmt(connect4[i]!)} ns`).join(', '), met: connect4.every((v) => v <= 250) });
+  const all = sizes.map((n) => worst(n, (r) => r.totalNsPerConnect));
+  targets.push({ name: 'all meshc programs per translated TCP connection (worst of random and least-conn)', target: '≤ 400 ns', measured: sizes.map((n, i) => `${fmt(n)}: ${fmt(all[i]!)} ns`).join(', '), met: all.every((v) => v <= 400) });
+  const none = sizes.map((n) => row(n, 'no-service')?.totalNsPerConnect ?? NaN);
+  targets.push({ name: 'all meshc programs per connection to a non-Service address', target: '≤ 60 ns', measured: sizes.map((n, i) => `${fmt(n)}: ${fmt(none[i]!)} ns`).join(', '), met: none.every((v) => v <= 60) });
+  const p50 = sizes.map((n) => row(n, 'service')?.p50Ratio ?? NaN);
+  targets.push({ name: 'connect() p50 to a Service vs direct (bpf_stats on)', target: '≤ ×1.03', measured: sizes.map((n, i) => `${fmt(n)}: ×${p50[i]!.toFixed(3)}`).join(', '), met: p50.every((v) => v <= 1.03) });
+  const mon = sizes.map((n) => row(n, 'monitor'));
+  targets.push({
+    name: 'connect() p50 with a ring-buffer reader attached vs direct, events lost',
+    target: '≤ ×1.2, none lost',
+    measured: sizes.map((n, i) => `${fmt(n)}: ×${(mon[i]?.p50Ratio ?? NaN).toFixed(3)}, ${mon[i]?.eventsLost ?? '?'} lost`).join('; '),
+    met: mon.every((m) => m !== undefined && m.p50Ratio <= 1.2 && m.eventsLost === 0),
+  });
   return targets;
 }
 

@@ -16,6 +16,7 @@ import { targetService, withFillers } from './lib/services.ts';
 import { benchOneHop, oneHopOptions } from './datapath/one-hop.ts';
 import { benchChain, chainOptions } from './chain.ts';
 import { benchConnect, connectOptions } from './connect.ts';
+import { benchPrograms, programsOptions } from './programs.ts';
 import { benchSync, syncOptions } from './connect-sync.ts';
 import { benchSimulator, simulatorMarkdown } from './simulator.ts';
 import { benchKernel, kernelMarkdown } from './kernel.ts';
@@ -25,7 +26,7 @@ import { kernelSkipReason } from '../test/kernel/env.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 export const RESULTS = path.join(ROOT, 'bench', 'results');
-export const SUITES = ['connect', 'sync', 'oneHop', 'chain', 'simulator', 'kernel', 'playground', 'controlPlane'] as const;
+export const SUITES = ['connect', 'programs', 'sync', 'oneHop', 'chain', 'simulator', 'kernel', 'playground', 'controlPlane'] as const;
 type Suite = (typeof SUITES)[number];
 const CHART = 'latency.svg';
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
@@ -133,12 +134,12 @@ export async function runBench(options: RunOptions): Promise<BenchResult> {
   process.once('SIGTERM', onTerm);
   try {
     const skipAll = (reason: string) => {
-      for (const s of ['connect', 'sync', 'oneHop', 'chain'] as const) suites[s] = { skipped: reason };
+      for (const s of ['connect', 'programs', 'sync', 'oneHop', 'chain'] as const) suites[s] = { skipped: reason };
     };
     if (live) {
       log(`bench: live suites skipped: ${live}`);
       skipAll(live);
-    } else if (['connect', 'sync', 'oneHop', 'chain'].some((s) => want(s as Suite))) {
+    } else if (['connect', 'programs', 'sync', 'oneHop', 'chain'].some((s) => want(s as Suite))) {
       const tools: Tools = buildTools();
       temp.push(tools.dir);
       const objectDir = mkdtempSync(path.join(os.tmpdir(), 'meshc-bench-object-'));
@@ -148,6 +149,10 @@ export async function runBench(options: RunOptions): Promise<BenchResult> {
       if (want('connect')) {
         log('bench: connect() cost');
         suites.connect = await benchConnect(lab, tools, object, connectOptions(options.quick), log);
+      }
+      if (want('programs')) {
+        log('bench: per-program cost per connect() (kernel.bpf_stats_enabled)');
+        suites.programs = await benchPrograms(lab, tools, [{ label: 'meshc', path: object }], programsOptions(options.quick), log);
       }
       if (want('sync')) {
         log('bench: manifest change → maps updated (meshc agent --watch)');

@@ -24,12 +24,30 @@ static __always_inline void mc_metric_refused(__u8 reason)
 	mc_metric_inc(reason < MC_METRIC_REFUSED_OTHER ? reason : MC_METRIC_REFUSED_OTHER);
 }
 
-static __always_inline void mc_event_emit(__u8 type, __u64 cookie, __u64 cgroup_id, __u32 svc_id,
+/* The events enabled now (mc_config.events): 0 unless a reader has turned them on. */
+static __always_inline __u32 mc_events_on(void)
+{
+	__u32 zero = 0;
+	struct mc_config *cfg = bpf_map_lookup_elem(&mc_config, &zero);
+
+	return cfg ? cfg->events : 0;
+}
+
+/*
+ * Appends an event, if `type` is in `enabled` (mc_events_on()). Records are committed without
+ * waking the reader (it polls) until MC_EVENTS_WAKEUP bytes (or mc_config.wakeup_bytes) wait, so
+ * a busy node costs the reader one wakeup per batch, not one per record.
+ */
+static __always_inline void mc_event_emit(__u32 enabled, __u8 type, __u64 cookie, __u64 cgroup_id, __u32 svc_id,
 					  __u32 backend_id, __u8 verdict, __u8 reason, __u8 family, __u8 proto)
 {
+	struct mc_config *cfg;
 	struct mc_event *ev;
+	__u64 wakeup = MC_EVENTS_WAKEUP;
+	__u32 zero = 0;
+	__u64 avail;
 
-	if (!(mc_cfg_events & (1u << type)))
+	if (!(enabled & (1u << type)))
 		return;
 	ev = bpf_ringbuf_reserve(&mc_events, sizeof(*ev), 0);
 	if (!ev) {
@@ -49,7 +67,16 @@ static __always_inline void mc_event_emit(__u8 type, __u64 cookie, __u64 cgroup_
 	ev->pad[0] = 0;
 	ev->pad[1] = 0;
 	ev->pad[2] = 0;
-	bpf_ringbuf_submit(ev, 0);
+	cfg = bpf_map_lookup_elem(&mc_config, &zero);
+	if (cfg && cfg->wakeup_bytes)
+		wakeup = cfg->wakeup_bytes;
+	/*
+	 * Wake the reader once, when this record takes the waiting bytes across the threshold (a
+	 * record takes its size plus an 8-byte header). Above it, the reader is awake or its timer
+	 * will come: waking it per record there would cost a wakeup each while it catches up.
+	 */
+	avail = bpf_ringbuf_query(&mc_events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(ev, avail >= wakeup && avail < wakeup + sizeof(*ev) + 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
 }
 
 /* Whether the chosen backend's address family is `family` (dual-stack pools may mix them). */
@@ -107,6 +134,18 @@ static __always_inline void mc_addr6_store(__u32 *ip6, const __u32 *addr, __u8 f
 	}
 	for (int i = 0; i < 4; i++)
 		ip6[i] = addr[i];
+}
+
+/* The mc_peers slot of a peer (address as the maps key it, port in network byte order). */
+static __always_inline __u32 mc_peer_slot(const __u32 *addr, __u16 port)
+{
+	__u32 h = addr[0] ^ addr[1] ^ addr[2] ^ addr[3];
+
+	h ^= (__u32)port * 0x9e3779b1u;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	return h & (MC_PEERS_SLOTS - 1);
 }
 
 /*

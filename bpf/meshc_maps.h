@@ -7,9 +7,17 @@
 #include "meshc_consts.h"
 #include "meshc_structs.h"
 
-/* Load-time settings (libbpf-bootstrap style): set in .rodata before load. */
-const volatile __u32 mc_cfg_events = (1u << MC_EV_TRANSLATE) | (1u << MC_EV_REFUSE) |
-				     (1u << MC_EV_ESTABLISHED) | (1u << MC_EV_CLOSE);
+/*
+ * Run-time switches (struct mc_config at index 0), written by user space: flow events are off
+ * until a reader (meshc monitor) turns them on, and off again when it leaves.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mc_config);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_config SEC(".maps");
 
 /* Counters by MC_METRIC_* index (refusals by reason below MC_METRIC_TRANSLATED); summed over CPUs. */
 struct {
@@ -28,9 +36,11 @@ struct {
 } mc_events SEC(".maps");
 
 /*
- * Reverse translation, Cilium-style: (socket cookie, backend) -> the service address the
- * application dialled. recvmsg() and getpeername() read it; sockops reads it to learn which
- * backend an established connection holds. LRU: entries of sockets that went away age out.
+ * Reverse translation of unconnected UDP (sendmsg() naming a Service), Cilium-style: (socket
+ * cookie, backend) -> the service address the application dialled; recvmsg() reads it. One
+ * unconnected socket may talk to several Services, so it is keyed by backend as well. Connected
+ * sockets (connect4/6) keep theirs in mc_socks instead. LRU: entries of sockets that went
+ * away age out.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -41,16 +51,47 @@ struct {
 } mc_revnat SEC(".maps");
 
 /*
- * Per-socket state of counted connections. Socket storage dies with the socket and is never
- * evicted, so a count taken at ESTABLISHED is always given back at CLOSE.
+ * Per-socket state of translated connect()s: reverse translation for getpeername() and
+ * recvmsg(), and the live-connection count the socket holds. Written once at connect(), cleared
+ * at the socket's release (cgroup/sock_release). A socket's state goes in the slot of
+ * mc_sock_slots its cookie indexes (an inlined array access: no helper, no lock; the slot is
+ * claimed with a compare-and-swap of its cookie); only when another live socket holds that slot
+ * does it go to mc_socks, and the slot counts it (`spilled`) so lookups know to look there.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct mc_sock_state);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mc_sock_slot);
+	__uint(max_entries, MC_SOCK_SLOTS);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} mc_sock_state SEC(".maps");
+} mc_sock_slots SEC(".maps");
+
+/*
+ * The sockets whose slot was taken, by cookie. LRU only so that entries of sockets whose release
+ * no program saw (hooks detached meanwhile) age out; per-CPU lists.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64);
+	__type(value, struct mc_sock_state);
+	__uint(max_entries, MC_REVNAT_MAX);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_socks SEC(".maps");
+
+/*
+ * A one-hash filter of the backends connect4/6 sent sockets to: slot (hash of address and port)
+ * -> 1. cgroup/sock_release looks a socket's peer up here before anything else, so the release
+ * of a socket meshc never translated costs an inlined array read, no helper. Slots are never
+ * cleared; a stale or shared slot only sends a release down the full path.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(max_entries, MC_PEERS_SLOTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_peers SEC(".maps");
 
 /*
  * Cgroups whose processes meshc leaves alone (pods or namespaces annotated meshc.io/skip: "true",

@@ -28,13 +28,38 @@ struct mc_revnat_value {
 	__u64 cgroup_id;  /* cgroup of the task that connected */
 };
 
-/* Value of mc_sock_state (socket storage): the live-connection count this socket holds. */
+/*
+ * Value of mc_socks (by socket cookie, written by connect4/6 when they translate): the way back
+ * to the service address for getpeername() and recvmsg(), and the live-connection count the
+ * socket holds (TCP).
+ */
 struct mc_sock_state {
-	__u32 backend_id; /* mc_conns index that was incremented */
-	__u32 svc_id;     /* service id */
-	__u64 cgroup_id;  /* cgroup of the task that connected */
-	__u8 counted;     /* 1 while the socket holds a count in mc_conns */
-	__u8 pad[7];      /* zero */
+	__u32 svc_addr[4];  /* service address (ClusterIP) the application dialled, network byte order */
+	__u32 be_addr[4];   /* backend address the socket was sent to */
+	__u16 svc_port;     /* service port, network byte order */
+	__u16 be_port;      /* backend port, network byte order */
+	__u8 family;        /* 4 or 6: family of both addresses (4 for v4-mapped) */
+	__u8 flags;         /* MC_REVNAT_F_* */
+	__u8 counted;       /* 1 while the socket holds a count in mc_conns[backend_id] */
+	__u8 watched;       /* 1: a TCP connection that had an established event; its release has a close event */
+	__u32 svc_id;       /* service id */
+	__u32 backend_id;   /* backend id (mc_conns index) */
+	__u64 cgroup_id;    /* cgroup of the task that connected */
+};
+
+/* Value of mc_sock_slots: one socket's state, in the slot its cookie indexes. */
+struct mc_sock_slot {
+	__u64 cookie;               /* the socket's cookie; 0 while the slot is free */
+	__u32 spilled;              /* sockets of this index kept in mc_socks (the slot was taken) */
+	__u32 pad;                  /* zero */
+	struct mc_sock_state state;
+};
+
+/* Value of mc_config (one entry, index 0): run-time switches written from user space. */
+struct mc_config {
+	__u32 events;       /* bit (1 << MC_EV_*) enables that event; 0 (all off) until a reader sets it */
+	__u32 wakeup_bytes; /* wake the reader once this many bytes wait in mc_events; 0: MC_EVENTS_WAKEUP */
+	__u32 pad[2];       /* zero */
 };
 
 /* Key of mc_names. */
@@ -86,6 +111,9 @@ _Static_assert(sizeof(struct mc_harness_slot) == 88, "mc_harness_slot size");
 _Static_assert(sizeof(struct mc_revnat_key) == 32, "mc_revnat_key size");
 _Static_assert(sizeof(struct mc_revnat_value) == 40, "mc_revnat_value size");
 _Static_assert(sizeof(struct mc_event) == 40, "mc_event size");
+_Static_assert(sizeof(struct mc_sock_state) == 56, "mc_sock_state size");
+_Static_assert(sizeof(struct mc_config) == 16, "mc_config size");
+_Static_assert(sizeof(struct mc_sock_slot) == 72, "mc_sock_slot size");
 
 /* Value of mc_harness: a whole batch, so one map write and one read move it. */
 struct mc_harness_batch {

@@ -1,53 +1,189 @@
 /* sock.bpf.c: cgroup sock_addr hooks: a Service address becomes a backend at connect() and
- * sendmsg(), and the backend becomes the Service address again at recvmsg() and getpeername().
+ * sendmsg(), and the backend becomes the Service address again at recvmsg() and getpeername();
+ * cgroup/sock_release gives back a socket's live-connection count.
  * The policy (structs, maps, mc_decide) comes from the generated meshc_policy.h. */
 #include "meshc_helpers.h"
 
 _Static_assert(MC_REASON_FAMILY_MISMATCH < MC_METRIC_REFUSED_OTHER, "refusal reasons overlap other metrics");
 
+/* Gives back the live-connection count a socket's state holds, if any. */
+static __always_inline void __mc_sock_uncount(struct mc_sock_state *state)
+{
+	struct counter *conns;
+
+	if (!state->counted)
+		return;
+	state->counted = 0;
+	conns = bpf_map_lookup_elem(&mc_conns, &state->backend_id);
+	if (conns)
+		__sync_fetch_and_add(&conns->value, -1);
+}
+
+/* The slot of mc_sock_slots a socket cookie indexes. */
+static __always_inline struct mc_sock_slot *__mc_sock_slot(__u64 cookie)
+{
+	__u32 index = (__u32)cookie & (MC_SOCK_SLOTS - 1);
+
+	return bpf_map_lookup_elem(&mc_sock_slots, &index);
+}
+
+/* A socket's state: in its slot, or in mc_socks when the slot says some spilled there. */
+static __always_inline struct mc_sock_state *__mc_sock_find(struct mc_sock_slot *slot, __u64 cookie)
+{
+	if (slot->cookie == cookie)
+		return &slot->state;
+	if (!slot->spilled)
+		return 0;
+	return bpf_map_lookup_elem(&mc_socks, &cookie);
+}
+
 /*
- * Runs the policy for `key` and, when it translates, remembers the way back in mc_revnat.
- * Returns 1 when the caller must rewrite the destination to out's backend, 0 to leave it,
- * -ECONNREFUSED when the policy refuses. A UDP sendmsg() writes mc_revnat (and emits an event)
+ * Remembers the service a connect()ed socket dialled (its slot, else mc_socks), and when `count`
+ * (a least-connections Service) counts a TCP connection against its backend (cgroup/sock_release
+ * gives the count back). With established events on, a TCP connection is watched: its release
+ * emits the close event. A socket that connect()s again (after a failed attempt) first gives back the
+ * count it held.
+ */
+static __always_inline void __mc_sock_remember(struct bpf_sock_addr *ctx, const struct service_key *key,
+					       const struct decision *out, __u8 revnat_flags, __u64 cgroup_id,
+					       __u32 events, int count)
+{
+	struct mc_sock_state state = {};
+	struct mc_sock_state *old;
+	struct mc_sock_slot *slot;
+	struct counter *conns = 0;
+	__u32 backend_id = out->backend_id;
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	__u32 peer, *seen;
+
+	mc_addr_copy(state.svc_addr, key->addr);
+	mc_addr_copy(state.be_addr, out->addr);
+	state.svc_port = key->port;
+	state.be_port = out->port;
+	state.family = key->family;
+	state.flags = revnat_flags;
+	state.svc_id = out->svc_id;
+	state.backend_id = backend_id;
+	state.cgroup_id = cgroup_id;
+	if (key->proto == IPPROTO_TCP) {
+		if (count) {
+			conns = bpf_map_lookup_elem(&mc_conns, &backend_id);
+			state.counted = conns != 0;
+		}
+		state.watched = (events >> MC_EV_ESTABLISHED) & 1;
+	}
+	slot = __mc_sock_slot(cookie);
+	if (!slot)
+		return;
+	if (slot->cookie == cookie) {
+		/* Connected before: give its count back, then take this one. */
+		__mc_sock_uncount(&slot->state);
+		slot->state = state;
+	} else if (slot->cookie == 0 && __sync_val_compare_and_swap(&slot->cookie, 0, cookie) == 0) {
+		if (slot->spilled) {
+			/* It may have connected before while the slot was taken. */
+			old = bpf_map_lookup_elem(&mc_socks, &cookie);
+			if (old) {
+				__mc_sock_uncount(old);
+				if (!bpf_map_delete_elem(&mc_socks, &cookie))
+					__sync_fetch_and_add(&slot->spilled, -1);
+			}
+		}
+		slot->state = state;
+	} else {
+		old = bpf_map_lookup_elem(&mc_socks, &cookie);
+		if (old) {
+			__mc_sock_uncount(old);
+			*old = state;
+		} else {
+			if (bpf_map_update_elem(&mc_socks, &cookie, &state, BPF_NOEXIST))
+				return;
+			__sync_fetch_and_add(&slot->spilled, 1);
+		}
+	}
+	peer = mc_peer_slot(out->addr, out->port);
+	seen = bpf_map_lookup_elem(&mc_peers, &peer);
+	if (seen && !*seen)
+		*seen = 1;
+	if (conns)
+		__sync_fetch_and_add(&conns->value, 1);
+	if (!state.counted && !state.watched)
+		return;
+	mc_metric_inc(MC_METRIC_ESTABLISHED);
+	mc_event_emit(events, MC_EV_ESTABLISHED, cookie, cgroup_id, out->svc_id, backend_id, VERDICT_TRANSLATE,
+		      REASON_NONE, key->family, key->proto);
+}
+
+/*
+ * Runs the policy for `key`. Returns 1 when the caller must rewrite the destination to out's
+ * backend, 0 to leave it, -ECONNREFUSED when the policy refuses. connect() keeps the way back in
+ * the socket's storage; an unconnected UDP sendmsg() keeps it in mc_revnat (and emits an event)
  * only when the socket's entry for that backend is missing or stale, not per datagram.
  */
-static __always_inline int __mc_sock_xlate_fwd(void *ctx, struct service_key *key, struct decision *out,
+static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct service_key *key, struct decision *out,
 					       __u8 revnat_flags, int per_datagram)
 {
 	struct mc_revnat_value rval = {};
 	struct mc_revnat_key rkey = {};
 	struct mc_revnat_value *known;
-	__u64 cookie, cgroup_id;
+	__u64 cgroup_id;
+	__u32 events;
 	__u8 verdict;
+	int count;
 
+#ifdef MC_DECIDE_FOUND
+	/*
+	 * The policy passes any key that is no service, with no other effect (the generator checked
+	 * its decide() opens that way): such a connect() costs one lookup and no helper.
+	 */
+	struct service_value *svc = bpf_map_lookup_elem(&mc_services, key);
+
+	if (!svc)
+		return 0;
+#endif
 	cgroup_id = bpf_get_current_cgroup_id();
 	if (bpf_map_lookup_elem(&mc_skip, &cgroup_id))
 		return 0;
-	verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_ns(), out);
+	/* The policy's clock: the coarse one (a tick's resolution) serves affinity timeouts of seconds. */
+#ifdef MC_DECIDE_FOUND
+	verdict = MC_DECIDE_FOUND(svc, key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
+#else
+	verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
+#endif
 	if (verdict == VERDICT_PASS)
 		return 0;
-	cookie = bpf_get_socket_cookie(ctx);
+#ifdef MC_DECIDE_FOUND
+	/* Live-connection counts are read by least-connections: kept for those Services only. */
+	count = svc->algorithm == ALG_LEAST_CONN;
+#else
+	count = 1;
+#endif
+	events = mc_events_on();
 	if (verdict == VERDICT_TRANSLATE && !mc_backend_family_is(out, key->family)) {
 		verdict = VERDICT_REFUSE;
 		out->reason = MC_REASON_FAMILY_MISMATCH;
 	}
 	if (verdict != VERDICT_TRANSLATE) {
 		mc_metric_refused(out->reason);
-		mc_event_emit(MC_EV_REFUSE, cookie, cgroup_id, out->svc_id, 0, VERDICT_REFUSE, out->reason,
-			      key->family, key->proto);
+		mc_event_emit(events, MC_EV_REFUSE, events ? bpf_get_socket_cookie(ctx) : 0, cgroup_id, out->svc_id, 0,
+			      VERDICT_REFUSE, out->reason, key->family, key->proto);
 		return -ECONNREFUSED;
 	}
+	mc_metric_inc(MC_METRIC_TRANSLATED);
+	if (!per_datagram) {
+		mc_event_emit(events, MC_EV_TRANSLATE, events ? bpf_get_socket_cookie(ctx) : 0, cgroup_id, out->svc_id,
+			      out->backend_id, VERDICT_TRANSLATE, REASON_NONE, key->family, key->proto);
+		__mc_sock_remember(ctx, key, out, revnat_flags, cgroup_id, events, count);
+		return 1;
+	}
 
-	rkey.cookie = cookie;
+	rkey.cookie = bpf_get_socket_cookie(ctx);
 	mc_addr_copy(rkey.addr, out->addr);
 	rkey.port = out->port;
 	rkey.family = key->family;
-	mc_metric_inc(MC_METRIC_TRANSLATED);
-	if (per_datagram) {
-		known = bpf_map_lookup_elem(&mc_revnat, &rkey);
-		if (known && mc_addr_equal(known->addr, key->addr) && known->port == key->port)
-			return 1;
-	}
+	known = bpf_map_lookup_elem(&mc_revnat, &rkey);
+	if (known && mc_addr_equal(known->addr, key->addr) && known->port == key->port)
+		return 1;
 	mc_addr_copy(rval.addr, key->addr);
 	rval.port = key->port;
 	rval.family = key->family;
@@ -56,21 +192,48 @@ static __always_inline int __mc_sock_xlate_fwd(void *ctx, struct service_key *ke
 	rval.backend_id = out->backend_id;
 	rval.cgroup_id = cgroup_id;
 	bpf_map_update_elem(&mc_revnat, &rkey, &rval, BPF_ANY);
-	mc_event_emit(MC_EV_TRANSLATE, cookie, cgroup_id, out->svc_id, out->backend_id, VERDICT_TRANSLATE,
+	mc_event_emit(events, MC_EV_TRANSLATE, rkey.cookie, cgroup_id, out->svc_id, out->backend_id, VERDICT_TRANSLATE,
 		      REASON_NONE, key->family, key->proto);
 	return 1;
 }
 
-/* The service a socket's peer address stands for, or NULL. */
-static __always_inline struct mc_revnat_value *__mc_sock_revnat(void *ctx, struct mc_revnat_key *key)
+/* Where a reply from (or the peer) `be` should appear to come from: the service it stands for. */
+struct mc_rev {
+	__u32 addr[4];
+	__u16 port;
+	__u8 family;
+};
+
+/*
+ * The service address a socket's peer `be` (family `family`, port `port`) stands for: the
+ * socket's own (connect()), or for UDP one it sent to with sendmsg() (mc_revnat). 0 when found.
+ */
+static __always_inline int __mc_sock_revnat(struct bpf_sock_addr *ctx, struct mc_revnat_key *key, struct mc_rev *rev)
 {
 	struct mc_revnat_value *svc;
+	struct mc_sock_state *state;
+	struct mc_sock_slot *slot;
 
 	key->cookie = bpf_get_socket_cookie(ctx);
-	svc = bpf_map_lookup_elem(&mc_revnat, key);
-	if (svc)
+	slot = __mc_sock_slot(key->cookie);
+	state = slot ? __mc_sock_find(slot, key->cookie) : 0;
+	if (state && state->family == key->family && state->be_port == key->port && mc_addr_equal(state->be_addr, key->addr)) {
+		mc_addr_copy(rev->addr, state->svc_addr);
+		rev->port = state->svc_port;
+		rev->family = state->family;
 		mc_metric_inc(MC_METRIC_REVERSED);
-	return svc;
+		return 0;
+	}
+	if (ctx->protocol != IPPROTO_UDP)
+		return -ENOENT;
+	svc = bpf_map_lookup_elem(&mc_revnat, key);
+	if (!svc)
+		return -ENOENT;
+	mc_addr_copy(rev->addr, svc->addr);
+	rev->port = svc->port;
+	rev->family = svc->family;
+	mc_metric_inc(MC_METRIC_REVERSED);
+	return 0;
 }
 
 static __always_inline int __mc_sock4_xlate_fwd(struct bpf_sock_addr *ctx, int per_datagram)
@@ -94,16 +257,15 @@ static __always_inline int __mc_sock4_xlate_fwd(struct bpf_sock_addr *ctx, int p
 static __always_inline void __mc_sock4_xlate_rev(struct bpf_sock_addr *ctx)
 {
 	struct mc_revnat_key key = {};
-	struct mc_revnat_value *svc;
+	struct mc_rev rev = {};
 
 	key.addr[0] = ctx->user_ip4;
 	key.port = (__u16)ctx->user_port;
 	key.family = 4;
-	svc = __mc_sock_revnat(ctx, &key);
-	if (!svc)
+	if (__mc_sock_revnat(ctx, &key, &rev))
 		return;
-	ctx->user_ip4 = svc->addr[0];
-	ctx->user_port = svc->port;
+	ctx->user_ip4 = rev.addr[0];
+	ctx->user_port = rev.port;
 }
 
 /* TCP and connected UDP. */
@@ -160,15 +322,22 @@ static __always_inline int __mc_sock6_xlate_fwd(struct bpf_sock_addr *ctx, int p
 static __always_inline void __mc_sock6_xlate_rev(struct bpf_sock_addr *ctx)
 {
 	struct mc_revnat_key key = {};
-	struct mc_revnat_value *svc;
+	struct mc_rev rev = {};
 
 	key.family = mc_addr6_load(key.addr, ctx->user_ip6);
 	key.port = (__u16)ctx->user_port;
-	svc = __mc_sock_revnat(ctx, &key);
-	if (!svc)
+	if (__mc_sock_revnat(ctx, &key, &rev))
 		return;
-	mc_addr6_store(ctx->user_ip6, svc->addr, svc->family);
-	ctx->user_port = svc->port;
+	/* Field by field: clang may otherwise address user_ip6 through a moved ctx pointer. */
+	if (rev.family == 4) {
+		ctx->user_ip6[3] = rev.addr[0];
+	} else {
+		ctx->user_ip6[0] = rev.addr[0];
+		ctx->user_ip6[1] = rev.addr[1];
+		ctx->user_ip6[2] = rev.addr[2];
+		ctx->user_ip6[3] = rev.addr[3];
+	}
+	ctx->user_port = rev.port;
 }
 
 SEC("cgroup/connect6")
@@ -194,5 +363,61 @@ SEC("cgroup/getpeername6")
 int mc_sock6_getpeername(struct bpf_sock_addr *ctx)
 {
 	__mc_sock6_xlate_rev(ctx);
+	return SYS_PROCEED;
+}
+
+/*
+ * A socket goes away (close() of its last reference): the live-connection count its connect()
+ * took is given back and its slot (or mc_socks entry) is freed. Runs for every inet socket released in the
+ * cgroup; one lookup for those meshc never translated. sock_release hooks must return 1.
+ */
+SEC("cgroup/sock_release")
+int mc_sock_release(struct bpf_sock *sk)
+{
+	struct mc_sock_state *state;
+	struct mc_sock_slot *slot;
+	__u32 addr[4] = {};
+	__u32 peer, *seen;
+	__u64 cookie;
+	__u32 events;
+	__u16 port;
+
+	/*
+	 * Only a socket whose peer may be a backend meshc sent one to can have an entry. A socket
+	 * without a peer port (never connected, or its connect() failed and the kernel reset it)
+	 * cannot tell: it takes the full path.
+	 */
+	port = (__u16)sk->dst_port;
+	if (port) {
+		if (sk->family == MC_AF_INET)
+			addr[0] = sk->dst_ip4;
+		else if (sk->family == MC_AF_INET6)
+			mc_addr6_load(addr, sk->dst_ip6);
+		peer = mc_peer_slot(addr, port);
+		seen = bpf_map_lookup_elem(&mc_peers, &peer);
+		if (!seen || !*seen)
+			return SYS_PROCEED;
+	}
+	cookie = bpf_get_socket_cookie(sk);
+	slot = __mc_sock_slot(cookie);
+	if (!slot)
+		return SYS_PROCEED;
+	state = __mc_sock_find(slot, cookie);
+	if (!state)
+		return SYS_PROCEED;
+	if (state->counted || state->watched) {
+		__mc_sock_uncount(state);
+		state->watched = 0;
+		mc_metric_inc(MC_METRIC_CLOSED);
+		events = mc_events_on();
+		mc_event_emit(events, MC_EV_CLOSE, cookie, state->cgroup_id, state->svc_id, state->backend_id,
+			      VERDICT_TRANSLATE, REASON_NONE, state->family, IPPROTO_TCP);
+	}
+	if (state == &slot->state) {
+		/* Frees the slot: from here another socket may claim it. */
+		__sync_val_compare_and_swap(&slot->cookie, cookie, 0);
+	} else if (!bpf_map_delete_elem(&mc_socks, &cookie)) {
+		__sync_fetch_and_add(&slot->spilled, -1);
+	}
 	return SYS_PROCEED;
 }

@@ -27,13 +27,15 @@ export interface ServiceSpec {
   port: number;
   targetPort: number;
   pods: string[];
+  /** meshc.io/lb-algorithm, when not the default (random). */
+  algorithm?: string;
 }
 
 /** A Service and its EndpointSlice as Kubernetes objects. */
 export function serviceObjects(s: ServiceSpec): [object, object] {
   const svc = {
     apiVersion: 'v1', kind: 'Service',
-    metadata: { name: s.name, namespace: 'bench' },
+    metadata: { name: s.name, namespace: 'bench', ...(s.algorithm ? { annotations: { 'meshc.io/lb-algorithm': s.algorithm } } : {}) },
     spec: { clusterIP: s.clusterIP, ports: [{ name: 'http', port: s.port, targetPort: s.targetPort }] },
   };
   const slice = {

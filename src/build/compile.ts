@@ -18,7 +18,7 @@ export const BPF_DIR = path.join(REPO_ROOT, 'bpf');
 export const ASSEMBLY_DIR = path.join(REPO_ROOT, 'assembly');
 
 /** The glue's entry files, in translation-unit order (headers come in through #include). */
-export const GLUE_FILES = ['sock.bpf.c', 'sockops.bpf.c', 'harness.bpf.c'] as const;
+export const GLUE_FILES = ['sock.bpf.c', 'harness.bpf.c'] as const;
 export const GLUE_HEADERS = ['meshc_consts.h', 'meshc_structs.h', 'meshc_maps.h', 'meshc_helpers.h'] as const;
 
 export const CLANG_MISSING =

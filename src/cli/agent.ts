@@ -18,7 +18,7 @@ const HELP = `Usage: meshc agent --manifests DIR --cgroup PATH [--pin DIR] [--wa
        meshc agent --detach [--pin DIR]
 
 Loads meshc's BPF programs, attaches the connect/sendmsg/recvmsg/getpeername hooks (IPv4 and
-IPv6) and sockops to one cgroup v2 directory, and fills the routing maps from Services,
+IPv6) and sock_release to one cgroup v2 directory, and fills the routing maps from Services,
 EndpointSlices (or Pods with status.podIP) and HTTPRoutes: from manifest files (--manifests), or
 from the API server (--kubeconfig, or the in-cluster config when neither is given), which it
 lists and watches until SIGTERM. No pods are made up here.

@@ -7,7 +7,7 @@ import { InputError, UsageError, parseCommand } from './usage.ts';
 const HELP = `Usage: meshc compile [--policy FILE] [--out DIR] [options]
 
 Translates the routing policy (assembly/, or your own policy file) to BPF C, joins it with the
-hook glue of bpf/ (connect/sendmsg/recvmsg/getpeername 4 and 6, sockops, the test harness),
+hook glue of bpf/ (connect/sendmsg/recvmsg/getpeername 4 and 6, sock_release, the test harness),
 compiles it with clang-19, and builds the same policy as WebAssembly. Writes:
 
   DIR/meshc.bpf.c    generated C, one translation unit (DO NOT EDIT)

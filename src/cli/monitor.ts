@@ -11,11 +11,20 @@ import { NoPinnedMapsError, openMeshcMap } from '../inspect/read.ts';
 import { untilStopped, type CommandIO } from './io.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
+/** How often monitor reads what waits in the ring buffer, besides the kernel's batch wakeups. */
+const POLL_MS = 100;
+
 const HELP = `Usage: meshc monitor [--pin DIR] [--json] [--count N] [--type T,...] [--backlog]
 
 Streams the connection events of the agent pinned under --pin as they happen, one line each:
 time, client cgroup (id and path), service, backend pod, what happened (translated, refused and
 why, established, closed) and protocol. Bytes are not counted by the hooks, so none are shown.
+"established" is a TCP connection counted against its backend at connect(); "closed" is its
+socket's release.
+
+The hooks write events only while a reader has them on: monitor turns them on (mc_config) when
+it starts and off when it stops. The kernel wakes it once a batch waits; it also polls every
+${POLL_MS} ms, so an event shows within that time on a quiet node.
 
 The ring buffer has one consumer position: two monitors (or a monitor and another reader) on
 the same pin split the events between them instead of each seeing all of them. Run one at a
@@ -35,6 +44,17 @@ SIGINT or SIGTERM stops it (exit status 0).
 `;
 
 export const command = { summary: 'stream the connection events of the agent', run };
+
+/** Every event type's bit of mc_config.events (bit 1 << type, types 1-4). */
+const ALL_EVENTS = 0x1e;
+
+/** Writes mc_config.events; false when the pinned object has no run-time switch (older agents). */
+function switchEvents(config: BpfMap | undefined, mask: number): void {
+  if (!config) return;
+  const value = config.lookup(Buffer.alloc(4)) ?? Buffer.alloc(config.valueSize);
+  value.writeUInt32LE(mask >>> 0, 0);
+  config.update(Buffer.alloc(4), value);
+}
 
 /** Unix time minus CLOCK_MONOTONIC, in ns (libuv's hrtime is CLOCK_MONOTONIC, as is bpf_ktime_get_ns). */
 function monotonicOffset(): bigint {
@@ -62,9 +82,11 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   const pin = resolve(values.pin ?? DEFAULT_PIN);
   let events: BpfMap;
   let namesMap: BpfMap | undefined;
+  let config: BpfMap | undefined;
   try {
     events = openMeshcMap(pin, 'mc_events');
     if (existsSync(join(pin, 'maps', 'mc_names'))) namesMap = openMeshcMap(pin, 'mc_names');
+    if (existsSync(join(pin, 'maps', 'mc_config'))) config = openMeshcMap(pin, 'mc_config');
   } catch (error) {
     if (error instanceof NoPinnedMapsError) throw new InputError(`meshc monitor: ${error.message}`);
     throw error;
@@ -104,9 +126,10 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     io.stdout.write(`${values.json ? JSON.stringify(event) : formatEvent(event)}\n`);
     printed++;
     if (printed >= count) done();
-  }, { start: false });
+  }, { start: false, pollMs: POLL_MS });
   reader.consume();
   skipping = false;
+  switchEvents(config, ALL_EVENTS);
   if (skipped > 0) io.stderr.write(`monitor: skipped ${skipped} events buffered before it started (--backlog shows them)\n`);
   const stop = new AbortController();
   void untilStopped({ ...io, signal: io.signal ? AbortSignal.any([io.signal, stop.signal]) : stop.signal }).then(() => done());
@@ -116,9 +139,14 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     await finished;
   } finally {
     stop.abort();
-    reader.close();
-    events.close();
-    namesMap?.close();
+    try {
+      switchEvents(config, 0);
+    } finally {
+      reader.close();
+      events.close();
+      namesMap?.close();
+      config?.close();
+    }
   }
   return 0;
 }

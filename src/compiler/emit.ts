@@ -208,6 +208,12 @@ export function emit(program: LoweredProgram, options: EmitOptions): string {
     out.push('');
     emitter.func(f);
   }
+  const entry = program.functions.find((f) => f.decl.name === 'decide');
+  const prologue = entry ? serviceLookupPrologue(entry) : undefined;
+  if (entry && prologue) {
+    out.push('');
+    emitter.funcAfterLookup(entry, prologue);
+  }
   out.push('', '#endif /* MESHC_POLICY_GENERATED_H */', '');
   return out.join('\n');
 }
@@ -313,6 +319,23 @@ class Emitter {
     this.line('{');
     this.indent(() => {
       for (const s of f.decl.node.body?.statements ?? []) this.statement(s);
+    });
+    this.line('}');
+  }
+
+  /**
+   * `decide` without its opening service lookup, the service found passed in: the hooks look the
+   * key up first and leave a connection to anything else at one lookup, with no helper called.
+   */
+  funcAfterLookup(f: FunctionInfo, svc: LocalVar): void {
+    const name = `${this.program.functionName.get(f)}_found`;
+    this.line(`/* ${this.program.functionName.get(f)} after its lookup of mc_services: \`${this.local(svc)}\` is the key's service, found. */`);
+    this.line(`#define MC_DECIDE_FOUND ${name}`);
+    const params = [declare(svc.type, this.local(svc)), ...f.params.map((p) => declare(p.type, this.local(p)))].join(', ');
+    this.line(`static __always_inline ${cType(f.decl.ret)} ${name}(${params})`);
+    this.line('{');
+    this.indent(() => {
+      for (const s of (f.decl.node.body?.statements ?? []).slice(2)) this.statement(s);
     });
     this.line('}');
   }
@@ -713,4 +736,44 @@ function isSimple(e: ts.Expression): boolean {
   if (ts.isPropertyAccessExpression(x)) return isSimple(x.expression);
   if (ts.isTypeAssertionExpression(x) || ts.isAsExpression(x)) return isSimple(x.expression);
   return false;
+}
+
+/**
+ * The service variable when `decide` opens with `const svc = mc_services.lookup(key);` and
+ * `if (svc == null) { out.f = CONST; ... return VERDICT_PASS; }`: a key that is no service then
+ * passes with no other effect, so the hooks may look it up themselves first.
+ */
+export function serviceLookupPrologue(f: FunctionInfo): LocalVar | undefined {
+  const [first, second] = f.decl.node.body?.statements ?? [];
+  const key = f.params[0];
+  if (!first || !second || !key || !ts.isVariableStatement(first) || !ts.isIfStatement(second) || second.elseStatement) return undefined;
+  const decls = first.declarationList.declarations;
+  if (decls.length !== 1 || !ts.isIdentifier(decls[0]!.name)) return undefined;
+  const svcName = decls[0]!.name.text;
+  const init = decls[0]!.initializer;
+  if (!init || !ts.isCallExpression(init) || init.arguments.length !== 1) return undefined;
+  const callee = init.expression;
+  if (!ts.isPropertyAccessExpression(callee) || !ts.isIdentifier(callee.expression) || callee.expression.text !== 'mc_services' || callee.name.text !== 'lookup') return undefined;
+  const arg = init.arguments[0]!;
+  if (!ts.isIdentifier(arg) || arg.text !== key.name) return undefined;
+  const cond = second.expression;
+  const isNull = (e: ts.Expression) => e.kind === ts.SyntaxKind.NullKeyword;
+  const isSvc = (e: ts.Expression) => ts.isIdentifier(e) && e.text === svcName;
+  const nullCheck = ts.isBinaryExpression(cond) &&
+    (cond.operatorToken.kind === ts.SyntaxKind.EqualsEqualsToken || cond.operatorToken.kind === ts.SyntaxKind.EqualsEqualsEqualsToken) &&
+    ((isSvc(cond.left) && isNull(cond.right)) || (isNull(cond.left) && isSvc(cond.right)));
+  const notSvc = ts.isPrefixUnaryExpression(cond) && cond.operator === ts.SyntaxKind.ExclamationToken && isSvc(cond.operand);
+  if (!nullCheck && !notSvc) return undefined;
+  const body = ts.isBlock(second.thenStatement) ? [...second.thenStatement.statements] : [second.thenStatement];
+  const last = body.pop();
+  if (!last || !ts.isReturnStatement(last) || !last.expression || !ts.isIdentifier(last.expression) || last.expression.text !== 'VERDICT_PASS') return undefined;
+  const params = new Set(f.params.map((p) => p.name));
+  for (const s of body) {
+    // Only `param.field = CONSTANT;`: writes to the caller's output, no call, no map.
+    if (!ts.isExpressionStatement(s) || !ts.isBinaryExpression(s.expression) || s.expression.operatorToken.kind !== ts.SyntaxKind.EqualsToken) return undefined;
+    const { left, right } = s.expression;
+    if (!ts.isPropertyAccessExpression(left) || !ts.isIdentifier(left.expression) || !params.has(left.expression.text)) return undefined;
+    if (!ts.isIdentifier(right) && !ts.isNumericLiteral(right)) return undefined;
+  }
+  return f.locals.find((l) => l.name === svcName && l.lookup);
 }

@@ -7,24 +7,27 @@ import { ServiceKey, Decision, type StructSpec } from './layouts.ts';
 export const MC_AF_INET = 2;
 export const MC_AF_INET6 = 10;
 export const MC_REVNAT_MAX = 262144; // reverse-translation entries (LRU), one per socket and backend
+export const MC_SOCK_SLOTS = 65536; // slots of mc_sock_slots (by socket cookie), a power of two
+export const MC_PEERS_SLOTS = 65536; // slots of mc_peers, a power of two
 export const MC_NAMES_MAX = 524288; // names of services and backends (mc_names)
 export const MC_SKIP_MAX = 65536; // cgroups opted out with meshc.io/skip (mc_skip)
 export const MC_NAME_SERVICE = 1;
 export const MC_NAME_BACKEND = 2;
-export const MC_EVENTS_BYTES = 262144; // ring buffer size, a power of two
+export const MC_EVENTS_BYTES = 1048576; // ring buffer size, a power of two
+export const MC_EVENTS_WAKEUP = 131072; // records are committed without a wakeup below this
 export const MC_HARNESS_BATCH = 4096; // decisions per test_run of mc_harness_decide
 export const MC_REASON_FAMILY_MISMATCH = 5; // backend of another address family
 export const MC_METRIC_REFUSED_OTHER = 7; // refusals with a reason above that (a user policy's own)
 export const MC_METRIC_TRANSLATED = 8; // connect()/sendmsg() rewritten to a backend
 export const MC_METRIC_REVERSED = 9; // recvmsg()/getpeername() rewritten back to the service
-export const MC_METRIC_ESTABLISHED = 10; // translated TCP connections that reached ESTABLISHED
-export const MC_METRIC_CLOSED = 11; // of those, the ones that closed
+export const MC_METRIC_ESTABLISHED = 10; // translated TCP connect()s counted against their backend
+export const MC_METRIC_CLOSED = 11; // of those, the sockets released (count given back)
 export const MC_METRIC_EVENTS_LOST = 12; // events dropped because the ring buffer was full
 export const MC_METRICS_MAX = 16;
 export const MC_EV_TRANSLATE = 1; // connect()/sendmsg() translated
 export const MC_EV_REFUSE = 2; // connect()/sendmsg() refused
-export const MC_EV_ESTABLISHED = 3;
-export const MC_EV_CLOSE = 4;
+export const MC_EV_ESTABLISHED = 3; // a translated TCP socket counted against its backend (at connect())
+export const MC_EV_CLOSE = 4; // that socket released: its count given back
 export const MC_REVNAT_F_MAPPED = 1; // the socket is IPv6 and dialled a v4-mapped address
 
 /** MC_EV_* by name. */
@@ -93,17 +96,48 @@ export const McRevnatValue = {
   ],
 } as const satisfies StructSpec;
 
-/** struct mc_sock_state of bpf/meshc_structs.h: Value of mc_sock_state (socket storage): the live-connection count this socket holds. */
+/** struct mc_sock_state of bpf/meshc_structs.h: Value of mc_socks (by socket cookie, written by connect4/6 when they translate): the way back to the service address for getpeername() and recvmsg(), and the live-connection count the socket holds (TCP). */
 export const McSockState = {
   name: 'mc_sock_state',
   cName: 'mc_sock_state',
-  size: 24,
+  size: 56,
   fields: [
-    { name: 'backend_id', type: 'u32', offset: 0 }, // mc_conns index that was incremented
-    { name: 'svc_id', type: 'u32', offset: 4 }, // service id
-    { name: 'cgroup_id', type: 'u64', offset: 8 }, // cgroup of the task that connected
-    { name: 'counted', type: 'u8', offset: 16 }, // 1 while the socket holds a count in mc_conns
-    { name: 'pad', type: 'u8', offset: 17, count: 7 }, // zero
+    { name: 'svc_addr', type: 'u32', offset: 0, count: 4 }, // service address (ClusterIP) the application dialled, network byte order
+    { name: 'be_addr', type: 'u32', offset: 16, count: 4 }, // backend address the socket was sent to
+    { name: 'svc_port', type: 'u16', offset: 32 }, // service port, network byte order
+    { name: 'be_port', type: 'u16', offset: 34 }, // backend port, network byte order
+    { name: 'family', type: 'u8', offset: 36 }, // 4 or 6: family of both addresses (4 for v4-mapped)
+    { name: 'flags', type: 'u8', offset: 37 }, // MC_REVNAT_F_*
+    { name: 'counted', type: 'u8', offset: 38 }, // 1 while the socket holds a count in mc_conns[backend_id]
+    { name: 'watched', type: 'u8', offset: 39 }, // 1: a TCP connection that had an established event; its release has a close event
+    { name: 'svc_id', type: 'u32', offset: 40 }, // service id
+    { name: 'backend_id', type: 'u32', offset: 44 }, // backend id (mc_conns index)
+    { name: 'cgroup_id', type: 'u64', offset: 48 }, // cgroup of the task that connected
+  ],
+} as const satisfies StructSpec;
+
+/** struct mc_sock_slot of bpf/meshc_structs.h: Value of mc_sock_slots: one socket's state, in the slot its cookie indexes. */
+export const McSockSlot = {
+  name: 'mc_sock_slot',
+  cName: 'mc_sock_slot',
+  size: 72,
+  fields: [
+    { name: 'cookie', type: 'u64', offset: 0 }, // the socket's cookie; 0 while the slot is free
+    { name: 'spilled', type: 'u32', offset: 8 }, // sockets of this index kept in mc_socks (the slot was taken)
+    { name: 'pad', type: 'u32', offset: 12 }, // zero
+    { name: 'state', type: 'struct', offset: 16, spec: McSockState },
+  ],
+} as const satisfies StructSpec;
+
+/** struct mc_config of bpf/meshc_structs.h: Value of mc_config (one entry, index 0): run-time switches written from user space. */
+export const McConfig = {
+  name: 'mc_config',
+  cName: 'mc_config',
+  size: 16,
+  fields: [
+    { name: 'events', type: 'u32', offset: 0 }, // bit (1 << MC_EV_*) enables that event; 0 (all off) until a reader sets it
+    { name: 'wakeup_bytes', type: 'u32', offset: 4 }, // wake the reader once this many bytes wait in mc_events; 0: MC_EVENTS_WAKEUP
+    { name: 'pad', type: 'u32', offset: 8, count: 2 }, // zero
   ],
 } as const satisfies StructSpec;
 

@@ -16,6 +16,12 @@ export interface RingBufferOptions {
   start?: boolean;
   /** Whether a started reader keeps the process alive (default true), as in Timer.ref(). */
   ref?: boolean;
+  /**
+   * Also deliver what is waiting every `pollMs` milliseconds while started (default: only when
+   * the kernel wakes the reader). meshc's hooks commit records without a wakeup until a batch
+   * waits (BPF_RB_NO_WAKEUP, bpf/meshc_helpers.h), so their reader polls.
+   */
+  pollMs?: number;
 }
 
 /**
@@ -25,11 +31,15 @@ export interface RingBufferOptions {
  */
 export class RingBuffer {
   readonly #raw: RawRingBuffer;
+  readonly #pollMs: number | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #ref = true;
   #closed = false;
 
   /** @internal Created by openRingBuffer(). */
-  constructor(raw: RawRingBuffer) {
+  constructor(raw: RawRingBuffer, pollMs?: number) {
     this.#raw = raw;
+    this.#pollMs = pollMs;
   }
 
   get closed(): boolean {
@@ -39,6 +49,12 @@ export class RingBuffer {
   /** Starts delivery from the event loop (idempotent). */
   start(): void {
     this.#raw.start();
+    if (this.#pollMs !== undefined && !this.#timer && !this.#closed) {
+      this.#timer = setInterval(() => {
+        if (!this.#closed) this.#raw.consume();
+      }, this.#pollMs);
+      if (!this.#ref) this.#timer.unref();
+    }
   }
 
   /** Delivers the records available now, synchronously; returns how many. */
@@ -48,14 +64,20 @@ export class RingBuffer {
 
   ref(): void {
     this.#raw.ref();
+    this.#ref = true;
+    this.#timer?.ref();
   }
 
   unref(): void {
     this.#raw.unref();
+    this.#ref = false;
+    this.#timer?.unref();
   }
 
   /** Stops delivery and frees the reader; safe to call from inside the callback. */
   close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
     this.#raw.close();
     this.#closed = true;
   }
@@ -65,7 +87,10 @@ export function openRingBuffer(map: BpfMap, onRecord: (record: Buffer) => void, 
   if (map.closed) throw new TypeError(`map ${map.name}: ring buffer: the map handle is closed`);
   if (typeof onRecord !== 'function') throw new TypeError(`map ${map.name}: ring buffer: onRecord must be a function`);
   const raw = new (native().RingBufferHandle)(map.fd, map.name, onRecord);
-  const reader = new RingBuffer(raw);
+  if (opts.pollMs !== undefined && !(Number.isFinite(opts.pollMs) && opts.pollMs > 0)) {
+    throw new RangeError(`map ${map.name}: ring buffer: pollMs must be a positive number of milliseconds, got ${opts.pollMs}`);
+  }
+  const reader = new RingBuffer(raw, opts.pollMs);
   if (opts.ref === false) reader.unref();
   if (opts.start !== false) reader.start();
   return reader;

@@ -13,7 +13,7 @@ import { missingTools } from '../../bench/lib/tools.ts';
 const SETUPS = ['no-mesh', 'meshc', 'iptables', 'sidecar-tcp', 'sidecar-http', 'node-proxy'];
 const CHAIN_SETUPS = ['no-mesh', 'meshc', 'sidecar-http'];
 const CONNECT_SETUPS = ['direct', 'direct+hooks', 'meshc', 'iptables'];
-const SUITES = ['connect', 'sync', 'oneHop', 'chain', 'simulator', 'kernel', 'playground', 'controlPlane'];
+const SUITES = ['connect', 'programs', 'sync', 'oneHop', 'chain', 'simulator', 'kernel', 'playground', 'controlPlane'];
 
 function skipReason(): string | undefined {
   const kernel = kernelSkipReason({ cgroup: true, netns: true });

@@ -61,6 +61,7 @@ function result(o: OneHopResult, c: ConnectResult): BenchResult {
   const suites: BenchResult['suites'] = {
     oneHop: o,
     connect: c,
+    programs: { skipped: 'not selected' },
     chain: { skipped: 'not selected' },
     sync: { skipped: 'not selected' },
     simulator: { skipped: 'not selected' },

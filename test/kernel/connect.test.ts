@@ -1,7 +1,7 @@
 // connect() smoke test: the compiled programs attached to a cgroup of our own, applications in
 // that cgroup and in a network namespace of our own dialling ClusterIPs. Checks translation
 // (TCP, UDP connected and unconnected, IPv6, v4-mapped), getpeername/recvmsg showing the
-// ClusterIP, ECONNREFUSED for a Service without endpoints, sockops' live-connection counts,
+// ClusterIP, ECONNREFUSED for a Service without endpoints, live-connection counts (taken at connect(), given back at the socket's release),
 // metrics and ring-buffer events. Everything is removed in finally: links, pins, cgroup, netns.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -30,7 +30,7 @@ const DNS4 = '10.96.0.12';
 const MANIFESTS = `
 apiVersion: v1
 kind: Service
-metadata: { name: web, namespace: default }
+metadata: { name: web, namespace: default, annotations: { meshc.io/lb-algorithm: least-conn } }
 spec: { clusterIP: ${WEB4}, ports: [{ name: http, port: 80, targetPort: 8080 }] }
 ---
 apiVersion: discovery.k8s.io/v1
@@ -42,7 +42,7 @@ endpoints: [{ addresses: ["${POD4}"], conditions: { ready: true } }]
 ---
 apiVersion: v1
 kind: Service
-metadata: { name: web6, namespace: default }
+metadata: { name: web6, namespace: default, annotations: { meshc.io/lb-algorithm: least-conn } }
 spec: { clusterIP: "${WEB6}", ipFamilies: [IPv6], ports: [{ name: http, port: 80, targetPort: 8080 }] }
 ---
 apiVersion: discovery.k8s.io/v1
@@ -168,7 +168,11 @@ kernelSuite('kernel: connect() through the hooks', kernelSkipReason({ cgroup: tr
       for (const p of obj.programs()) {
         if (p.attachType && p.type !== 'syscall') links.push(obj.program(p.name).attachCgroup(cgroup));
       }
-      assert.is(links.length, 9, 'eight sock_addr hooks and sockops attached');
+      assert.is(links.length, 9, 'eight sock_addr hooks and sock_release attached');
+      // Events are off until a reader turns them on (mc_config.events).
+      const config = Buffer.alloc(obj.map('mc_config').valueSize);
+      config.writeUInt32LE(0xffffffff, 0);
+      obj.map('mc_config').update(Buffer.alloc(4), config);
 
       const server = spawn('ip', ['netns', 'exec', netns, process.execPath, path.join(SMOKE, 'server.mjs'), `${POD4}:8080`, `[${POD6}]:8080`, `${POD4}:5353`]);
       children.push(server);

@@ -428,6 +428,28 @@ kernelSuite('bpf: test_run and ring buffer', (s) => {
     assert.is(events.length, 2, 'nothing is delivered after close');
   });
 
+  s('records committed without a wakeup reach a reader only when it polls (pollMs)', async () => {
+    const bump = obj.program('probe_bump');
+    const woken: number[] = [];
+    const quiet = openRingBuffer(obj.map('events'), (rec) => woken.push(rec.readUInt32LE(0)), { start: false });
+    quiet.consume(); // records left by earlier tests
+    woken.length = 0;
+    quiet.start();
+    bump.testRun({ ctx: probeCtx(1001, 1) });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.equal(woken, [], 'BPF_RB_NO_WAKEUP: no epoll event, no delivery without polling');
+    quiet.close();
+    const polled: number[] = [];
+    const poller = openRingBuffer(obj.map('events'), (rec) => polled.push(rec.readUInt32LE(0)), { pollMs: 10 });
+    try {
+      await waitFor(() => polled.length >= 1, 'the polled record');
+      assert.equal(polled, [1001]);
+    } finally {
+      poller.close();
+    }
+    assert.throws(() => openRingBuffer(obj.map('events'), () => {}, { pollMs: 0 }), (e: Error) => e instanceof RangeError && /^map events: ring buffer: pollMs must be a positive number of milliseconds, got 0$/.test(e.message));
+  });
+
   s('consume() drains synchronously; a throwing callback surfaces from it; close inside the callback is safe', () => {
     const bump = obj.program('probe_bump');
     const seen: number[] = [];
