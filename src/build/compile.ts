@@ -216,7 +216,8 @@ function stageUserPolicy(policyFile: string, given: string): { dir: string; asse
   writeFileSync(
     path.join(assemblyDir, 'entry.ts'),
     `// Entry of a user policy (meshc compile --policy ${path.basename(policyFile)}).\n` +
-      `export { decide } from "./${stagedName.replace(/\.ts$/, '')}";\n`,
+      `export { decide } from "./${stagedName.replace(/\.ts$/, '')}";\n` +
+      'export { decideNetwork } from "./netpol/decide";\n',
   );
   return { dir, assemblyDir, staged };
 }
