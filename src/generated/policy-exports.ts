@@ -71,6 +71,8 @@ export interface PolicyExports {
   l7_rewrite_result_len(): number;
   /** assembly/netpol/wasm.ts: mc_decide_network(client: u32, clientCidr: u32, dst: usize, port: u32, proto: u32, out: usize): u8 */
   mc_decide_network(client: number, clientCidr: number, dst: number, port: number, proto: number, out: number): number;
+  /** assembly/netpol/wasm.ts: np_scratch(): usize */
+  np_scratch(): number;
 }
 
 /** The functions of PolicyExports, to check an instance against. */
@@ -108,4 +110,5 @@ export const POLICY_FUNCTIONS = [
   'l7_rewrite_result',
   'l7_rewrite_result_len',
   'mc_decide_network',
+  'np_scratch',
 ] as const;

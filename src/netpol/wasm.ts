@@ -37,7 +37,7 @@ export interface NetworkQuery {
 export function decideNetwork(instance: PolicyInstance, query: NetworkQuery): NetworkVerdict {
   const words = addressWords(query.ip);
   const dst = encode(L.NpAddrKey, { addr: words.addr, family: words.family });
-  const ptr = instance.exports.host_scratch(dst.length + L.NpDecision.size);
+  const ptr = instance.exports.np_scratch();
   const bytes = instance.bytes();
   bytes.set(dst, ptr);
   bytes.fill(0, ptr + dst.length, ptr + dst.length + L.NpDecision.size);
