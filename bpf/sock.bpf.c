@@ -2,6 +2,7 @@
  * sendmsg(), and the backend becomes the Service address again at recvmsg() and getpeername().
  * The policy (structs, maps, mc_decide) comes from the generated meshc_policy.h. */
 #include "meshc_helpers.h"
+#include "meshc_netpol.h"
 
 _Static_assert(MC_REASON_FAMILY_MISMATCH < MC_METRIC_REFUSED_OTHER, "refusal reasons overlap other metrics");
 
@@ -25,7 +26,7 @@ static __always_inline int __mc_sock_xlate_fwd(void *ctx, struct service_key *ke
 		return 0;
 	verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_ns(), out);
 	if (verdict == VERDICT_PASS)
-		return 0;
+		return __mc_np_check(ctx, key->addr, key->family, key->port, key->proto, cgroup_id);
 	cookie = bpf_get_socket_cookie(ctx);
 	if (verdict == VERDICT_TRANSLATE && !mc_backend_family_is(out, key->family)) {
 		verdict = VERDICT_REFUSE;
@@ -37,6 +38,9 @@ static __always_inline int __mc_sock_xlate_fwd(void *ctx, struct service_key *ke
 			      key->family, key->proto);
 		return -ECONNREFUSED;
 	}
+	/* Network policy decides on the backend chosen, not on the Service address. */
+	if (__mc_np_check(ctx, out->addr, key->family, out->port, key->proto, cgroup_id))
+		return -EPERM;
 
 	rkey.cookie = cookie;
 	mc_addr_copy(rkey.addr, out->addr);

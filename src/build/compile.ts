@@ -18,8 +18,8 @@ export const BPF_DIR = path.join(REPO_ROOT, 'bpf');
 export const ASSEMBLY_DIR = path.join(REPO_ROOT, 'assembly');
 
 /** The glue's entry files, in translation-unit order (headers come in through #include). */
-export const GLUE_FILES = ['sock.bpf.c', 'sockops.bpf.c', 'harness.bpf.c'] as const;
-export const GLUE_HEADERS = ['meshc_consts.h', 'meshc_structs.h', 'meshc_maps.h', 'meshc_helpers.h'] as const;
+export const GLUE_FILES = ['sock.bpf.c', 'sockops.bpf.c', 'harness.bpf.c', 'netpol.bpf.c'] as const;
+export const GLUE_HEADERS = ['meshc_consts.h', 'meshc_structs.h', 'meshc_maps.h', 'meshc_helpers.h', 'meshc_netpol.h'] as const;
 
 export const CLANG_MISSING =
   'clang-19 not found: install it with `apt-get install -y clang-19` (Debian 12: from bookworm; ' +
