@@ -13,7 +13,7 @@ export function mc_decide_network(client: u32, clientCidr: u32, dst: usize, port
 }
 
 /** A 32-bit word between network and host byte order. */
-export function bswap32(x: u32): u32 {
+function bswap32(x: u32): u32 {
   return (x >> 24) | ((x >> 8) & 0xff00) | ((x << 8) & 0xff0000) | (x << 24);
 }
 
@@ -37,7 +37,7 @@ function bitsInWord(prefix: u32, index: u32): u32 {
  * the lengths mc_np_prefixes lists (longest first). A pod's address is a full-length entry, so it
  * wins over every ipBlock prefix; its entry also carries the longest ipBlock prefix holding it.
  */
-export function resolveAddress(addr: NpAddrKey, out: NpAddrValue): void {
+function resolveAddress(addr: NpAddrKey, out: NpAddrValue): void {
   out.pod = 0;
   out.cidr = NP_ID_WORLD;
   let base: u32 = 0;
