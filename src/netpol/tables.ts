@@ -113,13 +113,24 @@ export function compileNetpol(model: Model): NetpolTables {
     identities.set(identity.id, identity);
     cidrIds.set(identity.cidr, identity.id);
   }
+  // The prefixes by family and length, so an address's longest prefix is one probe per length in use.
+  const byLength = new Map<string, number>();
+  const lengthsInUse = { 4: new Set<number>(), 6: new Set<number>() };
+  for (const cidr of cidrs) {
+    byLength.set(`${cidr.family}/${cidr.prefixLength}/${cidr.base}`, cidrIds.get(formatCidr(cidr))!);
+    lengthsInUse[cidr.family].add(cidr.prefixLength);
+  }
+  const descending = { 4: [...lengthsInUse[4]].sort((a, b) => b - a), 6: [...lengthsInUse[6]].sort((a, b) => b - a) };
   const longestPrefix = (ip: string): number => {
     const address = parseAddress(ip);
-    let best: Cidr | undefined;
-    for (const cidr of cidrs) {
-      if (address && cidr.family === address.family && address.value >= cidr.base && address.value < cidr.base + cidr.size && (!best || cidr.prefixLength > best.prefixLength)) best = cidr;
+    if (!address) return L.NP_ID_WORLD;
+    const bits = address.family === 4 ? 32 : 128;
+    for (const length of descending[address.family]) {
+      const size = 1n << BigInt(bits - length);
+      const id = byLength.get(`${address.family}/${length}/${address.value - (address.value % size)}`);
+      if (id !== undefined) return id;
     }
-    return best ? cidrIds.get(formatCidr(best))! : L.NP_ID_WORLD;
+    return L.NP_ID_WORLD;
   };
 
   // Addresses: every prefix, and every pod address (with the longest prefix holding it).
@@ -191,7 +202,14 @@ export function compileNetpol(model: Model): NetpolTables {
     const block = parseCidr(peer.cidr)!;
     const except = peer.except.map((e) => parseCidr(e)!);
     const inside = (c: Cidr, outer: Cidr) => c.family === outer.family && c.prefixLength >= outer.prefixLength && c.base >= outer.base && c.base < outer.base + outer.size;
-    return cidrs.filter((c) => inside(c, block) && !except.some((e) => inside(c, e))).map((c) => ({ id: cidrIds.get(formatCidr(c))! }));
+    // cidrs is sorted by family, then base: the prefixes inside the block are one run of it.
+    const out: { id: number }[] = [];
+    for (let i = firstAtOrAfter(cidrs, block.family, block.base); i < cidrs.length; i++) {
+      const c = cidrs[i]!;
+      if (c.family !== block.family || c.base >= block.base + block.size) break;
+      if (inside(c, block) && !except.some((e) => inside(c, e))) out.push({ id: cidrIds.get(formatCidr(c))! });
+    }
+    return out;
   }
 
   /** Port ranges of a rule between `subject` and a peer: named ports resolve at the destination pod. */
@@ -242,6 +260,19 @@ export function compileNetpol(model: Model): NetpolTables {
     set++;
   }
   return { rows, identities, policies, pods, rules: ruleRows, warnings };
+}
+
+/** The index of the first prefix of `family` whose base is at least `base` (binary search). */
+function firstAtOrAfter(cidrs: readonly Cidr[], family: number, base: bigint): number {
+  let lo = 0;
+  let hi = cidrs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const c = cidrs[mid]!;
+    if (c.family < family || (c.family === family && c.base < base)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** A pod's identity key: namespace, labels and named ports, in a canonical order. */
