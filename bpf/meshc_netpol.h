@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "meshc_policy.h" /* np_* structs and maps, mc_decide_network */
+#include "meshc_structs.h" /* struct mc_name_key, struct mc_name */
 
 #ifndef EPERM
 #define EPERM 1
@@ -91,6 +92,20 @@ struct {
 	__uint(max_entries, MC_NP_EVENTS_BYTES);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mc_np_events SEC(".maps");
+
+#define MC_NP_NAME_POLICY 1   /* mc_np_names kind: a policy id */
+#define MC_NP_NAME_IDENTITY 2 /* mc_np_names kind: an identity */
+
+/* Names of policy ids ("NetworkPolicy ns/name") and identities ("ns app=web", "10.0.0.0/8"),
+ * written by the agent for `meshc monitor`. No program reads it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mc_name_key);
+	__type(value, struct mc_name);
+	__uint(max_entries, MC_NAMES_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_np_names SEC(".maps");
 
 /* Input and output of mc_harness_netpol: one batch (never pinned: tests and benchmarks only). */
 struct {

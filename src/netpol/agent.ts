@@ -11,6 +11,8 @@ import * as L from '../tables/layouts.ts';
 import { encode, hex } from '../tables/codec.ts';
 import { cgroupKey } from '../agent/skip.ts';
 import { compileNetpol, NP_MAPS, type NetpolTables, type NpMapName } from './tables.ts';
+import { encodeName, nameKey, readNames } from '../glue/names.ts';
+import { netpolNames } from './names.ts';
 
 const POD_DIR = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/;
 const MAX_DEPTH = 8;
@@ -65,6 +67,7 @@ const WRITE_ORDER: readonly NpMapName[] = ['mc_np_ports', 'mc_np_rules', 'mc_np_
 export class NetpolSync {
   private tables?: NetpolTables;
   private endpoints = new Map<string, Uint8Array>();
+  private names = new Map<string, string>();
 
   constructor(private readonly obj: BpfObject, private readonly cgroupRoot: string) {
     // Pinned rows of an earlier agent: kept until the first sync, which removes what it does not write.
@@ -75,6 +78,7 @@ export class NetpolSync {
     for (const name of ['mc_np_identities', 'mc_np_prefixes'] as const) previous.set(name, new Map());
     this.tables = { rows: previous } as NetpolTables;
     for (const [key, value] of obj.map('mc_np_endpoints').entries()) this.endpoints.set(key.readBigUInt64LE(0).toString(), value);
+    if (obj.maps().some((m) => m.name === 'mc_np_names')) this.names = readNames(obj.map('mc_np_names'));
   }
 
   /** Whether the loaded object has the network policy maps (an object built before them has not). */
@@ -104,8 +108,23 @@ export class NetpolSync {
     }
     this.tables = tables;
     const cgroups = this.writeEndpoints(model, tables);
+    this.writeNames(tables);
     const policies = tables.policies.length;
     return { policies, identities: tables.identities.size, written, removed, cgroups, warnings: tables.warnings };
+  }
+
+  /** mc_np_names: policy and identity names for meshc monitor; changed ones written, gone ones removed. */
+  private writeNames(tables: NetpolTables): void {
+    if (!this.obj.maps().some((m) => m.name === 'mc_np_names')) return;
+    const map = this.obj.map('mc_np_names');
+    const next = netpolNames(tables);
+    const keyOf = (id: string) => {
+      const [kind, n] = id.split(':').map(Number) as [number, number];
+      return nameKey(kind, n);
+    };
+    map.updateBatch([...next].filter(([id, name]) => this.names.get(id) !== name).map(([id, name]) => [keyOf(id), encodeName(name)] as const));
+    map.deleteBatch([...this.names.keys()].filter((id) => !next.has(id)).map(keyOf));
+    this.names = next;
   }
 
   /** mc_np_endpoints: each pod's cgroups to its identity; cgroups gone or of other pods removed. */

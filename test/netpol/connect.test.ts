@@ -21,6 +21,8 @@ import { compileTables } from '../../src/tables/compile.ts';
 import { compileNetpol, NP_MAPS, type NetpolTables } from '../../src/netpol/tables.ts';
 import * as L from '../../src/tables/layouts.ts';
 import { encode, wordsAddress } from '../../src/tables/codec.ts';
+import { decodeDenial, formatDenial } from '../../src/netpol/monitor.ts';
+import { netpolNames } from '../../src/netpol/names.ts';
 import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
 
 const E2E = new URL('./e2e/', import.meta.url).pathname;
@@ -152,8 +154,11 @@ kernelSuite('kernel: network policy at connect()', kernelSkipReason({ cgroup: tr
       console.log(`  denied connect()/sendmsg() returned EPERM after ${denied.map((d) => d.ms.toFixed(2)).join(', ')} ms`);
       assert.is(denials(obj, L.NP_REASON_EGRESS), 3, 'three egress denials counted');
 
+      const lines: string[] = [];
+      const names = netpolNames(policy);
       const events: { addr: string; port: number; client: number; policy: number; reason: number; cgroup: bigint }[] = [];
       const reader = openRingBuffer(obj.map('mc_np_events'), (rec) => {
+        lines.push(formatDenial(decodeDenial(rec, { names, cgroupPath: () => 'test', monotonicToUnixNs: 0n })));
         events.push({
           cgroup: rec.readBigUInt64LE(8),
           addr: wordsAddress({ addr: [0, 1, 2, 3].map((i) => rec.readUInt32LE(24 + 4 * i)) }, rec[42]!),
@@ -166,6 +171,11 @@ kernelSuite('kernel: network policy at connect()', kernelSkipReason({ cgroup: tr
       const clientId = policy.pods.get('x/client')!.identity;
       assert.equal(events.map((e) => [e.addr, e.port]), [[SECRET, 8080], [SECRET, 8080], [API, 5353]], 'events name the destination (the chosen backend)');
       assert.ok(events.every((e) => e.client === clientId && e.policy === policyId && e.reason === L.NP_REASON_EGRESS && e.cgroup === cgroupId), 'events name the client and the policy');
+
+      // What meshc monitor prints for them.
+      assert.match(lines[0]!, /denied \(egress\) x app=client \(1 pod: x\/client\) \(cgroup test\) -> 10\.244\.0\.11:8080\/TCP x app=secret \(1 pod: x\/secret\) by NetworkPolicy x\/client-egress: EPERM$/);
+      assert.match(lines[2]!, /-> 10\.244\.0\.10:5353\/UDP x app=api/);
+      console.log(`  monitor: ${lines[0]}`);
 
       // A policy change: secret becomes allowed; the next connect() goes through.
       const changed = buildModel(parseManifests(manifests(true), 'np-e2e.yaml'), { synthesize: false });
