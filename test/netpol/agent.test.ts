@@ -11,6 +11,7 @@ import { loadObject, type BpfObject } from '../../src/loader/index.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
 import { NetpolSync } from '../../src/netpol/agent.ts';
+import { formatNetpol, readNetpol } from '../../src/netpol/inspect.ts';
 import { compileNetpol } from '../../src/netpol/tables.ts';
 import { decode } from '../../src/tables/codec.ts';
 import * as L from '../../src/tables/layouts.ts';
@@ -71,6 +72,15 @@ kernelSuite('netpol agent sync', kernelSkipReason(), (s) => {
       assert.is(ids.get(ino(podB)), tables.pods.get('x/b')!.identity);
       assert.is(rowCount(obj, 'mc_np_rules'), tables.rows.get('mc_np_rules')!.size);
       const addrs = rowCount(obj, 'mc_np_addrs');
+
+      // What meshc inspect shows of it.
+      const shown = formatNetpol(readNetpol((name) => obj!.map(name))!);
+      const a = tables.pods.get('x/a')!.identity;
+      const block = [...tables.identities.values()].find((i) => i.kind === 'cidr')!.id;
+      assert.match(shown, 'Network policy: 1 policies, 3 identities, 3 rule rows');
+      assert.match(shown, `identity ${a}: x app=a (1 pod: x/a) (isolated: egress by NetworkPolicy x/p)`);
+      assert.match(shown, `rule egress ${a} -> ${block} 192.168.0.0/16 TCP: all (NetworkPolicy x/p)`);
+      assert.match(shown, 'denied: none');
 
       // The ipBlock changes: the old prefix's rows go, the new one's come; pod b's cgroup goes.
       rmSync(podB, { recursive: true });
