@@ -49,7 +49,12 @@ class KernelNetpol {
   private open(): void {
     this.close();
     this.pinDir = makePinDir('netpol');
-    this.obj = loadObject(this.objectPath, { pinRoot: this.pinDir });
+    try {
+      this.obj = loadObject(this.objectPath, { pinRoot: this.pinDir });
+    } catch (err) {
+      this.close();
+      throw err;
+    }
   }
   private previous?: NetpolTables;
   /** Replaces the rows of the last load (one object for the whole run: loading one takes seconds). */
