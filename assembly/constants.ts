@@ -36,3 +36,25 @@ export const MAX_SERVICES: u32 = 262144; // service frontends (and service ids)
 export const MAX_BACKENDS: u32 = 262144; // backend ids
 export const MAX_SLOTS: u32 = 1048576; // slot, member and maglev rows, each
 export const MAX_AFFINITY: u32 = 65536; // client affinity entries (LRU)
+
+export const NP_ALLOW: u8 = 1; // network policy lets the connection through
+export const NP_DENY: u8 = 2; // network policy refuses it: connect() fails with EPERM
+
+export const NP_DIR_EGRESS: u8 = 1;
+export const NP_DIR_INGRESS: u8 = 2;
+
+export const NP_REASON_UNSELECTED: u8 = 0; // no policy selects either end: allowed
+export const NP_REASON_ALLOWED: u8 = 1; // a rule allows it at every end a policy selects
+export const NP_REASON_EGRESS: u8 = 2; // the client is selected for egress and no rule allows it
+export const NP_REASON_INGRESS: u8 = 3; // the destination is selected for ingress and no rule allows it
+export const NP_REASON_COUNT: u8 = 4;
+
+export const NP_ID_ANY: u32 = 0; // a rule's peer: every peer
+export const NP_ID_WORLD: u32 = 1; // an address no pod and no ipBlock prefix holds
+export const NP_PREFIX_V6_BASE: u32 = 33; // mc_np_prefixes: IPv4 lengths at [0, 33), IPv6 at [33, 162)
+export const NP_MAX_PREFIXES: u32 = 129; // prefix lengths tried per address at most
+export const NP_MAX_RANGES: u32 = 32; // port ranges per rule row
+export const MAX_NP_ADDRS: u32 = 131072; // pod addresses and ipBlock prefixes
+export const MAX_NP_IDENTITIES: u32 = 65536; // identities
+export const MAX_NP_RULES: u32 = 262144; // (subject, peer, direction, protocol) rows
+export const MAX_NP_PORTS: u32 = 262144; // port ranges

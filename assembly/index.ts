@@ -2,3 +2,4 @@
 // Only this file decides what the module exports; the policy itself lives beside it.
 export * from "./wasm";
 export * from "./l7/index";
+export * from "./netpol/wasm";

@@ -119,3 +119,69 @@
   base: u32; // first usable slot
   count: u32; // number of usable slots
 }
+
+// Network policy (assembly/netpol/decide.ts). Identities are numbers the table compiler gives to
+// pods' label sets and to ipBlock prefixes; rules are rows keyed by (subject, peer) identities.
+
+/** Key of mc_np_addrs: an address prefix; a pod's address is a prefix of full length. */
+@unmanaged export class NpAddrKey {
+  addr0: u32; // prefix address, network byte order, bits past `prefix` zero; addr[0] alone for IPv4
+  addr1: u32;
+  addr2: u32;
+  addr3: u32;
+  prefix: u8; // prefix length in bits
+  family: u8; // 4 or 6
+  pad: u16; // zero
+}
+
+/** Value of mc_np_addrs: who holds an address. Also the value of the glue's cgroup map. */
+@unmanaged export class NpAddrValue {
+  pod: u32; // pod identity, 0 when the prefix is not one pod's address
+  cidr: u32; // CIDR identity: the longest ipBlock prefix holding the address, NP_ID_WORLD for none
+}
+
+/** Value of mc_np_prefixes: the prefix lengths mc_np_addrs holds, longest first, per family. */
+@unmanaged export class NpPrefix {
+  prefix: u8; // prefix length in bits
+  used: u8; // 1 for a length in use, 0 past the last one
+  pad: u16; // zero
+}
+
+/** Value of mc_np_identities, indexed by identity: the policies that isolate its pods. */
+@unmanaged export class NpIdentity {
+  egress_policy: u32; // the first policy selecting these pods for egress, 0 when none does
+  ingress_policy: u32; // the first policy selecting these pods for ingress, 0 when none does
+}
+
+/** Key of mc_np_rules: traffic between pods of `subject` and a peer, in one direction. */
+@unmanaged export class NpRuleKey {
+  subject: u32; // identity of the pods a policy selects
+  peer: u32; // a pod identity, a CIDR identity, or NP_ID_ANY for every peer
+  direction: u8; // NP_DIR_EGRESS or NP_DIR_INGRESS
+  proto: u8; // IPPROTO_TCP, IPPROTO_UDP or 132 (SCTP)
+  pad: u16; // zero
+}
+
+/** Value of mc_np_rules: the allowed port ranges, rows [0, count) of `set` in mc_np_ports. */
+@unmanaged export class NpRuleValue {
+  set: u32; // port range set id
+  count: u32; // ranges in the set
+}
+
+/** Value of mc_np_ports (key TableKey: set, index): one allowed port range. */
+@unmanaged export class NpPortRange {
+  first: u16; // first port, host byte order
+  last: u16; // last port, host byte order (first..last inclusive)
+  policy: u32; // id of the policy whose rule allows the range
+}
+
+/** The outcome of one network policy decision, written by decideNetwork(). */
+@unmanaged export class NpDecision {
+  verdict: u8; // NP_ALLOW or NP_DENY
+  reason: u8; // NP_REASON_* constant
+  direction: u8; // NP_DIR_* of the end that denied, or 0
+  pad: u8; // zero
+  policy: u32; // id of the deciding policy, 0 for none
+  peer_pod: u32; // the destination's pod identity, 0 when it is not a pod
+  peer_cidr: u32; // the destination's CIDR identity
+}

@@ -3,6 +3,7 @@
  * cgroup/sock_release gives back a socket's live-connection count.
  * The policy (structs, maps, mc_decide) comes from the generated meshc_policy.h. */
 #include "meshc_helpers.h"
+#include "meshc_netpol.h"
 
 _Static_assert(MC_REASON_FAMILY_MISMATCH < MC_METRIC_REFUSED_OTHER, "refusal reasons overlap other metrics");
 
@@ -134,16 +135,20 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 #ifdef MC_DECIDE_FOUND
 	/*
 	 * The policy passes any key that is no service, with no other effect (the generator checked
-	 * its decide() opens that way): such a connect() costs one lookup and no helper.
+	 * its decide() opens that way): such a connect() skips the policy and its helpers, and only
+	 * network policy is asked about the address dialled.
 	 */
 	struct service_value *svc = bpf_map_lookup_elem(&mc_services, key);
-
-	if (!svc)
-		return 0;
 #endif
+
 	cgroup_id = bpf_get_current_cgroup_id();
 	if (bpf_map_lookup_elem(&mc_skip, &cgroup_id))
 		return 0;
+#ifdef MC_DECIDE_FOUND
+	/* No service: network policy still decides on the address dialled. */
+	if (!svc)
+		return __mc_np_check(ctx, key->addr, key->family, key->port, key->proto, cgroup_id);
+#endif
 	/* The policy's clock: the coarse one (a tick's resolution) serves affinity timeouts of seconds. */
 #ifdef MC_DECIDE_FOUND
 	verdict = MC_DECIDE_FOUND(svc, key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
@@ -151,7 +156,7 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 	verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
 #endif
 	if (verdict == VERDICT_PASS)
-		return 0;
+		return __mc_np_check(ctx, key->addr, key->family, key->port, key->proto, cgroup_id);
 #ifdef MC_DECIDE_FOUND
 	/* Live-connection counts are read by least-connections: kept for those Services only. */
 	count = svc->algorithm == ALG_LEAST_CONN;
@@ -169,6 +174,9 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 			      VERDICT_REFUSE, out->reason, key->family, key->proto);
 		return -ECONNREFUSED;
 	}
+	/* Network policy decides on the backend chosen, not on the Service address. */
+	if (__mc_np_check(ctx, out->addr, key->family, out->port, key->proto, cgroup_id))
+		return -EPERM;
 	mc_metric_inc(MC_METRIC_TRANSLATED);
 	if (!per_datagram) {
 		mc_event_emit(events, MC_EV_TRANSLATE, events ? bpf_get_socket_cookie(ctx) : 0, cgroup_id, out->svc_id,

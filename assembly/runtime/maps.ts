@@ -8,7 +8,7 @@ const TOMBSTONE: u32 = 2;
 const HEADER: usize = 8; // per entry: state (u32) and hash (u32)
 
 /** Every declared map, by id, so the host can address them. */
-export const registry = new Array<MapBase>(16);
+export const registry = new Array<MapBase>(32);
 
 export abstract class MapBase {
   constructor(

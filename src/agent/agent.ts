@@ -19,6 +19,7 @@ import { writeNames } from './names.ts';
 import { ServingLog } from '../proxy/serving-log.ts';
 import { sumPerCpu } from '../glue/counters.ts';
 import { cgroupKey, skippedCgroupIds, skippedPodUids } from './skip.ts';
+import { NetpolSync, netpolLog } from '../netpol/agent.ts';
 import { acquirePinLock, lockOwners } from './pin-lock.ts';
 import { clearPin, foreignHooks, pinnedLinkId, pinnedMapId, stillAttached } from './links.ts';
 
@@ -122,6 +123,7 @@ export class Agent {
   private firstFullSync = false;
   private skipped = new Set<bigint>();
   private skippedUids = new Set<string>();
+  private netpol?: NetpolSync;
   /** Which Service ports need the node proxy (L7), logged when that changes. */
   private readonly serving = new ServingLog();
 
@@ -152,6 +154,7 @@ export class Agent {
       throw error;
     }
     this.sink = new KernelSink(this.obj);
+    if (NetpolSync.supported(this.obj)) this.netpol = new NetpolSync(this.obj, this.options.cgroup);
     if (this.obj.maps().some((m) => m.name === 'mc_skip')) {
       this.skipped = new Set(this.obj.map('mc_skip').entries().map(([key]) => key.readBigUInt64LE(0)));
     }
@@ -376,6 +379,7 @@ export class Agent {
     writeNames(this.obj!, tables);
     this.skippedUids = skippedPodUids(model);
     this.refreshSkipped();
+    if (this.netpol) for (const line of netpolLog(this.netpol.sync(model))) this.log(`agent: ${line}`);
     const ms = (performance.now() - started).toFixed(1);
     const written = Object.values(stats.written).reduce((a, b) => a + b, 0);
     const removed = Object.values(stats.removed).reduce((a, b) => a + b, 0);

@@ -18,8 +18,8 @@ export const BPF_DIR = path.join(REPO_ROOT, 'bpf');
 export const ASSEMBLY_DIR = path.join(REPO_ROOT, 'assembly');
 
 /** The glue's entry files, in translation-unit order (headers come in through #include). */
-export const GLUE_FILES = ['sock.bpf.c', 'harness.bpf.c'] as const;
-export const GLUE_HEADERS = ['meshc_consts.h', 'meshc_structs.h', 'meshc_maps.h', 'meshc_helpers.h'] as const;
+export const GLUE_FILES = ['sock.bpf.c', 'harness.bpf.c', 'netpol.bpf.c'] as const;
+export const GLUE_HEADERS = ['meshc_consts.h', 'meshc_structs.h', 'meshc_maps.h', 'meshc_helpers.h', 'meshc_netpol.h'] as const;
 
 export const CLANG_MISSING =
   'clang-19 not found: install it with `apt-get install -y clang-19` (Debian 12: from bookworm; ' +
@@ -216,7 +216,8 @@ function stageUserPolicy(policyFile: string, given: string): { dir: string; asse
   writeFileSync(
     path.join(assemblyDir, 'entry.ts'),
     `// Entry of a user policy (meshc compile --policy ${path.basename(policyFile)}).\n` +
-      `export { decide } from "./${stagedName.replace(/\.ts$/, '')}";\n`,
+      `export { decide } from "./${stagedName.replace(/\.ts$/, '')}";\n` +
+      'export { decideNetwork } from "./netpol/decide";\n',
   );
   return { dir, assemblyDir, staged };
 }

@@ -3,7 +3,11 @@ import { resolve } from 'node:path';
 import { DEFAULT_PIN } from '../agent/agent.ts';
 import { decodeServices } from '../inspect/decode.ts';
 import { formatInspect } from '../inspect/format.ts';
-import { NoPinnedMapsError, readPinned } from '../inspect/read.ts';
+import { NoPinnedMapsError, openMeshcMap, readPinned } from '../inspect/read.ts';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatNetpol, readNetpol } from '../netpol/inspect.ts';
+import type { BpfMap } from '../loader/index.ts';
 import type { CommandIO } from './io.ts';
 import { InputError, parseCommand } from './usage.ts';
 
@@ -12,7 +16,7 @@ const HELP = `Usage: meshc inspect [--pin DIR] [--json]
 Decodes the maps a meshc agent pinned under --pin: each service frontend (ClusterIP:port/protocol,
 its Kubernetes name, algorithm, flags), the weighted groups of an attached route (weight, share,
 target Service) and the backends (pod IP:port, ready or terminating, slot, live connections,
-pod name). Only reads the maps. Needs root (opening pinned BPF maps needs CAP_BPF).
+pod name); then the network policy identities, rule rows and denials counted. Only reads the maps. Needs root (opening pinned BPF maps needs CAP_BPF).
 
 Options:
   --pin DIR   the agent's bpffs directory (default ${DEFAULT_PIN})
@@ -41,6 +45,14 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     throw error;
   }
   const result = decodeServices(input);
-  io.stdout.write(values.json ? `${JSON.stringify(result)}\n` : formatInspect(result));
+  const opened: BpfMap[] = [];
+  const netpol = readNetpol((name) => {
+    if (!existsSync(join(pin, 'maps', name))) return undefined;
+    const map = openMeshcMap(pin, name);
+    opened.push(map);
+    return map;
+  });
+  for (const map of opened) map.close();
+  io.stdout.write(values.json ? `${JSON.stringify(netpol ? { ...result, networkPolicy: netpol } : result)}\n` : formatInspect(result) + (netpol ? formatNetpol(netpol) : ''));
   return 0;
 }

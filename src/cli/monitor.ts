@@ -9,6 +9,7 @@ import { CgroupPaths } from '../inspect/cgroups.ts';
 import { describeEvent, formatEvent, type EventContext } from '../inspect/events.ts';
 import { NoPinnedMapsError, openMeshcMap } from '../inspect/read.ts';
 import { untilStopped, type CommandIO } from './io.ts';
+import { formatDenial, openDenials } from '../netpol/monitor.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
 /** How often monitor reads what waits in the ring buffer, besides the kernel's batch wakeups. */
@@ -35,7 +36,8 @@ Options:
   --json         one JSON object per line: {time, event, reason?, protocol, family, cookie,
                  cgroup: {id, path}, service: {id, name}, backend: {id, name} | null}
   --count N      exit after N events (after --type filtering)
-  --type T,...   only these events: ${EVENT_TYPE_NAMES.join(', ')}
+  --type T,...   only these events: ${EVENT_TYPE_NAMES.join(', ')}, denied (network policy:
+                 client, destination, deciding policy; docs/network-policy.md)
   --backlog      also print the events buffered before monitor started
   --cgroup-root DIR  the cgroup v2 mount, for cgroup paths (default ${CGROUP2_ROOT})
   -h, --help     this help
@@ -75,9 +77,9 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     return 0;
   }
   const count = values.count === undefined ? Infinity : integerOption('monitor', 'count', values.count, 0, 1);
-  const types = new Set<string>(values.type ? values.type.split(',').map((t) => t.trim()) : EVENT_TYPE_NAMES);
+  const types = new Set<string>(values.type ? values.type.split(',').map((t) => t.trim()) : [...EVENT_TYPE_NAMES, 'denied']);
   for (const t of types) {
-    if (!EVENT_TYPE_NAMES.includes(t as EventType)) throw new UsageError(`meshc monitor: --type "${t}" is not one of ${EVENT_TYPE_NAMES.join(', ')}`);
+    if (!EVENT_TYPE_NAMES.includes(t as EventType) && t !== 'denied') throw new UsageError(`meshc monitor: --type "${t}" is not one of ${EVENT_TYPE_NAMES.join(', ')}, denied`);
   }
   const pin = resolve(values.pin ?? DEFAULT_PIN);
   let events: BpfMap;
@@ -130,10 +132,18 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   reader.consume();
   skipping = false;
   switchEvents(config, ALL_EVENTS);
+  // Network policy denials (mc_np_events) interleave with the flow events.
+  const denials = types.has('denied') ? openDenials(pin, values.backlog === true, (id) => cgroups.resolve(id), context.monotonicToUnixNs, (denial) => {
+    if (printed >= count) return;
+    io.stdout.write(`${values.json ? JSON.stringify(denial) : formatDenial(denial)}\n`);
+    printed++;
+    if (printed >= count) done();
+  }) : undefined;
   if (skipped > 0) io.stderr.write(`monitor: skipped ${skipped} events buffered before it started (--backlog shows them)\n`);
   const stop = new AbortController();
   void untilStopped({ ...io, signal: io.signal ? AbortSignal.any([io.signal, stop.signal]) : stop.signal }).then(() => done());
   reader.start();
+  denials?.start();
   io.stderr.write(`monitor: reading events from ${pin}/maps/mc_events (Ctrl-C stops)\n`);
   try {
     await finished;
@@ -143,6 +153,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
       switchEvents(config, 0);
     } finally {
       reader.close();
+      denials?.close();
       events.close();
       namesMap?.close();
       config?.close();

@@ -8,6 +8,7 @@ import { splitPath } from '../policy-tests/format.ts';
 import { parseServiceAddress, type ServiceAddress } from '../sim/service-address.ts';
 import { formatTable, shareBar } from '../text/table.ts';
 import type { CommandIO } from './io.ts';
+import { networkLines } from '../netpol/simulate.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
 const HELP = `Usage: meshc simulate PATH... --to NAME[.NAMESPACE]:PORT [options]
@@ -163,6 +164,7 @@ export function formatResult(result: SimulateResult, input: SimulateInput): stri
   if (result.filters?.redirect) return `${lines.join('\n')}\n`;
   lines.push(`${result.connections} ${result.route ? 'requests' : 'connections'}, ${result.refused} refused`);
   for (const [reason, n] of Object.entries(result.refusedReasons)) lines.push(`  refused (${reason}): ${n}`);
+  lines.push(...networkLines(result.networkPolicy));
   lines.push('');
   const rows = result.backends.map((b) => [
     b.service, b.pod ?? '-', `${b.ip}:${b.port}`, String(b.count), `${((100 * b.count) / result.connections).toFixed(1)}%`,

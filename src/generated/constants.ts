@@ -31,6 +31,24 @@ export const MAX_SERVICES = 262144; // service frontends (and service ids)
 export const MAX_BACKENDS = 262144; // backend ids
 export const MAX_SLOTS = 1048576; // slot, member and maglev rows, each
 export const MAX_AFFINITY = 65536; // client affinity entries (LRU)
+export const NP_ALLOW = 1; // network policy lets the connection through
+export const NP_DENY = 2; // network policy refuses it: connect() fails with EPERM
+export const NP_DIR_EGRESS = 1;
+export const NP_DIR_INGRESS = 2;
+export const NP_REASON_UNSELECTED = 0; // no policy selects either end: allowed
+export const NP_REASON_ALLOWED = 1; // a rule allows it at every end a policy selects
+export const NP_REASON_EGRESS = 2; // the client is selected for egress and no rule allows it
+export const NP_REASON_INGRESS = 3; // the destination is selected for ingress and no rule allows it
+export const NP_REASON_COUNT = 4;
+export const NP_ID_ANY = 0; // a rule's peer: every peer
+export const NP_ID_WORLD = 1; // an address no pod and no ipBlock prefix holds
+export const NP_PREFIX_V6_BASE = 33; // mc_np_prefixes: IPv4 lengths at [0, 33), IPv6 at [33, 162)
+export const NP_MAX_PREFIXES = 129; // prefix lengths tried per address at most
+export const NP_MAX_RANGES = 32; // port ranges per rule row
+export const MAX_NP_ADDRS = 131072; // pod addresses and ipBlock prefixes
+export const MAX_NP_IDENTITIES = 65536; // identities
+export const MAX_NP_RULES = 262144; // (subject, peer, direction, protocol) rows
+export const MAX_NP_PORTS = 262144; // port ranges
 
 /** ALG_* by name. */
 export const ALG = {

@@ -200,6 +200,106 @@ export const SlotRange = {
   ],
 } as const satisfies StructSpec;
 
+/** NpAddrKey (struct np_addr_key) of assembly/layouts.ts. */
+export const NpAddrKey = {
+  name: 'NpAddrKey',
+  cName: 'np_addr_key',
+  size: 20,
+  fields: [
+    { name: 'addr', type: 'u32', offset: 0, count: 4 }, // prefix address, network byte order, bits past `prefix` zero; addr[0] alone for IPv4
+    { name: 'prefix', type: 'u8', offset: 16 }, // prefix length in bits
+    { name: 'family', type: 'u8', offset: 17 }, // 4 or 6
+    { name: 'pad', type: 'u16', offset: 18 }, // zero
+  ],
+} as const satisfies StructSpec;
+
+/** NpAddrValue (struct np_addr_value) of assembly/layouts.ts. */
+export const NpAddrValue = {
+  name: 'NpAddrValue',
+  cName: 'np_addr_value',
+  size: 8,
+  fields: [
+    { name: 'pod', type: 'u32', offset: 0 }, // pod identity, 0 when the prefix is not one pod's address
+    { name: 'cidr', type: 'u32', offset: 4 }, // CIDR identity: the longest ipBlock prefix holding the address, NP_ID_WORLD for none
+  ],
+} as const satisfies StructSpec;
+
+/** NpPrefix (struct np_prefix) of assembly/layouts.ts. */
+export const NpPrefix = {
+  name: 'NpPrefix',
+  cName: 'np_prefix',
+  size: 4,
+  fields: [
+    { name: 'prefix', type: 'u8', offset: 0 }, // prefix length in bits
+    { name: 'used', type: 'u8', offset: 1 }, // 1 for a length in use, 0 past the last one
+    { name: 'pad', type: 'u16', offset: 2 }, // zero
+  ],
+} as const satisfies StructSpec;
+
+/** NpIdentity (struct np_identity) of assembly/layouts.ts. */
+export const NpIdentity = {
+  name: 'NpIdentity',
+  cName: 'np_identity',
+  size: 8,
+  fields: [
+    { name: 'egress_policy', type: 'u32', offset: 0 }, // the first policy selecting these pods for egress, 0 when none does
+    { name: 'ingress_policy', type: 'u32', offset: 4 }, // the first policy selecting these pods for ingress, 0 when none does
+  ],
+} as const satisfies StructSpec;
+
+/** NpRuleKey (struct np_rule_key) of assembly/layouts.ts. */
+export const NpRuleKey = {
+  name: 'NpRuleKey',
+  cName: 'np_rule_key',
+  size: 12,
+  fields: [
+    { name: 'subject', type: 'u32', offset: 0 }, // identity of the pods a policy selects
+    { name: 'peer', type: 'u32', offset: 4 }, // a pod identity, a CIDR identity, or NP_ID_ANY for every peer
+    { name: 'direction', type: 'u8', offset: 8 }, // NP_DIR_EGRESS or NP_DIR_INGRESS
+    { name: 'proto', type: 'u8', offset: 9 }, // IPPROTO_TCP, IPPROTO_UDP or 132 (SCTP)
+    { name: 'pad', type: 'u16', offset: 10 }, // zero
+  ],
+} as const satisfies StructSpec;
+
+/** NpRuleValue (struct np_rule_value) of assembly/layouts.ts. */
+export const NpRuleValue = {
+  name: 'NpRuleValue',
+  cName: 'np_rule_value',
+  size: 8,
+  fields: [
+    { name: 'set', type: 'u32', offset: 0 }, // port range set id
+    { name: 'count', type: 'u32', offset: 4 }, // ranges in the set
+  ],
+} as const satisfies StructSpec;
+
+/** NpPortRange (struct np_port_range) of assembly/layouts.ts. */
+export const NpPortRange = {
+  name: 'NpPortRange',
+  cName: 'np_port_range',
+  size: 8,
+  fields: [
+    { name: 'first', type: 'u16', offset: 0 }, // first port, host byte order
+    { name: 'last', type: 'u16', offset: 2 }, // last port, host byte order (first..last inclusive)
+    { name: 'policy', type: 'u32', offset: 4 }, // id of the policy whose rule allows the range
+  ],
+} as const satisfies StructSpec;
+
+/** NpDecision (struct np_decision) of assembly/layouts.ts. */
+export const NpDecision = {
+  name: 'NpDecision',
+  cName: 'np_decision',
+  size: 16,
+  fields: [
+    { name: 'verdict', type: 'u8', offset: 0 }, // NP_ALLOW or NP_DENY
+    { name: 'reason', type: 'u8', offset: 1 }, // NP_REASON_* constant
+    { name: 'direction', type: 'u8', offset: 2 }, // NP_DIR_* of the end that denied, or 0
+    { name: 'pad', type: 'u8', offset: 3 }, // zero
+    { name: 'policy', type: 'u32', offset: 4 }, // id of the deciding policy, 0 for none
+    { name: 'peer_pod', type: 'u32', offset: 8 }, // the destination's pod identity, 0 when it is not a pod
+    { name: 'peer_cidr', type: 'u32', offset: 12 }, // the destination's CIDR identity
+  ],
+} as const satisfies StructSpec;
+
 /** The 4-byte index that keys an array map. */
 export const ArrayIndex = {
   name: 'u32',
@@ -223,6 +323,14 @@ export const STRUCTS = [
   Counter,
   Decision,
   SlotRange,
+  NpAddrKey,
+  NpAddrValue,
+  NpPrefix,
+  NpIdentity,
+  NpRuleKey,
+  NpRuleValue,
+  NpPortRange,
+  NpDecision,
 ] as const;
 
 /** The maps of assembly/maps.ts, by name. */
@@ -236,6 +344,11 @@ export const MAPS = {
   mc_affinity: { name: 'mc_affinity', wasmId: 6, kind: 'lru_hash', key: AffinityKey, value: AffinityValue, maxEntries: 65536 },
   mc_rr: { name: 'mc_rr', wasmId: 7, kind: 'array', key: ArrayIndex, value: Counter, maxEntries: 262144 },
   mc_conns: { name: 'mc_conns', wasmId: 8, kind: 'array', key: ArrayIndex, value: Counter, maxEntries: 262144 },
+  mc_np_addrs: { name: 'mc_np_addrs', wasmId: 9, kind: 'hash', key: NpAddrKey, value: NpAddrValue, maxEntries: 131072 },
+  mc_np_prefixes: { name: 'mc_np_prefixes', wasmId: 10, kind: 'array', key: ArrayIndex, value: NpPrefix, maxEntries: 162 },
+  mc_np_identities: { name: 'mc_np_identities', wasmId: 11, kind: 'array', key: ArrayIndex, value: NpIdentity, maxEntries: 65536 },
+  mc_np_rules: { name: 'mc_np_rules', wasmId: 12, kind: 'hash', key: NpRuleKey, value: NpRuleValue, maxEntries: 262144 },
+  mc_np_ports: { name: 'mc_np_ports', wasmId: 13, kind: 'hash', key: TableKey, value: NpPortRange, maxEntries: 262144 },
 } as const satisfies Record<string, MapSpec>;
 
 export type MapName = keyof typeof MAPS;

@@ -14,6 +14,7 @@ import { serviceEndpoints } from './endpoints.ts';
 import { checkRouteReferences, readHTTPRoute } from './httproute.ts';
 import { readReferenceGrant } from './reference-grant.ts';
 import { parseCidr, type Cidr } from './ip.ts';
+import { readNetworkPolicies } from '../netpol/model.ts';
 
 export type { ManifestDoc } from './manifest-doc.ts';
 
@@ -79,6 +80,7 @@ export function buildModel(docs: readonly ManifestDoc[], options: BuildOptions =
   }
   const grants = (objects.get('ReferenceGrant') ?? []).map(readReferenceGrant).filter((grant) => grant !== undefined);
   model.routes = readRoutes(objects.get('HTTPRoute') ?? [], model.services, grants);
+  model.networkPolicies = readNetworkPolicies(objects.get('NetworkPolicy') ?? [], objects.get('CiliumNetworkPolicy') ?? []);
   sortByPosition(diagnostics, docs);
   return model;
 }

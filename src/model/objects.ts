@@ -17,7 +17,9 @@ export type KnownKind =
   | 'Namespace'
   | 'Node'
   | 'HTTPRoute'
-  | 'ReferenceGrant';
+  | 'ReferenceGrant'
+  | 'NetworkPolicy'
+  | 'CiliumNetworkPolicy';
 
 const API_VERSIONS: Record<KnownKind, readonly string[]> = {
   Service: ['v1'],
@@ -30,6 +32,8 @@ const API_VERSIONS: Record<KnownKind, readonly string[]> = {
   Node: ['v1'],
   HTTPRoute: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'],
   ReferenceGrant: ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'],
+  NetworkPolicy: ['networking.k8s.io/v1'],
+  CiliumNetworkPolicy: ['cilium.io/v2'],
 };
 
 const CLUSTER_SCOPED: ReadonlySet<KnownKind> = new Set(['Namespace', 'Node']);
@@ -37,12 +41,12 @@ const CLUSTER_SCOPED: ReadonlySet<KnownKind> = new Set(['Namespace', 'Node']);
 /**
  * Kinds of demo and production manifests that do not change where a connection goes: skipped
  * without a warning and counted (`Model.ignored`). Keyed by API group, then kind; true when
- * cluster-scoped. NetworkPolicy stays here until meshc enforces it.
+ * cluster-scoped.
  */
 export const IGNORED_KINDS: Readonly<Record<string, Readonly<Record<string, boolean>>>> = {
   '': { ServiceAccount: false, ConfigMap: false, Secret: false, PersistentVolumeClaim: false, PersistentVolume: true, LimitRange: false, ResourceQuota: false },
   'rbac.authorization.k8s.io': { Role: false, RoleBinding: false, ClusterRole: true, ClusterRoleBinding: true },
-  'networking.k8s.io': { NetworkPolicy: false, Ingress: false, IngressClass: true },
+  'networking.k8s.io': { Ingress: false, IngressClass: true },
   'policy': { PodDisruptionBudget: false },
   'autoscaling': { HorizontalPodAutoscaler: false },
   'batch': { Job: false, CronJob: false },

@@ -1,6 +1,7 @@
 // The typed model of Kubernetes state that every source (manifest files, the API server) produces
 // and the table compiler consumes. Pure data: no I/O, usable in Node and in the browser.
 import type { ALG } from '../generated/constants.ts';
+import type { NetworkPolicy } from '../netpol/types.ts';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type Family = 4 | 6;
@@ -232,6 +233,8 @@ export interface Model {
   diagnostics: Diagnostic[];
   /** Objects of kinds meshc knows it does not need (ConfigMap, Secret, RBAC...), counted by kind. */
   ignored: Map<string, number>;
+  /** NetworkPolicies and CiliumNetworkPolicies (src/netpol/), sorted by kind, namespace and name. */
+  networkPolicies?: NetworkPolicy[];
 }
 
 export function objectKey(namespace: string, name: string): string {

@@ -3,6 +3,7 @@
 
 import { servedLines, type SimulateResult } from '../sim/simulate.ts';
 import { countsByService } from '../policy-tests/evaluate.ts';
+import { networkLines } from '../netpol/simulate.ts';
 
 export interface ResultElements {
   route: HTMLElement;
@@ -58,6 +59,7 @@ export function renderResult(els: ResultElements, outcome: { result: SimulateRes
     els.route.textContent = `No HTTPRoute applies: plain Service load balancing (ClusterIP ${r.service.clusterIP}).`;
   }
   for (const line of servedLines(r)) els.route.append(el('div', { class: 'served' }, line.trim()));
+  for (const line of networkLines(r.networkPolicy)) els.route.append(el('div', { class: 'served network-policy' }, line.trim()));
   const reasons = Object.entries(r.refusedReasons).map(([reason, n]) => `${reason}: ${n}`).join(', ');
   els.refused.textContent = `${r.connections} ${unit} to ${r.service.namespace}/${r.service.name}:${r.service.port}, ${r.refused} refused${reasons ? ` (${reasons})` : ''}.`;
 

@@ -5,6 +5,7 @@ import type { Model } from '../model/types.ts';
 import type { PolicyInstance } from '../wasm/instance.ts';
 import { simulate, SimulateError, type SimulateResult } from '../sim/simulate.ts';
 import type { Expectation, PolicyTestCase, RouteRef } from './format.ts';
+import { checkDenied } from '../netpol/expect.ts';
 
 export type VerdictStatus = 'pass' | 'fail' | 'error';
 
@@ -126,6 +127,7 @@ export function checkExpectation(result: SimulateResult, expect: Expectation): s
     const wrong = Object.entries(result.refusedReasons).filter(([r, n]) => r !== expect.reason && n > 0);
     if (wrong.length > 0) failures.push(`expected refusals for reason ${expect.reason}, got ${wrong.map(([r, n]) => `${r} ${n}`).join(', ')}`);
   }
+  if (expect.denied !== undefined) failures.push(...checkDenied(result, expect.denied));
   if (expect.distribution !== undefined) {
     const actual = new Map(services);
     const keys = new Set([...Object.keys(expect.distribution), ...actual.keys()]);

@@ -5,6 +5,7 @@
 import { LineCounter, parseDocument, isScalar, Scalar, type Document } from 'yaml';
 import { documentValue, YAML_OPTIONS } from '../model/parse.ts';
 import { parseTarget, type ServiceTarget } from '../sim/target.ts';
+import { readDenied, type DeniedExpectation } from '../netpol/expect.ts';
 
 /** Where the manifests under test come from. */
 export type ManifestSource = { paths: string[]; line?: number } | { inline: string; line?: number; firstLine?: number };
@@ -41,6 +42,8 @@ export interface Expectation {
   distribution?: Record<string, number>;
   /** Allowed absolute difference of each share in `distribution`. */
   tolerance: number;
+  /** Network policy denies every connection (or, false, none): src/netpol/expect.ts. */
+  denied?: DeniedExpectation;
 }
 
 export interface PolicyTestCase {
@@ -85,7 +88,7 @@ const TOP_KEYS = ['manifests', 'defaults', 'tests'];
 const DEFAULT_KEYS = ['to', 'from', 'method', 'connections', 'seed', 'tolerance'];
 const CASE_KEYS = ['name', 'request', 'expect'];
 const REQUEST_KEYS = ['to', 'from', 'method', 'path', 'headers', 'query', 'connections', 'seed'];
-const EXPECT_KEYS = ['backend', 'refused', 'reason', 'route', 'distribution', 'tolerance'];
+const EXPECT_KEYS = ['backend', 'refused', 'reason', 'route', 'distribution', 'tolerance', 'denied'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 type Path = (string | number)[];
@@ -449,8 +452,13 @@ function readExpect(r: Reader, value: unknown, path: Path, namespace: string, de
   if (expect.backend !== undefined && expect.refused === true) {
     r.problem(path, '`backend` and `refused: true` contradict each other');
   }
-  if (['backend', 'refused', 'route', 'distribution'].every((k) => object[k] === undefined)) {
-    r.problem(path, 'says nothing to check: give backend, refused, route or distribution');
+  if (object.denied !== undefined) {
+    const denied = readDenied(object.denied);
+    if (typeof denied === 'string') r.problem([...path, 'denied'], denied);
+    else expect.denied = denied;
+  }
+  if (['backend', 'refused', 'route', 'distribution', 'denied'].every((k) => object[k] === undefined)) {
+    r.problem(path, 'says nothing to check: give backend, refused, route, distribution or denied');
   }
   return r.problems.length === before ? expect : undefined;
 }

@@ -15,6 +15,7 @@ import { frontendServing, type Serving } from '../proxy/serving.ts';
 import type { HeaderEdits } from '../model/types.ts';
 import { hash64 } from '../model/hash.ts';
 import { resolveServiceAddress } from './service-address.ts';
+import { networkGate, type NetworkGate, type SimulatedNetworkPolicy } from '../netpol/simulate.ts';
 
 export interface SimulateInput {
   /** Service name, namespace (default "default") and port number or name; or the Service's ClusterIP and port. */
@@ -50,6 +51,8 @@ export interface SimulateResult {
   served: Serving;
   /** What the matched rule's filters do (src/l7/filters.ts, the node proxy's order). */
   filters?: SimulatedFilters;
+  /** Network policy verdicts on the chosen backends, when the model has policies (src/netpol/). */
+  networkPolicy?: SimulatedNetworkPolicy;
 }
 
 export interface SimulatedFilters {
@@ -143,13 +146,14 @@ export function simulate(model: Model, instance: PolicyInstance, input: Simulate
   const tables = compileTables(model, { node: pod?.nodeName, zone: pod?.zone });
   warnings.push(...tables.warnings);
   new WasmSink(instance).load(tables);
+  const gate = networkGate(model, instance, pod);
   const frontend = tables.frontends.find((f) => f.service === svc && f.port === port && f.vip === svc.clusterIPs[0])!;
   const clientNamespace = pod?.meta.namespace ?? svc.meta.namespace;
   const serving = frontendServing(frontend);
   const served = serving.consumers.get(clientNamespace) ?? serving.producer;
   const choice = chooseGroups(model, instance, frontend, clientNamespace, input.request ?? {}, warnings);
   const redirected = choice.filters?.redirect !== undefined;
-  const counts = redirected ? { refused: 0, reasons: {}, backends: [] } : runConnections(instance, tables, frontend, choice.groups, pod, input);
+  const counts = redirected ? { refused: 0, reasons: {}, backends: [] } : runConnections(instance, tables, frontend, choice.groups, pod, input, gate);
   return {
     service: { namespace: svc.meta.namespace, name: svc.meta.name, port: port.port, clusterIP: frontend.vip },
     route: choice.route,
@@ -161,6 +165,7 @@ export function simulate(model: Model, instance: PolicyInstance, input: Simulate
     warnings,
     served,
     ...(choice.filters ? { filters: choice.filters } : {}),
+    ...(gate ? { networkPolicy: gate.report } : {}),
   };
 }
 
@@ -235,7 +240,7 @@ function emptySet(): GroupSetInfo {
 
 function runConnections(
   instance: PolicyInstance, tables: CompiledTables, frontend: FrontendInfo, groups: GroupSetInfo | null,
-  pod: PodInfo | undefined, input: SimulateInput,
+  pod: PodInfo | undefined, input: SimulateInput, gate?: NetworkGate,
 ): { refused: number; reasons: Record<string, number>; backends: SimulatedBackend[] } {
   const wasm = instance.exports;
   const keyPtr = wasm.host_scratch(frontend.keyBytes.length + L.Decision.size);
@@ -269,6 +274,11 @@ function runConnections(
     }
     const pool = tables.pools.get(Number(out.table))!;
     const backend = tables.backends.get(Number(out.backend_id))!;
+    if (gate && !gate.check(backend.ip, backend.port, frontend.protocol).allowed) {
+      refused++;
+      reasons['network-policy'] = (reasons['network-policy'] ?? 0) + 1;
+      continue;
+    }
     const key = `${pool.owner}|${backend.id}`;
     const row = byBackend.get(key) ?? backendRow(pool.owner, backend);
     row.count++;

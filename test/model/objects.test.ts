@@ -49,7 +49,7 @@ const ignoredKinds: [string, string][] = [
   ['ServiceAccount', 'v1'], ['ConfigMap', 'v1'], ['Secret', 'v1'], ['PersistentVolumeClaim', 'v1'],
   ['Role', 'rbac.authorization.k8s.io/v1'], ['RoleBinding', 'rbac.authorization.k8s.io/v1'],
   ['ClusterRole', 'rbac.authorization.k8s.io/v1'], ['ClusterRoleBinding', 'rbac.authorization.k8s.io/v1'],
-  ['NetworkPolicy', 'networking.k8s.io/v1'], ['Ingress', 'networking.k8s.io/v1'], ['PodDisruptionBudget', 'policy/v1'],
+  ['Ingress', 'networking.k8s.io/v1'], ['PodDisruptionBudget', 'policy/v1'],
   ['HorizontalPodAutoscaler', 'autoscaling/v2'], ['Job', 'batch/v1'], ['CronJob', 'batch/v1'],
   ['CustomResourceDefinition', 'apiextensions.k8s.io/v1'], ['Gateway', 'gateway.networking.k8s.io/v1'],
 ];
