@@ -311,7 +311,7 @@ function delta(after: Record<string, number>, before: Record<string, number>, pe
 }
 
 /** A Prometheus text exposition's samples of `metric`, summed by the key `keyOf` makes of the labels. */
-function sumBy(text: string, metric: string, keyOf: (labels: Record<string, string>) => string): Record<string, number> {
+function sumBy(text: string, metric: string, keyOf: (labels: Record<string, string>) => string | undefined): Record<string, number> {
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${metric}{`)) continue;
@@ -319,12 +319,13 @@ function sumBy(text: string, metric: string, keyOf: (labels: Record<string, stri
     const labels: Record<string, string> = {};
     for (const m of line.slice(metric.length + 1, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[m[1]!] = m[2]!;
     const key = keyOf(labels);
+    if (key === undefined) continue;
     out[key] = (out[key] ?? 0) + Number(line.slice(close + 1).trim());
   }
   return out;
 }
 
-const resourceKey = (l: Record<string, string>) => (l['group'] ? `${l['resource'] ?? l['kind']}.${l['group']}` : (l['resource'] ?? l['kind'] ?? '?'));
+const resourceKey = (l: Record<string, string>) => (l['group'] ? `${l['resource']}.${l['group']}` : l['resource'] || '(no resource: /metrics, /readyz, discovery)');
 
 /** `count` calls of `work`, `width` at a time. */
 async function inParallel(count: number, width: number, work: (i: number) => Promise<void>): Promise<void> {
@@ -468,7 +469,8 @@ async function apiServerTarget(o: AgentsOptions, dir: string): Promise<AgentTarg
       processes: () => ({ 'kube-apiserver': cp.apiserver.pid, etcd: cp.etcd.pid, 'kube-controller-manager': cp.controllerManager.pid }),
       async extra() {
         const text: string = await cp.metrics();
-        return { registeredWatchers: sumBy(text, 'apiserver_registered_watchers', resourceKey) };
+        // Watches open per resource when the changes end (meshc's agents and the controller manager's).
+        return { openWatches: sumBy(text, 'apiserver_longrunning_requests', (l) => (l['verb'] === 'WATCH' ? resourceKey(l) : undefined)) };
       },
       stop: () => cp.stop(),
     };
