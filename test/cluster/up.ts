@@ -1,5 +1,6 @@
 // A test cluster to poke at by hand: the real control plane, `--nodes` node namespaces on a bridge,
-// the harness's kubelet and one meshc agent per node, until Ctrl-C (then everything is removed).
+// the harness's kubelet and one meshc agent per node, until Ctrl-C or SIGTERM (then everything is
+// removed; a job started with & from a script ignores SIGINT: use SIGTERM there).
 //   npx tsx test/cluster/up.ts [--nodes N] [--no-agents]
 // It prints the admin kubeconfig; Debian's kubectl works against it:
 //   kubectl --kubeconfig FILE get nodes,pods,endpointslices -A -o wide
