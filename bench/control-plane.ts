@@ -1,17 +1,23 @@
-// Control-plane benchmark: the Kubernetes source at cluster scale, against the API server
-// stand-in (a test double) running in its own process. Measures, in this process (the agent's):
-//   - initial sync: source start → full list of every resource (listMs) → model → compileTables
-//     → applyTables into a sink (none: rows only counted, or policy.wasm's maps with --wasm) (totalMs);
-//   - single-change programming latency: one EndpointSlice replaced over HTTP → rows applied,
-//     p50/p99, both end to end (from the PUT) and as the agent's histogram sees it (informer
-//     event → map write);
-//   - resident memory of this process after the sync and after the changes.
+// Control-plane benchmark: the Kubernetes source at cluster scale (10,000 Services, 50,000
+// endpoints by default), measured two ways in one run:
+//   1. In-process, against the API server stand-in (a test double) in a process of its own:
+//      - initial sync: source start → full list of every resource (listMs) → model → compileTables
+//        → applyTables into a sink (none: rows only counted, or policy.wasm's maps with --wasm);
+//      - single-change latency: one EndpointSlice replaced over HTTP → rows applied, p50/p99, end
+//        to end and as the agent's histogram sees it (informer event → map write);
+//      - resident memory of that process after the sync and after the changes.
+//   2. One real `meshc agent` per node (--nodes, default 3; kernel maps), against the stand-in and
+//      against a real kube-apiserver with etcd and kube-controller-manager (test/cluster's
+//      components; the objects created through its API): initial sync per node, one change p50/p99
+//      per node (request → that node's pinned map), agent RSS, API server load (requests and watch
+//      events during the sync and per change) and the servers' RSS; see runAgentsBench.
 // Reports, does not assert. Run: npx tsx bench/control-plane.ts [--services N] [--endpoints N]
-//   [--changes N] [--wasm] [--quick] [--tsx] [--out FILE]
+//   [--changes N] [--wasm] [--quick] [--tsx] [--nodes N] [--agents stand-in,kube-apiserver|none]
+//   [--writers N] [--out FILE]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -22,7 +28,9 @@ import { applyTables, emptyState, type ApplyStats } from '../src/sinks/apply.ts'
 import type { TableSink, TableState } from '../src/sinks/sink.ts';
 import { WasmSink } from '../src/sinks/wasm.ts';
 import { loadPolicyWasm } from '../src/wasm/load.ts';
-import { scaleNamespace, scaleService, scaleSlice, type ScaleOptions } from '../test/apiserver/scale.ts';
+import { clusterIP, scaleNamespace, scaleService, scaleSlice, type ScaleOptions } from '../test/apiserver/scale.ts';
+import * as L from '../src/tables/layouts.ts';
+import { addressWords, decode, encode, netPort } from '../src/tables/codec.ts';
 
 // In the bundled run (see the CLI below) this file lives elsewhere: the parent says where the
 // repository is.
@@ -225,6 +233,381 @@ export async function runControlPlaneBench(options: ControlPlaneOptions): Promis
   }
 }
 
+// ---- One meshc agent per node, against the stand-in and against a real kube-apiserver ----------
+//
+// The same procedure for both targets: the cluster is filled (the stand-in seeds itself; the real
+// API server gets every Namespace, Node, Service and EndpointSlice created through the API), then
+// one `meshc agent` per node starts at once (the image's bundle under plain node, --node, the
+// cgroup and pins of its own, as the meshc-agent ServiceAccount under RBAC on the real server).
+// Initial sync: the agent's start → its log line saying it wrote every Service. One change: an
+// EndpointSlice replaced through the API (one endpoint fewer or back) → the Service's ready count
+// in that node's pinned mc_services map, polled every millisecond, per node. RSS of every agent
+// from /proc. API server load: requests per verb and resource and watch events sent per resource,
+// during the agents' initial sync and per change (kube-apiserver's own metrics; the stand-in's
+// counts of the same), and the servers' RSS.
+
+export interface AgentsOptions {
+  services: number;
+  endpoints: number;
+  changes: number;
+  nodes: number;
+  gapMs: number;
+  /** How many API writes are in flight at once while the real cluster is filled. */
+  writers: number;
+  log: (line: string) => void;
+}
+
+interface LoadSnapshot {
+  /** `VERB resource.group`: requests served. */
+  requests: Record<string, number>;
+  /** `resource.group`: watch events sent to clients. */
+  watchEvents: Record<string, number>;
+}
+
+interface AgentTarget {
+  name: 'stand-in' | 'kube-apiserver';
+  kubeconfig: string;
+  description: string;
+  populateMs: number;
+  clusterIP(service: number): string;
+  replaceSlice(service: number, body: Record<string, any>): Promise<void>;
+  load(): Promise<LoadSnapshot>;
+  /** Server processes whose memory is reported. */
+  processes(): Record<string, number | undefined>;
+  extra?(): Promise<Record<string, unknown>>;
+  stop(): Promise<void>;
+}
+
+export interface AgentsResult {
+  target: string;
+  conditions: Record<string, unknown>;
+  populateMs: number;
+  perNode: Array<{ node: string; initialSyncMs: number; agentSyncLogMs: number; changeMs: Percentiles; rssAfterSyncMiB: number; rssAfterChangesMiB: number }>;
+  apiServer: {
+    rssMiB: Record<string, number>;
+    initialSync: LoadSnapshot;
+    perChange: { requests: Record<string, number>; watchEvents: Record<string, number> };
+    [key: string]: unknown;
+  };
+}
+
+function rssMiB(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return mib(Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN) * 1024);
+  } catch {
+    return NaN;
+  }
+}
+
+function delta(after: Record<string, number>, before: Record<string, number>, per = 1): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [key, n] of Object.entries(after)) {
+    const d = n - (before[key] ?? 0);
+    if (d !== 0) out[key] = round(d / per);
+  }
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/** A Prometheus text exposition's samples of `metric`, summed by the key `keyOf` makes of the labels. */
+function sumBy(text: string, metric: string, keyOf: (labels: Record<string, string>) => string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${metric}{`)) continue;
+    const close = line.lastIndexOf('}');
+    const labels: Record<string, string> = {};
+    for (const m of line.slice(metric.length + 1, close).matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[m[1]!] = m[2]!;
+    const key = keyOf(labels);
+    if (key === undefined) continue;
+    out[key] = (out[key] ?? 0) + Number(line.slice(close + 1).trim());
+  }
+  return out;
+}
+
+const resourceKey = (l: Record<string, string>) => (l['group'] ? `${l['resource']}.${l['group']}` : l['resource'] || '(no resource: /metrics, /readyz, discovery)');
+
+/** `count` calls of `work`, `width` at a time. */
+async function inParallel(count: number, width: number, work: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(width, count) }, async () => {
+    while (next < count) await work(next++);
+  }));
+}
+
+/** The image's bundle of the CLI (deploy/Dockerfile's esbuild step) in a directory shaped like the image. */
+async function bundleCli(dir: string): Promise<string[]> {
+  const { symlinkSync } = await import('node:fs');
+  symlinkSync(join(ROOT, 'build'), join(dir, 'build'));
+  symlinkSync(join(ROOT, 'native'), join(dir, 'native'));
+  const { build } = await import('esbuild');
+  await build({
+    entryPoints: [join(ROOT, 'deploy/meshc-entry.ts')],
+    bundle: true,
+    splitting: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    outdir: join(dir, 'dist/meshc'),
+    entryNames: 'meshc',
+    chunkNames: 'meshc-[hash]',
+    outExtension: { '.js': '.mjs' },
+    external: ['typescript', 'assemblyscript', 'esbuild', 'playwright-core'],
+    banner: { js: "import { createRequire as __meshcRequire } from 'node:module'; const require = __meshcRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+  return [process.execPath, join(dir, 'dist/meshc/meshc.mjs')];
+}
+
+async function standinTarget(o: AgentsOptions, dir: string): Promise<AgentTarget> {
+  const kubeconfig = join(dir, 'standin.kubeconfig');
+  const t0 = performance.now();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/apiserver/serve.ts'), '--services', String(o.services), '--endpoints', String(o.endpoints), '--nodes', String(o.nodes), '--kubeconfig', kubeconfig], {
+    cwd: ROOT,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface(child.stdout!);
+  const nextLine = () =>
+    new Promise<string>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`stand-in exited with ${code}`));
+      child.once('exit', onExit);
+      lines.once('line', (line) => {
+        child.off('exit', onExit);
+        resolve(line);
+      });
+    });
+  const { url } = JSON.parse(await nextLine()) as { url: string };
+  const populateMs = performance.now() - t0;
+  let queue = Promise.resolve('');
+  return {
+    name: 'stand-in',
+    kubeconfig,
+    description: 'test/apiserver/standin.ts (a test double) in a process of its own, plain HTTP on loopback, no authentication',
+    populateMs,
+    clusterIP: (i) => clusterIP(i),
+    async replaceSlice(_service, body) {
+      const path = `/apis/discovery.k8s.io/v1/namespaces/${body.metadata.namespace}/endpointslices/${body.metadata.name}`;
+      const response = await fetch(url + path, { method: 'PUT', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+      if (response.status !== 200) throw new Error(`stand-in: PUT ${path}: ${response.status} ${await response.text()}`);
+    },
+    load() {
+      queue = queue.then(() => {
+        const line = nextLine();
+        child.stdin!.write('stats\n');
+        return line;
+      });
+      return queue.then((line) => JSON.parse(line) as LoadSnapshot);
+    },
+    processes: () => ({ standin: child.pid }),
+    async stop() {
+      child.kill('SIGTERM');
+    },
+  };
+}
+
+async function apiServerTarget(o: AgentsOptions, dir: string): Promise<AgentTarget> {
+  const { ControlPlane } = await import('../test/cluster/control-plane.ts');
+  const { componentsDir } = await import('../test/cluster/components.ts');
+  const cp = new ControlPlane({ dir, serviceCIDR: '10.96.0.0/16' });
+  try {
+    const bootStart = performance.now();
+    await cp.start();
+    const bootMs = performance.now() - bootStart;
+    const t0 = performance.now();
+    const scale: ScaleOptions = { services: o.services, endpoints: o.endpoints, nodes: o.nodes };
+    for (let i = 0; i < o.nodes; i++) {
+      await cp.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: `node-${i}`, labels: { 'kubernetes.io/hostname': `node-${i}`, 'topology.kubernetes.io/zone': `zone-${i % 3}` } } });
+    }
+    await inParallel(100, o.writers, (i) => cp.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: scaleNamespace(i) } }));
+    const ips: string[] = new Array(o.services);
+    let made = 0;
+    const progress = (what: string) => {
+      if (++made % 2000 === 0) o.log(`  kube-apiserver: ${made} of ${2 * o.services} Services and EndpointSlices created (${what}), ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+    };
+    // No selector: the EndpointSlices are the bench's (the real controller leaves such Services alone).
+    await inParallel(o.services, o.writers, async (i) => {
+      const created = await cp.admin.create(`/api/v1/namespaces/${scaleNamespace(i % 100)}/services`, {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: scaleService(i), namespace: scaleNamespace(i % 100) },
+        spec: { type: 'ClusterIP', ports: [{ name: 'http', port: 80, targetPort: 8080, protocol: 'TCP' }] },
+      });
+      ips[i] = created.spec.clusterIP;
+      progress('Services');
+    });
+    const versions: string[] = new Array(o.services);
+    const benchSlice = (i: number, body = scaleSlice(scale, i)) => {
+      body.metadata.labels['endpointslice.kubernetes.io/managed-by'] = 'bench.meshc.io';
+      return body;
+    };
+    await inParallel(o.services, o.writers, async (i) => {
+      const created = await cp.admin.create(`/apis/discovery.k8s.io/v1/namespaces/${scaleNamespace(i % 100)}/endpointslices`, benchSlice(i));
+      versions[i] = created.metadata.resourceVersion;
+      progress('EndpointSlices');
+    });
+    const populateMs = performance.now() - t0;
+    const kubeconfig = await cp.serviceAccountKubeconfig('meshc-system', 'meshc-agent');
+    return {
+      name: 'kube-apiserver',
+      kubeconfig,
+      description: `kube-apiserver, etcd and kube-controller-manager ${basename(componentsDir().dir ?? '')} built from Go modules (test/cluster), TLS on loopback; the agents as the meshc-agent ServiceAccount under RBAC (TokenRequest token); control plane started in ${Math.round(bootMs)} ms`,
+      populateMs,
+      clusterIP: (i) => ips[i]!,
+      async replaceSlice(i, body) {
+        const slice = benchSlice(i, body as any);
+        slice.metadata.resourceVersion = versions[i];
+        const replaced = await cp.admin.request('PUT', `/apis/discovery.k8s.io/v1/namespaces/${slice.metadata.namespace}/endpointslices/${slice.metadata.name}`, slice);
+        versions[i] = replaced.metadata.resourceVersion;
+      },
+      async load() {
+        const text: string = await cp.metrics();
+        return {
+          requests: sumBy(text, 'apiserver_request_total', (l) => `${l['verb']} ${resourceKey(l)}`),
+          watchEvents: sumBy(text, 'apiserver_watch_events_total', resourceKey),
+        };
+      },
+      processes: () => ({ 'kube-apiserver': cp.apiserver.pid, etcd: cp.etcd.pid, 'kube-controller-manager': cp.controllerManager.pid }),
+      async extra() {
+        const text: string = await cp.metrics();
+        // Watches open per resource when the changes end (meshc's agents and the controller manager's).
+        return { openWatches: sumBy(text, 'apiserver_longrunning_requests', (l) => (l['verb'] === 'WATCH' ? resourceKey(l) : undefined)) };
+      },
+      stop: () => cp.stop(),
+    };
+  } catch (error) {
+    await cp.stop().catch(() => {});
+    throw error;
+  }
+}
+
+/** The Service's ready count in one node's pinned mc_services (-1: not there). */
+function readyIn(map: import('../src/loader/index.ts').BpfMap, key: Uint8Array): number {
+  const value = map.lookup(Buffer.from(key));
+  return value ? Number(decode(L.ServiceValue, value).ready) : -1;
+}
+
+function serviceKey(ip: string, port: number): Uint8Array {
+  const words = addressWords(ip);
+  return encode(L.ServiceKey, { ...words, port: netPort(port), proto: L.IPPROTO.TCP, family: words.family });
+}
+
+export async function runAgentsBench(targetName: 'stand-in' | 'kube-apiserver', o: AgentsOptions): Promise<AgentsResult> {
+  const { NodeAgent } = await import('../test/cluster/agent.ts');
+  const { cgroup2Mount } = await import('../test/cluster/components.ts');
+  const { removeCgroup } = await import('../test/cluster/kubelet.ts');
+  const { openPinnedMap } = await import('../src/loader/index.ts');
+  const mount = cgroup2Mount();
+  if (!mount) throw new Error('no cgroup v2 mount in /proc/mounts');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const dir = mkdtempSync(join(os.tmpdir(), 'meshc-cp-bench-'));
+  const cgroupRoot = join(mount, `meshc-cp-bench-${process.pid}-${targetName}`);
+  mkdirSync(cgroupRoot);
+  const agents: InstanceType<typeof NodeAgent>[] = [];
+  const maps: import('../src/loader/index.ts').BpfMap[] = [];
+  let target: AgentTarget | undefined;
+  try {
+    const cli = await bundleCli(dir);
+    o.log(`${targetName}: filling it with ${o.services} Services and ${o.endpoints} endpoints`);
+    target = targetName === 'stand-in' ? await standinTarget(o, mkdtempSync(join(dir, 'standin-'))) : await apiServerTarget(o, mkdtempSync(join(dir, 'cluster-')));
+    o.log(`${targetName}: filled in ${(target.populateMs / 1000).toFixed(1)} s; starting ${o.nodes} agents`);
+    const scale: ScaleOptions = { services: o.services, endpoints: o.endpoints, nodes: o.nodes };
+    const perService = (i: number) => scaleSlice(scale, i).endpoints.length;
+    const before = await target.load();
+    for (let n = 0; n < o.nodes; n++) {
+      const cgroup = join(cgroupRoot, `node-${n}`);
+      mkdirSync(cgroup);
+      agents.push(new NodeAgent(`node-${n}`, cgroup, target.kubeconfig, cli));
+    }
+    // As a DaemonSet rolls out: every node's agent at once.
+    const synced = /^agent: synced (\d+) service frontends.*\((\d+(?:\.\d+)?) ms\)$/;
+    await Promise.all(agents.map((a) => a.start({ timeoutMs: 600_000 })));
+    const initial = await Promise.all(
+      agents.map(async (a) => {
+        for (;;) {
+          const at = a.log.findIndex((l) => Number(synced.exec(l)?.[1] ?? 0) >= o.services);
+          if (at >= 0) return { ms: a.logTimes[at]! - a.startedAt, agentMs: Number(synced.exec(a.log[at]!)![2]) };
+          await a.waitForLog(synced, a.log.length, 600_000);
+        }
+      }),
+    );
+    for (const a of agents) maps.push(openPinnedMap(join(a.pin, 'maps', 'mc_services')));
+    const last = o.services - 1;
+    for (const [n, map] of maps.entries()) {
+      const ready = readyIn(map, serviceKey(target.clusterIP(last), 80));
+      if (ready !== perService(last)) throw new Error(`node-${n}: ${scaleService(last)} has ${ready} ready endpoints in mc_services after the initial sync, not ${perService(last)}`);
+    }
+    const afterSync = await target.load();
+    const rssAfterSync = agents.map((a) => rssMiB(a.pid));
+    o.log(`${targetName}: every agent synced (${initial.map((s) => `${(s.ms / 1000).toFixed(1)} s`).join(', ')}); ${o.changes} changes`);
+
+    const samples: number[][] = agents.map(() => []);
+    const count = new Map<number, number>();
+    for (let k = 1; k <= o.changes; k++) {
+      const service = (k * 7919) % o.services;
+      const full = scaleSlice(scale, service);
+      const now = count.get(service) ?? full.endpoints.length;
+      const next = now === full.endpoints.length ? now - 1 : full.endpoints.length;
+      count.set(service, next);
+      full.endpoints = full.endpoints.slice(0, next);
+      const key = serviceKey(target.clusterIP(service), 80);
+      const t0 = performance.now();
+      await target.replaceSlice(service, full);
+      const pending = new Set(maps.keys());
+      while (pending.size > 0) {
+        for (const n of pending) {
+          if (readyIn(maps[n]!, key) === next) {
+            samples[n]!.push(performance.now() - t0);
+            pending.delete(n);
+          }
+        }
+        if (performance.now() - t0 > 60_000) throw new Error(`change ${k} (${scaleService(service)} to ${next} endpoints): not in the maps of ${[...pending].map((n) => `node-${n}`).join(', ')} after 60 s`);
+        await sleep(1);
+      }
+      await sleep(o.gapMs);
+    }
+    const afterChanges = await target.load();
+    const extra = (await target.extra?.()) ?? {};
+    return {
+      target: targetName,
+      conditions: {
+        services: o.services,
+        endpoints: o.endpoints,
+        endpointSlices: o.services,
+        namespaces: 100,
+        nodes: o.nodes,
+        changes: o.changes,
+        server: target.description,
+        agents: "meshc agent per node: the image's esbuild bundle under plain node, --node, a cgroup and pins of its own, maps in the kernel",
+        change: 'one EndpointSlice replaced through the API (one endpoint fewer, or back): from the request to the ready count in that node\'s pinned mc_services, polled every 1 ms',
+        cpu: os.cpus()[0]?.model ?? 'unknown',
+        cores: os.cpus().length,
+        node: process.version,
+      },
+      populateMs: round(target.populateMs),
+      perNode: agents.map((a, n) => ({
+        node: a.node,
+        initialSyncMs: round(initial[n]!.ms),
+        agentSyncLogMs: initial[n]!.agentMs,
+        changeMs: percentiles(samples[n]!),
+        rssAfterSyncMiB: rssAfterSync[n]!,
+        rssAfterChangesMiB: rssMiB(a.pid),
+      })),
+      apiServer: {
+        rssMiB: Object.fromEntries(Object.entries(target.processes()).map(([name, pid]) => [name, rssMiB(pid)])),
+        initialSync: { requests: delta(afterSync.requests, before.requests), watchEvents: delta(afterSync.watchEvents, before.watchEvents) },
+        perChange: { requests: delta(afterChanges.requests, afterSync.requests, o.changes), watchEvents: delta(afterChanges.watchEvents, afterSync.watchEvents, o.changes) },
+        ...extra,
+      },
+    };
+  } finally {
+    for (const m of maps) m.close();
+    await Promise.allSettled(agents.map((a) => a.dispose()));
+    await target?.stop().catch(() => {});
+    removeCgroup(cgroupRoot);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 function parseArgs(argv: string[]): ControlPlaneOptions & { out: string } {
   const options: ControlPlaneOptions & { out: string } = { services: 10_000, endpoints: 50_000, changes: 100, gapMs: 100, writer: 'count', out: join(ROOT, 'bench/results/control-plane.json') };
   for (let i = 0; i < argv.length; i++) {
@@ -249,21 +632,34 @@ function parseArgs(argv: string[]): ControlPlaneOptions & { out: string } {
 const isMain = process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1];
 
 if (isMain && process.env['MESHC_BENCH_CHILD'] !== '1') {
-  // Measure in a child with --expose-gc (memory read after a full collection), running by default
-  // an esbuild bundle under plain node, as the agent image does (tsx's loader alone costs about
-  // 140 MiB of resident memory); --tsx runs the sources through tsx instead.
+  // The source in-process against the stand-in is measured in a child with --expose-gc (memory
+  // read after a full collection), running by default an esbuild bundle under plain node, as the
+  // agent image does (tsx's loader alone costs about 140 MiB of resident memory); --tsx runs the
+  // sources through tsx instead. Then, in this process, one meshc agent per node against the
+  // stand-in and against a real kube-apiserver (--agents picks the targets, --agents none skips).
   const argv = process.argv.slice(2);
+  const own = new Set(['--agents', '--nodes', '--out', '--writers']);
+  const rest: string[] = [];
+  const mine: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    if (own.has(argv[i]!)) mine[argv[i]!] = argv[++i] ?? '';
+    else if (argv[i] !== '--tsx') rest.push(argv[i]!);
+  }
   const tsx = argv.includes('--tsx');
-  const rest = argv.filter((a) => a !== '--tsx');
+  const options = parseArgs(rest);
+  const out = mine['--out'] || join(ROOT, 'bench/results/control-plane.json');
+  const targets = (mine['--agents'] ?? 'stand-in,kube-apiserver').split(',').filter((t) => t && t !== 'none');
+  for (const t of targets) if (t !== 'stand-in' && t !== 'kube-apiserver') throw new Error(`--agents: unknown target ${t} (known: stand-in, kube-apiserver, none)`);
+  const nodes = Number(mine['--nodes'] ?? 3);
+  const writers = Number(mine['--writers'] ?? 16);
+  const { mkdtempSync, symlinkSync, rmSync } = await import('node:fs');
+  const dir = mkdtempSync(join(os.tmpdir(), 'meshc-bench-'));
+  const childOut = join(dir, 'in-process.json');
   const env = { ...process.env, MESHC_BENCH_CHILD: '1', MESHC_BENCH_ROOT: ROOT, MESHC_BENCH_RUNTIME: tsx ? 'tsx' : 'bundle' };
   let args: string[];
-  let cleanup = () => {};
   if (tsx) {
-    args = ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), ...rest];
+    args = ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), ...rest, '--out', childOut];
   } else {
-    const { mkdtempSync, symlinkSync, rmSync } = await import('node:fs');
-    const dir = mkdtempSync(join(os.tmpdir(), 'meshc-bench-'));
-    cleanup = () => rmSync(dir, { recursive: true, force: true });
     // Two levels deep beside build/, as in the image, so ../../build resolves.
     symlinkSync(join(ROOT, 'build'), join(dir, 'build'));
     const { build } = await import('esbuild');
@@ -278,13 +674,36 @@ if (isMain && process.env['MESHC_BENCH_CHILD'] !== '1') {
       banner: { js: "import { createRequire as __meshcRequire } from 'node:module'; const require = __meshcRequire(import.meta.url);" },
       logLevel: 'warning',
     });
-    args = ['--expose-gc', join(dir, 'dist/bench/control-plane.mjs'), ...rest];
+    args = ['--expose-gc', join(dir, 'dist/bench/control-plane.mjs'), ...rest, '--out', childOut];
   }
-  const child = spawn(process.execPath, args, { stdio: 'inherit', env });
-  child.on('exit', (code) => {
-    cleanup();
-    process.exit(code ?? 1);
-  });
+  const code = await new Promise<number>((resolve) => spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'], env }).on('exit', (c) => resolve(c ?? 1)));
+  if (code !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(code);
+  }
+  const result: ControlPlaneResult & { agents?: Record<string, AgentsResult | { skipped: string }> } = JSON.parse(readFileSync(childOut, 'utf8'));
+  rmSync(dir, { recursive: true, force: true });
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  log(`in-process source against the stand-in: initial sync ${result.initialSync.totalMs} ms, one change p50 ${result.singleChange.endToEndMs.p50} ms p99 ${result.singleChange.endToEndMs.p99} ms`);
+  if (targets.length > 0) result.agents = {};
+  for (const target of targets) {
+    if (target === 'kube-apiserver') {
+      const { clusterSkipReason } = await import('../test/cluster/components.ts');
+      const why = clusterSkipReason();
+      if (why) {
+        log(`kube-apiserver: skipped: ${why}`);
+        result.agents![target] = { skipped: why };
+        continue;
+      }
+    }
+    const agents = await runAgentsBench(target as 'stand-in' | 'kube-apiserver', { services: options.services, endpoints: options.endpoints, changes: options.changes, nodes, gapMs: options.gapMs, writers, log });
+    for (const n of agents.perNode) log(`${target}: ${n.node}: initial sync ${n.initialSyncMs} ms, one change p50 ${n.changeMs.p50} ms p99 ${n.changeMs.p99} ms, agent RSS ${n.rssAfterSyncMiB} -> ${n.rssAfterChangesMiB} MiB`);
+    result.agents![target] = agents;
+  }
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+  process.exit(0);
 } else if (isMain) {
   const options = parseArgs(process.argv.slice(2));
   runControlPlaneBench(options)

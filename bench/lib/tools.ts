@@ -27,6 +27,9 @@ export const BENCH_TOOLS = {
   ip: 'iproute2',
   sysctl: 'procps',
   chromium: 'chromium',
+  // bench/control-plane.ts's real control plane (test/cluster): certificates, deploy/'s RBAC.
+  openssl: 'openssl',
+  kubectl: 'kubectl',
 } as const;
 export type BenchTool = keyof typeof BENCH_TOOLS;
 

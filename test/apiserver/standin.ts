@@ -100,6 +100,8 @@ const objectKeyOf = (namespace: string, name: string) => `${namespace}/${name}`;
 export class ApiServerStandin {
   readonly types: ResourceType[];
   readonly requests: RequestRecord[] = [];
+  /** Watch events written to clients, per resource (`resource.group`), as kube-apiserver's apiserver_watch_events_total counts them. */
+  readonly watchEventsSent = new Map<string, number>();
   private readonly store = new Map<string, Map<string, KubeObject>>();
   private readonly history: HistoryEvent[] = [];
   private historyStart = 0;
@@ -613,6 +615,8 @@ export class ApiServerStandin {
 
   private write(watcher: Watcher, type: EventType, object: KubeObject): void {
     if (watcher.closed) return;
+    const resource = watcher.type.group ? `${watcher.type.resource}.${watcher.type.group}` : watcher.type.resource;
+    this.watchEventsSent.set(resource, (this.watchEventsSent.get(resource) ?? 0) + 1);
     watcher.res.write(JSON.stringify({ type, object: this.served(object, watcher.type, watcher.version) }) + '\n');
   }
 

@@ -9,8 +9,15 @@ import { makePinDir, removePinDir } from '../kernel/env.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/** bin/meshc.js under tsx's loader, as from a checkout. */
+export const CHECKOUT_CLI = [process.execPath, path.join(ROOT, 'bin/meshc.js')];
+
 export class NodeAgent {
   readonly log: string[] = [];
+  /** When each line of `log` came (performance.now()). */
+  readonly logTimes: number[] = [];
+  /** When the agent was last started (performance.now()). */
+  startedAt = 0;
   readonly pin: string;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
@@ -20,6 +27,8 @@ export class NodeAgent {
     readonly node: string,
     readonly cgroup: string,
     private kubeconfig: string,
+    /** How to run meshc: the checkout's bin/meshc.js (default), or the image's bundle under plain node. */
+    private readonly cli: string[] = CHECKOUT_CLI,
   ) {
     this.pin = makePinDir(`cluster-${node}`);
   }
@@ -31,13 +40,16 @@ export class NodeAgent {
   /** Starts the agent; resolves once it logs `ready` (by default: it watches the API server). */
   async start(options: { kubeconfig?: string; ready?: RegExp; timeoutMs?: number } = {}): Promise<void> {
     if (options.kubeconfig) this.kubeconfig = options.kubeconfig;
-    const argv = [path.join(ROOT, 'bin/meshc.js'), 'agent', '--kubeconfig', this.kubeconfig, '--cgroup', this.cgroup, '--pin', this.pin, '--node', this.node, '--metrics-port', '0'];
-    const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const [command, ...prefix] = this.cli;
+    const argv = [...prefix, 'agent', '--kubeconfig', this.kubeconfig, '--cgroup', this.cgroup, '--pin', this.pin, '--node', this.node, '--metrics-port', '0'];
+    this.startedAt = performance.now();
+    const child = spawn(command!, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
     const mark = this.log.length;
     createInterface({ input: child.stderr! }).on('line', (line) => {
       this.log.push(line);
+      this.logTimes.push(performance.now());
       const port = /metrics on [\d.]*:(\d+)/.exec(line);
       if (port) this.metricsPort = Number(port[1]);
     });

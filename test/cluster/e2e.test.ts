@@ -5,6 +5,7 @@
 import * as assert from 'uvu/assert';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { WATCHED_RESOURCES } from '../../src/kube/kinds.ts';
 import { NodeAgent } from './agent.ts';
 import type { ConnectionRecord, TestCluster } from './cluster.ts';
@@ -161,6 +162,26 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     for (const verb of ['create services', 'delete endpointslices.discovery.k8s.io', 'patch httproutes.gateway.networking.k8s.io', 'get secrets', 'update nodes']) {
       const r = cluster.controlPlane.kubectl(['auth', 'can-i', ...verb.split(' '), '--as=system:serviceaccount:meshc-system:meshc-agent', '--all-namespaces']);
       assert.is(r.stdout.trim(), 'no', `the agent may not ${verb}`);
+    }
+  });
+
+  test('kubectl (Debian\'s) works against the harness: nodes Ready, the pods the harness runs with their addresses, and deploy/ accepted whole by the real API server (server-side dry run)', async () => {
+    const cluster = await started();
+    const cp = cluster.controlPlane;
+    const nodes = cp.kubectl(['get', 'nodes', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}']);
+    assert.is(nodes.status, 0, nodes.stderr);
+    assert.equal(nodes.stdout.trim().split('\n'), ['node-1 True', 'node-2 True', 'node-3 True']);
+    const pods = cp.kubectl(['get', 'pods', '-n', 'default', '-o', 'json']);
+    assert.is(pods.status, 0, pods.stderr);
+    const listed = new Map(JSON.parse(pods.stdout).items.map((p: any) => [p.metadata.name, `${p.spec.nodeName} ${p.status.podIP}`]));
+    for (const name of CLIENTS) {
+      const running = cluster.kubelet.pod('default', name);
+      assert.is(listed.get(name), `${running.node} ${running.address}`, `kubectl get pods: ${name}`);
+    }
+    const applied = cp.kubectl(['apply', '--dry-run=server', '-k', path.join(fileURLToPath(new URL('../..', import.meta.url)), 'deploy')]);
+    assert.is(applied.status, 0, applied.stderr);
+    for (const object of ['namespace/meshc-system', 'serviceaccount/meshc-agent', 'clusterrole.rbac.authorization.k8s.io/meshc-agent', 'clusterrolebinding.rbac.authorization.k8s.io/meshc-agent', 'daemonset.apps/meshc-agent']) {
+      assert.match(applied.stdout, new RegExp(`^${object.replace(/\./g, '\\.')} \\w+ \\(server dry run\\)$`, 'm'), `${object} accepted`);
     }
   });
 
