@@ -10,11 +10,11 @@ export interface PathSupport {
 
 /** Every HTTPRoute filter type of the Gateway API (v1.3), standard and experimental channels. */
 export const FILTER_SUPPORT: Readonly<Record<string, PathSupport>> = {
-  RequestHeaderModifier: { simulate: true, live: false },
-  ResponseHeaderModifier: { simulate: true, live: false },
+  RequestHeaderModifier: { simulate: true, live: true },
+  ResponseHeaderModifier: { simulate: true, live: true },
   RequestMirror: { simulate: false, live: false },
-  RequestRedirect: { simulate: true, live: false },
-  URLRewrite: { simulate: true, live: false },
+  RequestRedirect: { simulate: true, live: true },
+  URLRewrite: { simulate: true, live: true },
   ExtensionRef: { simulate: false, live: false },
   CORS: { simulate: false, live: false },
   ExternalAuth: { simulate: false, live: false },
@@ -22,7 +22,7 @@ export const FILTER_SUPPORT: Readonly<Record<string, PathSupport>> = {
 
 /** Rule fields other than matches, filters and backendRefs. */
 export const RULE_FIELD_SUPPORT: Readonly<Record<string, PathSupport>> = {
-  timeouts: { simulate: false, live: false },
+  timeouts: { simulate: false, live: true },
   sessionPersistence: { simulate: false, live: false },
   retry: { simulate: false, live: false },
 };

@@ -1,0 +1,224 @@
+// HTTPRoutes that need the HTTP request, live: `meshc agent` in a node network namespace runs
+// HAProxy and steers the L7 Services' ClusterIPs to it through its tables; a client in the
+// routed cgroup, in a pod namespace joined to the node by a veth, sends real HTTP requests to
+// echo backends. Header rule, path rule with a filter, 90/10 weights and a change of them,
+// a path-only route, several requests on one keep-alive connection, an L4 Service beside them,
+// HAProxy killed (restarted by the agent; L4 never stops), a bad route reported at its field.
+import * as assert from 'uvu/assert';
+import { existsSync } from 'node:fs';
+import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
+import { L7Lab, NODE_IP, service, type Answer, type Request } from './lab.ts';
+
+const V1 = ['10.244.7.1', '10.244.7.2'];
+const V2 = ['10.244.7.3'];
+const DOCS = ['10.244.7.4'];
+const PLAIN = ['10.244.7.5'];
+const WEB = '10.96.70.1';
+const DOCS_VIP = '10.96.70.2';
+const PLAIN_VIP = '10.96.70.3';
+const BROKEN_VIP = '10.96.70.4';
+
+function webRoute(v1: number, v2: number): string {
+  return `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: web, namespace: default }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: web, port: 80 }]
+  rules:
+  - matches: [{ headers: [{ type: Exact, name: X-Canary-User, value: "true" }] }]
+    backendRefs: [{ name: web-v2, port: 80 }]
+  - matches: [{ path: { type: PathPrefix, value: /api } }]
+    filters:
+    - type: RequestHeaderModifier
+      requestHeaderModifier: { add: [{ name: x-via, value: meshc }] }
+    - type: URLRewrite
+      urlRewrite: { path: { type: ReplacePrefixMatch, replacePrefixMatch: /v1 } }
+    backendRefs: [{ name: web-v1, port: 80 }]
+  - backendRefs: [{ name: web-v1, port: 80, weight: ${v1} }, { name: web-v2, port: 80, weight: ${v2} }]
+`;
+}
+
+const DOCS_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: docs, namespace: default }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: docs, port: 80 }]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: /docs } }]
+    backendRefs: [{ name: docs, port: 80 }]
+`;
+
+// A lookahead: neither the Wasm matcher nor the proxy takes it; reported at its field.
+const BAD_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: bad, namespace: default }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: broken, port: 80 }]
+  rules:
+  - matches: [{ path: { type: RegularExpression, value: "/(?=x).*" } }]
+    backendRefs: [{ name: docs, port: 80 }]
+  - matches: [{ path: { type: PathPrefix, value: /ok } }]
+    backendRefs: [{ name: docs, port: 80 }]
+`;
+
+const header = (body: Answer['body'], name: string) => body?.headers.find(([n]) => n.toLowerCase() === name)?.[1];
+const times = (n: number, request: Request) => Array.from({ length: n }, () => request);
+
+function byBackend(answers: Answer[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const a of answers) {
+    const key = a.error ? `error:${a.error}` : a.body ? a.body.address : `status:${a.status}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
+
+kernelSuite('L7 live: the node proxy behind the agent', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
+  let lab: L7Lab;
+
+  test.before(async () => {
+    lab = new L7Lab([...V1, ...V2, ...DOCS, ...PLAIN]);
+    try {
+      await lab.startPods();
+      lab.write('web.yaml', service('web', WEB, [...V1]));
+      lab.write('web-v1.yaml', service('web-v1', '10.96.70.11', V1));
+      lab.write('web-v2.yaml', service('web-v2', '10.96.70.12', V2));
+      lab.write('docs.yaml', service('docs', DOCS_VIP, DOCS));
+      lab.write('plain.yaml', service('plain', PLAIN_VIP, PLAIN));
+      lab.write('broken.yaml', service('broken', BROKEN_VIP, DOCS));
+      lab.write('web-route.yaml', webRoute(90, 10));
+      lab.write('docs-route.yaml', DOCS_ROUTE);
+      lab.write('bad-route.yaml', BAD_ROUTE);
+      await lab.startAgent();
+      await lab.agentLogs(/agent: node proxy: start in \d+ ms/);
+    } catch (error) {
+      lab.dispose();
+      throw error;
+    }
+  });
+
+  test.after(() => lab.dispose());
+
+  test('the agent log says per Service port whether L4 or L7, why, and where it is served', async () => {
+    const web = await lab.agentLogs(/Service default\/web port 80: L7/);
+    assert.match(web, new RegExp(`L7 \\(HTTPRoute default/web rule 0 matches on headers\\): served by the node proxy at ${NODE_IP.replaceAll('.', '\\.')}:150\\d\\d`));
+    await lab.agentLogs(/Service default\/docs port 80: L7 \(HTTPRoute default\/docs rule 0 matches on path\): served by the node proxy/);
+    assert.not.ok(lab.agent!.log.some((l) => /Service default\/plain port 80: L7/.test(l)), 'plain has no route: L4');
+  });
+
+  test('header rule: X-Canary-User: true goes to v2, and getpeername shows the ClusterIP', async () => {
+    const answers = await lab.requests([{ host: WEB, port: 80, requests: times(40, { headers: { 'X-Canary-User': 'true' } }) }]);
+    assert.equal([...byBackend(answers)], [[V2[0]!, 40]], JSON.stringify(answers.slice(0, 2)));
+    assert.ok(answers.every((a) => a.peer === `${WEB}:80`), `peers: ${[...new Set(answers.map((a) => a.peer))].join(', ')}`);
+    assert.ok(answers.every((a) => a.body!.remote === NODE_IP), 'the backend is dialled by the proxy on the node');
+  });
+
+  test('path rule with filters: /api/... goes to v1 with x-via added and the prefix rewritten', async () => {
+    const answers = await lab.requests([{ host: WEB, port: 80, requests: times(20, { path: '/api/items?x=1' }) }]);
+    for (const a of answers) {
+      assert.is(a.status, 200);
+      assert.ok(V1.includes(a.body!.address), a.body!.address);
+      assert.is(a.body!.url, '/v1/items?x=1');
+      assert.is(header(a.body, 'x-via'), 'meshc');
+    }
+  });
+
+  test('90/10 weights on the catch-all rule (2,000 requests on 20 keep-alive connections, v2 share 10% ± 3%)', async () => {
+    const answers = await lab.requests(Array.from({ length: 20 }, () => ({ host: WEB, port: 80, requests: times(100, {}) })));
+    const counts = byBackend(answers);
+    const v2 = counts.get(V2[0]!) ?? 0;
+    const v1 = V1.reduce((n, ip) => n + (counts.get(ip) ?? 0), 0);
+    assert.is(v1 + v2, 2000, JSON.stringify([...counts]));
+    assert.ok(Math.abs(v2 / 2000 - 0.1) < 0.03, `v2 got ${v2} of 2000`);
+    process.stderr.write(`  90/10: v1 ${v1}, v2 ${v2} of 2000\n`);
+  });
+
+  test('one keep-alive connection: each request routed by its own headers and path', async () => {
+    const plan: Request[] = Array.from({ length: 30 }, (_, i) => (i % 3 === 0 ? { headers: { 'X-Canary-User': 'true' } } : i % 3 === 1 ? { path: '/api/a' } : { headers: { 'X-Canary-User': 'false' }, path: '/api/b' }));
+    const answers = await lab.requests([{ host: WEB, port: 80, requests: plan }]);
+    assert.is(answers.length, 30);
+    assert.is(new Set(answers.map((a) => a.local)).size, 1, 'one connection');
+    answers.forEach((a, i) => {
+      if (i % 3 === 0) assert.is(a.body!.address, V2[0], `request ${i}`);
+      else {
+        assert.ok(V1.includes(a.body!.address), `request ${i}: ${a.body!.address}`);
+        assert.match(a.body!.url, /^\/v1\/[ab]$/);
+      }
+    });
+  });
+
+  test('path-only route: a matched path reaches its backend, an unmatched one gets 404', async () => {
+    const answers = await lab.requests([{ host: DOCS_VIP, port: 80, requests: [...times(5, { path: '/docs/intro' }), ...times(5, { path: '/other' })] }]);
+    assert.equal(answers.slice(0, 5).map((a) => a.body?.address), times(5, {}).map(() => DOCS[0]));
+    assert.equal(answers.slice(5).map((a) => a.status), [404, 404, 404, 404, 404]);
+  });
+
+  test('an L4 Service beside them is untouched by the proxy: the client dials the pod itself', async () => {
+    const answers = await lab.requests([{ host: PLAIN_VIP, port: 80, requests: times(10, {}) }]);
+    for (const a of answers) {
+      assert.is(a.body!.address, PLAIN[0]);
+      assert.is.not(a.body!.remote, NODE_IP);
+      assert.is(a.peer, `${PLAIN_VIP}:80`);
+    }
+  });
+
+  test('a bad route is reported at its field; its valid rule and the other routes keep serving', async () => {
+    await lab.agentLogs(/HTTPRoute default\/bad: spec\.rules\[0\]\.matches\[0\]\.path\.value/);
+    const answers = await lab.requests([
+      { host: BROKEN_VIP, port: 80, requests: [{ path: '/ok/1' }, { path: '/xyz' }] },
+      { host: WEB, port: 80, requests: [{ headers: { 'X-Canary-User': 'true' } }] },
+    ]);
+    assert.is(answers[0]!.body?.address, DOCS[0]);
+    assert.is(answers[1]!.status, 404, 'the rule that is left out is never taken');
+    assert.is(answers[2]!.body?.address, V2[0]);
+  });
+
+  test('a weight change (90/10 -> 10/90) applies through the runtime API, without a reload', async () => {
+    const mark = lab.logMark;
+    lab.write('web-route.yaml', webRoute(10, 90));
+    await lab.agentLogs(/node proxy: \d+ runtime API commands, no reload/, mark);
+    const answers = await lab.requests(Array.from({ length: 10 }, () => ({ host: WEB, port: 80, requests: times(100, {}) })));
+    const v2 = byBackend(answers).get(V2[0]!) ?? 0;
+    assert.ok(Math.abs(v2 / 1000 - 0.9) < 0.04, `v2 got ${v2} of 1000`);
+    process.stderr.write(`  after 10/90: v2 ${v2} of 1000\n`);
+  });
+
+  test('HAProxy killed: the agent starts it again; L4 connections never fail meanwhile', async () => {
+    const [master] = lab.descendants(lab.agent!.pid!, 'haproxy');
+    assert.ok(master, 'HAProxy runs under the agent');
+    const mark = lab.logMark;
+    process.kill(master!, 'SIGKILL');
+    const l4 = lab.requests(Array.from({ length: 4 }, () => ({ host: PLAIN_VIP, port: 80, requests: times(100, {}) })));
+    await lab.agentLogs(/node proxy: HAProxy exited \(SIGKILL\); starting it again/, mark);
+    let served: Answer | undefined;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      const [a] = await lab.requests([{ host: WEB, port: 80, requests: [{ headers: { 'X-Canary-User': 'true' } }] }]);
+      if (a?.body?.address === V2[0]) {
+        served = a;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.ok(served, 'L7 serves again');
+    const l4answers = await l4;
+    assert.is(l4answers.length, 400);
+    assert.equal([...byBackend(l4answers)], [[PLAIN[0]!, 400]]);
+    assert.ok(lab.descendants(lab.agent!.pid!, 'haproxy').every((pid) => pid !== master));
+  });
+
+  test('SIGTERM: the agent puts the L7 ports back in the kernel and stops HAProxy', async () => {
+    const agent = lab.agent!;
+    const exited = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
+    const haproxy = lab.descendants(agent.pid!, 'haproxy');
+    assert.ok(haproxy.length > 0);
+    agent.kill('SIGTERM');
+    await exited;
+    assert.equal(haproxy.filter((pid) => existsSync(`/proc/${pid}`)), [], 'HAProxy stopped with the agent');
+    await lab.agentLogs(/Service default\/web port 80: L7 .*: the agent is stopping: the node proxy stops with it, so connect\(\) is decided in the kernel/);
+    // Pinned state routes on: the catch-all rule in the kernel (no header rule, 90/10 of connections).
+    const answers = await lab.requests([{ host: WEB, port: 80, requests: [{ headers: { 'X-Canary-User': 'true' } }] }]);
+    assert.ok(answers[0]!.body && [...V1, ...V2].includes(answers[0]!.body.address), JSON.stringify(answers[0]));
+    assert.is.not(answers[0]!.body!.remote, NODE_IP);
+  });
+});
