@@ -30,6 +30,8 @@ export interface NodeProxyOptions {
   log: (line: string) => void;
   /** Delay before a dead HAProxy is started again (default 1 s). */
   restartDelayMs?: number;
+  /** A command HAProxy runs under (ProxySupervisorOptions.prefix). */
+  prefix?: string[];
 }
 
 /** The host's first non-loopback IPv4 address (else IPv6), by interface name order. */
@@ -149,6 +151,7 @@ export class NodeProxy {
       bindAddress: address,
       log: (line) => this.options.log(`agent: ${line}`),
       restartDelayMs: this.options.restartDelayMs,
+      prefix: this.options.prefix,
     });
     this.options.log(`agent: node proxy: L7 listeners on ${address} (${this.addressSource}), HAProxy ${this.supervisor.bin}, files in ${this.dir}`);
   }

@@ -42,6 +42,11 @@ export interface ProxySupervisorOptions {
   restartDelayMs?: number;
   /** How long a reload may take before it counts as failed (default 10 s). */
   reloadTimeoutMs?: number;
+  /**
+   * A command HAProxy runs under, which execs it (the same pid): `nsenter --net=...` to run it
+   * in another network namespace (meshc demo).
+   */
+  prefix?: string[];
 }
 
 export interface ApplyResult {
@@ -253,7 +258,8 @@ export class ProxySupervisor {
 
   private async start(): Promise<void> {
     rmSync(this.masterSocket, { force: true });
-    const child = spawn(this.bin, ['-W', '-db', '-S', `${this.masterSocket},mode,600`, '-f', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const [command, ...args] = [...(this.options.prefix ?? []), this.bin, '-W', '-db', '-S', `${this.masterSocket},mode,600`, '-f', this.configFile];
+    const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.stderrTail = '';
     child.stderr!.setEncoding('utf8');
