@@ -79,7 +79,18 @@ export class NodeProxy {
    * kernel on their catch-all rules.
    */
   async serve(tables: CompiledTables): Promise<boolean> {
-    if (!this.supervisor || this.disabled) return true;
+    if (!this.supervisor) return true;
+    if (this.steered === 0) {
+      // Nothing is steered to the proxy (any more): stop it once the maps no longer steer to it.
+      // The agent writes them synchronously after this returns, so a timer runs after.
+      const supervisor = this.supervisor;
+      if (supervisor.running) {
+        setTimeout(() => {
+          supervisor.stop().then(() => this.options.log('agent: node proxy: stopped (no Service port is steered to it)'), (error: Error) => this.options.log(`agent: node proxy: ${error.message}`));
+        }, 0);
+      }
+      return true;
+    }
     try {
       const result = await this.supervisor.apply(tables);
       const listeners = result.plan.listeners.length;
