@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { L7Lab, NODE_IP, service, type Answer, type Request } from './lab.ts';
+import { runMeshc } from '../helpers/meshc.ts';
 
 const V1 = ['10.244.7.1', '10.244.7.2'];
 const V2 = ['10.244.7.3'];
@@ -104,6 +105,21 @@ kernelSuite('L7 live: the node proxy behind the agent', kernelSkipReason({ cgrou
     assert.match(web, new RegExp(`L7 \\(HTTPRoute default/web rule 0 matches on headers\\): served by the node proxy at ${NODE_IP.replaceAll('.', '\\.')}:150\\d\\d`));
     await lab.agentLogs(/Service default\/docs port 80: L7 \(HTTPRoute default\/docs rule 0 matches on path\): served by the node proxy/);
     assert.not.ok(lab.agent!.log.some((l) => /Service default\/plain port 80: L7/.test(l)), 'plain has no route: L4');
+  });
+
+  test('meshc inspect says per Service whether L4 or L7, and where an L7 one is served', () => {
+    const r = runMeshc(['inspect', '--pin', lab.pin, '--json']);
+    assert.is(r.status, 0, r.stderr);
+    const services = (JSON.parse(r.stdout) as { services: { name: string; serving: { layer: string; proxy?: string; why: string } }[] }).services;
+    const serving = (name: string) => services.find((s) => s.name === `default/${name}:80/TCP`)!.serving;
+    assert.is(serving('web').layer, 'L7');
+    assert.match(serving('web').proxy!, new RegExp(`^${NODE_IP.replaceAll('.', '\\.')}:150\\d\\d$`));
+    assert.match(serving('web').why, /served by the node proxy at .*: its HTTPRoute rules need the HTTP request/);
+    assert.is(serving('docs').layer, 'L7');
+    assert.is(serving('plain').layer, 'L4');
+    assert.match(serving('plain').why, /no HTTPRoute needs the HTTP request/);
+    const text = runMeshc(['inspect', '--pin', lab.pin]).stdout;
+    assert.match(text, /default\/web:80\/TCP\s+random\s+l7\s+L7\n\s+L7: served by the node proxy at 172\.31\.250\.1:150\d\d/);
   });
 
   test('header rule: X-Canary-User: true goes to v2, and getpeername shows the ClusterIP', async () => {
