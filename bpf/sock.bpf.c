@@ -6,6 +6,32 @@
 _Static_assert(MC_REASON_FAMILY_MISMATCH < MC_METRIC_REFUSED_OTHER, "refusal reasons overlap other metrics");
 
 /*
+ * A consumer route's listener for this client: VERDICT_TRANSLATE with `out` filled when the
+ * caller's cgroup belongs to a namespace with consumer routes on `key`, else VERDICT_PASS.
+ */
+static __always_inline __u8 __mc_consumer(__u64 cgroup_id, const struct service_key *key, struct decision *out)
+{
+	struct mc_consumer_key ckey = {};
+	struct mc_consumer_value *listener;
+	__u32 *ns;
+
+	ns = bpf_map_lookup_elem(&mc_client_ns, &cgroup_id);
+	if (!ns)
+		return VERDICT_PASS;
+	ckey.svc = *key;
+	ckey.ns = *ns;
+	listener = bpf_map_lookup_elem(&mc_consumer, &ckey);
+	if (!listener)
+		return VERDICT_PASS;
+	mc_addr_copy(out->addr, listener->addr);
+	out->port = listener->port;
+	out->svc_id = listener->svc_id;
+	out->backend_id = listener->backend_id;
+	out->verdict = VERDICT_TRANSLATE;
+	return VERDICT_TRANSLATE;
+}
+
+/*
  * Runs the policy for `key` and, when it translates, remembers the way back in mc_revnat.
  * Returns 1 when the caller must rewrite the destination to out's backend, 0 to leave it,
  * -ECONNREFUSED when the policy refuses. A UDP sendmsg() writes mc_revnat (and emits an event)
@@ -23,7 +49,9 @@ static __always_inline int __mc_sock_xlate_fwd(void *ctx, struct service_key *ke
 	cgroup_id = bpf_get_current_cgroup_id();
 	if (bpf_map_lookup_elem(&mc_skip, &cgroup_id))
 		return 0;
-	verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_ns(), out);
+	verdict = __mc_consumer(cgroup_id, key, out);
+	if (verdict == VERDICT_PASS)
+		verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_ns(), out);
 	if (verdict == VERDICT_PASS)
 		return 0;
 	cookie = bpf_get_socket_cookie(ctx);

@@ -299,7 +299,7 @@ export class Agent {
   private async runSync(): Promise<SyncResult> {
     const started = performance.now();
     const { model, diagnostics, heldBack = [] } = await this.options.source.read();
-    let tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache, proxy: this.options.proxy?.steering(model) });
+    let tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache, ...this.options.proxy?.compileOptions(model) });
     // The proxy serves before the maps steer to it; when it cannot, those ports stay in the kernel.
     if (this.options.proxy && !(await this.options.proxy.serve(tables))) tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache });
     const synced = this.options.source.synced?.() ?? true;
@@ -311,6 +311,7 @@ export class Agent {
     if (notApplied.length > 0) holdLeftIds(state, desired, this.ids);
     if (synced) this.firstFullSync = true;
     writeNames(this.obj!, tables);
+    this.options.proxy?.writeConsumers(this.obj!, model, tables);
     this.skippedUids = skippedPodUids(model);
     this.refreshSkipped();
     const ms = (performance.now() - started).toFixed(1);

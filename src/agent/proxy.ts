@@ -15,7 +15,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Model } from '../model/types.ts';
-import type { CompiledTables, FrontendInfo, ProxyTarget } from '../tables/compile.ts';
+import type { CompileOptions, CompiledTables, FrontendInfo, ProxyTarget } from '../tables/compile.ts';
+import type { BpfObject } from '../loader/index.ts';
+import { addressWords, encode, hex, netPort } from '../tables/codec.ts';
+import { McConsumerKey, McConsumerValue } from '../generated/glue.ts';
+import { cgroupKey, skippedCgroupIds } from './skip.ts';
 import { ProxySupervisor, ProxyUnavailableError } from '../proxy/supervisor.ts';
 import { frontendServing } from '../proxy/serving.ts';
 import { sectionName } from '../proxy/config-words.ts';
@@ -27,6 +31,8 @@ export interface NodeProxyOptions {
   nodeIp?: string;
   /** This node's name (its Node object gives the InternalIP). */
   node?: string;
+  /** The routed cgroup: consumer-route clients are found below it by their pods' UIDs. */
+  cgroup?: string;
   log: (line: string) => void;
   /** Delay before a dead HAProxy is started again (default 1 s). */
   restartDelayMs?: number;
@@ -49,10 +55,34 @@ export class NodeProxy {
   private problem: string | undefined;
   private reported = new Set<string>();
   private disabled = false;
-  /** Frontends the current compile steered to the proxy. */
+  /** Frontends (and consumer namespaces) the current compile steered to the proxy. */
   private steered = 0;
+  private obj: BpfObject | undefined;
+  /** Namespace ids of mc_client_ns and mc_consumer, stable while the agent runs. */
+  private readonly namespaces = new Map<string, number>();
+  private consumerRows = new Map<string, Uint8Array>();
+  /** Pod UIDs of the consumer namespaces, by namespace. */
+  private clientUids = new Map<string, Set<string>>();
+  private clients = new Map<bigint, number>();
 
   constructor(private readonly options: NodeProxyOptions) {}
+
+  /** The compile's `proxy` and `consumerProxy` options for this sync (none: steer nothing). */
+  compileOptions(model: Model): Pick<CompileOptions, 'proxy' | 'consumerProxy'> {
+    const proxy = this.steering(model);
+    if (!proxy) return {};
+    const supervisor = this.supervisor!;
+    const address = this.address!;
+    return {
+      proxy,
+      consumerProxy: (frontend, namespace) => {
+        if (frontend.protocol !== 'TCP' || !frontendServing(frontend).consumers.has(namespace)) return undefined;
+        this.steered++;
+        const name = sectionName(frontend.service.meta.namespace, frontend.service.meta.name, String(frontend.port.port), 'from', namespace);
+        return { address, port: supervisor.listenerPort(name) };
+      },
+    };
+  }
 
   /** The compile's `proxy` option for this sync (undefined: steer nothing). */
   steering(model: Model): ((frontend: FrontendInfo) => ProxyTarget | undefined) | undefined {
@@ -108,6 +138,60 @@ export class NodeProxy {
       this.setProblem(error instanceof ProxyUnavailableError ? message : `node proxy: ${message.replace(/^node proxy: /, '')}; L7 routes are decided in the kernel on their catch-all rules until it works`);
       return this.steered === 0;
     }
+  }
+
+  /**
+   * After the maps are written: the glue's consumer maps. mc_consumer gets each consumer-route
+   * listener of `tables` by (frontend, namespace id); mc_client_ns the cgroups of the pods of
+   * those namespaces (found below the routed cgroup by pod UID, and every cgroup below them).
+   */
+  writeConsumers(obj: BpfObject, model: Model, tables: CompiledTables): void {
+    if (!obj.maps().some((m) => m.name === 'mc_consumer')) return;
+    this.obj = obj;
+    const rows = new Map<string, [Uint8Array, Uint8Array]>();
+    const namespaces = new Set<string>();
+    for (const f of tables.frontends) {
+      for (const c of f.consumers ?? []) {
+        namespaces.add(c.namespace);
+        const key = new Uint8Array(McConsumerKey.size);
+        key.set(f.keyBytes, 0);
+        new DataView(key.buffer).setUint32(20, this.namespaceId(c.namespace), true);
+        const value = encode(McConsumerValue, { addr: addressWords(c.address).addr, port: netPort(c.port), pad: 0, svc_id: f.id, backend_id: c.backend });
+        rows.set(hex(key), [key, value]);
+      }
+    }
+    const map = obj.map('mc_consumer');
+    map.updateBatch([...rows.values()]);
+    map.deleteBatch([...this.consumerRows.keys()].filter((k) => !rows.has(k)).map((k) => this.consumerRows.get(k)!));
+    this.consumerRows = new Map([...rows].map(([k, [key]]) => [k, key]));
+    this.clientUids = new Map();
+    for (const pod of model.pods.values()) {
+      if (!namespaces.has(pod.meta.namespace) || !pod.meta.uid) continue;
+      const uids = this.clientUids.get(pod.meta.namespace) ?? new Set<string>();
+      uids.add(pod.meta.uid.toLowerCase());
+      this.clientUids.set(pod.meta.namespace, uids);
+    }
+    this.refreshClients();
+  }
+
+  /** Writes mc_client_ns from the consumer namespaces' pod cgroups as they are now (containers come and go). */
+  refreshClients(): void {
+    if (!this.obj || !this.options.cgroup) return;
+    const next = new Map<bigint, number>();
+    for (const [namespace, uids] of this.clientUids) {
+      for (const id of skippedCgroupIds(this.options.cgroup, uids)) next.set(id, this.namespaceId(namespace));
+    }
+    const map = this.obj.map('mc_client_ns');
+    const changed = [...next].filter(([id, ns]) => this.clients.get(id) !== ns);
+    map.updateBatch(changed.map(([id, ns]) => [cgroupKey(id), u32(ns)] as const));
+    map.deleteBatch([...this.clients.keys()].filter((id) => !next.has(id)).map(cgroupKey));
+    this.clients = next;
+  }
+
+  private namespaceId(namespace: string): number {
+    let id = this.namespaces.get(namespace);
+    if (id === undefined) this.namespaces.set(namespace, (id = this.namespaces.size + 1));
+    return id;
   }
 
   /** Why the L7 ports are not served by the proxy now, for the serving log; undefined when they are. */
@@ -172,4 +256,10 @@ export class NodeProxy {
     if (!problem && this.problem) this.options.log('agent: node proxy: serving again');
     this.problem = problem;
   }
+}
+
+function u32(value: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setUint32(0, value, true);
+  return bytes;
 }

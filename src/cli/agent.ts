@@ -120,7 +120,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   const files = kube ? undefined : new ManifestSource(manifests);
   const source = kube ?? files!;
   // The node proxy needs a running agent: a one-shot run leaves L7 ports in the kernel.
-  const proxy = kube || values.watch ? new NodeProxy({ bin: values['proxy-bin'], nodeIp, node, log }) : undefined;
+  const proxy = kube || values.watch ? new NodeProxy({ bin: values['proxy-bin'], nodeIp, node, cgroup, log }) : undefined;
   const agent = new Agent({ source, cgroup, pin, node, objectDir, log, forceAttach: values['force-attach'], proxy });
   const report = (result: SyncResult) => {
     for (const d of result.diagnostics) log(formatDiagnostic(d));
@@ -171,6 +171,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   // Containers of skipped pods come and go without any object changing; counters move on their own.
   const timer = setInterval(() => {
     agent.refreshSkipped();
+    proxy?.refreshClients();
     if (metrics) observeRefusals(metrics, agent);
   }, 5000);
   stops.push(() => clearInterval(timer));

@@ -26,14 +26,19 @@ export class ServingLog {
         ...[...serving.consumers.values()].map((s) => s.why),
       ];
       if (reasons.length === 0) continue;
+      const at = (t: { address: string; port: number }) => `${t.address.includes(':') ? `[${t.address}]` : t.address}:${t.port}`;
       const where = f.steered
-        ? `served by the node proxy at ${f.steered.address.includes(':') ? `[${f.steered.address}]` : f.steered.address}:${f.steered.port} (connect() to the ClusterIP is steered there)`
+        ? `served by the node proxy at ${at(f.steered)} (connect() to the ClusterIP is steered there)`
         : serving.producer.layer === 'L7'
           ? `${notServing ?? 'not steered to the node proxy'}, so ${IN_KERNEL}`
-          : 'producer connections are decided in the kernel; consumer routes need the client\'s namespace at connect(), which the kernel does not know yet, so they are not applied';
-      const consumers = serving.producer.layer === 'L7' && serving.consumers.size > 0
-        ? `; consumer routes (${[...serving.consumers.keys()].join(', ')}) are not applied: the kernel does not know the client's namespace at connect() yet`
-        : '';
+          : 'other clients are decided in the kernel';
+      const steered = new Map((f.consumers ?? []).map((c) => [c.namespace, c]));
+      const consumers = [...serving.consumers.keys()].map((ns) => {
+        const c = steered.get(ns);
+        return c
+          ? `; clients in namespace ${ns}: their consumer routes are served by the node proxy at ${at(c)} (steered by their pods' cgroups)`
+          : `; clients in namespace ${ns}: their consumer routes are not applied (${notServing ?? 'not steered to the node proxy'}), they get what other clients get`;
+      }).join('');
       now.set(key, `L7 (${reasons.join('; ')}): ${where}${consumers}`);
     }
     const lines: string[] = [];

@@ -85,6 +85,15 @@ export interface FrontendInfo {
   keyBytes: Uint8Array;
   /** The node proxy's listener this frontend's service row points at (CompileOptions.proxy). */
   steered?: ProxyTarget;
+  /** The node proxy's listeners for the clients of namespaces with consumer routes (CompileOptions.consumerProxy). */
+  consumers?: ConsumerTarget[];
+}
+
+/** A consumer-route listener: connect() from `namespace`'s clients goes there (the glue's mc_consumer). */
+export interface ConsumerTarget extends ProxyTarget {
+  namespace: string;
+  /** The listener's backend id (its mc_backends row). */
+  backend: number;
 }
 
 /** A node proxy listener: where connect() sends an L7 frontend's connections. */
@@ -124,6 +133,12 @@ export interface CompileOptions {
    * decides the routes itself.
    */
   proxy?: (frontend: FrontendInfo) => ProxyTarget | undefined;
+  /**
+   * The node proxy listener for `namespace`'s clients of a frontend with consumer routes of that
+   * namespace, or undefined. Each gets a backend row (FrontendInfo.consumers); the agent writes
+   * the glue's mc_consumer from them.
+   */
+  consumerProxy?: (frontend: FrontendInfo, namespace: string) => ProxyTarget | undefined;
 }
 
 interface PoolMemo {
@@ -293,7 +308,7 @@ class TableCompiler {
       routes: attached, rules, defaultRule, keyBytes: new Uint8Array(0),
     };
     const target = producer ? this.options.proxy?.(info) : undefined;
-    if (target && (target.address.includes(':') ? 6 : 4) === words.family) return this.steered(info, target, frontendKey);
+    if (target && (target.address.includes(':') ? 6 : 4) === words.family) return this.withConsumers(this.steered(info, target, frontendKey));
     let flags = 0;
     if (svc.sessionAffinity === 'ClientIP') flags |= L.SVC_F.affinity;
     if (svc.internalTrafficPolicy === 'Local') flags |= L.SVC_F.local;
@@ -320,6 +335,24 @@ class TableCompiler {
     info.flags = flags;
     info.keyBytes = keyBytes;
     this.options.cache?.frontends.set(frontendKey, { info, hexKey, row });
+    return this.withConsumers(info);
+  }
+
+  /** Backend rows for the consumer-route listeners of `info`'s client namespaces. */
+  private withConsumers(info: FrontendInfo): FrontendInfo {
+    const ask = this.options.consumerProxy;
+    if (!ask) return info;
+    const own = info.service.meta.namespace;
+    const namespaces = [...new Set(info.routes.map((r) => r.meta.namespace).filter((ns) => ns !== own))].sort();
+    const consumers: ConsumerTarget[] = [];
+    for (const namespace of namespaces) {
+      const target = ask(info, namespace);
+      if (!target || (target.address.includes(':') ? 6 : 4) !== info.family) continue;
+      const endpoint: Endpoint = { ip: target.address, port: target.port, family: info.family, ready: true, serving: true, terminating: false };
+      const backend = this.backend(endpoint, []);
+      consumers.push({ ...target, namespace, backend: backend.id });
+    }
+    if (consumers.length > 0) info.consumers = consumers;
     return info;
   }
 

@@ -5,7 +5,8 @@
 // a path-only route, several requests on one keep-alive connection, an L4 Service beside them,
 // HAProxy killed (restarted by the agent; L4 never stops), a bad route reported at its field.
 import * as assert from 'uvu/assert';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { L7Lab, NODE_IP, service, type Answer, type Request } from './lab.ts';
 import { runMeshc } from '../helpers/meshc.ts';
@@ -62,6 +63,26 @@ spec:
     backendRefs: [{ name: docs, port: 80 }]
 `;
 
+// A consumer route: for clients in namespace shop only, web's /shop goes to docs and the rest to v2.
+const SHOP_UID = '5a0c1e2d-3b4c-4d5e-8f90-a1b2c3d4e5f6';
+const SHOP_POD = `apiVersion: v1
+kind: Pod
+metadata: { name: shop-client, namespace: shop, uid: ${SHOP_UID} }
+spec: { containers: [{ name: app, image: app }] }
+status: { podIP: 10.244.7.99 }
+`;
+const SHOP_ROUTE = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: { name: web-for-shop, namespace: shop }
+spec:
+  parentRefs: [{ group: "", kind: Service, name: web, namespace: default, port: 80 }]
+  rules:
+  - matches: [{ path: { type: PathPrefix, value: /shop } }]
+    backendRefs: [{ name: docs, namespace: default, port: 80 }]
+  - backendRefs: [{ name: web-v2, namespace: default, port: 80 }]
+`;
+
+const shopContainer = (lab: L7Lab) => path.join(lab.cgroup, `kubepods-pod${SHOP_UID.replaceAll('-', '_')}.slice`, 'container-1');
 const header = (body: Answer['body'], name: string) => body?.headers.find(([n]) => n.toLowerCase() === name)?.[1];
 const times = (n: number, request: Request) => Array.from({ length: n }, () => request);
 
@@ -90,6 +111,9 @@ kernelSuite('L7 live: the node proxy behind the agent', kernelSkipReason({ cgrou
       lab.write('web-route.yaml', webRoute(90, 10));
       lab.write('docs-route.yaml', DOCS_ROUTE);
       lab.write('bad-route.yaml', BAD_ROUTE);
+      lab.write('shop-pod.yaml', SHOP_POD);
+      lab.write('shop-route.yaml', SHOP_ROUTE);
+      mkdirSync(shopContainer(lab), { recursive: true });
       await lab.startAgent();
       await lab.agentLogs(/agent: node proxy: start in \d+ ms/);
     } catch (error) {
@@ -102,7 +126,7 @@ kernelSuite('L7 live: the node proxy behind the agent', kernelSkipReason({ cgrou
 
   test('the agent log says per Service port whether L4 or L7, why, and where it is served', async () => {
     const web = await lab.agentLogs(/Service default\/web port 80: L7/);
-    assert.match(web, new RegExp(`L7 \\(HTTPRoute default/web rule 0 matches on headers\\): served by the node proxy at ${NODE_IP.replaceAll('.', '\\.')}:150\\d\\d`));
+    assert.match(web, new RegExp(`L7 \\(HTTPRoute default/web rule 0 matches on headers; consumer HTTPRoute shop/web-for-shop applies to clients in namespace shop only\\): served by the node proxy at ${NODE_IP.replaceAll('.', '\\.')}:150\\d\\d`));
     await lab.agentLogs(/Service default\/docs port 80: L7 \(HTTPRoute default\/docs rule 0 matches on path\): served by the node proxy/);
     assert.not.ok(lab.agent!.log.some((l) => /Service default\/plain port 80: L7/.test(l)), 'plain has no route: L4');
   });
@@ -167,6 +191,17 @@ kernelSuite('L7 live: the node proxy behind the agent', kernelSkipReason({ cgrou
     const answers = await lab.requests([{ host: DOCS_VIP, port: 80, requests: [...times(5, { path: '/docs/intro' }), ...times(5, { path: '/other' })] }]);
     assert.equal(answers.slice(0, 5).map((a) => a.body?.address), times(5, {}).map(() => DOCS[0]));
     assert.equal(answers.slice(5).map((a) => a.status), [404, 404, 404, 404, 404]);
+  });
+
+  test('consumer routes: clients in namespace shop (by their pod cgroup) get theirs; other clients the producer routes', async () => {
+    await lab.agentLogs(/Service default\/web port 80: L7 .*clients in namespace shop: their consumer routes are served by the node proxy at 172\.31\.250\.1:150\d\d/);
+    const fromShop = await lab.requests([{ host: WEB, port: 80, requests: [...times(20, {}), ...times(5, { path: '/shop/cart' })] }], shopContainer(lab));
+    assert.equal([...byBackend(fromShop.slice(0, 20))], [[V2[0]!, 20]], 'the consumer route\'s catch-all: v2');
+    assert.equal([...byBackend(fromShop.slice(20))], [[DOCS[0]!, 5]], '/shop: docs');
+    assert.ok(fromShop.every((a) => a.peer === `${WEB}:80`));
+    // The same requests from the routed cgroup (a pod of no namespace with consumer routes).
+    const fromDefault = await lab.requests([{ host: WEB, port: 80, requests: times(5, { path: '/shop/cart' }) }]);
+    assert.ok(fromDefault.every((a) => a.body && [...V1, ...V2].includes(a.body.address)), JSON.stringify(fromDefault.map((a) => a.body?.address)));
   });
 
   test('an L4 Service beside them is untouched by the proxy: the client dials the pod itself', async () => {

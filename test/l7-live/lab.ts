@@ -146,9 +146,9 @@ export class L7Lab {
     return found;
   }
 
-  /** Sends `connections` from the client in the pod namespace and the routed cgroup. */
-  async requests(connections: { host: string; port: number; requests: Request[] }[]): Promise<Answer[]> {
-    const script = `echo $$ > ${this.cgroup}/cgroup.procs && exec ip netns exec ${this.podNs} ${process.execPath} ${path.join(HERE, 'client.mjs')}`;
+  /** Sends `connections` from a client in the pod namespace and the routed cgroup (or `cgroup`, below it). */
+  async requests(connections: { host: string; port: number; requests: Request[] }[], cgroup = this.cgroup): Promise<Answer[]> {
+    const script = `echo $$ > ${cgroup}/cgroup.procs && exec ip netns exec ${this.podNs} ${process.execPath} ${path.join(HERE, 'client.mjs')}`;
     const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.children.push(child);
     const answers: Answer[] = [];
