@@ -21,7 +21,7 @@ import { collectObjects, GATEWAY_GROUP, isDnsLabel, type KubeObject } from './ob
 import { referenceGrantAllows } from './reference-grant.ts';
 import { PORT_RANGE } from './service.ts';
 import { enumAt, integerInRange, isFields, mappingAt, mappingsAt, stringAt, type Fields } from './fields.ts';
-import { FILTER_SUPPORT, notAppliedText, RULE_FIELD_SUPPORT, type PathSupport } from './support.ts';
+import { FILTER_SUPPORT, notAppliedText, RULE_FIELD_SUPPORT } from './support.ts';
 
 export { GATEWAY_GROUP };
 const MAX_WEIGHT = 1_000_000;
@@ -64,7 +64,7 @@ export function readHTTPRoute(object: KubeObject): HTTPRoute | undefined {
     rules: readRules(spec, meta.namespace, report),
   };
   if (report.rejected) return undefined;
-  if (reportMeshParents(route, report)) reportNotApplied(spec, report, isConsumerRoute(route));
+  if (reportMeshParents(route, report)) reportNotApplied(spec, report);
   return route;
 }
 
@@ -92,32 +92,18 @@ function reportMeshParents(route: HTTPRoute, report: Reporter): boolean {
   return inMesh;
 }
 
-/** A route whose Service parents are all in other namespaces: it applies to its own namespace's clients. */
-function isConsumerRoute(route: HTTPRoute): boolean {
-  return route.parentRefs.filter(isMeshParent).every((parent) => parent.namespace !== route.meta.namespace);
-}
-
-/**
- * What a path does not apply, said once: on a consumer route the node proxy's filters are not
- * live either, since the kernel does not steer by the client's namespace yet.
- */
-function notAppliedOn(support: PathSupport | undefined, consumer: boolean): string | undefined {
-  if (consumer && support?.live && support.simulate) return 'is not applied live on a consumer route (the kernel does not steer by the client\'s namespace yet; simulate applies it)';
-  return notAppliedText(consumer && support ? { ...support, live: false } : support);
-}
-
 /** Every filter, rule field and `hostnames` that meshc reads past, each at its field. */
-function reportNotApplied(spec: Fields, report: Reporter, consumer: boolean): void {
+function reportNotApplied(spec: Fields, report: Reporter): void {
   if (Array.isArray(spec['hostnames']) && spec['hostnames'].length > 0) {
     report.warn(['spec', 'hostnames'], 'is ignored: mesh routes match on the Service a client dialled, not on hostnames (GEP-1426); match the Host header instead');
   }
   mappingItems(spec, 'rules').forEach(([rule, r]) => {
     const at = ['spec', 'rules', r];
-    reportFilters(rule, at, report, consumer);
+    reportFilters(rule, at, report);
     // Other filter types on a backendRef are an error of their own (route-filters.ts reportBackendFilters).
-    mappingItems(rule, 'backendRefs').forEach(([backend, b]) => reportFilters(backend, [...at, 'backendRefs', b], report, consumer, BACKEND_FILTER_TYPES));
+    mappingItems(rule, 'backendRefs').forEach(([backend, b]) => reportFilters(backend, [...at, 'backendRefs', b], report, BACKEND_FILTER_TYPES));
     for (const [field, support] of Object.entries(RULE_FIELD_SUPPORT)) {
-      const text = rule[field] !== undefined && rule[field] !== null ? notAppliedOn(support, consumer) : undefined;
+      const text = rule[field] !== undefined && rule[field] !== null ? notAppliedText(support) : undefined;
       if (text) report.warn([...at, field], text);
     }
   });
@@ -133,7 +119,7 @@ function mappingItems(owner: Fields, key: string): [Fields, number][] {
 /** The filter types a backendRef may carry. */
 const BACKEND_FILTER_TYPES: ReadonlySet<string> = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier']);
 
-function reportFilters(owner: Fields, at: FieldPath, report: Reporter, consumer: boolean, only?: ReadonlySet<string>): void {
+function reportFilters(owner: Fields, at: FieldPath, report: Reporter, only?: ReadonlySet<string>): void {
   mappingItems(owner, 'filters').forEach(([filter, f]) => {
     const type = filter['type'];
     if (typeof type !== 'string' || type === '' || (only && !only.has(type))) return;
@@ -141,7 +127,7 @@ function reportFilters(owner: Fields, at: FieldPath, report: Reporter, consumer:
       report.error([...at, 'filters', f, 'type'], `${JSON.stringify(type)} is not a Gateway API filter type (${Object.keys(FILTER_SUPPORT).join(', ')}); not applied`);
       return;
     }
-    const text = notAppliedOn(FILTER_SUPPORT[type], consumer);
+    const text = notAppliedText(FILTER_SUPPORT[type]);
     if (text) report.warn([...at, 'filters', f], `${type} ${text}`);
   });
 }

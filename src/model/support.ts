@@ -154,7 +154,9 @@ export const FIELD_SUPPORT: readonly FieldSupport[] = [
   { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].namespace', status: 'applied', note: 'no ReferenceGrant needed in the mesh' },
   { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].port', status: 'applied', note: '' },
   { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].weight', status: 'applied', note: 'per connection in the kernel, per request behind the node proxy' },
-  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].filters[]', status: 'reported', note: 'per type, see the filter table' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].filters[]', status: 'applied', note: 'RequestHeaderModifier and ResponseHeaderModifier (other types are errors)' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].filters[].type', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].filters[].responseHeaderModifier.remove[]', status: 'applied', note: 'and the other fields of both header modifiers' },
   ...Object.entries(RULE_FIELD_SUPPORT).map(([field, support]): FieldSupport => ({
     kind: 'HTTPRoute', field: `spec.rules[].${field}`, status: notAppliedText(support) ? 'reported' : 'applied', note: '',
   })),

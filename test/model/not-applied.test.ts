@@ -52,17 +52,6 @@ const cases: [string, object, [string, string, RegExp][]][] = [
     [['warning', 'spec.rules[0].filters[1]', /^CORS is not applied: neither simulate nor the agent/]],
   ],
   [
-    'a consumer route (its Service in another namespace): filters are not applied live, said at each',
-    {
-      parentRefs: [{ ...meshParent, namespace: 'store' }],
-      rules: [{ filters: [{ type: 'URLRewrite', urlRewrite: { hostname: 'x' } }], backendRefs: [{ ...backend, namespace: 'store', filters: [{ type: 'RequestHeaderModifier', requestHeaderModifier: { add: [{ name: 'x', value: '1' }] } }] }] }],
-    },
-    [
-      ['warning', 'spec.rules[0].filters[0]', /^URLRewrite is not applied live on a consumer route/],
-      ['warning', 'spec.rules[0].backendRefs[0].filters[0]', /^RequestHeaderModifier is not applied live on a consumer route/],
-    ],
-  ],
-  [
     'timeouts, sessionPersistence and retry',
     { parentRefs: [meshParent], rules: [{ backendRefs: [backend], timeouts: { request: '10s' }, sessionPersistence: { sessionName: 's' }, retry: { attempts: 2 } }] },
     [
