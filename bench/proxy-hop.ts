@@ -129,6 +129,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'meshc-proxy-hop-'));
   lab.defer(`dir ${tmp}`, () => rmSync(tmp, { recursive: true, force: true }));
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  const loadBefore = os.loadavg();
   try {
     const tools = buildTools();
     lab.defer('tools', () => rmSync(tools.dir, { recursive: true, force: true }));
@@ -234,6 +235,7 @@ async function main(): Promise<void> {
         sidecars: 'two HAProxy processes (nbthread 1, HTTP mode, keep-alive, http-reuse always)',
         nodeProxy: 'HAProxy run by ProxySupervisor with the generated configuration (master-worker, default thread count), the client steered to it by connect() through the tables (a header rule and a catch-all)',
         versions: versions(),
+        loadAverage: { before: loadBefore, after: os.loadavg() },
         reported: `median of ${rounds} round(s)`,
       },
       cells: cells.map((c) => ({ setup: c.setup, mode: c.mode, median: c.median })),

@@ -308,7 +308,11 @@ class TableCompiler {
       routes: attached, rules, defaultRule, keyBytes: new Uint8Array(0),
     };
     const target = producer ? this.options.proxy?.(info) : undefined;
-    if (target && (target.address.includes(':') ? 6 : 4) === words.family) return this.withConsumers(this.steered(info, target, frontendKey));
+    if (target && (target.address.includes(':') ? 6 : 4) === words.family) {
+      // The refusing set stays live, so a compile without steering (the proxy cannot serve) finds the same ids.
+      if (!defaultRule) this.refusingSet();
+      return this.withConsumers(this.steered(info, target, frontendKey));
+    }
     let flags = 0;
     if (svc.sessionAffinity === 'ClientIP') flags |= L.SVC_F.affinity;
     if (svc.internalTrafficPolicy === 'Local') flags |= L.SVC_F.local;

@@ -272,4 +272,22 @@ kernelSuite('L7 live: the node proxy behind the agent', kernelSkipReason({ cgrou
     assert.ok(answers[0]!.body && [...V1, ...V2].includes(answers[0]!.body.address), JSON.stringify(answers[0]));
     assert.is.not(answers[0]!.body!.remote, NODE_IP);
   });
+
+  test('HAProxy missing (--proxy-bin): said once, at start; L7 ports go to the kernel\'s catch-all rules, L4 routes on', async () => {
+    await lab.startAgent(['--proxy-bin', '/nonexistent/haproxy']);
+    const problem = await lab.agentLogs(/cannot run HAProxy/);
+    assert.match(problem, /node proxy: cannot run HAProxy at "\/nonexistent\/haproxy" \(not found\); install the haproxy package or pass --proxy-bin PATH\. L7 routes are not served; L4 routing goes on/);
+    await lab.agentLogs(/Service default\/web port 80: L7 \(.*\): node proxy: cannot run HAProxy .*, so connect\(\) is decided in the kernel on the catch-all rules only/);
+    const mark = lab.logMark;
+    lab.write('plain.yaml', service('plain', PLAIN_VIP, [...PLAIN, DOCS[0]!]));
+    await lab.agentLogs(/agent: synced/, mark);
+    assert.is(lab.agent!.log.filter((l) => /^agent: node proxy: cannot run HAProxy/.test(l)).length, 1, 'said once');
+    assert.match(lab.agent!.log.slice(mark).find((l) => /agent: synced/.test(l))!, /1 services switched/, 'only plain changed: the L7 rows are the same as after the first sync');
+    const answers = await lab.requests([
+      { host: PLAIN_VIP, port: 80, requests: times(20, {}) },
+      { host: WEB, port: 80, requests: [{ headers: { 'X-Canary-User': 'true' } }] },
+    ]);
+    assert.ok(answers.slice(0, 20).every((a) => a.body && [PLAIN[0], DOCS[0]].includes(a.body.address)), 'L4 routes on, with the new endpoint');
+    assert.ok(answers[20]!.body && [...V1, ...V2].includes(answers[20]!.body.address) && answers[20]!.body.remote !== NODE_IP, 'web: the catch-all rule, in the kernel');
+  });
 });
