@@ -1,7 +1,7 @@
 // The agent's node proxy hook: runs the HAProxy supervisor beside the kernel tables and steers
 // the L7 Service ports to it through the tables alone.
 //
-// Per sync: the compile asks steer() for each frontend with producer routes; an L7 one (its
+// Per sync: the compile asks the callbacks of compileOptions() about each frontend with routes; an L7 one (its
 // routes need the HTTP request, proxy/serving.ts) gets the node address and its listener's port,
 // and its service row points there (tables/compile.ts `proxy`). Then serve() applies the same
 // tables to HAProxy before the agent writes the maps, so a steered connect() finds the listener
@@ -67,44 +67,35 @@ export class NodeProxy {
 
   constructor(private readonly options: NodeProxyOptions) {}
 
-  /** The compile's `proxy` and `consumerProxy` options for this sync (none: steer nothing). */
+  /**
+   * The compile's `proxy` and `consumerProxy` options for this sync (none: steer nothing). The
+   * supervisor (and the node address) is set up at the first L7 frontend, so an agent whose
+   * routes are all L4 runs and says nothing about a proxy.
+   */
   compileOptions(model: Model): Pick<CompileOptions, 'proxy' | 'consumerProxy'> {
-    const proxy = this.steering(model);
-    if (!proxy) return {};
-    const supervisor = this.supervisor!;
-    const address = this.address!;
-    return {
-      proxy,
-      consumerProxy: (frontend, namespace) => {
-        if (frontend.protocol !== 'TCP' || !frontendServing(frontend).consumers.has(namespace)) return undefined;
-        this.steered++;
-        const name = sectionName(frontend.service.meta.namespace, frontend.service.meta.name, String(frontend.port.port), 'from', namespace);
-        return { address, port: supervisor.listenerPort(name) };
-      },
-    };
-  }
-
-  /** The compile's `proxy` option for this sync (undefined: steer nothing). */
-  steering(model: Model): ((frontend: FrontendInfo) => ProxyTarget | undefined) | undefined {
     this.steered = 0;
-    if (this.disabled) return undefined;
-    const address = this.nodeAddress(model);
-    if (!address) {
-      this.setProblem('no node address for the node proxy (no --node-ip, no InternalIP on the Node object, no non-loopback address on the host)');
-      return undefined;
-    }
-    if (address !== this.address) this.use(address);
-    const supervisor = this.supervisor!;
-    return (frontend) => {
-      if (frontend.protocol !== 'TCP' || frontendServing(frontend).producer.layer !== 'L7') return undefined;
-      const name = sectionName(frontend.service.meta.namespace, frontend.service.meta.name, String(frontend.port.port));
+    if (this.disabled) return {};
+    let address: string | undefined | null = null;
+    const target = (name: string): ProxyTarget | undefined => {
+      if (address === null) {
+        address = this.nodeAddress(model);
+        if (!address) this.setProblem('no node address for the node proxy (no --node-ip, no InternalIP on the Node object, no non-loopback address on the host)');
+        else if (address !== this.address) this.use(address);
+      }
+      if (!address) return undefined;
       this.steered++;
-      return { address, port: supervisor.listenerPort(name) };
+      return { address, port: this.supervisor!.listenerPort(name) };
+    };
+    const base = (f: FrontendInfo) => [f.service.meta.namespace, f.service.meta.name, String(f.port.port)] as const;
+    return {
+      proxy: (frontend) => (frontend.protocol === 'TCP' && frontendServing(frontend).producer.layer === 'L7' ? target(sectionName(...base(frontend))) : undefined),
+      consumerProxy: (frontend, namespace) =>
+        (frontend.protocol === 'TCP' && frontendServing(frontend).consumers.has(namespace) ? target(sectionName(...base(frontend), 'from', namespace)) : undefined),
     };
   }
 
   /**
-   * Serves `tables` (compiled with steering()) on HAProxy. False when it cannot and a frontend
+   * Serves `tables` (compiled with compileOptions()) on HAProxy. False when it cannot and a frontend
    * was steered to it: the caller compiles again without steering, so those ports stay in the
    * kernel on their catch-all rules.
    */
