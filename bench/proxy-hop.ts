@@ -15,7 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Lab, processUsage, type Placement, type Proc } from './lib/lab.ts';
+import { Lab, processUsage, run, RT_PRIORITY, type Placement, type Proc } from './lib/lab.ts';
 import { fixedRate, saturate, type LoadResult } from './lib/load.ts';
 import { buildObject, Routing } from './lib/meshc.ts';
 import { startHaproxy, startNginx, PAYLOAD_BYTES } from './lib/servers.ts';
@@ -77,14 +77,35 @@ function objects(): object[] {
   ];
 }
 
-/** CPU (ns) and RSS (KiB) of a process and every process below it. */
-function treeUsage(pid: number): { cpuNs: number; rssKiB: number } {
+/** A process and every process below it. */
+function tree(pid: number): number[] {
   const pids = [pid];
   for (let i = 0; i < pids.length; i++) {
     for (const task of safeList(`/proc/${pids[i]}/task`)) {
       for (const child of safeRead(`/proc/${pids[i]}/task/${task}/children`).split(' ').filter(Boolean)) pids.push(Number(child));
     }
   }
+  return pids;
+}
+
+/**
+ * SCHED_FIFO for the fixed-rate runs, as bench/datapath/one-hop.ts does: on this shared machine
+ * another tenant's busy process otherwise delays wake-ups by milliseconds, and p99 measures the
+ * neighbours. Every thread of the servers and proxies (the node proxy's master and workers).
+ */
+function realtime(pids: number[], on: boolean): void {
+  for (const pid of pids) {
+    try {
+      run('chrt', ['-a', ...(on ? ['-f', '-p', String(RT_PRIORITY)] : ['-o', '-p', '0']), String(pid)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/** CPU (ns) and RSS (KiB) of a process and every process below it. */
+function treeUsage(pid: number): { cpuNs: number; rssKiB: number } {
+  const pids = tree(pid);
   let cpuNs = 0;
   let rssKiB = 0;
   for (const p of pids) {
@@ -138,8 +159,7 @@ async function main(): Promise<void> {
     const plain = lab.cgroup('hop-plain');
     const routed = lab.cgroup('hop-routed');
     const client = (cgroup: string): Placement => ({ netns, cgroup, cpus: '0' });
-    await startNginx(lab, { netns, cgroup: plain, cpus: '1' }, `${POD}:8080`);
-    await startNginx(lab, { netns, cgroup: plain, cpus: '1' }, `${POD_V2}:8080`);
+    const servers = [await startNginx(lab, { netns, cgroup: plain, cpus: '1' }, `${POD}:8080`), await startNginx(lab, { netns, cgroup: plain, cpus: '1' }, `${POD_V2}:8080`)];
 
     // The node proxy as the agent runs it: the tables steer web's ClusterIP to its listener.
     const supervisor = new ProxySupervisor({ dir: path.join(tmp, 'proxy'), bindAddress: NODE_IP, prefix: ['nsenter', `--net=/run/netns/${netns}`] });
@@ -183,7 +203,14 @@ async function main(): Promise<void> {
         for (const s of SETUPS) {
           const t = targets[s.id];
           const before = t.usage();
-          const fixed = await fixedRate(lab, t.where, tools, t.addr, { connections: CONNECTIONS, seconds, warmup: 0.5, close: mode === 'close', rate: RATE[mode] });
+          const longRunning = [...servers, ...sidecars].map((p) => p.pid).concat(tree(supervisor.masterPid!));
+          realtime(longRunning, true);
+          let fixed: LoadResult;
+          try {
+            fixed = await fixedRate(lab, { ...t.where, realtime: true }, tools, t.addr, { connections: CONNECTIONS, seconds, warmup: 0.5, close: mode === 'close', rate: RATE[mode] });
+          } finally {
+            realtime(longRunning, false);
+          }
           const after = t.usage();
           const saturation = await saturate(lab, t.where, `http://${t.addr}/`, { connections: CONNECTIONS, seconds, close: mode === 'close' });
           const key = `${s.id}/${mode}`;
@@ -231,7 +258,7 @@ async function main(): Promise<void> {
       date: new Date().toISOString(),
       conditions: {
         cores: os.cpus().length, rounds, secondsPerRun: seconds, connections: CONNECTIONS, rate: RATE, payloadBytes: PAYLOAD_BYTES,
-        client: 'loadgen (fixed rate, open loop) and wrk -t1 (saturation), pinned to CPU 0; nginx pinned to CPU 1; proxies unpinned; normal scheduling (the machine is shared: tails include the neighbours)',
+        client: 'loadgen (fixed rate, open loop) and wrk -t1 (saturation), pinned to CPU 0; nginx pinned to CPU 1; proxies unpinned; fixed-rate runs under SCHED_FIFO (client, servers, proxies), saturation runs under normal scheduling',
         sidecars: 'two HAProxy processes (nbthread 1, HTTP mode, keep-alive, http-reuse always)',
         nodeProxy: 'HAProxy run by ProxySupervisor with the generated configuration (master-worker, default thread count), the client steered to it by connect() through the tables (a header rule and a catch-all)',
         versions: versions(),
