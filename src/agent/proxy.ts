@@ -11,6 +11,7 @@
 //
 // HAProxy runs as the agent's child: outside the routed cgroup when the agent is (and it dials
 // pod addresses, never ClusterIPs, so the hooks would pass its connections through anyway).
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +46,9 @@ export function firstHostAddress(interfaces = networkInterfaces()): string | und
   const all = Object.keys(interfaces).sort().flatMap((name) => interfaces[name] ?? []).filter((a) => !a.internal);
   return (all.find((a) => a.family === 'IPv4') ?? all.find((a) => a.family === 'IPv6' && !a.address.startsWith('fe80')))?.address;
 }
+
+/** `setpriv --pdeathsig KILL` when setpriv (util-linux) is there. */
+const DIES_WITH_AGENT = spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0 ? ['setpriv', '--pdeathsig', 'KILL'] : undefined;
 
 export class NodeProxy {
   private supervisor: ProxySupervisor | undefined;
@@ -237,7 +241,9 @@ export class NodeProxy {
       bindAddress: address,
       log: (line) => this.options.log(`agent: ${line}`),
       restartDelayMs: this.options.restartDelayMs,
-      prefix: this.options.prefix,
+      // HAProxy dies with the agent (SIGKILL to its master, whose workers follow): a killed agent
+      // leaves no proxy serving an old configuration beside the next agent's (SO_REUSEPORT).
+      prefix: [...(this.options.prefix ?? []), ...(DIES_WITH_AGENT ?? [])],
     });
     this.options.log(`agent: node proxy: L7 listeners on ${address} (${this.addressSource}), HAProxy ${this.supervisor.bin}, files in ${this.dir}`);
   }

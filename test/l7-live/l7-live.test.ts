@@ -258,6 +258,22 @@ kernelSuite('L7 live: the node proxy behind the agent', kernelSkipReason({ cgrou
     assert.ok(lab.descendants(lab.agent!.pid!, 'haproxy').every((pid) => pid !== master));
   });
 
+  test('the agent killed (SIGKILL): HAProxy dies with it; the next agent starts its own and serves', async () => {
+    const agent = lab.agent!;
+    const haproxy = lab.descendants(agent.pid!, 'haproxy');
+    assert.ok(haproxy.length >= 2, `master and worker: ${haproxy}`);
+    const exited = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
+    process.kill(agent.pid!, 'SIGKILL');
+    await exited;
+    const deadline = Date.now() + 3000;
+    while (haproxy.some((pid) => existsSync(`/proc/${pid}`)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(haproxy.filter((pid) => existsSync(`/proc/${pid}`)), [], 'no HAProxy left behind');
+    await lab.startAgent();
+    await lab.agentLogs(/agent: node proxy: start in \d+ ms/);
+    const answers = await lab.requests([{ host: WEB, port: 80, requests: times(10, { headers: { 'X-Canary-User': 'true' } }) }]);
+    assert.equal([...byBackend(answers)], [[V2[0]!, 10]]);
+  });
+
   test('SIGTERM: the agent puts the L7 ports back in the kernel and stops HAProxy', async () => {
     const agent = lab.agent!;
     const exited = new Promise<void>((resolve) => agent.once('exit', () => resolve()));
