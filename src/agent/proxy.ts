@@ -23,6 +23,7 @@ import { McConsumerKey, McConsumerValue } from '../generated/glue.ts';
 import { cgroupKey, skippedCgroupIds } from './skip.ts';
 import { ProxySupervisor, ProxyUnavailableError } from '../proxy/supervisor.ts';
 import { frontendServing } from '../proxy/serving.ts';
+import { planProxy } from '../proxy/plan.ts';
 import { sectionName } from '../proxy/config-words.ts';
 
 export interface NodeProxyOptions {
@@ -116,17 +117,17 @@ export class NodeProxy {
       }
       return true;
     }
+    const supervisor = this.supervisor;
+    // Listeners only go away: the reload that closes them waits until the maps no longer steer
+    // to them (a connect() in between would be refused); new listeners must be up before.
+    const served = supervisor.listenerPorts;
+    const names = planProxy(tables).listeners.map((l) => l.name);
+    if (supervisor.running && names.every((n) => served.has(n)) && names.length < served.size) {
+      setTimeout(() => void this.applyNow(supervisor, tables).catch((error: Error) => this.setProblem(`node proxy: ${error.message.replace(/^node proxy: /, '')}`)), 0);
+      return true;
+    }
     try {
-      const result = await this.supervisor.apply(tables);
-      const listeners = result.plan.listeners.length;
-      if (result.action !== 'unchanged') {
-        const how = result.action === 'runtime' ? `${result.commands} runtime API commands, no reload` : result.action;
-        this.options.log(`agent: node proxy: ${how} in ${result.ms} ms (${listeners} L7 listeners on ${this.address}, HAProxy ${this.supervisor.bin})`);
-      }
-      const now = new Set(result.reports);
-      for (const line of now) if (!this.reported.has(line)) this.options.log(`agent: node proxy: ${line}`);
-      this.reported = now;
-      this.setProblem(undefined);
+      await this.applyNow(supervisor, tables);
       return true;
     } catch (error) {
       const message = (error as Error).message;
@@ -187,6 +188,18 @@ export class NodeProxy {
     let id = this.namespaces.get(namespace);
     if (id === undefined) this.namespaces.set(namespace, (id = this.namespaces.size + 1));
     return id;
+  }
+
+  private async applyNow(supervisor: ProxySupervisor, tables: CompiledTables): Promise<void> {
+    const result = await supervisor.apply(tables);
+    if (result.action !== 'unchanged') {
+      const how = result.action === 'runtime' ? `${result.commands} runtime API commands, no reload` : result.action;
+      this.options.log(`agent: node proxy: ${how} in ${result.ms} ms (${result.plan.listeners.length} L7 listeners on ${this.address}, HAProxy ${supervisor.bin})`);
+    }
+    const now = new Set(result.reports);
+    for (const line of now) if (!this.reported.has(line)) this.options.log(`agent: node proxy: ${line}`);
+    this.reported = now;
+    this.setProblem(undefined);
   }
 
   /** Why the L7 ports are not served by the proxy now, for the serving log; undefined when they are. */

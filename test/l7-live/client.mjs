@@ -1,6 +1,7 @@
 // The client of the live L7 test, run in the pod network namespace and in the routed cgroup.
-// Reads a JSON list of connections from stdin: [{host, port, requests: [{method, path, headers}]}];
-// each connection's requests go one after another on one keep-alive connection. Prints one JSON
+// Reads a JSON list of connections from stdin: [{host, port, fresh?, requests: [{method, path,
+// headers}]}]; each entry's requests go one after another on one keep-alive connection (fresh:
+// each on a new connection). Prints one JSON
 // line per request: {conn, i, status, location, body (the echo's JSON, or null), local (the
 // client's port: one per connection), peer (getpeername), error}.
 import http from 'node:http';
@@ -32,10 +33,11 @@ function send(agent, host, port, request) {
 }
 
 await Promise.all(connections.map(async (c, conn) => {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  // fresh: a new connection per request (one after another), else one keep-alive connection.
+  const agent = c.fresh ? false : new http.Agent({ keepAlive: true, maxSockets: 1 });
   for (const [i, request] of c.requests.entries()) {
     const result = await send(agent, c.host, c.port, request);
     process.stdout.write(`${JSON.stringify({ conn, i, ...result })}\n`);
   }
-  agent.destroy();
+  if (agent) agent.destroy();
 }));

@@ -234,6 +234,20 @@ kernelSuite('L7 live: the node proxy behind the agent', kernelSkipReason({ cgrou
     process.stderr.write(`  after 10/90: v2 ${v2} of 1000\n`);
   });
 
+  test('a Service port that stops being L7 keeps answering: its listener closes only after the maps stop steering to it', async () => {
+    const mark = lab.logMark;
+    const during = lab.requests([{ host: DOCS_VIP, port: 80, fresh: true, requests: times(400, { path: '/docs/x' }) }]);
+    await new Promise((r) => setTimeout(r, 100));
+    lab.write('docs-route.yaml', DOCS_ROUTE.replace('  - matches: [{ path: { type: PathPrefix, value: /docs } }]\n', '  -\n'));
+    await lab.agentLogs(/Service default\/docs port 80: now L4/, mark);
+    const answers = await during;
+    assert.is(answers.length, 400);
+    assert.equal([...byBackend(answers)], [[DOCS[0]!, 400]], 'every connection answered by docs, before and after');
+    await lab.agentLogs(/node proxy: reload in \d+ ms/, mark);
+    lab.write('docs-route.yaml', DOCS_ROUTE);
+    await lab.agentLogs(/Service default\/docs port 80: L7/, lab.logMark);
+  });
+
   test('HAProxy killed: the agent starts it again; L4 connections never fail meanwhile', async () => {
     const [master] = lab.descendants(lab.agent!.pid!, 'haproxy');
     assert.ok(master, 'HAProxy runs under the agent');

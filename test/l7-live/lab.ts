@@ -147,7 +147,7 @@ export class L7Lab {
   }
 
   /** Sends `connections` from a client in the pod namespace and the routed cgroup (or `cgroup`, below it). */
-  async requests(connections: { host: string; port: number; requests: Request[] }[], cgroup = this.cgroup): Promise<Answer[]> {
+  async requests(connections: { host: string; port: number; fresh?: boolean; requests: Request[] }[], cgroup = this.cgroup): Promise<Answer[]> {
     const script = `echo $$ > ${cgroup}/cgroup.procs && exec ip netns exec ${this.podNs} ${process.execPath} ${path.join(HERE, 'client.mjs')}`;
     const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.children.push(child);
