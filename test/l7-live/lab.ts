@@ -56,6 +56,8 @@ export class L7Lab {
   readonly manifests: string;
   private readonly children: ChildProcess[] = [];
   agent: (ChildProcess & { log: string[] }) | undefined;
+  /** Every agent's log: the node proxy directories they made are removed in dispose(). */
+  private readonly logs: string[][] = [];
 
   constructor(readonly pods: string[]) {
     this.pin = makePinDir('l7');
@@ -102,6 +104,7 @@ export class L7Lab {
     const child = spawn('nsenter', args, { stdio: ['ignore', 'ignore', 'pipe'] }) as ChildProcess & { log: string[] };
     this.children.push(child);
     child.log = [];
+    this.logs.push(child.log);
     const lines = createInterface({ input: child.stderr! });
     await new Promise<void>((resolve, reject) => {
       lines.on('line', (line) => {
@@ -171,6 +174,11 @@ export class L7Lab {
     removeCgroupTree(this.cgroup);
     rmSync(this.pin, { recursive: true, force: true });
     rmSync(this.dir, { recursive: true, force: true });
+    // A killed agent leaves its node proxy directory behind.
+    for (const line of this.logs.flat()) {
+      const dir = /node proxy: .* files in (\/\S*meshc-proxy-\w+)$/.exec(line)?.[1];
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
   }
 }
 
