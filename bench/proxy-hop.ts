@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { Lab, processUsage, run, RT_PRIORITY, type Placement, type Proc } from './lib/lab.ts';
 import { fixedRate, saturate, type LoadResult } from './lib/load.ts';
 import { buildObject, Routing } from './lib/meshc.ts';
-import { startHaproxy, startNginx, PAYLOAD_BYTES } from './lib/servers.ts';
+import { startChainServer, startHaproxy, startNginx, PAYLOAD_BYTES } from './lib/servers.ts';
 import { buildTools, missingTools, versions } from './lib/tools.ts';
 import { buildModel } from '../src/model/build.ts';
 import { compileTables } from '../src/tables/compile.ts';
@@ -35,7 +35,7 @@ const NODE_IP = '10.244.255.1';
 const L7_VIP = '10.96.0.10';
 const L4_VIP = '10.96.0.20';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '4' }, quick: { type: 'boolean' } } });
+const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '4' }, quick: { type: 'boolean' }, 'no-chain': { type: 'boolean' } } });
 const rounds = values.quick ? 1 : Number(values.rounds);
 const seconds = values.quick ? 1 : Number(values.seconds);
 const RATE = { 'keep-alive': 2000, close: 800 } as const;
@@ -51,6 +51,19 @@ type SetupId = (typeof SETUPS)[number]['id'];
 const MODES = ['keep-alive', 'close'] as const;
 type Mode = (typeof MODES)[number];
 
+// The five-service chain: client -> svc1 -> ... -> svc5, Node.js services that call the next.
+const HOPS = 5;
+const chainPod = (i: number) => `10.244.3.${i}`;
+const chainL4 = (i: number) => `10.96.3.${i}`;
+const chainL7 = (i: number) => `10.96.4.${i}`;
+const CHAIN_PORT = { plain: 8080, l4: 8081, l7: 8082, sidecar: 8083 } as const;
+const CHAIN_SETUPS = [
+  { id: 'no-mesh', label: '(a) no mesh' },
+  { id: 'meshc-l4', label: '(b) meshc L4' },
+  { id: 'sidecar-http', label: '(d) sidecars, HTTP' },
+  { id: 'meshc-l7', label: '(f) meshc L7 (node proxy)' },
+] as const;
+
 function objects(): object[] {
   const service = (name: string, vip: string, pod: string) => [
     { apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'bench' }, spec: { clusterIP: vip, ports: [{ name: 'http', port: 80, targetPort: 8080 }] } },
@@ -59,7 +72,28 @@ function objects(): object[] {
       addressType: 'IPv4', ports: [{ name: 'http', port: 8080, protocol: 'TCP' }], endpoints: [{ addresses: [pod], conditions: { ready: true } }],
     },
   ];
+  const chain: object[] = [];
+  for (let i = 1; i <= HOPS; i++) {
+    const l4 = service(`chain-l4-${i}`, chainL4(i), chainPod(i));
+    const l7 = service(`chain-l7-${i}`, chainL7(i), chainPod(i));
+    // The same pod, another port per setup (the Services' targetPort).
+    (l4[0] as { spec: { ports: { targetPort: number }[] } }).spec.ports[0]!.targetPort = CHAIN_PORT.l4;
+    (l4[1] as { ports: { port: number }[] }).ports[0]!.port = CHAIN_PORT.l4;
+    (l7[0] as { spec: { ports: { targetPort: number }[] } }).spec.ports[0]!.targetPort = CHAIN_PORT.l7;
+    (l7[1] as { ports: { port: number }[] }).ports[0]!.port = CHAIN_PORT.l7;
+    chain.push(...l4, ...l7, {
+      apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: `chain-l7-${i}`, namespace: 'bench' },
+      spec: {
+        parentRefs: [{ group: '', kind: 'Service', name: `chain-l7-${i}`, port: 80 }],
+        rules: [
+          { matches: [{ headers: [{ name: 'X-Canary-User', value: 'true' }] }], backendRefs: [{ name: `chain-l7-${i}`, port: 80 }] },
+          { backendRefs: [{ name: `chain-l7-${i}`, port: 80 }] },
+        ],
+      },
+    });
+  }
   return [
+    ...chain,
     ...service('web', L7_VIP, POD),
     ...service('web-v1', '10.96.0.11', POD),
     ...service('web-v2', '10.96.0.12', POD_V2),
@@ -155,7 +189,8 @@ async function main(): Promise<void> {
     const tools = buildTools();
     lab.defer('tools', () => rmSync(tools.dir, { recursive: true, force: true }));
     const objectPath = await buildObject(path.join(tmp, 'object'));
-    const netns = lab.netns('hop', [POD, POD_V2, CLIENT_POD, NODE_IP, L7_VIP, L4_VIP]);
+    const chainPods = Array.from({ length: HOPS }, (_, i) => chainPod(i + 1));
+    const netns = lab.netns('hop', [POD, POD_V2, CLIENT_POD, NODE_IP, L7_VIP, L4_VIP, ...chainPods]);
     const plain = lab.cgroup('hop-plain');
     const routed = lab.cgroup('hop-routed');
     const client = (cgroup: string): Placement => ({ netns, cgroup, cpus: '0' });
@@ -254,6 +289,51 @@ async function main(): Promise<void> {
     for (const t of targetsMet) {
       log(`  ${t.mode}: added p99 L7 ${t.addedP99Us.l7.toFixed(0)} µs vs sidecar pair ${t.addedP99Us.sidecars.toFixed(0)} µs (ratio ${t.addedP99Ratio?.toFixed(2)}, target <= 0.5); CPU/1k L7 ${t.cpuMsPer1k.l7.toFixed(1)} ms vs pair ${t.cpuMsPer1k.sidecars.toFixed(1)} ms (ratio ${t.cpuRatio?.toFixed(2)}, target <= 0.5)`);
     }
+    // The chain, normal scheduling (Node.js under SCHED_FIFO livelocks on two cores: bench/chain.ts).
+    const chain: { setup: string; runs: { p50: number; p99: number; errors: number; proxyCpuMsPer1k: number }[] }[] = [];
+    if (!values['no-chain']) {
+      for (let i = HOPS; i >= 1; i--) {
+        const last = i === HOPS;
+        await startChainServer(lab, { netns, cgroup: plain }, `${chainPod(i)}:${CHAIN_PORT.plain}`, last ? undefined : `${chainPod(i + 1)}:${CHAIN_PORT.plain}`, `chain a ${i}`);
+        await startChainServer(lab, { netns, cgroup: routed }, `${chainPod(i)}:${CHAIN_PORT.l4}`, last ? undefined : `${chainL4(i + 1)}:80`, `chain b ${i}`);
+        await startChainServer(lab, { netns, cgroup: routed }, `${chainPod(i)}:${CHAIN_PORT.l7}`, last ? undefined : `${chainL7(i + 1)}:80`, `chain f ${i}`);
+        await startChainServer(lab, { netns, cgroup: plain }, `${chainPod(i)}:${CHAIN_PORT.sidecar}`, last ? undefined : `${chainPod(i)}:15001`, `chain d ${i}`);
+      }
+      const chainSidecars: Proc[] = [];
+      for (let i = 1; i <= HOPS; i++) {
+        const frontends = [{ listen: `${chainPod(i)}:15006`, upstream: `${chainPod(i)}:${CHAIN_PORT.sidecar}` }];
+        if (i < HOPS) frontends.push({ listen: `${chainPod(i)}:15001`, upstream: `${chainPod(i + 1)}:15006` });
+        chainSidecars.push(await startHaproxy(lab, { netns, cgroup: plain }, 'http', frontends, `chain sidecar ${i}`));
+      }
+      chainSidecars.push(await startHaproxy(lab, { netns, cgroup: plain }, 'http', [{ listen: `${CLIENT_POD}:15021`, upstream: `${chainPod(1)}:15006` }], 'chain sidecar client'));
+      const sum = (procs: Proc[]) => () => procs.map((p) => treeUsage(p.pid)).reduce((a, b) => ({ cpuNs: a.cpuNs + b.cpuNs, rssKiB: a.rssKiB + b.rssKiB }));
+      const chainTargets: Record<string, Target> = {
+        'no-mesh': { where: { netns, cgroup: plain, cpus: '0' }, addr: `${chainPod(1)}:${CHAIN_PORT.plain}`, usage: none },
+        'meshc-l4': { where: { netns, cgroup: routed, cpus: '0' }, addr: `${chainL4(1)}:80`, usage: none },
+        'sidecar-http': { where: { netns, cgroup: plain, cpus: '0' }, addr: `${CLIENT_POD}:15021`, usage: sum(chainSidecars) },
+        'meshc-l7': { where: { netns, cgroup: routed, cpus: '0' }, addr: `${chainL7(1)}:80`, usage: () => treeUsage(supervisor.masterPid!) },
+      };
+      for (const s of CHAIN_SETUPS) {
+        const r = await fixedRate(lab, chainTargets[s.id]!.where, tools, chainTargets[s.id]!.addr, { connections: CONNECTIONS, seconds: 0.5, warmup: 0, close: false, rate: 200 });
+        if (r.errors > 0 || r.requests === 0) throw new Error(`chain ${s.label}: warm-up failed (${r.errors} errors of ${r.requests})`);
+        chain.push({ setup: s.id, runs: [] });
+      }
+      for (let round = 0; round < rounds; round++) {
+        for (const s of CHAIN_SETUPS) {
+          const t = chainTargets[s.id]!;
+          const before = t.usage();
+          const r = await fixedRate(lab, t.where, tools, t.addr, { connections: CONNECTIONS, seconds, warmup: 0.5, close: false, rate: 500 });
+          const after = t.usage();
+          const cpu = r.completed > 0 ? ((after.cpuNs - before.cpuNs) / 1e6 / r.completed) * 1000 : 0;
+          chain.find((c) => c.setup === s.id)!.runs.push({ p50: r.latencyUs.p50, p99: r.latencyUs.p99, errors: r.errors, proxyCpuMsPer1k: cpu });
+          log(`  chain round ${round + 1}/${rounds} ${s.label.padEnd(27)} p50 ${r.latencyUs.p50.toFixed(0).padStart(6)} µs  p99 ${r.latencyUs.p99.toFixed(0).padStart(7)} µs  proxy ${cpu.toFixed(1)} ms/1k  errors ${r.errors}`);
+        }
+      }
+    }
+    const chainMedians = chain.map((c) => ({
+      setup: c.setup,
+      median: { p50: median(c.runs.map((r) => r.p50)), p99: median(c.runs.map((r) => r.p99)), errors: c.runs.reduce((n, r) => n + r.errors, 0), proxyCpuMsPer1k: median(c.runs.map((r) => r.proxyCpuMsPer1k)) },
+    }));
     const result = {
       date: new Date().toISOString(),
       conditions: {
@@ -267,6 +347,7 @@ async function main(): Promise<void> {
       },
       cells: cells.map((c) => ({ setup: c.setup, mode: c.mode, median: c.median })),
       targets: targetsMet,
+      chain: { hops: HOPS, rate: 500, scheduling: 'normal', setups: chainMedians },
     };
     writeFileSync(path.join(ROOT, 'bench/results/proxy-hop.json'), `${JSON.stringify(result, null, 2)}\n`);
     log('  wrote bench/results/proxy-hop.json');
