@@ -43,6 +43,9 @@
 #ifndef MC_SKIP_MAX
 #define MC_SKIP_MAX 65536 /* cgroups opted out with meshc.io/skip (mc_skip) */
 #endif
+#ifndef MC_CONSUMER_MAX
+#define MC_CONSUMER_MAX 65536 /* consumer-route listeners (mc_consumer) and the client cgroups they serve (mc_client_ns) */
+#endif
 #define MC_NAME_SERVICE 1
 #define MC_NAME_BACKEND 2
 

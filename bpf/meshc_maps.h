@@ -108,6 +108,31 @@ struct {
 } mc_skip SEC(".maps");
 
 /*
+ * Consumer routes (HTTPRoutes in the client's namespace): the namespace id of a client cgroup,
+ * written by the agent for the pods of namespaces that have consumer routes (their cgroups and
+ * every cgroup below), and the node proxy listener each (frontend, namespace) goes to. A
+ * connect() from such a cgroup to such a frontend goes to that listener; everything else takes
+ * the policy's decision.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, __u64);
+	__type(value, __u32);
+	__uint(max_entries, MC_CONSUMER_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_client_ns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct mc_consumer_key);
+	__type(value, struct mc_consumer_value);
+	__uint(max_entries, MC_CONSUMER_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_consumer SEC(".maps");
+
+/*
  * Kubernetes names of service and backend ids (struct mc_name_key -> struct mc_name), written by
  * the agent for `meshc inspect` and `meshc monitor`. No program reads it.
  */

@@ -62,6 +62,21 @@ struct mc_config {
 	__u32 pad[2];       /* zero */
 };
 
+/* Key of mc_consumer: a Service frontend dialled from one namespace's clients. */
+struct mc_consumer_key {
+	struct service_key svc; /* the frontend (20 bytes) */
+	__u32 ns;               /* namespace id (mc_client_ns value) */
+};
+
+/* Value of mc_consumer: the node proxy listener serving that namespace's consumer routes. */
+struct mc_consumer_value {
+	__u32 addr[4];    /* listener address, network byte order */
+	__u16 port;       /* listener port, network byte order */
+	__u16 pad;        /* zero */
+	__u32 svc_id;     /* service id of the frontend */
+	__u32 backend_id; /* mc_backends row of the listener (family check, connection counts) */
+};
+
 /* Key of mc_names. */
 struct mc_name_key {
 	__u32 kind; /* MC_NAME_SERVICE or MC_NAME_BACKEND */

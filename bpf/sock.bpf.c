@@ -116,6 +116,32 @@ static __always_inline void __mc_sock_remember(struct bpf_sock_addr *ctx, const 
 }
 
 /*
+ * A consumer route's listener for this client: VERDICT_TRANSLATE with `out` filled when the
+ * caller's cgroup belongs to a namespace with consumer routes on `key`, else VERDICT_PASS.
+ */
+static __always_inline __u8 __mc_consumer(__u64 cgroup_id, const struct service_key *key, struct decision *out)
+{
+	struct mc_consumer_key ckey = {};
+	struct mc_consumer_value *listener;
+	__u32 *ns;
+
+	ns = bpf_map_lookup_elem(&mc_client_ns, &cgroup_id);
+	if (!ns)
+		return VERDICT_PASS;
+	ckey.svc = *key;
+	ckey.ns = *ns;
+	listener = bpf_map_lookup_elem(&mc_consumer, &ckey);
+	if (!listener)
+		return VERDICT_PASS;
+	mc_addr_copy(out->addr, listener->addr);
+	out->port = listener->port;
+	out->svc_id = listener->svc_id;
+	out->backend_id = listener->backend_id;
+	out->verdict = VERDICT_TRANSLATE;
+	return VERDICT_TRANSLATE;
+}
+
+/*
  * Runs the policy for `key`. Returns 1 when the caller must rewrite the destination to out's
  * backend, 0 to leave it, -ECONNREFUSED when the policy refuses. connect() keeps the way back in
  * the socket's storage; an unconnected UDP sendmsg() keeps it in mc_revnat (and emits an event)
@@ -149,11 +175,14 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 	if (!svc)
 		return __mc_np_check(ctx, key->addr, key->family, key->port, key->proto, cgroup_id);
 #endif
+	/* A consumer route of the client's namespace first, then the policy. */
+	verdict = __mc_consumer(cgroup_id, key, out);
 	/* The policy's clock: the coarse one (a tick's resolution) serves affinity timeouts of seconds. */
+	if (verdict == VERDICT_PASS)
 #ifdef MC_DECIDE_FOUND
-	verdict = MC_DECIDE_FOUND(svc, key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
+		verdict = MC_DECIDE_FOUND(svc, key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
 #else
-	verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
+		verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
 #endif
 	if (verdict == VERDICT_PASS)
 		return __mc_np_check(ctx, key->addr, key->family, key->port, key->proto, cgroup_id);

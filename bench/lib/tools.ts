@@ -24,6 +24,7 @@ export const BENCH_TOOLS = {
   bpftool: 'bpftool',
   taskset: 'util-linux',
   chrt: 'util-linux',
+  nsenter: 'util-linux',
   ip: 'iproute2',
   sysctl: 'procps',
   chromium: 'chromium',

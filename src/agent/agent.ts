@@ -17,6 +17,7 @@ import type { TableRow } from '../tables/compile.ts';
 import { adoptIds, holdLeftIds, reserveKeptIds } from './adopt.ts';
 import { writeNames } from './names.ts';
 import { ServingLog } from '../proxy/serving-log.ts';
+import type { NodeProxy } from './proxy.ts';
 import { sumPerCpu } from '../glue/counters.ts';
 import { cgroupKey, skippedCgroupIds, skippedPodUids } from './skip.ts';
 import { NetpolSync, netpolLog } from '../netpol/agent.ts';
@@ -24,6 +25,8 @@ import { acquirePinLock, lockOwners } from './pin-lock.ts';
 import { clearPin, foreignHooks, pinnedLinkId, pinnedMapId, stillAttached } from './links.ts';
 
 export const CGROUP2_ROOT = '/sys/fs/cgroup/unified';
+/** Why an agent without a node proxy decides L7 ports in the kernel (serving log). */
+const NO_PROXY = 'meshc agent runs once (no --watch): the node proxy needs a running agent';
 export const DEFAULT_PIN = '/sys/fs/bpf/meshc';
 
 /** What the agent reads its desired state from. */
@@ -47,6 +50,8 @@ export interface AgentOptions {
   forceAttach?: boolean;
   /** The cgroup v2 mount the cgroup is under (where the check for other meshc hooks stops). */
   cgroupRoot?: string;
+  /** The node proxy for L7 Service ports (proxy.ts); without it they are decided in the kernel. */
+  proxy?: NodeProxy;
 }
 
 export interface SyncResult {
@@ -368,7 +373,9 @@ export class Agent {
     const { model, diagnostics, heldBack = [] } = await this.options.source.read();
     const synced = this.options.source.synced?.() ?? true;
     reserveKeptIds(synced ? undefined : this.state, this.ids);
-    const tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache });
+    let tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache, ...this.options.proxy?.compileOptions(model) });
+    // The proxy serves before the maps steer to it; when it cannot, those ports stay in the kernel.
+    if (this.options.proxy && !(await this.options.proxy.serve(tables))) tables = compileTables(model, { node: this.options.node, ids: this.ids, cache: this.cache });
     const desired = synced ? tables.rows : keepStale(this.state!, tables.rows);
     const { state, stats } = applyTables(this.sink!, this.state!, desired);
     this.state = state;
@@ -377,6 +384,7 @@ export class Agent {
     if (notApplied.length > 0) holdLeftIds(state, desired, this.ids);
     if (synced) this.firstFullSync = true;
     writeNames(this.obj!, tables);
+    this.options.proxy?.writeConsumers(this.obj!, model, tables);
     this.skippedUids = skippedPodUids(model);
     this.refreshSkipped();
     if (this.netpol) for (const line of netpolLog(this.netpol.sync(model))) this.log(`agent: ${line}`);
@@ -386,7 +394,7 @@ export class Agent {
     const steps = stats.steps > 1 ? ` in ${stats.steps} steps (old and new rows did not fit the maps at once)` : '';
     this.log(`agent: synced ${tables.frontends.length} service frontends, ${tables.backends.size} backends: ${written} rows written, ${removed} removed, ${stats.servicesChanged} services switched${steps} (${ms} ms)`);
     for (const f of notApplied) this.log(`agent: ${f.object}: not applied: ${f.reason}; ${f.kept ? 'its previous version stays in force' : 'it is not routed'} (retried on the next sync)`);
-    for (const line of this.serving.changes(tables)) this.log(`agent: ${line}`);
+    for (const line of this.serving.changes(tables, this.options.proxy ? this.options.proxy.notServing : NO_PROXY)) this.log(`agent: ${line}`);
     for (const file of heldBack) this.log(`agent: ${file}: its last good version stays in force`);
     return { stats, tables, diagnostics, heldBack, pruned: synced, notApplied };
   }

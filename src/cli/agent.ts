@@ -9,6 +9,7 @@ import { AgentMetrics } from '../metrics/metrics.ts';
 import { MetricsServer, type Readiness } from '../metrics/server.ts';
 import type { KubeSource } from '../kube/source.ts';
 import { ManifestSource } from '../agent/manifest-source.ts';
+import { NodeProxy } from '../agent/proxy.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
 import { untilStopped, type CommandIO } from './io.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
@@ -43,6 +44,13 @@ Options:
                       rows changed, deleted or added from outside (default 10; 0: never)
   --force-attach      attach even when another meshc's hooks already route the cgroup (or one
                       above it); without it that is refused, since two sets of hooks fight
+  --proxy-bin PATH    the node proxy for Service ports whose HTTPRoutes need the HTTP request
+                      (matches on path, headers, method or query; filters; timeouts): HAProxy,
+                      run by the agent while it watches (default: haproxy from PATH). When it
+                      cannot run, those ports are decided in the kernel on their catch-all rules
+                      and the agent says so; every other Service is routed as usual
+  --node-ip IP        the node address the proxy listens on and connect() is steered to (default:
+                      the Node object's InternalIP, else the host's first non-loopback address)
   --detach            detach every hook and remove the pinned state under --pin, then exit
   -h, --help          this help
 `;
@@ -70,6 +78,8 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     kubeconfig: { type: 'string' },
     'metrics-port': { type: 'string' },
     'metrics-address': { type: 'string' },
+    'proxy-bin': { type: 'string' },
+    'node-ip': { type: 'string' },
   }, false);
   if (values.help) {
     io.stdout.write(HELP);
@@ -92,6 +102,10 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   }
   if (metricsAddress !== undefined && metricsPort === undefined) throw new UsageError('meshc agent: --metrics-address needs --metrics-port');
   const auditSeconds = integerOption('agent', 'audit-seconds', values['audit-seconds'], 10, 0);
+  const nodeIp = values['node-ip'];
+  if (nodeIp !== undefined && (isIP(nodeIp) === 0 || nodeIp.startsWith('127.') || nodeIp === '::1')) {
+    throw new UsageError(`meshc agent: --node-ip must be a node address that pods can reach (not loopback), got "${nodeIp}"`);
+  }
   const manifests = values.manifests ?? [];
   const missing = manifests.filter((p) => !existsSync(p));
   if (missing.length > 0) throw new InputError(`meshc agent: no such file or directory: ${missing.join(', ')}`);
@@ -109,7 +123,9 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   const kube = manifests.length === 0 ? await startKubeSource(values.kubeconfig, node, metrics, log) : undefined;
   const files = kube ? undefined : new ManifestSource(manifests);
   const source = kube ?? files!;
-  const agent = new Agent({ source, cgroup, pin, node, objectDir, log, forceAttach: values['force-attach'] });
+  // The node proxy needs a running agent: a one-shot run leaves L7 ports in the kernel.
+  const proxy = kube || values.watch ? new NodeProxy({ bin: values['proxy-bin'], nodeIp, node, cgroup, log }) : undefined;
+  const agent = new Agent({ source, cgroup, pin, node, objectDir, log, forceAttach: values['force-attach'], proxy });
   const report = (result: SyncResult) => {
     for (const d of result.diagnostics) log(formatDiagnostic(d));
     if (metrics) observeSync(metrics, agent, result);
@@ -126,6 +142,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     report(await agent.start());
   } catch (error) {
     agent.close();
+    await proxy?.stop();
     await server?.stop();
     await kube?.stop();
     throw new InputError(`meshc agent: ${(error as Error).message}`);
@@ -158,6 +175,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   // Containers of skipped pods come and go without any object changing; counters move on their own.
   const timer = setInterval(() => {
     agent.refreshSkipped();
+    proxy?.refreshClients();
     if (metrics) observeRefusals(metrics, agent);
   }, 5000);
   stops.push(() => clearInterval(timer));
@@ -168,6 +186,12 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   log(`agent: ${kube ? 'watching the API server' : 'watching for changes'} (SIGTERM or SIGINT stops; pinned state stays)`);
   const signal = await untilStopped(io);
   log(`agent: ${signal === 'abort' ? 'stopped' : signal}: stopping; links and maps stay pinned in ${pin}, routing goes on`);
+  if (proxy) {
+    // Put the L7 ports back in the kernel (catch-all rules) before the proxy stops with the agent.
+    proxy.disable();
+    await agent.sync().catch((error) => log(`agent: could not take the L7 ports back from the node proxy: ${(error as Error).message}`));
+    await proxy.stop();
+  }
   for (const stop of stops) stop();
   agent.close();
   await server?.stop();

@@ -8,14 +8,15 @@ const HELP = `Usage: meshc demo [--requests N] [--json]
 
 Runs the seed article's product-api canary on this machine (as root), then removes everything:
 
-  1. the seed's HTTPRoute simulated: a plain request and one with X-Canary-User: true (the header
-     rule needs the HTTP-aware hop, which does not exist yet);
-  2. live, the weight-split variant: product-api v1 (3 pods) and v2 (1 pod) as HTTP servers on
-     pod addresses in a network namespace of its own, the agent's hooks on a cgroup of its own
-     (pins under /sys/fs/bpf/meshc-demo-<random>), N requests to the ClusterIP on new
-     connections, and the split they got; then again after changing the weights 90/10 -> 50/50,
-     scaling v2 1 -> 2 and scaling v1 3 -> 1;
-  3. cleanup: hooks, pins, namespace, cgroup, temp files (also on failure and on Ctrl-C).
+  1. the seed's HTTPRoute simulated: a plain request and one with X-Canary-User: true;
+  2. live: product-api v1 (3 pods) and v2 (1 pod) as HTTP servers on pod addresses in a network
+     namespace of its own, the agent's hooks on a cgroup of its own (pins under
+     /sys/fs/bpf/meshc-demo-<random>) and its node proxy (HAProxy) in that namespace. The seed's
+     route: N plain requests (v1) and N with X-Canary-User: true (v2) to the ClusterIP, then the
+     catch-all rule's weights changed to 90/10 (a runtime change of the proxy) and both measured
+     again; then the weight-split variant alone, decided in the kernel: 90/10 -> 50/50, v2
+     scaled 1 -> 2 and v1 scaled 3 -> 1, each measured;
+  3. cleanup: proxy, hooks, pins, namespace, cgroup, temp files (also on failure and on Ctrl-C).
 
 Options:
   --requests N   requests per measurement (default 200)

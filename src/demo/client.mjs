@@ -1,17 +1,19 @@
 // The demo's client, run inside the demo's cgroup (so its connect() calls are routed) and network
-// namespace: N HTTP requests to URL, each on a new connection, a few at a time. Prints one JSON
+// namespace: N HTTP requests to URL, each on a new connection, a few at a time, with the header
+// HEADER ("Name: value") when given. Prints one JSON
 // line: {pods: {NAME: count}, peers: {ADDRESS: count}, failed, errors: {CODE: count}}, where
 // peers is what getpeername() said (the ClusterIP, when meshc translated the connection).
 import http from 'node:http';
 
-const [url, countText, parallelText = '4'] = process.argv.slice(2);
+const [url, countText, parallelText = '4', header] = process.argv.slice(2);
+const headers = header ? { [header.slice(0, header.indexOf(':'))]: header.slice(header.indexOf(':') + 1).trim() } : {};
 const total = Number(countText);
 const result = { pods: {}, peers: {}, failed: 0, errors: {} };
 const bump = (table, key) => (table[key] = (table[key] ?? 0) + 1);
 
 function request() {
   return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+    const req = http.get(url, { agent: false, timeout: 5000, headers }, (res) => {
       const peer = `${res.socket.remoteAddress}:${res.socket.remotePort}`;
       let body = '';
       res.setEncoding('utf8');

@@ -1,8 +1,8 @@
 // The manifests of `meshc demo`: the seed article's product-api scenario as the agent needs it on
 // a node, with fixed ClusterIPs and EndpointSlices for real pod addresses (the agent makes up no
-// pods), and the weight-split variant of the canary route (the header rule needs the HTTP-aware
-// hop, which does not exist yet). fixtures/demo/ holds the starting state, checked against this
-// by test/demo/manifests.test.ts.
+// pods), and the canary route: the seed's header rule (served by the agent's node proxy) or the
+// weight-split variant (decided in the kernel). fixtures/demo/ holds the starting state, checked
+// against this by test/demo/manifests.test.ts.
 import { stringify } from 'yaml';
 
 export const DEMO_NAMESPACE = 'default';
@@ -34,6 +34,8 @@ export interface DemoState {
   weights: Record<Version, number>;
   /** Replicas per version: the first N pods of PODS with that version are up and ready. */
   replicas: Record<Version, number>;
+  /** The seed's header rule first (X-Canary-User: true -> v2), before the weighted rule. */
+  headerRule?: boolean;
 }
 
 /** The seed's starting point: 90/10 weights, v1 with 3 pods, v2 with 1. */
@@ -80,7 +82,13 @@ function endpointSlice(serviceName: string, pods: DemoPod[]) {
   };
 }
 
-function route(weights: DemoState['weights']) {
+/** The seed's rule: requests with X-Canary-User: true go to v2. */
+const HEADER_RULE = {
+  matches: [{ headers: [{ type: 'Exact', name: 'X-Canary-User', value: 'true' }] }],
+  backendRefs: [{ kind: 'Service', name: 'product-api-v2', port: SERVICE_PORT, weight: 100 }],
+};
+
+function route(weights: DemoState['weights'], headerRule: boolean) {
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'HTTPRoute',
@@ -88,6 +96,7 @@ function route(weights: DemoState['weights']) {
     spec: {
       parentRefs: [{ group: '', kind: 'Service', name: 'product-api', port: SERVICE_PORT }],
       rules: [
+        ...(headerRule ? [HEADER_RULE] : []),
         {
           backendRefs: [
             { kind: 'Service', name: 'product-api-v1', port: SERVICE_PORT, weight: weights.v1 },
@@ -117,6 +126,6 @@ export function demoManifests(state: DemoState): Map<string, string> {
   put('product-api-endpointslice.yaml', endpointSlice('product-api', pods));
   put('product-api-v1-endpointslice.yaml', endpointSlice('product-api-v1', pods.filter((p) => p.version === 'v1')));
   put('product-api-v2-endpointslice.yaml', endpointSlice('product-api-v2', pods.filter((p) => p.version === 'v2')));
-  put('product-api-httproute.yaml', route(state.weights));
+  put('product-api-httproute.yaml', route(state.weights, state.headerRule ?? false));
   return files;
 }

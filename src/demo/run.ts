@@ -1,8 +1,10 @@
-// `meshc demo`: the seed article's product-api canary, live on this machine. The header rule is
-// shown as a simulator result (it needs the HTTP-aware hop); the live part runs the weight-split
-// route with the real agent on a cgroup and network namespace of the demo's own, measures the
-// split that real HTTP requests get, changes the weights, scales both versions, and measures
-// again. Everything it made is removed at the end, on failure and on SIGINT/SIGTERM too.
+// `meshc demo`: the seed article's product-api canary, live on this machine. The seed's route is
+// simulated first; then the real agent, on a cgroup and network namespace of the demo's own, runs
+// it live: the header rule through the agent's node proxy (HAProxy in the demo's namespace, the
+// ClusterIP steered to it by connect()), plain requests to v1 and X-Canary-User: true to v2, then
+// a weight change on the catch-all rule; then the weight-split variant in the kernel alone, with
+// its weights changed and both versions scaled. Everything it made is removed at the end, on
+// failure and on SIGINT/SIGTERM too.
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { Agent } from '../agent/agent.ts';
+import { NodeProxy } from '../agent/proxy.ts';
 import { ManifestSource } from '../agent/manifest-source.ts';
 import { loadManifests } from '../model/load-files.ts';
 import { loadPolicyWasm } from '../wasm/load.ts';
@@ -25,6 +28,8 @@ const SEED_FIXTURE = join(ROOT, 'fixtures', 'product-api');
 const PODS_SCRIPT = fileURLToPath(new URL('./pods.mjs', import.meta.url));
 const CLIENT_SCRIPT = fileURLToPath(new URL('./client.mjs', import.meta.url));
 const BAR_WIDTH = 40;
+/** The demo's node address, in its namespace: where the node proxy listens. */
+const NODE_ADDRESS = '10.244.0.1';
 
 export interface DemoOptions {
   requests: number;
@@ -63,10 +68,29 @@ export interface PhaseResult {
   versions: Record<Version, { count: number; expected: number }>;
 }
 
+/** One measurement of the live header canary: requests with or without X-Canary-User: true. */
+export interface CanaryResult {
+  title: string;
+  /** The catch-all rule's weights (the header rule sends everything to v2). */
+  weights: DemoState['weights'];
+  canaryHeader: boolean;
+  requests: number;
+  failed: number;
+  errors: Record<string, number>;
+  peers: Record<string, number>;
+  versions: Record<Version, number>;
+  /** Share of v2 the route promises for these requests, in [0, 1]. */
+  expectedV2: number;
+}
+
 export interface DemoSummary {
   sandbox: { netns: string; cgroup: string; pin: string; tmp: string };
   clusterIP: string;
   simulator: SimulatorView[];
+  /** The seed's header canary, live through the agent's node proxy. */
+  canary: CanaryResult[];
+  /** Where the agent said product-api was served during the canary (its log line). */
+  canaryServing?: string;
   phases: PhaseResult[];
   /** What could not be removed (empty when everything is gone). */
   leftovers: string[];
@@ -181,14 +205,17 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     sandbox: { netns: sandbox.netns, cgroup: sandbox.cgroup, pin: sandbox.pin, tmp: sandbox.tmp },
     clusterIP: CLUSTER_IPS['product-api'],
     simulator: [],
+    canary: [],
     phases: [],
     leftovers: [],
   };
   let agent: Agent | undefined;
+  let proxy: NodeProxy | undefined;
   // Ctrl-C or SIGTERM: remove what the demo made before going (an exit on the way: Sandbox does).
   const onSignal = (signal: NodeJS.Signals) => {
     log(`${signal}: cleaning up`);
     agent?.close();
+    void proxy?.stop();
     void sandbox.cleanup(log).then((left) => {
       for (const l of left) log(`cleanup: ${l}`);
       process.exit(signal === 'SIGINT' ? 130 : 143);
@@ -197,7 +224,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    log('1. The seed article\'s route, simulated (the header rule needs the HTTP-aware hop, so it is not live yet):');
+    log('1. The seed article\'s route, simulated:');
     summary.simulator = await simulatorViews(1000);
     for (const view of summary.simulator) {
       const rule = view.route ? `HTTPRoute ${view.route.namespace}/${view.route.name} rule ${view.route.rule}` : 'no route';
@@ -206,9 +233,9 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       log(`   ${view.request.padEnd(32)} -> ${rule}: ${[...byService].map(([s, share]) => `${s} ${(100 * share).toFixed(0)}%`).join(', ')}`);
     }
 
-    log('2. Live, with the weight-split route (backendRefs weights, decided per connection in the kernel):');
+    log('2. Live, the seed\'s route: the header rule needs the HTTP request, so the agent serves product-api with its node proxy:');
     await ensureObject(options.objectDir, log);
-    sandbox.create([...Object.values(CLUSTER_IPS), ...PODS.map((p) => p.ip)]);
+    sandbox.create([...Object.values(CLUSTER_IPS), ...PODS.map((p) => p.ip), NODE_ADDRESS]);
     log(`   network namespace ${sandbox.netns}, cgroup ${sandbox.cgroup}, pins ${sandbox.pin}`);
     const pods = new PodsProcess(sandbox.spawnInNetns(process.execPath, [PODS_SCRIPT]));
     const manifestsDir = join(sandbox.tmp, 'manifests');
@@ -218,14 +245,56 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       for (const file of readdirSync(manifestsDir)) if (!files.has(file)) rmSync(join(manifestsDir, file));
       for (const [file, text] of files) writeFileSync(join(manifestsDir, file), text);
     };
-    let state = structuredClone(INITIAL_STATE);
+    let state: DemoState = { ...structuredClone(INITIAL_STATE), weights: { v1: 100, v2: 0 }, headerRule: true };
     for (const pod of runningPods(state)) await pods.start(pod.name, pod.ip);
     log(`   pods up: ${runningPods(state).map((p) => `${p.name} (${p.ip})`).join(', ')}`);
     writeState(state);
-    agent = new Agent({ source: new ManifestSource([manifestsDir]), cgroup: sandbox.cgroup, pin: sandbox.pin, node: hostname(), objectDir: options.objectDir, log: () => {} });
+    // HAProxy runs in the demo's namespace, listening on its node address (the pods' "node").
+    const agentLog: string[] = [];
+    proxy = new NodeProxy({ nodeIp: NODE_ADDRESS, log: (line) => agentLog.push(line), prefix: ['nsenter', `--net=/run/netns/${sandbox.netns}`] });
+    agent = new Agent({ source: new ManifestSource([manifestsDir]), cgroup: sandbox.cgroup, pin: sandbox.pin, node: hostname(), objectDir: options.objectDir, log: (line) => agentLog.push(line), proxy });
     const first = await agent.start();
     for (const d of first.diagnostics) log(`   manifest problem: ${d.message}`);
     log(`   agent: hooks attached to ${sandbox.cgroup}, ${first.tables.frontends.length} service frontends and ${first.tables.backends.size} backends in the maps`);
+    summary.canaryServing = agentLog.find((l) => /Service default\/product-api port 80: /.test(l));
+    log(`   ${summary.canaryServing ?? 'agent: (no line about product-api)'}`);
+    if (proxy.notServing) throw new Error(`the node proxy does not serve: ${proxy.notServing}`);
+
+    const canary = async (title: string, header: boolean) => {
+      const client = sandbox.spawnClient(process.execPath, [CLIENT_SCRIPT, `http://${CLUSTER_IPS['product-api']}:${SERVICE_PORT}/`, String(requests), String(options.parallel ?? 4), ...(header ? ['X-Canary-User: true'] : [])]);
+      const out = await collect(client);
+      if (out.code !== 0) throw new Error(`client exited with ${out.code}: ${out.stderr.trim()}`);
+      const result = JSON.parse(out.stdout) as { pods: Record<string, number>; peers: Record<string, number>; failed: number; errors: Record<string, number> };
+      const versions = { v1: 0, v2: 0 };
+      for (const [pod, n] of Object.entries(result.pods)) {
+        const version = PODS.find((p) => p.name === pod)?.version;
+        if (version) versions[version] += n;
+      }
+      const total = state.weights.v1 + state.weights.v2;
+      const entry: CanaryResult = {
+        title, weights: { ...state.weights }, canaryHeader: header, requests, failed: result.failed, errors: result.errors,
+        peers: result.peers, versions, expectedV2: header ? 1 : state.weights.v2 / total,
+      };
+      summary.canary.push(entry);
+      const peers = Object.entries(result.peers).map(([peer, n]) => `${peer} ×${n}`).join(', ');
+      log(`      ${title.padEnd(30)} v1 ${String(versions.v1).padStart(5)}  v2 ${String(versions.v2).padStart(5)}  ${shareBar(versions.v2, requests, BAR_WIDTH)}  (${result.failed} failed; getpeername(): ${peers || '-'})`);
+    };
+    log(`   a) header rule X-Canary-User: true -> v2; the rest -> v1 (${state.weights.v1} / ${state.weights.v2}):`);
+    await canary('GET /', false);
+    await canary('GET / X-Canary-User: true', true);
+    state = { ...state, weights: { v1: 90, v2: 10 } };
+    writeState(state);
+    const mark = agentLog.length;
+    await agent.sync();
+    const applied = agentLog.slice(mark).find((l) => /node proxy: /.test(l));
+    log(`   b) the catch-all rule's weights changed to v1 90 / v2 10 (${applied ? applied.replace(/^agent: node proxy: /, 'node proxy: ') : 'node proxy: no change logged'}):`);
+    await canary('GET /', false);
+    await canary('GET / X-Canary-User: true', true);
+
+    log('3. Live, the weight-split route alone (backendRefs weights, decided per connection in the kernel; the node proxy stops):');
+    state = structuredClone(INITIAL_STATE);
+    writeState(state);
+    await agent.sync();
 
     const measure = async (title: string) => {
       log(`   ${title}`);
@@ -281,7 +350,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     log(`demo failed: ${summary.error}`);
   } finally {
     agent?.close();
-    log('3. Cleaning up: hooks detached, pins removed, namespace, cgroup and temp files deleted');
+    await proxy?.stop();
+    log('4. Cleaning up: node proxy stopped, hooks detached, pins removed, namespace, cgroup and temp files deleted');
     summary.leftovers = await sandbox.cleanup();
     for (const left of summary.leftovers) log(`   cleanup: ${left}`);
     process.off('SIGINT', onSignal);

@@ -11,6 +11,7 @@ export const MC_SOCK_SLOTS = 65536; // slots of mc_sock_slots (by socket cookie)
 export const MC_PEERS_SLOTS = 65536; // slots of mc_peers, a power of two
 export const MC_NAMES_MAX = 524288; // names of services and backends (mc_names)
 export const MC_SKIP_MAX = 65536; // cgroups opted out with meshc.io/skip (mc_skip)
+export const MC_CONSUMER_MAX = 65536; // consumer-route listeners (mc_consumer) and the client cgroups they serve (mc_client_ns)
 export const MC_NAME_SERVICE = 1;
 export const MC_NAME_BACKEND = 2;
 export const MC_EVENTS_BYTES = 1048576; // ring buffer size, a power of two
@@ -138,6 +139,31 @@ export const McConfig = {
     { name: 'events', type: 'u32', offset: 0 }, // bit (1 << MC_EV_*) enables that event; 0 (all off) until a reader sets it
     { name: 'wakeup_bytes', type: 'u32', offset: 4 }, // wake the reader once this many bytes wait in mc_events; 0: MC_EVENTS_WAKEUP
     { name: 'pad', type: 'u32', offset: 8, count: 2 }, // zero
+  ],
+} as const satisfies StructSpec;
+
+/** struct mc_consumer_key of bpf/meshc_structs.h: Key of mc_consumer: a Service frontend dialled from one namespace's clients. */
+export const McConsumerKey = {
+  name: 'mc_consumer_key',
+  cName: 'mc_consumer_key',
+  size: 24,
+  fields: [
+    { name: 'svc', type: 'struct', offset: 0, spec: ServiceKey }, // the frontend (20 bytes)
+    { name: 'ns', type: 'u32', offset: 20 }, // namespace id (mc_client_ns value)
+  ],
+} as const satisfies StructSpec;
+
+/** struct mc_consumer_value of bpf/meshc_structs.h: Value of mc_consumer: the node proxy listener serving that namespace's consumer routes. */
+export const McConsumerValue = {
+  name: 'mc_consumer_value',
+  cName: 'mc_consumer_value',
+  size: 28,
+  fields: [
+    { name: 'addr', type: 'u32', offset: 0, count: 4 }, // listener address, network byte order
+    { name: 'port', type: 'u16', offset: 16 }, // listener port, network byte order
+    { name: 'pad', type: 'u16', offset: 18 }, // zero
+    { name: 'svc_id', type: 'u32', offset: 20 }, // service id of the frontend
+    { name: 'backend_id', type: 'u32', offset: 24 }, // mc_backends row of the listener (family check, connection counts)
   ],
 } as const satisfies StructSpec;
 

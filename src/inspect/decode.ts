@@ -62,6 +62,8 @@ export interface InspectService {
   backends: InspectBackend[];
   /** Weighted groups of the route rule a plain connection takes; empty without a route. */
   groups: InspectGroup[];
+  /** Where connections are decided: in the kernel (L4) or by the node proxy (L7), and why. */
+  serving: { layer: 'L4' | 'L7'; proxy?: string; why: string };
 }
 
 export interface InspectResult {
@@ -185,6 +187,7 @@ export function decodeServices(input: InspectInput): InspectResult {
     const total = SERVICE_VALUE.weight_total(v);
     if (groups.length > 0 && total !== end) decoder.problems.push(`${owner}: weight_total ${total} but the groups end at ${end}`);
     for (const g of groups) g.percent = total > 0 ? (100 * g.weight) / total : 0;
+    const backends = decoder.pool(table, SERVICE_VALUE.ready(v), SERVICE_VALUE.term(v), owner);
     services.push({
       id,
       vip,
@@ -196,8 +199,9 @@ export function decodeServices(input: InspectInput): InspectResult {
       flags,
       ...((flagBits & L.SVC_F.affinity) !== 0 ? { affinityTimeout: SERVICE_VALUE.affinity_timeout(v) } : {}),
       table,
-      backends: decoder.pool(table, SERVICE_VALUE.ready(v), SERVICE_VALUE.term(v), owner),
+      backends,
       groups,
+      serving: servingOf(flagBits, groups.length, backends),
     });
   }
   // A group's backend table is shared with the frontend of the Service its backendRef names.
@@ -229,6 +233,24 @@ export function decodeServices(input: InspectInput): InspectResult {
     result.metrics = Object.fromEntries(METRIC_NAMES.map(([index, label]) => [label, String(input.metrics![index] ?? 0n)]));
   }
   return result;
+}
+
+/**
+ * What the rows say about where a frontend is decided. The agent steers an L7 frontend (its
+ * producer HTTPRoutes need the HTTP request) to the node proxy with a row of no groups and one
+ * backend, the listener; an L7 frontend with groups is decided in the kernel on its catch-all rule
+ * (no node proxy serves it). Which rule needs HTTP is in the agent's log.
+ */
+function servingOf(flags: number, groups: number, backends: InspectBackend[]): InspectService['serving'] {
+  if ((flags & L.SVC_F.l7) === 0) {
+    return { layer: 'L4', why: groups > 0 ? 'decided in the kernel at connect(): its HTTPRoute rules are catch-all (weights per connection)' : 'decided in the kernel at connect(): no HTTPRoute needs the HTTP request' };
+  }
+  if (groups === 0 && backends.length === 1) {
+    const b = backends[0]!;
+    const proxy = b.ip.includes(':') ? `[${b.ip}]:${b.port}` : `${b.ip}:${b.port}`;
+    return { layer: 'L7', proxy, why: `served by the node proxy at ${proxy}: its HTTPRoute rules need the HTTP request (the agent's log names the rule)` };
+  }
+  return { layer: 'L7', why: 'its HTTPRoute rules need the HTTP request, but no node proxy serves it: decided in the kernel on the catch-all rule only' };
 }
 
 const flagLists = new Map<number, string[]>();

@@ -26,15 +26,18 @@ export function formatInspect(result: InspectResult): string {
   const lines: string[] = [];
   if (result.services.length === 0) lines.push('no service frontends in the maps');
   const headers = formatTable([
-    ['FRONTEND', 'SERVICE', 'ALGORITHM', 'FLAGS'],
-    ...result.services.map((s) => [frontend(s), s.name ?? '(no name)', s.algorithm, flagText(s)]),
+    ['FRONTEND', 'SERVICE', 'ALGORITHM', 'FLAGS', 'LAYER'],
+    ...result.services.map((s) => [frontend(s), s.name ?? '(no name)', s.algorithm, flagText(s), s.serving.layer]),
   ]);
   lines.push(headers[0]!);
   result.services.forEach((s, i) => {
     lines.push(headers[i + 1]!);
     const body: string[][] = [];
     const marks: { at: number; text: string }[] = [];
-    if (s.groups.length > 0) {
+    if (s.serving.layer === 'L7') marks.push({ at: 0, text: `L7: ${s.serving.why}` });
+    if (s.serving.proxy !== undefined) {
+      // The one backend is the proxy's listener: said above.
+    } else if (s.groups.length > 0) {
       for (const g of s.groups) {
         const target = g.invalid ? 'invalid backendRef: its share is refused' : g.targets.join(', ') || `backend table ${g.table}`;
         marks.push({ at: body.length, text: `group ${g.index}  weight ${g.weight} (${g.percent.toFixed(1)}%)  -> ${target}` });

@@ -10,11 +10,11 @@ export interface PathSupport {
 
 /** Every HTTPRoute filter type of the Gateway API (v1.3), standard and experimental channels. */
 export const FILTER_SUPPORT: Readonly<Record<string, PathSupport>> = {
-  RequestHeaderModifier: { simulate: true, live: false },
-  ResponseHeaderModifier: { simulate: true, live: false },
+  RequestHeaderModifier: { simulate: true, live: true },
+  ResponseHeaderModifier: { simulate: true, live: true },
   RequestMirror: { simulate: false, live: false },
-  RequestRedirect: { simulate: true, live: false },
-  URLRewrite: { simulate: true, live: false },
+  RequestRedirect: { simulate: true, live: true },
+  URLRewrite: { simulate: true, live: true },
   ExtensionRef: { simulate: false, live: false },
   CORS: { simulate: false, live: false },
   ExternalAuth: { simulate: false, live: false },
@@ -22,7 +22,7 @@ export const FILTER_SUPPORT: Readonly<Record<string, PathSupport>> = {
 
 /** Rule fields other than matches, filters and backendRefs. */
 export const RULE_FIELD_SUPPORT: Readonly<Record<string, PathSupport>> = {
-  timeouts: { simulate: false, live: false },
+  timeouts: { simulate: false, live: true },
   sessionPersistence: { simulate: false, live: false },
   retry: { simulate: false, live: false },
 };
@@ -154,7 +154,9 @@ export const FIELD_SUPPORT: readonly FieldSupport[] = [
   { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].namespace', status: 'applied', note: 'no ReferenceGrant needed in the mesh' },
   { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].port', status: 'applied', note: '' },
   { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].weight', status: 'applied', note: 'per connection in the kernel, per request behind the node proxy' },
-  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].filters[]', status: 'reported', note: 'per type, see the filter table' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].filters[]', status: 'applied', note: 'RequestHeaderModifier and ResponseHeaderModifier (other types are errors)' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].filters[].type', status: 'applied', note: '' },
+  { kind: 'HTTPRoute', field: 'spec.rules[].backendRefs[].filters[].responseHeaderModifier.remove[]', status: 'applied', note: 'and the other fields of both header modifiers' },
   ...Object.entries(RULE_FIELD_SUPPORT).map(([field, support]): FieldSupport => ({
     kind: 'HTTPRoute', field: `spec.rules[].${field}`, status: notAppliedText(support) ? 'reported' : 'applied', note: '',
   })),

@@ -219,6 +219,8 @@ export interface ReferenceGrant {
 export interface Node {
   name: string;
   zone?: string;
+  /** status.addresses' first InternalIP: where pods reach the node (the node proxy's address). */
+  internalIP?: string;
 }
 
 export interface Model {

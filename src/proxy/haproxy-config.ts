@@ -284,6 +284,10 @@ export function haproxyConfig(plan: ProxyPlan, options: HaproxyConfigOptions): H
   // On a reload the old worker answers the next request of an idle keep-alive connection (with
   // Connection: close) instead of closing it under a client that may be sending one.
   lines.line('option idle-close-on-response');
+  // Idle connections to a pod serve any client's next request: a client that opens a connection
+  // per request does not cost a new connection to the pod each time (as HAProxy's default,
+  // "safe", would for each client connection's first request).
+  lines.line('http-reuse always');
   lines.line('timeout connect 5s');
   lines.line('timeout client 60s');
   lines.line('timeout server 60s');

@@ -18,7 +18,7 @@ import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSyn
 import path from 'node:path';
 import type { CompiledTables } from '../tables/compile.ts';
 import { planProxy, type ProxyPlan } from './plan.ts';
-import { assignListenerPorts } from './ports.ts';
+import { DEFAULT_FIRST_PORT, DEFAULT_LAST_PORT, assignListenerPorts } from './ports.ts';
 import { haproxyConfig } from './haproxy-config.ts';
 import { assignSlots, sameShape, slotCommands, type SlotTable } from './slots.ts';
 import { cliCommand, parseShowProc, workerCommands } from './runtime-api.ts';
@@ -42,6 +42,11 @@ export interface ProxySupervisorOptions {
   restartDelayMs?: number;
   /** How long a reload may take before it counts as failed (default 10 s). */
   reloadTimeoutMs?: number;
+  /**
+   * A command HAProxy runs under, which execs it (the same pid): `nsenter --net=...` to run it
+   * in another network namespace (meshc demo).
+   */
+  prefix?: string[];
 }
 
 export interface ApplyResult {
@@ -94,6 +99,8 @@ export class ProxySupervisor {
   private child: ChildProcess | undefined;
   private stopping = false;
   private ports = new Map<string, number>();
+  /** Ports promised to listeners before they are served (listenerPort), kept by the next apply. */
+  private reserved = new Map<string, number>();
   private slots: SlotTable = new Map();
   private shape: string | undefined;
   private weights = new Map<string, number>();
@@ -119,6 +126,31 @@ export class ProxySupervisor {
     if (r.error) return (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'not found' : r.error.message;
     if (r.status !== 0) return `\`${bin} -v\` exited with status ${r.status}`;
     return undefined;
+  }
+
+  /**
+   * The port of listener `name`: the one it is served on, or one promised to it now and kept by
+   * the next apply (the agent steers connect() to it in the same sync, before the apply).
+   */
+  listenerPort(name: string): number {
+    const known = this.ports.get(name) ?? this.reserved.get(name);
+    if (known !== undefined) return known;
+    const taken = new Set([...this.ports.values(), ...this.reserved.values()]);
+    const [port] = assignListenerPorts([name], new Map(), this.range(taken));
+    this.reserved.set(name, port![1]);
+    return port![1];
+  }
+
+  /** The listener port range without the ports in `taken` (only the lowest free one matters). */
+  private range(taken: ReadonlySet<number>): { first: number; last: number } {
+    let first = DEFAULT_FIRST_PORT;
+    while (taken.has(first)) first++;
+    return { first, last: DEFAULT_LAST_PORT };
+  }
+
+  /** Listener ports by listener name, as last applied. */
+  get listenerPorts(): ReadonlyMap<string, number> {
+    return this.ports;
   }
 
   get running(): boolean {
@@ -152,7 +184,7 @@ export class ProxySupervisor {
       if (problem) throw new ProxyUnavailableError(this.bin, problem);
       this.binChecked = true;
     }
-    const ports = assignListenerPorts(plan.listeners.map((l) => l.name), this.ports);
+    const ports = assignListenerPorts(plan.listeners.map((l) => l.name), new Map([...this.reserved, ...this.ports]));
     const slots = assignSlots(plan.pools, this.slots);
     const base = { bindAddress: this.options.bindAddress, ports, statsSocket: this.workerSocket, slots };
     const shape = haproxyConfig(plan, { ...base, shapeOnly: true }).text;
@@ -178,6 +210,7 @@ export class ProxySupervisor {
       action = 'start';
     }
     this.ports = ports;
+    this.reserved.clear();
     this.slots = slots;
     this.shape = shape;
     this.text = config.text;
@@ -225,7 +258,8 @@ export class ProxySupervisor {
 
   private async start(): Promise<void> {
     rmSync(this.masterSocket, { force: true });
-    const child = spawn(this.bin, ['-W', '-db', '-S', `${this.masterSocket},mode,600`, '-f', this.configFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const [command, ...args] = [...(this.options.prefix ?? []), this.bin, '-W', '-db', '-S', `${this.masterSocket},mode,600`, '-f', this.configFile];
+    const child = spawn(command!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
     this.stderrTail = '';
     child.stderr!.setEncoding('utf8');

@@ -83,6 +83,23 @@ export interface FrontendInfo {
   /** The rule a plain connection takes in the kernel, when routes are attached. */
   defaultRule?: RuleInfo;
   keyBytes: Uint8Array;
+  /** The node proxy's listener this frontend's service row points at (CompileOptions.proxy). */
+  steered?: ProxyTarget;
+  /** The node proxy's listeners for the clients of namespaces with consumer routes (CompileOptions.consumerProxy). */
+  consumers?: ConsumerTarget[];
+}
+
+/** A consumer-route listener: connect() from `namespace`'s clients goes there (the glue's mc_consumer). */
+export interface ConsumerTarget extends ProxyTarget {
+  namespace: string;
+  /** The listener's backend id (its mc_backends row). */
+  backend: number;
+}
+
+/** A node proxy listener: where connect() sends an L7 frontend's connections. */
+export interface ProxyTarget {
+  address: string;
+  port: number;
 }
 
 export interface CompiledTables {
@@ -108,6 +125,20 @@ export interface CompileOptions {
    * rebuilds only what changed keeps the others): the agent's updates then cost what changed.
    */
   cache?: CompileCache;
+  /**
+   * The node proxy (meshc agent): the listener a frontend's connections go to, or undefined to
+   * decide it in the kernel. A steered frontend's service row points at a pool of one backend,
+   * the listener, instead of its catch-all rule's groups, so connect() rewrites the ClusterIP to
+   * the proxy with the same policy code. Only the agent's tables are steered: the simulator
+   * decides the routes itself.
+   */
+  proxy?: (frontend: FrontendInfo) => ProxyTarget | undefined;
+  /**
+   * The node proxy listener for `namespace`'s clients of a frontend with consumer routes of that
+   * namespace, or undefined. Each gets a backend row (FrontendInfo.consumers); the agent writes
+   * the glue's mc_consumer from them.
+   */
+  consumerProxy?: (frontend: FrontendInfo, namespace: string) => ProxyTarget | undefined;
 }
 
 interface PoolMemo {
@@ -272,6 +303,16 @@ class TableCompiler {
       });
     }
     const producer = attached.some((r) => r.meta.namespace === svc.meta.namespace);
+    const info: FrontendInfo = {
+      service: svc, port, vip, family: words.family, protocol, id, algorithm, flags: 0, pool,
+      routes: attached, rules, defaultRule, keyBytes: new Uint8Array(0),
+    };
+    const target = producer ? this.options.proxy?.(info) : undefined;
+    if (target && (target.address.includes(':') ? 6 : 4) === words.family) {
+      // The refusing set stays live, so a compile without steering (the proxy cannot serve) finds the same ids.
+      if (!defaultRule) this.refusingSet();
+      return this.withConsumers(this.steered(info, target, frontendKey));
+    }
     let flags = 0;
     if (svc.sessionAffinity === 'ClientIP') flags |= L.SVC_F.affinity;
     if (svc.internalTrafficPolicy === 'Local') flags |= L.SVC_F.local;
@@ -295,12 +336,58 @@ class TableCompiler {
     const row = { key: keyBytes, value };
     const hexKey = hex(keyBytes);
     this.rows.get('mc_services')!.set(hexKey, row);
-    const info: FrontendInfo = {
-      service: svc, port, vip, family: words.family, protocol, id, algorithm, flags, pool,
-      routes: attached, rules, defaultRule, keyBytes,
-    };
+    info.flags = flags;
+    info.keyBytes = keyBytes;
     this.options.cache?.frontends.set(frontendKey, { info, hexKey, row });
+    return this.withConsumers(info);
+  }
+
+  /** Backend rows for the consumer-route listeners of `info`'s client namespaces. */
+  private withConsumers(info: FrontendInfo): FrontendInfo {
+    const ask = this.options.consumerProxy;
+    if (!ask) return info;
+    const own = info.service.meta.namespace;
+    const namespaces = [...new Set(info.routes.map((r) => r.meta.namespace).filter((ns) => ns !== own))].sort();
+    const consumers: ConsumerTarget[] = [];
+    for (const namespace of namespaces) {
+      const target = ask(info, namespace);
+      if (!target || (target.address.includes(':') ? 6 : 4) !== info.family) continue;
+      const endpoint: Endpoint = { ip: target.address, port: target.port, family: info.family, ready: true, serving: true, terminating: false };
+      const backend = this.backend(endpoint, []);
+      consumers.push({ ...target, namespace, backend: backend.id });
+    }
+    if (consumers.length > 0) info.consumers = consumers;
     return info;
+  }
+
+  /**
+   * The service row of a frontend the node proxy serves: a pool of one backend, the listener,
+   * with no groups, so the policy translates every connect() to it (no affinity, locality or
+   * zone preference: there is one proxy, on this node). The rule rows stay, for the proxy's plan.
+   */
+  private steered(info: FrontendInfo, target: ProxyTarget, frontendKey: string): FrontendInfo {
+    const owner = `meshc-proxy/${info.service.meta.namespace}/${info.service.meta.name}:${info.port.port}/${info.protocol}`;
+    const backendRows: PoolMemo['backendRows'] = [];
+    const endpoint: Endpoint = { ip: target.address, port: target.port, family: info.family, ready: true, serving: true, terminating: false };
+    const backend = this.backend(endpoint, backendRows);
+    const content = `${owner}|${target.address}:${target.port}|${backend.id}`;
+    this.liveTables.add(content);
+    const table = this.ids.tables.assign(content);
+    const counts: PoolCounts = { ready: 1, ready_zone: 1, ready_local: 1, term: 0, term_zone: 0, term_local: 0 };
+    this.put('mc_slots', encode(L.TableKey, { table, index: 0 }), encode(L.TableValue, { value: backend.id }));
+    this.put('mc_members', encode(L.TableKey, { table, index: backend.id }), encode(L.TableValue, { value: 0 }));
+    const words = addressWords(info.vip);
+    const flags = L.SVC_F.l7;
+    const keyBytes = encode(L.ServiceKey, { ...words, port: netPort(info.port.port), proto: L.IPPROTO[info.protocol], family: words.family });
+    const value = encode(L.ServiceValue, {
+      id: info.id, table, ...counts, algorithm: L.ALG.random, flags, group_count: 0, affinity_timeout: 0, groups: 0, weight_total: 0,
+    });
+    const row = { key: keyBytes, value };
+    const hexKey = hex(keyBytes);
+    this.rows.get('mc_services')!.set(hexKey, row);
+    const steered: FrontendInfo = { ...info, flags, keyBytes, steered: { ...target } };
+    this.options.cache?.frontends.set(frontendKey, { info: steered, hexKey, row });
+    return steered;
   }
 
   private put(map: L.MapName, key: Uint8Array, value: Uint8Array, record?: [L.MapName, string, TableRow][]): void {

@@ -51,6 +51,23 @@ kernelSuite('demo: live', kernelSkipReason({ cgroup: true, netns: true }), (test
     assert.ok(plain.backends.length === 3 && plain.backends.every((b: Obj) => b.service === 'default/product-api-v1'), JSON.stringify(plain));
     assert.ok(canary.backends.length === 1 && canary.backends[0].service === 'default/product-api-v2' && canary.backends[0].share === 1);
 
+    // The seed's header canary, live through the agent's node proxy.
+    assert.match(summary.canaryServing, /^agent: Service default\/product-api port 80: L7 \(HTTPRoute default\/product-api-routing rule 0 matches on headers\): served by the node proxy at 10\.244\.0\.1:\d+/);
+    assert.equal(summary.canary.map((c: Obj) => [c.weights, c.canaryHeader]), [
+      [{ v1: 100, v2: 0 }, false],
+      [{ v1: 100, v2: 0 }, true],
+      [{ v1: 90, v2: 10 }, false],
+      [{ v1: 90, v2: 10 }, true],
+    ]);
+    for (const c of summary.canary as Obj[]) {
+      assert.is(c.failed, 0, `${c.title}: ${JSON.stringify(c.errors)}`);
+      assert.equal(c.peers, { [`${summary.clusterIP}:80`]: REQUESTS }, 'getpeername() shows the ClusterIP');
+      assert.is(c.versions.v1 + c.versions.v2, REQUESTS);
+      if (c.expectedV2 === 0 || c.expectedV2 === 1) assert.is(c.versions.v2, REQUESTS * c.expectedV2, `${c.title} (${JSON.stringify(c.weights)})`);
+      else assert.ok(withinTolerance(c.versions.v2, REQUESTS, c.expectedV2), `${c.title}: v2 ${c.versions.v2}/${REQUESTS}, expected ${c.expectedV2}`);
+    }
+    assert.is(summary.canary[2].expectedV2, 0.1);
+
     assert.equal(summary.phases.map((p: Obj) => [p.weights, p.replicas]), [
       [{ v1: 90, v2: 10 }, { v1: 3, v2: 1 }],
       [{ v1: 50, v2: 50 }, { v1: 3, v2: 1 }],

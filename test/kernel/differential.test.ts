@@ -21,6 +21,8 @@ interface Scenario {
   name: string;
   profile: Partial<Profile>;
   leastConn?: boolean;
+  /** Steer frontends with producer routes to a node proxy listener (RunOptions.steer). */
+  steer?: boolean;
   /** Checks that the run exercised what the scenario is about. */
   expect(stats: RunStats): void;
 }
@@ -56,6 +58,15 @@ const SCENARIOS: Scenario[] = [
   },
   { name: 'Local and zone preference', profile: { local: 0.5, preferClose: 0.6 }, leastConn: true, expect: translated },
   { name: 'everything mixed', profile: {}, leastConn: true, expect: translated },
+  {
+    name: 'routed frontends steered to the node proxy (one-backend pools)',
+    profile: { routes: 0.8 },
+    steer: true,
+    expect: (stats) => {
+      translated(stats);
+      assert.ok(stats.steered > 0, 'no decision went to the node proxy');
+    },
+  },
 ];
 
 const FIXTURE_SKIP = new Set(['bad', 'tests', 'policies', 'compiler']);
@@ -82,7 +93,8 @@ function report(label: string, stats: RunStats): void {
   console.log(
     `  ${label}: ${stats.decisions} decisions, ${stats.differences} differences ` +
       `(translate ${stats.verdicts.translate}, refuse ${stats.verdicts.refuse}, pass ${stats.verdicts.pass}; ` +
-      `refusals ${describe(stats.reasons)}; ${stats.distinctChoices} distinct service/backend choices)`,
+      `refusals ${describe(stats.reasons)}; ${stats.distinctChoices} distinct service/backend choices` +
+      `${stats.steered > 0 ? `; ${stats.steered} to the node proxy` : ''})`,
   );
 }
 
@@ -125,6 +137,7 @@ function differentialSuite(label: string, policyFile: string | undefined, scenar
           const stats = runDifferential(model, node, kernel, wasm, rng, {
             decisions: perModel,
             connsEvery: scenario.leastConn ? 4096 : undefined,
+            steer: scenario.steer,
           });
           mergeStats(total, stats);
         }

@@ -13,6 +13,8 @@ export interface RunOptions {
   connsEvery?: number;
   /** Decisions per batch handed to both sides. */
   batch?: number;
+  /** Steer frontends with producer routes to a node proxy listener, as the agent does for L7 ones. */
+  steer?: boolean;
 }
 
 export interface Difference {
@@ -30,10 +32,12 @@ export interface RunStats {
   reasons: Record<string, number>;
   /** Distinct (service id, backend id) pairs chosen: shows the run was not degenerate. */
   distinctChoices: number;
+  /** Translations to a node proxy listener (RunOptions.steer). */
+  steered: number;
 }
 
 export function emptyStats(): RunStats {
-  return { decisions: 0, differences: 0, examples: [], verdicts: { pass: 0, translate: 0, refuse: 0 }, reasons: {}, distinctChoices: 0 };
+  return { decisions: 0, differences: 0, examples: [], verdicts: { pass: 0, translate: 0, refuse: 0 }, reasons: {}, distinctChoices: 0, steered: 0 };
 }
 
 export function mergeStats(into: RunStats, from: RunStats): void {
@@ -45,6 +49,7 @@ export function mergeStats(into: RunStats, from: RunStats): void {
   into.verdicts.refuse += from.verdicts.refuse;
   for (const [reason, n] of Object.entries(from.reasons)) into.reasons[reason] = (into.reasons[reason] ?? 0) + n;
   into.distinctChoices += from.distinctChoices;
+  into.steered += from.steered;
 }
 
 /** Keys that are no service: other addresses, a service address with another port or protocol. */
@@ -84,7 +89,16 @@ function randomConnections(tables: CompiledTables, rng: Rng): Map<number, number
 export function runDifferential(
   model: Model, node: string | undefined, kernel: Decider, wasm: Decider, rng: Rng, options: RunOptions,
 ): RunStats {
-  const tables = compileTables(model, { node });
+  const ports = new Map<string, number>();
+  const proxy = options.steer
+    ? (f: { service: { meta: { namespace: string; name: string } }; port: { port: number }; family: 4 | 6 }) => {
+      const name = `${f.service.meta.namespace}/${f.service.meta.name}:${f.port.port}`;
+      if (!ports.has(name)) ports.set(name, 15001 + ports.size);
+      return { address: f.family === 4 ? '10.255.0.1' : 'fd00:255::1', port: ports.get(name)! };
+    }
+    : undefined;
+  const tables = compileTables(model, { node, proxy });
+  const steeredIds = new Set([...tables.backends.values()].filter((b) => b.ip === '10.255.0.1' || b.ip === 'fd00:255::1').map((b) => b.id));
   kernel.load(tables);
   wasm.load(tables);
   const stats = emptyStats();
@@ -121,6 +135,7 @@ export function runDifferential(
       else if (verdict === L.VERDICT.translate) {
         stats.verdicts.translate++;
         choices.add(`${out.svc_id}/${out.backend_id}`);
+        if (steeredIds.has(Number(out.backend_id))) stats.steered++;
       } else {
         stats.verdicts.refuse++;
         const reason = L.REASONS[Number(out.reason)] ?? `reason-${out.reason}`;

@@ -22,6 +22,7 @@ export const TEST_TOOLS = {
   ip: 'iproute2',
   unshare: 'util-linux',
   setpriv: 'util-linux',
+  nsenter: 'util-linux',
   kubectl: 'kubectl',
   haproxy: 'haproxy',
   chromium: 'chromium',

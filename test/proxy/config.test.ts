@@ -161,9 +161,13 @@ plan('filters: redirect, rewrite, header edits and timeouts pass haproxy -c; a m
 plan('the agent logs a Service port once when it becomes L7 and once when it is L4 again', () => {
   const log = new ServingLog();
   const l7 = configOf([service('front'), service('v1'), route('h', [{ matches: [{ headers: [{ name: 'x-canary-user', value: 'true' }] }], backendRefs: [{ name: 'v1', port: 80 }] }])]);
-  const [line] = log.changes(l7.tables);
-  assert.match(line!, /^Service default\/front port 80: L7 \(HTTPRoute default\/h rule 0 matches on headers\): the agent does not run the node proxy yet, so connect\(\) is decided in the kernel on the catch-all rules only/);
-  assert.equal(log.changes(l7.tables), []);
+  const [line] = log.changes(l7.tables, 'the node proxy is not running');
+  assert.match(line!, /^Service default\/front port 80: L7 \(HTTPRoute default\/h rule 0 matches on headers\): the node proxy is not running, so connect\(\) is decided in the kernel on the catch-all rules only/);
+  assert.equal(log.changes(l7.tables, 'the node proxy is not running'), []);
+  // Steered to the proxy: said once, with where.
+  const steered = { ...l7.tables, frontends: l7.tables.frontends.map((f) => ({ ...f, steered: { address: '10.0.0.1', port: 15001 } })) };
+  assert.equal(log.changes(steered), ['Service default/front port 80: L7 (HTTPRoute default/h rule 0 matches on headers): served by the node proxy at 10.0.0.1:15001 (connect() to the ClusterIP is steered there)']);
+  assert.equal(log.changes(steered), []);
   const l4 = configOf([service('front'), service('v1'), route('w', [{ backendRefs: [{ name: 'v1', port: 80 }] }])]);
   assert.equal(log.changes(l4.tables), ['Service default/front port 80: now L4, decided in the kernel at connect()']);
   assert.equal(log.changes(l4.tables), []);
