@@ -112,7 +112,7 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     assert.equal(seen, ['web-1', 'web-2']);
   });
 
-  test('a Deployment scaled from 3 to 1 under looping connections: none fails, and the terminating endpoints the controller publishes are not chosen beside a ready one', async () => {
+  test('a Deployment scaled from 3 to 1 under looping connections: none fails, and the terminating endpoints the controller publishes are not chosen beside a ready one; then to 0: the last, serving and terminating, is used until it stops', async () => {
     const cluster = await started();
     const cp = cluster.controlPlane;
     await cp.create(deployment('default', 'api', 3, { app: 'api' }));
@@ -150,6 +150,30 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     const late = records.filter((r) => BigInt(r.t0) > terminatingSince! + 1_500_000_000n && terminating.has(r.backend!));
     assert.ok(records.some((r) => BigInt(r.t0) > terminatingSince! + 1_500_000_000n && BigInt(r.t0) < terminatingSince! + BigInt(DRAIN_MS - 500) * 1_000_000n), 'connections made while the leaving pods were terminating');
     assert.equal(late.slice(0, 3), [], 'no terminating endpoint chosen while a ready one exists');
+
+    // 1 -> 0: no endpoint is ready; the last pod, serving and terminating, is used until it stops.
+    const lastPod = survivors[0]!;
+    let lastSince: bigint | undefined;
+    const stopLastWatch = cp.admin.watch(slices, (await cp.admin.get(slices)).metadata.resourceVersion, (event) => {
+      for (const e of event.object?.endpoints ?? []) if (e.targetRef?.name === lastPod && e.conditions?.terminating && e.conditions?.serving) lastSince ??= process.hrtime.bigint();
+    }, () => {});
+    const drainTraffic = CLIENTS.map((c) => cluster.client('default', c, vip, 80, 0));
+    await sleep(300);
+    await cp.admin.mergePatch('/apis/apps/v1/namespaces/default/deployments/api', { spec: { replicas: 0 } });
+    await waitFor('the last pod gone', async () => (await cp.admin.get('/api/v1/namespaces/default/pods?labelSelector=app%3Dapi')).items.length === 0, 20000);
+    const drained = await Promise.all(drainTraffic.map((c) => c.stop()));
+    stopLastWatch();
+    assert.ok(lastSince, 'the controller published the last pod as serving and terminating');
+    for (const [i, records] of drained.entries()) {
+      // Past a margin for the slice to reach the agent: the last pod until it stops, then nothing.
+      const after = records.filter((r) => BigInt(r.t0) > lastSince! + 1_500_000_000n).sort((a, b) => (BigInt(a.t0) < BigInt(b.t0) ? -1 : 1));
+      // The first connection that does not get the pod's answer (refused, or cut as the pod is killed) ends its life.
+      const firstError = after.findIndex((r) => r.error || r.backend !== lastPod);
+      const served = firstError < 0 ? after : after.slice(0, firstError);
+      assert.ok(served.length >= 10, `${CLIENTS[i]}: ${served.length} connections to the serving, terminating pod before the first failure: it is used when no endpoint is ready`);
+      const later = firstError < 0 ? [] : after.slice(firstError).filter((r) => r.backend === lastPod);
+      assert.equal(later.slice(0, 3), [], `${CLIENTS[i]}: nothing reached the pod after it stopped`);
+    }
     assert.equal(cluster.kubelet.errors, []);
   });
 
