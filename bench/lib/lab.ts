@@ -8,7 +8,9 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { isBpffs, mountBpffs } from '../../src/loader/index.ts';
 
-export const CGROUP_ROOT = '/sys/fs/cgroup/unified';
+import { CGROUP2_ROOT } from '../../src/loader/cgroup.ts';
+/** The cgroup v2 mount, found in /proc/self/mounts. */
+export const CGROUP_ROOT = CGROUP2_ROOT;
 export const BPFFS = '/sys/fs/bpf';
 const PREFIX = 'meshc-bench-';
 

@@ -2,9 +2,9 @@
 // bpf_links, and keeps the pinned maps equal to what the source (a manifests directory, or the
 // API server) says. Pinned state outlives the agent: routing goes on while it is stopped or
 // restarting, and a new agent adopts what it finds instead of starting over.
-import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { BpfObject, isBpffs, loadObject, mountBpffs, openPinnedLink, type BpfLink } from '../loader/index.ts';
+import { BpfObject, CGROUP2_ROOT, cgroup2Mounts, isBpffs, loadObject, mountBpffs, openPinnedLink, type BpfLink } from '../loader/index.ts';
 import type { Diagnostic, Model } from '../model/types.ts';
 import { CompileCache, compileTables, type CompiledTables } from '../tables/compile.ts';
 import { TableIds } from '../tables/ids.ts';
@@ -20,11 +20,11 @@ import { ServingLog } from '../proxy/serving-log.ts';
 import type { NodeProxy } from './proxy.ts';
 import { sumPerCpu } from '../glue/counters.ts';
 import { cgroupKey, skippedCgroupIds, skippedPodUids } from './skip.ts';
-import { NetpolSync, netpolLog } from '../netpol/agent.ts';
+import { NetpolSync, netpolLog } from './netpol.ts';
 import { acquirePinLock, lockOwners } from './pin-lock.ts';
 import { clearPin, foreignHooks, pinnedLinkId, pinnedMapId, stillAttached } from './links.ts';
 
-export const CGROUP2_ROOT = '/sys/fs/cgroup/unified';
+export { CGROUP2_ROOT, cgroup2Mounts };
 /** Why an agent without a node proxy decides L7 ports in the kernel (serving log). */
 const NO_PROXY = 'meshc agent runs once (no --watch): the node proxy needs a running agent';
 export const DEFAULT_PIN = '/sys/fs/bpf/meshc';
@@ -74,25 +74,9 @@ export function attachablePrograms(obj: BpfObject): { name: string; attachType: 
 }
 
 /** Mount points of cgroup v2 hierarchies, from /proc/self/mounts. */
-export function cgroup2Mounts(mounts = readMounts()): string[] {
-  return mounts
-    .split('\n')
-    .map((line) => line.split(' '))
-    .filter((fields) => fields[2] === 'cgroup2')
-    .map((fields) => fields[1]!.replace(/\\040/g, ' '));
-}
-
-function readMounts(): string {
-  try {
-    return readFileSync('/proc/self/mounts', 'utf8');
-  } catch {
-    return '';
-  }
-}
-
 /**
  * Resolves `--cgroup`: an absolute cgroup v2 directory, or a path relative to the cgroup v2
- * mount (/sys/fs/cgroup/unified here, /sys/fs/cgroup on most hosts). The root of a hierarchy is
+ * mount (found in /proc/self/mounts: /sys/fs/cgroup on most hosts). The root of a hierarchy is
  * refused unless the user asked for it with exactly "/".
  */
 export function resolveCgroup(arg: string, mounts = cgroup2Mounts()): string {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Agent, DEFAULT_PIN, detach, resolveCgroup, type SyncResult } from '../agent/agent.ts';
+import { Agent, CGROUP2_ROOT, DEFAULT_PIN, detach, resolveCgroup, type SyncResult } from '../agent/agent.ts';
 import { observeRefusals, observeSync } from '../agent/observe.ts';
 import { AgentMetrics } from '../metrics/metrics.ts';
 import { MetricsServer, type Readiness } from '../metrics/server.ts';
@@ -31,7 +31,8 @@ stale entries only after its first full sync. --detach removes everything.
 Options:
   --manifests DIR     manifests to route by (repeatable)
   --cgroup PATH       cgroup v2 directory whose processes are routed: absolute, or relative to
-                      /sys/fs/cgroup/unified. The root cgroup is refused unless given as "/".
+                      the cgroup v2 mount (${CGROUP2_ROOT} here). The root cgroup is refused
+                      unless given as "/".
   --pin DIR           bpffs directory for pinned links and maps (default ${DEFAULT_PIN})
   --watch             apply changes to the manifests as they happen (until SIGTERM/SIGINT)
   --kubeconfig FILE   watch this cluster's API server (default without --manifests: in-cluster)

@@ -20,6 +20,6 @@ export { BpfObject, loadObject, type OpenOptions, type ProgramSpec, type MapSpec
 export { BpfMap, openPinnedMap, type MapInfo, type UpdateFlag, type BatchSupport } from './map.ts';
 export { BpfProgram, openPinnedProgram, type ProgramInfo, type TestRunOptions, type TestRunResult } from './program.ts';
 export { BpfLink, openPinnedLink, type LinkInfo } from './link.ts';
-export { queryCgroup, type AttachedProgram } from './cgroup.ts';
+export { queryCgroup, cgroup2Mounts, CGROUP2_ROOT, type AttachedProgram } from './cgroup.ts';
 export { isBpffs, mountBpffs, unpin } from './bpffs.ts';
 export { RingBuffer, openRingBuffer, type RingBufferOptions } from './ring-buffer.ts';

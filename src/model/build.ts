@@ -14,7 +14,7 @@ import { serviceEndpoints } from './endpoints.ts';
 import { checkRouteReferences, readHTTPRoute } from './httproute.ts';
 import { readReferenceGrant } from './reference-grant.ts';
 import { parseCidr, type Cidr } from './ip.ts';
-import { readNetworkPolicies } from '../netpol/model.ts';
+import { readNetworkPolicies } from './netpol.ts';
 
 export type { ManifestDoc } from './manifest-doc.ts';
 

@@ -1,7 +1,7 @@
 // The typed model of Kubernetes state that every source (manifest files, the API server) produces
 // and the table compiler consumes. Pure data: no I/O, usable in Node and in the browser.
 import type { ALG } from '../generated/constants.ts';
-import type { NetworkPolicy } from '../netpol/types.ts';
+import type { NetworkPolicy } from './netpol-types.ts';
 
 export type Protocol = 'TCP' | 'UDP' | 'SCTP';
 export type Family = 4 | 6;

@@ -11,8 +11,8 @@ import { formatAddress, formatCidr, parseAddress, parseCidr, type Cidr } from '.
 import * as L from '../tables/layouts.ts';
 import { addressWords, encode, hex } from '../tables/codec.ts';
 import type { MapRows } from '../tables/compile.ts';
-import { selects } from './selector.ts';
-import { policyName, type NetworkPeer, type NetworkPolicy, type NetworkPort, type NetworkRule } from './types.ts';
+import { selects } from '../model/netpol-selector.ts';
+import { policyName, type NetworkPeer, type NetworkPolicy, type NetworkPort, type NetworkRule } from '../model/netpol-types.ts';
 
 export const NP_MAPS = ['mc_np_prefixes', 'mc_np_addrs', 'mc_np_identities', 'mc_np_ports', 'mc_np_rules'] as const satisfies readonly L.MapName[];
 export type NpMapName = (typeof NP_MAPS)[number];

@@ -5,7 +5,7 @@ import type { Model } from '../model/types.ts';
 import type { PolicyInstance } from '../wasm/instance.ts';
 import { simulate, SimulateError, type SimulateResult } from '../sim/simulate.ts';
 import type { Expectation, PolicyTestCase, RouteRef } from './format.ts';
-import { checkDenied } from '../netpol/expect.ts';
+import { checkDenied } from './netpol-expect.ts';
 
 export type VerdictStatus = 'pass' | 'fail' | 'error';
 

@@ -5,7 +5,7 @@
 import { LineCounter, parseDocument, isScalar, Scalar, type Document } from 'yaml';
 import { documentValue, YAML_OPTIONS } from '../model/parse.ts';
 import { parseTarget, type ServiceTarget } from '../sim/target.ts';
-import { readDenied, type DeniedExpectation } from '../netpol/expect.ts';
+import { readDenied, type DeniedExpectation } from './netpol-expect.ts';
 
 /** Where the manifests under test come from. */
 export type ManifestSource = { paths: string[]; line?: number } | { inline: string; line?: number; firstLine?: number };

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
-import { kernelSkipReason, kernelSuite, ROOT } from '../kernel/env.ts';
+import { CGROUP_ROOT, kernelSkipReason, kernelSuite, ROOT } from '../kernel/env.ts';
 import { missingTools } from '../../bench/lib/tools.ts';
 
 const SETUPS = ['no-mesh', 'meshc', 'iptables', 'sidecar-tcp', 'sidecar-http', 'node-proxy'];
@@ -112,6 +112,6 @@ kernelSuite('bench: npm run bench -- --quick', skipReason(), (s) => {
 function benchState(): string[] {
   const pins = readdirSync('/sys/fs/bpf').filter((d) => d.startsWith('meshc-bench-')).map((d) => `pin ${d}`);
   const netns = spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l.startsWith('meshc-bench-')).map((l) => `netns ${l.split(' ')[0]}`);
-  const cgroups = readdirSync('/sys/fs/cgroup/unified').filter((d) => d.startsWith('meshc-bench-')).map((d) => `cgroup ${d}`);
+  const cgroups = readdirSync(CGROUP_ROOT).filter((d) => d.startsWith('meshc-bench-')).map((d) => `cgroup ${d}`);
   return [...pins, ...netns, ...cgroups];
 }

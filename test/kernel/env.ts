@@ -6,10 +6,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { isBpffs, isNativeAvailable, mountBpffs, NATIVE_ADDON_MISSING } from '../../src/loader/index.ts';
+import { CGROUP2_ROOT, isBpffs, isNativeAvailable, mountBpffs, NATIVE_ADDON_MISSING } from '../../src/loader/index.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const CGROUP_ROOT = '/sys/fs/cgroup/unified';
+/** The cgroup v2 mount, found in /proc/self/mounts. */
+export const CGROUP_ROOT = CGROUP2_ROOT;
 export const BPFFS = '/sys/fs/bpf';
 
 /**

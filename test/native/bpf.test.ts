@@ -4,7 +4,7 @@
 // each suite skips with a reason, which is a failure when MESHC_REQUIRE_KERNEL=1.
 //
 // Kernel safety: pins live under a fresh directory in /sys/fs/bpf, the cgroup is one this test
-// creates under /sys/fs/cgroup/unified, and everything is removed in after/finally hooks.
+// creates under the cgroup v2 mount (from /proc/self/mounts), and everything is removed in after/finally hooks.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, readdirSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import { suite } from 'uvu';
+import { CGROUP_ROOT as KERNEL_CGROUP_ROOT } from '../kernel/env.ts';
 import * as assert from 'uvu/assert';
 
 import {
@@ -36,7 +37,7 @@ import {
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
-const CGROUP_ROOT = '/sys/fs/cgroup/unified';
+const CGROUP_ROOT = KERNEL_CGROUP_ROOT;
 const BPFFS = '/sys/fs/bpf';
 
 // ---- preconditions ----
@@ -659,7 +660,7 @@ kernelSuite('bpf: cgroup link', (s) => {
   s('names the cgroup or attach type it cannot use', () => {
     const obj = loadObject(objects.probe);
     try {
-      throwsBpf(() => obj.program('probe_connect4').attachCgroup('/sys/fs/cgroup/unified/meshc-no-such-cgroup'), 'ENOENT', /^cgroup \/sys\/fs\/cgroup\/unified\/meshc-no-such-cgroup: open: ENOENT$/);
+      throwsBpf(() => obj.program('probe_connect4').attachCgroup(`${CGROUP_ROOT}/meshc-no-such-cgroup`), 'ENOENT', new RegExp(`^cgroup ${CGROUP_ROOT}/meshc-no-such-cgroup: open: ENOENT$`));
       assert.throws(() => obj.program('probe_connect4').attachCgroup(CGROUP_ROOT, 'connect4'), /unknown attach type "connect4"/);
     } finally {
       obj.close();

@@ -10,7 +10,7 @@ import { compilePolicy } from '../../src/build/compile.ts';
 import { loadObject, type BpfObject } from '../../src/loader/index.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
-import { NetpolSync } from '../../src/netpol/agent.ts';
+import { NetpolSync } from '../../src/agent/netpol.ts';
 import { formatNetpol, readNetpol } from '../../src/netpol/inspect.ts';
 import { compileNetpol } from '../../src/netpol/tables.ts';
 import { decode } from '../../src/tables/codec.ts';

@@ -9,10 +9,10 @@ import type { BpfObject } from '../loader/index.ts';
 import { KernelSink } from '../sinks/kernel.ts';
 import * as L from '../tables/layouts.ts';
 import { encode, hex } from '../tables/codec.ts';
-import { cgroupKey } from '../agent/skip.ts';
-import { compileNetpol, NP_MAPS, type NetpolTables, type NpMapName } from './tables.ts';
+import { cgroupKey } from './skip.ts';
+import { compileNetpol, NP_MAPS, type NetpolTables, type NpMapName } from '../netpol/tables.ts';
 import { encodeName, nameKey, readNames } from '../glue/names.ts';
-import { netpolNames } from './names.ts';
+import { netpolNames } from '../netpol/names.ts';
 
 const POD_DIR = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/;
 const MAX_DEPTH = 8;

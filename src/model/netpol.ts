@@ -1,7 +1,7 @@
 // The model's hook for network policy: the objects of both kinds, read and in a stable order.
-import type { KubeObject } from '../model/objects.ts';
-import { readCiliumNetworkPolicy, readNetworkPolicy } from './read.ts';
-import type { NetworkPolicy } from './types.ts';
+import type { KubeObject } from './objects.ts';
+import { readCiliumNetworkPolicy, readNetworkPolicy } from './netpol-read.ts';
+import type { NetworkPolicy } from './netpol-types.ts';
 
 export function readNetworkPolicies(policies: readonly KubeObject[], cilium: readonly KubeObject[]): NetworkPolicy[] {
   const read = [...policies.map(readNetworkPolicy), ...cilium.map(readCiliumNetworkPolicy)].filter((p) => p !== undefined);

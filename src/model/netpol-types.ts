@@ -1,6 +1,6 @@
 // The network policy model: NetworkPolicy (networking.k8s.io/v1) and CiliumNetworkPolicy
 // (cilium.io/v2) read into one shape, which src/netpol/tables.ts compiles into identities and rules.
-import type { ObjectMeta, Protocol } from '../model/types.ts';
+import type { ObjectMeta, Protocol } from './types.ts';
 
 export interface LabelRequirement {
   key: string;

@@ -1,8 +1,8 @@
 // Label selectors: reading them from a manifest, as the API server validates them, and matching.
-import type { FieldPath } from '../model/manifest-doc.ts';
-import type { Reporter } from '../model/diagnostics.ts';
-import { isFields, listAt, stringAt, stringMapAt, type Fields } from '../model/fields.ts';
-import type { LabelRequirement, LabelSelector } from './types.ts';
+import type { FieldPath } from './manifest-doc.ts';
+import type { Reporter } from './diagnostics.ts';
+import { isFields, listAt, stringAt, stringMapAt, type Fields } from './fields.ts';
+import type { LabelRequirement, LabelSelector } from './netpol-types.ts';
 
 const OPERATORS: readonly LabelRequirement['operator'][] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 

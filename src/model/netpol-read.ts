@@ -1,15 +1,15 @@
 // Reading NetworkPolicy (networking.k8s.io/v1) and CiliumNetworkPolicy (cilium.io/v2) objects
 // into the one NetworkPolicy shape, checked as the API server checks them: a bad policy is left
 // out with an error naming the object and the field; what meshc does not enforce is a warning.
-import type { KubeObject } from '../model/objects.ts';
-import type { FieldPath } from '../model/manifest-doc.ts';
-import type { Reporter } from '../model/diagnostics.ts';
-import type { Protocol } from '../model/types.ts';
-import { isFields, listAt, mappingAt, stringAt, describe, type Fields } from '../model/fields.ts';
-import { formatCidr, parseAddress, type Cidr } from '../model/ip.ts';
-import { isContainerPortName } from '../model/service.ts';
-import { EVERYTHING, readSelector, readSelectorAt } from './selector.ts';
-import type { LabelSelector, NetworkPeer, NetworkPolicy, NetworkPort, NetworkRule } from './types.ts';
+import type { KubeObject } from './objects.ts';
+import type { FieldPath } from './manifest-doc.ts';
+import type { Reporter } from './diagnostics.ts';
+import type { Protocol } from './types.ts';
+import { isFields, listAt, mappingAt, stringAt, describe, type Fields } from './fields.ts';
+import { formatCidr, parseAddress, type Cidr } from './ip.ts';
+import { isContainerPortName } from './service.ts';
+import { EVERYTHING, readSelector, readSelectorAt } from './netpol-selector.ts';
+import type { LabelSelector, NetworkPeer, NetworkPolicy, NetworkPort, NetworkRule } from './netpol-types.ts';
 
 const PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
