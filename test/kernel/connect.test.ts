@@ -3,21 +3,21 @@
 // (TCP, UDP connected and unconnected, IPv6, v4-mapped), getpeername/recvmsg showing the
 // ClusterIP, ECONNREFUSED for a Service without endpoints, live-connection counts (taken at connect(), given back at the socket's release),
 // metrics and ring-buffer events. Everything is removed in finally: links, pins, cgroup, netns.
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import * as assert from 'uvu/assert';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
-import { loadObject, openRingBuffer, possibleCpus, type BpfLink, type BpfObject } from '../../src/loader/index.ts';
+import { loadObject, openRingBuffer, type BpfLink, type BpfObject } from '../../src/loader/index.ts';
 import { compilePolicy } from '../../src/build/compile.ts';
 import { writeTables } from '../../src/sinks/apply.ts';
 import { KernelSink } from '../../src/sinks/kernel.ts';
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
-import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir, removePinDir } from './env.ts';
+import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir } from './env.ts';
+import { disposeHookLab, ip, lineReader, perCpuSum } from './hook-lab.ts';
 
 const SMOKE = new URL('./smoke/', import.meta.url).pathname;
 const POD4 = '10.244.0.10';
@@ -76,10 +76,6 @@ endpoints: [{ addresses: ["${POD4}"], conditions: { ready: true } }]
 const METRIC = { noEndpoints: 1, translated: 8, reversed: 9, established: 10, closed: 11 };
 const EV = { translate: 1, refuse: 2, established: 3, close: 4 };
 
-function ip(args: string[]): void {
-  const res = spawnSync('ip', args, { encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`ip ${args.join(' ')}: ${res.stderr.trim()}`);
-}
 
 function counter(obj: BpfObject, mapName: string, index: number): number {
   const key = Buffer.alloc(4);
@@ -90,12 +86,7 @@ function counter(obj: BpfObject, mapName: string, index: number): number {
 
 /** A per-CPU u64 counter, summed. */
 function metric(obj: BpfObject, index: number): number {
-  const key = Buffer.alloc(4);
-  key.writeUInt32LE(index);
-  const value = obj.map('mc_metrics').lookup(key)!;
-  let sum = 0;
-  for (let cpu = 0; cpu < possibleCpus(); cpu++) sum += Number(value.readBigUInt64LE(cpu * 8));
-  return sum;
+  return perCpuSum(obj, 'mc_metrics', index);
 }
 
 function backendId(tables: CompiledTables, address: string, port: number): number {
@@ -111,28 +102,6 @@ async function until(check: () => boolean, what: string, ms = 2000): Promise<voi
   }
 }
 
-/** Lines of a child's stdout, one promise per expected line. */
-function lineReader(child: ChildProcessWithoutNullStreams): () => Promise<string> {
-  const queue: string[] = [];
-  const waiters: Array<(line: string) => void> = [];
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const waiter = waiters.shift();
-    if (waiter) waiter(line);
-    else queue.push(line);
-  });
-  return () =>
-    new Promise((resolve, reject) => {
-      const line = queue.shift();
-      if (line !== undefined) return resolve(line);
-      const timer = setTimeout(() => reject(new Error(`no output from child; stderr: ${stderr}`)), 10000);
-      waiters.push((l) => {
-        clearTimeout(timer);
-        resolve(l);
-      });
-    });
-}
 
 kernelSuite('kernel: connect() through the hooks', kernelSkipReason({ cgroup: true, netns: true }), (s) => {
   s('ClusterIP translation, reverse translation, refusal, connection counts and events', async () => {
@@ -225,20 +194,7 @@ kernelSuite('kernel: connect() through the hooks', kernelSkipReason({ cgroup: tr
       assert.ok(ofWeb.some((e) => e.type === EV.close && e.cookie === established.cookie), 'close event of the same socket');
       assert.is(events.filter((e) => e.type === EV.refuse && e.reason === 1).length, 2, 'refusal events with reason no-endpoints');
     } finally {
-      for (const child of children) child.kill('SIGKILL');
-      await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
-      for (const link of links) link.detach();
-      obj?.close();
-      if (pins) removePinDir(pins);
-      if (existsSync(cgroup)) {
-        // Leftover members (none expected) go back to the parent cgroup first.
-        for (const pid of readFileSync(path.join(cgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
-          writeFileSync(path.join(CGROUP_ROOT, 'cgroup.procs'), pid);
-        }
-        rmdirSync(cgroup);
-      }
-      if (netnsMade) spawnSync('ip', ['netns', 'del', netns]);
-      if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+      await disposeHookLab({ children, links, obj, pins, cgroup, netns, netnsMade, buildDir });
     }
   });
 });

@@ -11,6 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CGROUP_ROOT, makePinDir } from '../kernel/env.ts';
 import { MESHC_BIN, runMeshc } from '../helpers/meshc.ts';
+import { run } from '../agent/live/lab.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 export const NODE_IP = '172.31.250.1';
@@ -41,10 +42,6 @@ export interface Request {
   headers?: Record<string, string>;
 }
 
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.trim()}`);
-}
 
 export class L7Lab {
   readonly id = randomBytes(3).toString('hex');

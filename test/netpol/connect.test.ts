@@ -4,16 +4,15 @@
 // UDP sendmsg, to a pod and to a Service whose backend is denied), denials are counted by reason
 // and reported with client, destination and policy, and a policy change applies to the next
 // connect(). Everything is removed in finally: links, pins, cgroup, netns.
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import * as assert from 'uvu/assert';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
-import { loadObject, openRingBuffer, possibleCpus, type BpfLink, type BpfObject } from '../../src/loader/index.ts';
+import { loadObject, openRingBuffer, type BpfLink, type BpfObject } from '../../src/loader/index.ts';
 import { compilePolicy } from '../../src/build/compile.ts';
 import { writeTables } from '../../src/sinks/apply.ts';
 import { KernelSink } from '../../src/sinks/kernel.ts';
@@ -23,7 +22,8 @@ import * as L from '../../src/tables/layouts.ts';
 import { encode, wordsAddress } from '../../src/tables/codec.ts';
 import { decodeDenial, formatDenial } from '../../src/netpol/monitor.ts';
 import { netpolNames } from '../../src/netpol/names.ts';
-import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
+import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir } from '../kernel/env.ts';
+import { disposeHookLab, ip, lineReader, perCpuSum } from '../kernel/hook-lab.ts';
 
 const E2E = new URL('./e2e/', import.meta.url).pathname;
 const CLIENT = '10.244.0.20';
@@ -56,40 +56,11 @@ spec:
   ].join('\n---\n');
 }
 
-function ip(args: string[]): void {
-  const res = spawnSync('ip', args, { encoding: 'utf8' });
-  if (res.status !== 0) throw new Error(`ip ${args.join(' ')}: ${res.stderr.trim()}`);
-}
 
 function denials(obj: BpfObject, reason: number): number {
-  const key = Buffer.alloc(4);
-  key.writeUInt32LE(reason);
-  const value = obj.map('mc_np_metrics').lookup(key)!;
-  let sum = 0;
-  for (let cpu = 0; cpu < possibleCpus(); cpu++) sum += Number(value.readBigUInt64LE(cpu * 8));
-  return sum;
+  return perCpuSum(obj, 'mc_np_metrics', reason);
 }
 
-function lineReader(child: ChildProcessWithoutNullStreams): () => Promise<string> {
-  const queue: string[] = [];
-  const waiters: Array<(line: string) => void> = [];
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += d));
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const waiter = waiters.shift();
-    if (waiter) waiter(line);
-    else queue.push(line);
-  });
-  return () => new Promise((resolve, reject) => {
-    const line = queue.shift();
-    if (line !== undefined) return resolve(line);
-    const timer = setTimeout(() => reject(new Error(`no output from child; stderr: ${stderr}`)), 10000);
-    waiters.push((l) => {
-      clearTimeout(timer);
-      resolve(l);
-    });
-  });
-}
 
 function writeNetpol(obj: BpfObject, tables: NetpolTables, previous: NetpolTables | undefined, cgroupId: bigint, client: string): void {
   const sink = new KernelSink(obj);
@@ -187,19 +158,7 @@ kernelSuite('kernel: network policy at connect()', kernelSkipReason({ cgroup: tr
       assert.ok(ms < 1000, `applied within a second (${ms.toFixed(1)} ms)`);
       console.log(`  policy change: compile + write + the next connect() succeeding took ${ms.toFixed(1)} ms`);
     } finally {
-      for (const child of children) child.kill('SIGKILL');
-      await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once('exit', r)))));
-      for (const link of links) link.detach();
-      obj?.close();
-      if (pins) removePinDir(pins);
-      if (existsSync(cgroup)) {
-        for (const pid of readFileSync(path.join(cgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
-          writeFileSync(path.join(CGROUP_ROOT, 'cgroup.procs'), pid);
-        }
-        rmdirSync(cgroup);
-      }
-      if (netnsMade) spawnSync('ip', ['netns', 'del', netns]);
-      if (buildDir) rmSync(buildDir, { recursive: true, force: true });
+      await disposeHookLab({ children, links, obj, pins, cgroup, netns, netnsMade, buildDir });
     }
   });
 });

@@ -22,7 +22,8 @@ export interface ConnectionRecord {
   error?: string;
 }
 
-function run(cmd: string, args: string[]): void {
+/** Runs a command; throws with its stderr when it fails. */
+export function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: ${r.stderr.trim()}`);
 }
