@@ -189,6 +189,13 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     }
   });
 
+  test('every agent says that NetworkPolicy is not watched from the API server yet (live never differs from simulate in silence)', async () => {
+    const cluster = await started();
+    for (const [node, agent] of cluster.agents) {
+      assert.ok(agent.log.some((l) => /network policy: NetworkPolicy and CiliumNetworkPolicy are not watched from the API server yet/.test(l)), `agent ${node} did not say so; log:\n${agent.log.slice(0, 20).join('\n')}`);
+    }
+  });
+
   test('kubectl (Debian\'s) works against the harness: nodes Ready, the pods the harness runs with their addresses, and deploy/ accepted whole by the real API server (server-side dry run)', async () => {
     const cluster = await started();
     const cp = cluster.controlPlane;
