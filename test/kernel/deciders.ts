@@ -96,24 +96,7 @@ export class KernelDecider implements Decider {
   }
 
   run(batch: Buffer, count: number): Buffer {
-    const out = Buffer.alloc(count * SLOT.size);
-    const harness = this.obj!.map('mc_harness');
-    const prog = this.obj!.program('mc_harness_decide');
-    const key = Buffer.alloc(4);
-    const value = Buffer.alloc(harness.valueSize);
-    for (let start = 0; start < count; start += this.capacity) {
-      const n = Math.min(this.capacity, count - start);
-      value.fill(0);
-      batch.copy(value, 0, start * SLOT.size, (start + n) * SLOT.size);
-      harness.update(key, value);
-      const ctx = Buffer.alloc(8);
-      ctx.writeUInt32LE(n, 0);
-      const res = prog.testRun({ ctx });
-      if (res.retval !== 0) throw new Error(`program mc_harness_decide: test_run returned ${res.retval | 0}`);
-      const result = harness.lookup(key)!;
-      result.copy(out, start * SLOT.size, 0, n * SLOT.size);
-    }
-    return out;
+    return runHarnessBatches(this.obj!, 'mc_harness', 'mc_harness_decide', SLOT.size, this.capacity, batch, count);
   }
 
   close(): void {
@@ -168,4 +151,29 @@ export class WasmDecider implements Decider {
   }
 
   close(): void {}
+}
+
+/**
+ * Runs `count` slots of `batch` (each `slotSize` bytes) through a SEC("syscall") harness program:
+ * `capacity` slots at a time are written to slot 0 of the array map `mapName`, the program runs
+ * with ctx { count }, and the slots it filled in are read back, in order.
+ */
+export function runHarnessBatches(obj: BpfObject, mapName: string, programName: string, slotSize: number, capacity: number, batch: Buffer, count: number): Buffer {
+  const out = Buffer.alloc(count * slotSize);
+  const map = obj.map(mapName);
+  const prog = obj.program(programName);
+  const key = Buffer.alloc(4);
+  const value = Buffer.alloc(map.valueSize);
+  for (let start = 0; start < count; start += capacity) {
+    const n = Math.min(capacity, count - start);
+    value.fill(0);
+    batch.copy(value, 0, start * slotSize, (start + n) * slotSize);
+    map.update(key, value);
+    const ctx = Buffer.alloc(8);
+    ctx.writeUInt32LE(n, 0);
+    const res = prog.testRun({ ctx });
+    if (res.retval !== 0) throw new Error(`program ${programName}: test_run returned ${res.retval | 0}`);
+    map.lookup(key)!.copy(out, start * slotSize, 0, n * slotSize);
+  }
+  return out;
 }

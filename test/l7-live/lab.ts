@@ -4,14 +4,14 @@
 // dispose() even when the test failed.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { CGROUP_ROOT, makePinDir } from '../kernel/env.ts';
 import { MESHC_BIN, runMeshc } from '../helpers/meshc.ts';
-import { run } from '../agent/live/lab.ts';
+import { removeCgroupTree, run } from '../agent/live/lab.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 export const NODE_IP = '172.31.250.1';
@@ -211,19 +211,3 @@ endpoints: ${JSON.stringify(pods.map((ip) => ({ addresses: [ip], conditions: { r
 `;
 }
 
-/** Kills what is left in a cgroup tree of ours and removes it, deepest first. */
-function removeCgroupTree(dir: string): void {
-  if (!existsSync(dir)) return;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) removeCgroupTree(path.join(dir, entry.name));
-  }
-  for (let i = 0; i < 50 && existsSync(dir); i++) {
-    try {
-      const procs = readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim();
-      for (const pid of procs.split('\n').filter(Boolean)) spawnSync('kill', ['-9', pid]);
-      rmdirSync(dir);
-    } catch {
-      spawnSync('sleep', ['0.1']);
-    }
-  }
-}

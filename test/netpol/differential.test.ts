@@ -17,6 +17,7 @@ import { loadNetpol } from '../../src/netpol/wasm.ts';
 import * as L from '../../src/tables/layouts.ts';
 import { addressWords, encode, hex, netPort } from '../../src/tables/codec.ts';
 import { kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
+import { runHarnessBatches } from '../kernel/deciders.ts';
 import { randomDecision, randomPolicyModel, Rng, type NetDecisionInput } from './random-policies.ts';
 
 const DECISIONS = Number(process.env.MESHC_NETPOL_DECISIONS ?? 1_000_000);
@@ -65,23 +66,7 @@ class KernelNetpol {
     this.previous = tables;
   }
   run(batch: Buffer, count: number): Buffer {
-    const out = Buffer.alloc(count * SLOT.size);
-    const map = this.obj!.map('mc_np_harness');
-    const prog = this.obj!.program('mc_harness_netpol');
-    const key = Buffer.alloc(4);
-    const value = Buffer.alloc(map.valueSize);
-    for (let start = 0; start < count; start += this.capacity) {
-      const n = Math.min(this.capacity, count - start);
-      value.fill(0);
-      batch.copy(value, 0, start * SLOT.size, (start + n) * SLOT.size);
-      map.update(key, value);
-      const ctx = Buffer.alloc(8);
-      ctx.writeUInt32LE(n, 0);
-      const res = prog.testRun({ ctx });
-      if (res.retval !== 0) throw new Error(`program mc_harness_netpol: test_run returned ${res.retval | 0}`);
-      map.lookup(key)!.copy(out, start * SLOT.size, 0, n * SLOT.size);
-    }
-    return out;
+    return runHarnessBatches(this.obj!, 'mc_np_harness', 'mc_harness_netpol', SLOT.size, this.capacity, batch, count);
   }
   close(): void {
     this.obj?.close();

@@ -209,7 +209,7 @@ export function tally(records: ConnectionRecord[]): Map<string, number> {
 }
 
 /** Kills what is left in a cgroup tree of ours and removes it, deepest first. */
-function removeCgroupTree(dir: string): void {
+export function removeCgroupTree(dir: string): void {
   if (!existsSync(dir)) return;
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) removeCgroupTree(path.join(dir, entry.name));
