@@ -2,54 +2,15 @@
 // and changed rows first, stale ones removed after) and mc_np_endpoints: every pod's cgroup, and
 // every cgroup below it (the containers'), to the pod's identity, found by the pod UID in the
 // cgroup's name as kubelet names it (the same rule as meshc.io/skip, src/agent/skip.ts).
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Model } from '../model/types.ts';
 import type { BpfObject } from '../loader/index.ts';
 import { KernelSink } from '../sinks/kernel.ts';
 import * as L from '../tables/layouts.ts';
 import { encode, hex } from '../tables/codec.ts';
-import { cgroupKey } from './skip.ts';
+import { cgroupKey, podCgroups } from './skip.ts';
 import { compileNetpol, NP_MAPS, type NetpolTables, type NpMapName } from '../netpol/tables.ts';
 import { encodeName, nameKey, readNames } from '../glue/names.ts';
 import { netpolNames } from '../netpol/names.ts';
-
-const POD_DIR = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})/;
-const MAX_DEPTH = 8;
-
-/** Cgroup ids (directory inodes) of each pod's cgroup and everything below it, by pod UID. */
-export function podCgroups(root: string, uids: ReadonlySet<string>): Map<string, bigint[]> {
-  const found = new Map<string, bigint[]>();
-  if (uids.size === 0) return found;
-  const addTree = (dir: string, depth: number, into: bigint[]) => {
-    try {
-      into.push(statSync(dir, { bigint: true }).ino);
-    } catch {
-      return; // gone while we looked
-    }
-    if (depth < MAX_DEPTH) for (const child of subdirs(dir)) addTree(join(dir, child), depth + 1, into);
-  };
-  const search = (dir: string, depth: number) => {
-    for (const child of subdirs(dir)) {
-      const uid = POD_DIR.exec(child)?.[1]?.replaceAll('_', '-');
-      if (uid && uids.has(uid)) {
-        const ids = found.get(uid) ?? [];
-        addTree(join(dir, child), depth + 1, ids);
-        found.set(uid, ids);
-      } else if (depth < MAX_DEPTH) search(join(dir, child), depth + 1);
-    }
-  };
-  search(root, 0);
-  return found;
-}
-
-function subdirs(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
-  } catch {
-    return [];
-  }
-}
 
 export interface NetpolSyncStats {
   policies: number;

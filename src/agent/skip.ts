@@ -22,21 +22,36 @@ export function skippedPodUids(model: Model): Set<string> {
 
 /** Cgroup ids (the directories' inode numbers) of the skipped pods' cgroups and everything below. */
 export function skippedCgroupIds(root: string, uids: Set<string>): Set<bigint> {
-  const ids = new Set<bigint>();
-  if (uids.size === 0) return ids;
-  const addTree = (dir: string, depth: number) => {
-    ids.add(statSync(dir, { bigint: true }).ino);
-    if (depth < MAX_DEPTH) for (const child of subdirs(dir)) addTree(join(dir, child), depth + 1);
+  return new Set([...podCgroups(root, uids).values()].flat());
+}
+
+/**
+ * Cgroup ids of each pod's cgroup and everything below it (the containers'), by pod UID: the
+ * pods are found below `root` by the UID in the directory's name, as kubelet names it.
+ */
+export function podCgroups(root: string, uids: ReadonlySet<string>): Map<string, bigint[]> {
+  const found = new Map<string, bigint[]>();
+  if (uids.size === 0) return found;
+  const addTree = (dir: string, depth: number, into: bigint[]) => {
+    try {
+      into.push(statSync(dir, { bigint: true }).ino);
+    } catch {
+      return; // gone while we looked
+    }
+    if (depth < MAX_DEPTH) for (const child of subdirs(dir)) addTree(join(dir, child), depth + 1, into);
   };
   const search = (dir: string, depth: number) => {
     for (const child of subdirs(dir)) {
-      const match = POD_DIR.exec(child);
-      if (match && uids.has(match[1]!.replaceAll('_', '-'))) addTree(join(dir, child), depth + 1);
-      else if (depth < MAX_DEPTH) search(join(dir, child), depth + 1);
+      const uid = POD_DIR.exec(child)?.[1]?.replaceAll('_', '-');
+      if (uid && uids.has(uid)) {
+        const ids = found.get(uid) ?? [];
+        addTree(join(dir, child), depth + 1, ids);
+        found.set(uid, ids);
+      } else if (depth < MAX_DEPTH) search(join(dir, child), depth + 1);
     }
   };
   search(root, 0);
-  return ids;
+  return found;
 }
 
 function subdirs(dir: string): string[] {
