@@ -2,7 +2,7 @@
 // validity, never a key. The agent keeps SVIDs in memory; it writes this summary to a file beside
 // its state (bpffs, where the pins are, takes no regular files), named after its pin directory so
 // two agents on one machine (tests) do not share one.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { HeldIdentity } from './store.ts';
@@ -42,4 +42,9 @@ export function readIdentityStatus(pin: string): IdentityStatus | undefined {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new Error(`${identityStatusPath(pin)}: ${(error as Error).message}`);
   }
+}
+
+/** An agent that stops holds nothing: its status goes with it. */
+export function removeIdentityStatus(pin: string): void {
+  rmSync(identityStatusPath(pin), { force: true });
 }
