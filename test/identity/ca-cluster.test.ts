@@ -9,7 +9,7 @@
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseAllDocuments } from 'yaml';
@@ -25,6 +25,7 @@ import { ApiError } from '../cluster/api.ts';
 import type { TestCluster } from '../cluster/cluster.ts';
 import { clusterSuite } from '../cluster/suite.ts';
 import { makePinDir, removePinDir, ROOT } from '../kernel/env.ts';
+import { kustomize, patchedDaemonSet } from './deploy-render.ts';
 
 const TD = 'cluster.test';
 const AGENT_SA = 'meshc-system/meshc-agent';
@@ -269,5 +270,42 @@ clusterSuite('meshc ca on the real control plane', { nodes: 2, agents: false }, 
       removePinDir(pin);
     }
     assert.is(readIdentityStatus(pin), undefined, 'a stopped agent holds nothing: its status file is gone');
+  });
+  test('deploy/ca/ and the patched DaemonSet pass the API server (dry run); meshc ca serve with the Deployment\'s args signs', async () => {
+    const f = await ready();
+    const objects = kustomize('deploy/ca/')!;
+    const patched = patchedDaemonSet();
+    for (const object of [...objects.filter((o) => ['ConfigMap', 'Deployment', 'Service'].includes(o.kind)), patched]) {
+      const created = await f.cluster.controlPlane.admin.create(`${await f.cluster.controlPlane.pathOf(object)}?dryRun=All`, object);
+      assert.is(created.metadata.name, object.metadata.name, `${object.kind} ${object.metadata.name}`);
+    }
+    // The Deployment's own arguments, $(VAR)s from its ConfigMap, files from a root made by `meshc ca init`.
+    const config = objects.find((o) => o.kind === 'ConfigMap').data;
+    const deployment = objects.find((o) => o.kind === 'Deployment');
+    const rootDir = path.join(f.cluster.dir, 'deployed-root');
+    const cli = path.join(ROOT, 'bin/meshc.js');
+    const init = spawnSync(process.execPath, [cli, 'ca', 'init', '--trust-domain', config.MESHC_TRUST_DOMAIN, '--out', rootDir], { cwd: ROOT, encoding: 'utf8' });
+    assert.is(init.status, 0, init.stderr);
+    const files: Record<string, string> = { '/etc/meshc-ca/root/root.crt': path.join(rootDir, 'root.crt'), '/etc/meshc-ca/root/root.key': path.join(rootDir, 'root.key'), '/etc/meshc-ca/bundle/bundle.pem': path.join(rootDir, 'root.crt') };
+    const args = deployment.spec.template.spec.containers[0].args.map((a: string) => files[a] ?? a.replace(/\$\((\w+)\)/g, (_: string, name: string) => config[name]));
+    args[args.indexOf('--port') + 1] = '0';
+    const child = spawn(process.execPath, [cli, ...args, '--server-name', '127.0.0.1', '--address', '127.0.0.1', '--kubeconfig', f.caKubeconfig], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const lines: string[] = [];
+    createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
+    try {
+      const serving = await waitFor('meshc ca serve listening', () => lines.map((l) => /ca: serving cluster\.local on https:\/\/127\.0\.0\.1:(\d+)/.exec(l)).find(Boolean) ?? (child.exitCode !== null ? (() => { throw new Error(lines.join('\n')); })() : undefined), 20000);
+      assert.match(lines.join('\n'), /SVIDs for 86400 s; agents are meshc-system\/meshc-agent/);
+      const bundle = readFileSync(path.join(rootDir, 'root.crt'), 'utf8');
+      const csr = await buildCsr(await generateNodeKey());
+      const answer = await postJson(new URL(`https://127.0.0.1:${serving[1]}/v1/svids`), f.agentToken['node-2']!, { namespace: 'shop', serviceAccount: 'db', csr }, bundle);
+      assert.is(answer.status, 200, JSON.stringify(answer.body));
+      assert.is(verifySvid(answer.body.certificate, bundle, { trustDomain: 'cluster.local' }).spiffeId, 'spiffe://cluster.local/ns/shop/sa/db');
+      const refused = await postJson(new URL(`https://127.0.0.1:${serving[1]}/v1/svids`), f.agentToken['node-2']!, { namespace: 'shop', serviceAccount: 'web', csr }, bundle);
+      assert.is(refused.body.reason, 'no-pod-on-node');
+      await waitFor('the refusal logged', () => lines.find((l) => /ca: refused shop\/web: no-pod-on-node: no running pod of ServiceAccount shop\/web on node node-2/.test(l)), 5000);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
+    }
   });
 });
