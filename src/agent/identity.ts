@@ -24,7 +24,7 @@ const SYSTEM_CLOCK: IdentityClock = { now: () => Date.now(), setTimeout: (fn, ms
 export interface IdentityManagerOptions {
   caUrl: string;
   trustDomain: string;
-  /** The trust bundle (PEM), read anew for every request (a mounted ConfigMap changes under us). */
+  /** The trust bundle (PEM), read anew for every request (a mounted ConfigMap changes under us); the store gets each new one. */
   trustBundle: () => string;
   /** The agent's ServiceAccount token, read anew for every request (projected tokens rotate). */
   token: () => string;
@@ -129,6 +129,7 @@ export class IdentityManager {
     const key = await generateNodeKey();
     const csr = await buildCsr(key);
     const bundle = this.options.trustBundle();
+    this.options.store.setTrustBundle(bundle);
     const answer = await postJson(new URL('/v1/svids', this.options.caUrl), this.options.token(), { namespace, serviceAccount, csr }, bundle);
     if (answer.status !== 200) throw new Error(`the CA refused (${answer.status} ${answer.body?.reason ?? ''}): ${answer.body?.error ?? JSON.stringify(answer.body)}`);
     const expected = serviceAccountSpiffeId(this.options.trustDomain, namespace, serviceAccount);

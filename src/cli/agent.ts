@@ -253,15 +253,10 @@ function identityFlags(values: { 'ca-url'?: string; 'trust-domain'?: string; 'tr
 async function startIdentities(flags: IdentityFlags, kubeconfig: string | undefined, node: string, pin: string, log: (line: string) => void): Promise<{ store: IdentityStore; stop: () => void }> {
   const kc = loadKube(kubeconfig);
   const store = new IdentityStore(flags.trustDomain, readFileSync(flags.trustBundle, 'utf8'));
-  const readBundle = () => {
-    const pem = readFileSync(flags.trustBundle, 'utf8');
-    store.setTrustBundle(pem);
-    return pem;
-  };
   const manager: IdentityManager = new IdentityManager({
     caUrl: flags.caUrl,
     trustDomain: flags.trustDomain,
-    trustBundle: readBundle,
+    trustBundle: () => readFileSync(flags.trustBundle, 'utf8'),
     token: () => currentToken(kc),
     store,
     log,

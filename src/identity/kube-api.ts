@@ -120,23 +120,29 @@ export class NodePodWatch {
     this.pods.clear();
     for (const pod of list.items) this.pods.set(pod.metadata.uid, pod);
     this.onChange([...this.pods.values()]);
-    const watch = new Watch(this.kc);
-    const request = await watch.watch(
-      '/api/v1/pods',
-      { fieldSelector: `spec.nodeName=${this.node}`, resourceVersion: list.resourceVersion, allowWatchBookmarks: true },
-      (type: string, pod: any) => {
-        if (type === 'BOOKMARK' || type === 'ERROR') return;
-        if (type === 'DELETED') this.pods.delete(pod.metadata.uid);
-        else this.pods.set(pod.metadata.uid, pod);
-        this.onChange([...this.pods.values()]);
-      },
-      (error: unknown) => {
-        this.abort = undefined;
-        if (this.stopped) return;
-        if (error) this.log(`identity: watching pods on ${this.node} ended: ${(error as Error).message ?? error}`);
-        this.timer = setTimeout(() => void this.listAndWatch(), error ? this.retryMs : 0);
-      },
-    );
+    const retry = (error: unknown) => {
+      this.abort = undefined;
+      if (this.stopped) return;
+      if (error) this.log(`identity: watching pods on ${this.node} ended: ${(error as Error).message ?? error}`);
+      this.timer = setTimeout(() => void this.listAndWatch(), error ? this.retryMs : 0);
+    };
+    let request: AbortController;
+    try {
+      request = await new Watch(this.kc).watch(
+        '/api/v1/pods',
+        { fieldSelector: `spec.nodeName=${this.node}`, resourceVersion: list.resourceVersion, allowWatchBookmarks: true },
+        (type: string, pod: any) => {
+          if (type === 'BOOKMARK' || type === 'ERROR') return;
+          if (type === 'DELETED') this.pods.delete(pod.metadata.uid);
+          else this.pods.set(pod.metadata.uid, pod);
+          this.onChange([...this.pods.values()]);
+        },
+        retry,
+      );
+    } catch (error) {
+      retry(error);
+      return;
+    }
     this.abort = () => request.abort();
   }
 

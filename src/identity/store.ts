@@ -28,11 +28,14 @@ export interface IdentitySource {
   trustDomain(): string;
   /** `listener(key, identity)`: key is `namespace/serviceAccount`; identity undefined when dropped. */
   onChange(listener: (key: string, identity: HeldIdentity | undefined) => void): () => void;
+  /** `listener(pem)` when the trust bundle changes (a root added or removed during a rotation). */
+  onTrustBundle(listener: (pem: string) => void): () => void;
 }
 
 export class IdentityStore implements IdentitySource {
   private readonly held = new Map<string, HeldIdentity>();
   private readonly listeners = new Set<(key: string, identity: HeldIdentity | undefined) => void>();
+  private readonly bundleListeners = new Set<(pem: string) => void>();
 
   constructor(
     private readonly domain: string,
@@ -60,6 +63,11 @@ export class IdentityStore implements IdentitySource {
     return () => this.listeners.delete(listener);
   }
 
+  onTrustBundle(listener: (pem: string) => void): () => void {
+    this.bundleListeners.add(listener);
+    return () => this.bundleListeners.delete(listener);
+  }
+
   set(identity: HeldIdentity): void {
     const key = `${identity.namespace}/${identity.serviceAccount}`;
     this.held.set(key, identity);
@@ -71,7 +79,9 @@ export class IdentityStore implements IdentitySource {
   }
 
   setTrustBundle(pem: string): void {
+    if (pem === this.bundle) return;
     this.bundle = pem;
+    for (const listener of this.bundleListeners) listener(pem);
   }
 
   private emit(key: string, identity: HeldIdentity | undefined): void {

@@ -40,8 +40,8 @@ function pod(namespace: string, serviceAccount: string, extra: any = {}) {
   return { metadata: { namespace, name: `${serviceAccount}-1`, uid: `${namespace}-${serviceAccount}` }, spec: { serviceAccountName: serviceAccount, ...extra.spec }, status: { phase: 'Running', ...extra.status } };
 }
 
-function manager(l: Lab, store: IdentityStore, log: string[], bundle = l.root.certPem) {
-  return new IdentityManager({ caUrl: l.url, trustDomain: TD, trustBundle: () => bundle, token: () => 'agent-token', store, log: (line) => log.push(line), retryMs: 300 });
+function manager(l: Lab, store: IdentityStore, log: string[], bundle: string | (() => string) = l.root.certPem) {
+  return new IdentityManager({ caUrl: l.url, trustDomain: TD, trustBundle: typeof bundle === 'string' ? () => bundle : bundle, token: () => 'agent-token', store, log: (line) => log.push(line), retryMs: 300 });
 }
 
 async function until(what: string, probe: () => boolean, timeoutMs: number): Promise<number> {
@@ -106,6 +106,29 @@ test('a refusal is recorded with its reason and nothing is held; a CA outside th
   } finally {
     m.stop();
     fooled.stop();
+    await l.server.stop();
+  }
+});
+
+test('the trust bundle is read for every request; the store tells the tunnel when it changes (a rotation\'s second root)', async () => {
+  const l = await lab(2);
+  const next = await createRootCa({ trustDomain: TD });
+  let bundle = l.root.certPem;
+  const store = new IdentityStore(TD, l.root.certPem);
+  const seen: string[] = [];
+  store.onTrustBundle((pem) => seen.push(pem));
+  const m = manager(l, store, [], () => bundle);
+  try {
+    m.setServiceAccounts(new Set(['shop/api']));
+    await until('held', () => store.get('shop', 'api') !== undefined, 5000);
+    assert.equal(seen, [], 'the same bundle: no change');
+    const first = store.get('shop', 'api')!.serial;
+    bundle = l.root.certPem + next.certPem;
+    await until('renewed', () => store.get('shop', 'api')?.serial !== first, 5000);
+    assert.equal(seen, [bundle]);
+    assert.is(store.trustBundle(), bundle);
+  } finally {
+    m.stop();
     await l.server.stop();
   }
 });
