@@ -37,6 +37,8 @@ export interface IdentityManagerOptions {
   retryMs?: number;
 }
 
+const MIN_RENEWAL_DELAY_MS = 1000;
+
 interface Slot {
   timer?: NodeJS.Timeout;
   inFlight: boolean;
@@ -98,7 +100,9 @@ export class IdentityManager {
       this.problems.delete(key);
       slot.failures = 0;
       this.options.log(`identity: ${renewed ? 'renewed' : 'holds'} ${identity.spiffeId} (serial ${identity.serial}, until ${identity.notAfter.toISOString()}, renews at ${identity.renewAt.toISOString()})`);
-      this.schedule(key, slot, identity.renewAt.getTime() - this.clock.now());
+      // At half-life; never sooner than a second (an SVID of a second or two, whose notBefore was
+      // rounded down, may be past its half-life already: no loop of requests).
+      this.schedule(key, slot, Math.max(MIN_RENEWAL_DELAY_MS, identity.renewAt.getTime() - this.clock.now()));
     } catch (error) {
       if (this.slots.get(key) !== slot) return;
       slot.failures++;

@@ -8,7 +8,7 @@
 //     a root rotates), returning its SPIFFE ID or an SvidError naming the reason.
 import 'reflect-metadata'; // tsyringe, under @peculiar/x509, needs the Reflect metadata API first
 import * as x509 from '@peculiar/x509';
-import { randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import { checkTrustDomain, parseSpiffeId, SpiffeIdError } from './spiffe.ts';
 
@@ -60,10 +60,15 @@ async function exportKeyPem(key: CryptoKey): Promise<string> {
   return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END PRIVATE KEY-----\n`;
 }
 
+/** A P-256 private key from PEM: PKCS#8 (what meshc ca init writes) or SEC1 (openssl ecparam's). */
 async function importKeyPem(pem: string): Promise<CryptoKey> {
-  const body = /-----BEGIN PRIVATE KEY-----([\s\S]+?)-----END PRIVATE KEY-----/.exec(pem);
-  if (!body) throw new Error('not a PKCS#8 private key PEM (-----BEGIN PRIVATE KEY-----)');
-  return webcrypto.subtle.importKey('pkcs8', Buffer.from(body[1]!.replace(/\s+/g, ''), 'base64'), EC_P256, true, ['sign']);
+  let pkcs8: Buffer;
+  try {
+    pkcs8 = createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
+  } catch (error) {
+    throw new Error(`not a PEM private key (${(error as Error).message})`);
+  }
+  return webcrypto.subtle.importKey('pkcs8', pkcs8, EC_P256, true, ['sign']);
 }
 
 /** A fresh ECDSA P-256 key, made here. */
@@ -133,7 +138,7 @@ export async function loadRootCa(certPem: string, keyPem: string, trustDomain: s
   try {
     signingKey = await importKeyPem(keyPem);
   } catch (error) {
-    throw new Error(`root key: ${(error as Error).message} (an ECDSA P-256 key is expected)`);
+    throw new Error(`root key: ${(error as Error).message} (an ECDSA P-256 key, PKCS#8 or SEC1 PEM, is expected)`);
   }
   const probe = Buffer.from('meshc root key check');
   const signature = await webcrypto.subtle.sign(EC_P256, signingKey, probe);

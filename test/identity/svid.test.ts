@@ -2,7 +2,7 @@
 // keyUsage with @peculiar/x509, which node:crypto does not expose), and what verifySvid rejects.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { buildCsr, createRootCa, generateNodeKey, issueSvid, loadRootCa, renewalTime, SvidError, verifySvid, type RootCa } from '../../src/identity/x509.ts';
@@ -145,6 +145,11 @@ rotation('old and new roots side by side, then the old removed', async () => {
   // A root written to files and loaded back signs the same way (the CA's restart with the new root).
   const reloaded = await loadRootCa(fresh.certPem, fresh.keyPem, TD);
   assert.is(verifySvid(await svid(reloaded), both, { trustDomain: TD }).spiffeId, ID);
+  // A SEC1 key ("EC PRIVATE KEY", as openssl ecparam writes it) loads too.
+  const sec1 = createPrivateKey(fresh.keyPem).export({ type: 'sec1', format: 'pem' }).toString();
+  assert.match(sec1, /BEGIN EC PRIVATE KEY/);
+  assert.is(verifySvid(await svid(await loadRootCa(fresh.certPem, sec1, TD)), fresh.certPem, { trustDomain: TD }).spiffeId, ID);
+  await loadRootCa(fresh.certPem, 'not a key', TD).then(() => assert.unreachable(), (e) => assert.match(e.message, /root key: not a PEM private key/));
   await loadRootCa(fresh.certPem, old.keyPem, TD).then(() => assert.unreachable(), (e) => assert.match(e.message, /does not belong to the root certificate/));
 });
 
