@@ -11,11 +11,8 @@ import type { KubeSource } from '../kube/source.ts';
 import { ManifestSource } from '../agent/manifest-source.ts';
 import { NodeProxy } from '../agent/proxy.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
-import { IdentityManager, watchNodeServiceAccounts } from '../agent/identity.ts';
-import { currentToken, loadKube } from '../identity/kube-api.ts';
 import { checkTrustDomain } from '../identity/spiffe.ts';
-import { removeIdentityStatus, writeIdentityStatus } from '../identity/status.ts';
-import { IdentityStore } from '../identity/store.ts';
+import type { IdentityStore } from '../identity/store.ts';
 import { untilStopped, type CommandIO } from './io.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
@@ -251,9 +248,14 @@ function identityFlags(values: { 'ca-url'?: string; 'trust-domain'?: string; 'tr
 
 /** The identity manager fed by this node's pods; its status file is what `meshc inspect` shows. */
 async function startIdentities(flags: IdentityFlags, kubeconfig: string | undefined, node: string, pin: string, log: (line: string) => void): Promise<{ store: IdentityStore; stop: () => void }> {
+  // Loaded only when opted in: X.509 and the identity manager cost an agent without --ca-url nothing.
+  const { IdentityManager, watchNodeServiceAccounts } = await import('../agent/identity.ts');
+  const { currentToken, loadKube } = await import('../identity/kube-api.ts');
+  const { removeIdentityStatus, writeIdentityStatus } = await import('../identity/status.ts');
+  const { IdentityStore } = await import('../identity/store.ts');
   const kc = loadKube(kubeconfig);
   const store = new IdentityStore(flags.trustDomain, readFileSync(flags.trustBundle, 'utf8'));
-  const manager: IdentityManager = new IdentityManager({
+  const manager: InstanceType<typeof IdentityManager> = new IdentityManager({
     caUrl: flags.caUrl,
     trustDomain: flags.trustDomain,
     trustBundle: () => readFileSync(flags.trustBundle, 'utf8'),
