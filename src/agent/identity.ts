@@ -40,7 +40,10 @@ export interface IdentityManagerOptions {
 const MIN_RENEWAL_DELAY_MS = 1000;
 
 interface Slot {
+  /** The next request (renewal or retry). */
   timer?: NodeJS.Timeout;
+  /** The held SVID's expiry: it is dropped then, whatever a request in flight may bring later. */
+  expiry?: NodeJS.Timeout;
   inFlight: boolean;
   failures: number;
 }
@@ -61,7 +64,7 @@ export class IdentityManager {
     if (this.stopped) return;
     for (const [key, slot] of this.slots) {
       if (wanted.has(key)) continue;
-      if (slot.timer) this.clock.clearTimeout(slot.timer);
+      this.clearTimers(slot);
       this.slots.delete(key);
       this.problems.delete(key);
       if (this.options.store.get(...(key.split('/') as [string, string]))) this.options.log(`identity: dropped ${this.spiffeIdOf(key)}: no pod of ServiceAccount ${key} on this node`);
@@ -77,8 +80,13 @@ export class IdentityManager {
 
   stop(): void {
     this.stopped = true;
-    for (const slot of this.slots.values()) if (slot.timer) this.clock.clearTimeout(slot.timer);
+    for (const slot of this.slots.values()) this.clearTimers(slot);
     this.slots.clear();
+  }
+
+  private clearTimers(slot: Slot): void {
+    if (slot.timer) this.clock.clearTimeout(slot.timer);
+    if (slot.expiry) this.clock.clearTimeout(slot.expiry);
   }
 
   private spiffeIdOf(key: string): string {
@@ -97,6 +105,8 @@ export class IdentityManager {
       if (this.slots.get(key) !== slot) return; // dropped while asking
       const renewed = this.options.store.get(namespace, serviceAccount) !== undefined;
       this.options.store.set(identity);
+      if (slot.expiry) this.clock.clearTimeout(slot.expiry);
+      slot.expiry = this.clock.setTimeout(() => this.expire(key, slot, identity), identity.notAfter.getTime() - this.clock.now());
       this.problems.delete(key);
       slot.failures = 0;
       this.options.log(`identity: ${renewed ? 'renewed' : 'holds'} ${identity.spiffeId} (serial ${identity.serial}, until ${identity.notAfter.toISOString()}, renews at ${identity.renewAt.toISOString()})`);
@@ -108,20 +118,23 @@ export class IdentityManager {
       slot.failures++;
       const message = (error as Error).message;
       this.problems.set(key, message);
-      const held = this.options.store.get(namespace, serviceAccount);
       const retry = Math.min((this.options.retryMs ?? 5000) * 2 ** (slot.failures - 1), 60000);
-      if (held && held.notAfter.getTime() <= this.clock.now()) {
-        this.options.store.drop(key);
-        this.options.log(`identity: dropped ${held.spiffeId}: it expired at ${held.notAfter.toISOString()} and no new SVID came (${message})`);
-      }
       this.options.log(`identity: ${this.spiffeIdOf(key)}: ${message}; again in ${retry} ms`);
-      const current = this.options.store.get(namespace, serviceAccount);
-      // Retry, but never past the held SVID's expiry: at that moment it is dropped.
-      this.schedule(key, slot, current ? Math.min(retry, current.notAfter.getTime() - this.clock.now() + 1) : retry);
+      this.schedule(key, slot, retry);
     } finally {
       slot.inFlight = false;
       this.options.onUpdate?.();
     }
+  }
+
+  /** Fail closed: an SVID that was not replaced in time is dropped at its expiry. */
+  private expire(key: string, slot: Slot, identity: HeldIdentity): void {
+    slot.expiry = undefined;
+    if (this.slots.get(key) !== slot || this.options.store.get(identity.namespace, identity.serviceAccount)?.serial !== identity.serial) return;
+    this.options.store.drop(key);
+    const why = this.problems.get(key);
+    this.options.log(`identity: dropped ${identity.spiffeId}: it expired at ${identity.notAfter.toISOString()} and no new SVID came${why ? ` (${why})` : ''}`);
+    this.options.onUpdate?.();
   }
 
   private schedule(key: string, slot: Slot, delayMs: number): void {
