@@ -8,7 +8,11 @@ import https from 'node:https';
 import { serviceAccountSpiffeId } from '../identity/spiffe.ts';
 import { NodePodWatch, podIsLive, podServiceAccount } from '../identity/kube-api.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { HeldIdentity, IdentityStore } from '../identity/store.ts';
+import { readFileSync } from 'node:fs';
+import { currentToken, loadKube } from '../identity/kube-api.ts';
+import { removeIdentityStatus, writeIdentityStatus } from '../identity/status.ts';
+import { IdentityStore } from '../identity/store.ts';
+import type { HeldIdentity } from '../identity/store.ts';
 import { buildCsr, generateNodeKey, renewalTime, verifySvid } from '../identity/x509.ts';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 
@@ -209,5 +213,44 @@ export async function watchNodeServiceAccounts(kc: KubeConfig, node: string, man
   return () => {
     watch.stop();
     manager.stop();
+  };
+}
+
+export interface NodeIdentityOptions {
+  caUrl: string;
+  trustDomain: string;
+  /** The trust bundle file (PEM). */
+  trustBundle: string;
+  /** The API server (default: in-cluster); its token is the one presented to the CA. */
+  kubeconfig: string | undefined;
+  node: string;
+  /** The agent's pin directory: names its status file, which `meshc inspect` reads. */
+  pin: string;
+  log: (line: string) => void;
+}
+
+/** What `meshc agent --ca-url` runs: the manager fed by this node's pods, its status file kept current. */
+export async function startNodeIdentities(options: NodeIdentityOptions): Promise<{ store: IdentityStore; stop: () => void }> {
+  const kc = loadKube(options.kubeconfig);
+  const store = new IdentityStore(options.trustDomain, readFileSync(options.trustBundle, 'utf8'));
+  const status = () => ({ trustDomain: options.trustDomain, caUrl: options.caUrl, problems: [...manager.problems].map(([serviceAccount, error]) => ({ serviceAccount, error })) });
+  const manager: IdentityManager = new IdentityManager({
+    caUrl: options.caUrl,
+    trustDomain: options.trustDomain,
+    trustBundle: () => readFileSync(options.trustBundle, 'utf8'),
+    token: () => currentToken(kc),
+    store,
+    log: options.log,
+    onUpdate: () => writeIdentityStatus(options.pin, status(), store.list()),
+  });
+  writeIdentityStatus(options.pin, status(), []);
+  const stop = await watchNodeServiceAccounts(kc, options.node, manager, options.log);
+  options.log(`agent: identities from ${options.caUrl} for the ServiceAccounts of ${options.node}'s pods (trust domain ${options.trustDomain})`);
+  return {
+    store,
+    stop: () => {
+      stop();
+      removeIdentityStatus(options.pin);
+    },
   };
 }

@@ -1,5 +1,5 @@
 // `meshc agent`: route a cgroup's connections on this node, from manifests (or the API server).
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,7 +12,6 @@ import { ManifestSource } from '../agent/manifest-source.ts';
 import { NodeProxy } from '../agent/proxy.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
 import { checkTrustDomain } from '../identity/spiffe.ts';
-import type { IdentityStore } from '../identity/store.ts';
 import { untilStopped, type CommandIO } from './io.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
@@ -190,7 +189,8 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     }));
   }
   // The identities this node holds (an IdentitySource: what the tunnel reads).
-  const identities = identityOptions ? await startIdentities(identityOptions, values.kubeconfig, node, pin, log) : undefined;
+  // Loaded only when opted in: X.509 and the identity manager cost an agent without --ca-url nothing.
+  const identities = identityOptions ? await (await import('../agent/identity.ts')).startNodeIdentities({ ...identityOptions, kubeconfig: values.kubeconfig, node, pin, log }) : undefined;
   if (identities) stops.push(identities.stop);
   // Containers of skipped pods come and go without any object changing; counters move on their own.
   const timer = setInterval(() => {
@@ -244,35 +244,6 @@ function identityFlags(values: { 'ca-url'?: string; 'trust-domain'?: string; 'tr
   }
   if (!existsSync(trustBundle)) throw new InputError(`meshc agent: --trust-bundle ${trustBundle}: no such file`);
   return { caUrl, trustDomain, trustBundle };
-}
-
-/** The identity manager fed by this node's pods; its status file is what `meshc inspect` shows. */
-async function startIdentities(flags: IdentityFlags, kubeconfig: string | undefined, node: string, pin: string, log: (line: string) => void): Promise<{ store: IdentityStore; stop: () => void }> {
-  // Loaded only when opted in: X.509 and the identity manager cost an agent without --ca-url nothing.
-  const { IdentityManager, watchNodeServiceAccounts } = await import('../agent/identity.ts');
-  const { currentToken, loadKube } = await import('../identity/kube-api.ts');
-  const { removeIdentityStatus, writeIdentityStatus } = await import('../identity/status.ts');
-  const { IdentityStore } = await import('../identity/store.ts');
-  const kc = loadKube(kubeconfig);
-  const store = new IdentityStore(flags.trustDomain, readFileSync(flags.trustBundle, 'utf8'));
-  const manager: InstanceType<typeof IdentityManager> = new IdentityManager({
-    caUrl: flags.caUrl,
-    trustDomain: flags.trustDomain,
-    trustBundle: () => readFileSync(flags.trustBundle, 'utf8'),
-    token: () => currentToken(kc),
-    store,
-    log,
-    onUpdate: () => writeIdentityStatus(pin, { trustDomain: flags.trustDomain, caUrl: flags.caUrl, problems: [...manager.problems].map(([serviceAccount, error]) => ({ serviceAccount, error })) }, store.list()),
-  });
-  const stop = await watchNodeServiceAccounts(kc, node, manager, log);
-  log(`agent: identities from ${flags.caUrl} for the ServiceAccounts of ${node}'s pods (trust domain ${flags.trustDomain})`);
-  return {
-    store,
-    stop: () => {
-      stop();
-      removeIdentityStatus(pin);
-    },
-  };
 }
 
 async function startKubeSource(kubeconfig: string | undefined, nodeName: string, metrics: AgentMetrics | undefined, log: (line: string) => void): Promise<KubeSource> {
