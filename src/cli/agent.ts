@@ -11,6 +11,7 @@ import type { KubeSource } from '../kube/source.ts';
 import { ManifestSource } from '../agent/manifest-source.ts';
 import { NodeProxy } from '../agent/proxy.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
+import { checkTrustDomain } from '../identity/spiffe.ts';
 import { untilStopped, type CommandIO } from './io.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
 
@@ -52,6 +53,14 @@ Options:
                       and the agent says so; every other Service is routed as usual
   --node-ip IP        the node address the proxy listens on and connect() is steered to (default:
                       the Node object's InternalIP, else the host's first non-loopback address)
+  --ca-url URL        workload identities (opt-in, docs/identity.md): for every ServiceAccount
+                      with pods on this node, make a key here, have \`meshc ca\` at URL sign an
+                      SVID for it (authenticated by this agent's ServiceAccount token), hold it in
+                      memory, renew it at half-life, drop it when the pods are gone. Needs the
+                      API server source, --trust-domain and --trust-bundle. Off by default
+  --trust-domain TD   the SPIFFE trust domain of --ca-url's CA
+  --trust-bundle FILE the CA's roots (PEM), read anew for every request: verifies the CA's TLS
+                      certificate and every SVID
   --detach            detach every hook and remove the pinned state under --pin, then exit
   -h, --help          this help
 `;
@@ -81,6 +90,9 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     'metrics-address': { type: 'string' },
     'proxy-bin': { type: 'string' },
     'node-ip': { type: 'string' },
+    'ca-url': { type: 'string' },
+    'trust-domain': { type: 'string' },
+    'trust-bundle': { type: 'string' },
   }, false);
   if (values.help) {
     io.stdout.write(HELP);
@@ -108,6 +120,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     throw new UsageError(`meshc agent: --node-ip must be a node address that pods can reach (not loopback), got "${nodeIp}"`);
   }
   const manifests = values.manifests ?? [];
+  const identityOptions = identityFlags(values, manifests.length > 0);
   const missing = manifests.filter((p) => !existsSync(p));
   if (missing.length > 0) throw new InputError(`meshc agent: no such file or directory: ${missing.join(', ')}`);
   if (values.kubeconfig && !existsSync(values.kubeconfig)) throw new InputError(`meshc agent: no such kubeconfig: ${values.kubeconfig}`);
@@ -175,6 +188,10 @@ async function run(args: string[], io: CommandIO): Promise<number> {
       agent.sync().then(report, (error) => log(`agent: sync failed, the maps keep their last good state: ${(error as Error).message}`));
     }));
   }
+  // The identities this node holds (an IdentitySource: what the tunnel reads).
+  // Loaded only when opted in: X.509 and the identity manager cost an agent without --ca-url nothing.
+  const identities = identityOptions ? await (await import('../agent/identity.ts')).startNodeIdentities({ ...identityOptions, kubeconfig: values.kubeconfig, node, pin, log }) : undefined;
+  if (identities) stops.push(identities.stop);
   // Containers of skipped pods come and go without any object changing; counters move on their own.
   const timer = setInterval(() => {
     agent.refreshSkipped();
@@ -199,6 +216,34 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   agent.close();
   await server?.stop();
   return 0;
+}
+
+interface IdentityFlags {
+  caUrl: string;
+  trustDomain: string;
+  trustBundle: string;
+}
+
+/** --ca-url, --trust-domain and --trust-bundle: all three or none. */
+function identityFlags(values: { 'ca-url'?: string; 'trust-domain'?: string; 'trust-bundle'?: string }, manifests: boolean): IdentityFlags | undefined {
+  const { 'ca-url': caUrl, 'trust-domain': trustDomain, 'trust-bundle': trustBundle } = values;
+  if (caUrl === undefined && trustDomain === undefined && trustBundle === undefined) return undefined;
+  if (!caUrl || !trustDomain || !trustBundle) throw new UsageError('meshc agent: workload identities need --ca-url, --trust-domain and --trust-bundle together');
+  if (manifests) throw new UsageError('meshc agent: --ca-url needs the API server source (the CA checks pods on this node), not --manifests');
+  let url: URL;
+  try {
+    url = new URL(caUrl);
+  } catch {
+    throw new UsageError(`meshc agent: --ca-url must be an https:// URL, got "${caUrl}"`);
+  }
+  if (url.protocol !== 'https:') throw new UsageError(`meshc agent: --ca-url must be an https:// URL, got "${caUrl}"`);
+  try {
+    checkTrustDomain(trustDomain);
+  } catch (error) {
+    throw new UsageError(`meshc agent: --trust-domain: ${(error as Error).message}`);
+  }
+  if (!existsSync(trustBundle)) throw new InputError(`meshc agent: --trust-bundle ${trustBundle}: no such file`);
+  return { caUrl, trustDomain, trustBundle };
 }
 
 async function startKubeSource(kubeconfig: string | undefined, nodeName: string, metrics: AgentMetrics | undefined, log: (line: string) => void): Promise<KubeSource> {

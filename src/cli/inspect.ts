@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { DEFAULT_PIN } from '../agent/agent.ts';
 import { decodeServices } from '../inspect/decode.ts';
 import { formatInspect } from '../inspect/format.ts';
+import { formatIdentities } from '../inspect/identities.ts';
+import { readIdentityStatus } from '../identity/status.ts';
 import { NoPinnedMapsError, openMeshcMap, readPinned } from '../inspect/read.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -16,12 +18,16 @@ const HELP = `Usage: meshc inspect [--pin DIR] [--json]
 Decodes the maps a meshc agent pinned under --pin: each service frontend (ClusterIP:port/protocol,
 its Kubernetes name, algorithm, flags), the weighted groups of an attached route (weight, share,
 target Service) and the backends (pod IP:port, ready or terminating, slot, live connections,
-pod name); then the network policy identities, rule rows and denials counted. Only reads the maps. Needs root (opening pinned BPF maps needs CAP_BPF).
+pod name); then the network policy identities, rule rows and denials counted; then, when the agent
+runs with --ca-url, the workload identities (SPIFFE IDs) it holds in memory, with their expiry
+and renewal times. Only reads. Needs root (opening pinned BPF maps needs CAP_BPF).
 
 Options:
   --pin DIR   the agent's bpffs directory (default ${DEFAULT_PIN})
   --json      one JSON object: {"services": [{vip, port, protocol, name, algorithm, flags,
-              backends: [...], groups: [...]}], "problems": [...], "metrics": {...}}
+              backends: [...], groups: [...]}], "problems": [...], "metrics": {...},
+              "identities": {trustDomain, caUrl, identities: [{spiffeId, notAfter, renewAt,
+              serial, ...}], problems: [...]}}
   -h, --help  this help
 `;
 
@@ -53,6 +59,8 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     return map;
   });
   for (const map of opened) map.close();
-  io.stdout.write(values.json ? `${JSON.stringify(netpol ? { ...result, networkPolicy: netpol } : result)}\n` : formatInspect(result) + (netpol ? formatNetpol(netpol) : ''));
+  const identities = readIdentityStatus(pin);
+  const json = { ...result, ...(netpol ? { networkPolicy: netpol } : {}), ...(identities ? { identities } : {}) };
+  io.stdout.write(values.json ? `${JSON.stringify(json)}\n` : formatInspect(result) + (netpol ? formatNetpol(netpol) : '') + (identities ? formatIdentities(identities) : ''));
   return 0;
 }

@@ -16,6 +16,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   inspect: async () => (await import('./inspect.ts')).command,
   monitor: async () => (await import('./monitor.ts')).command,
   demo: async () => (await import('./demo.ts')).command,
+  ca: async () => (await import('./ca.ts')).command,
 };
 
 function overview(): string {
@@ -35,6 +36,7 @@ Commands:
   inspect    decode the agent's pinned maps: services, weighted groups, backends, names
   monitor    stream the agent's connection events (translated, refused, established, closed)
   demo       run the product-api canary live on this machine (root): netns, cgroup, agent
+  ca         the workload identity CA: init a root, sign node agents' CSRs, verify an SVID
 
 Exit status: 0 on success, 1 on bad input or failure, 2 on bad usage.
 `;
