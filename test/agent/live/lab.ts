@@ -121,7 +121,16 @@ export class Lab {
     const child = spawn('sh', ['-c', script], { stdio: ['pipe', 'pipe', 'inherit'] }) as ChildProcess & { records: ConnectionRecord[]; done: Promise<ConnectionRecord[]> };
     this.children.push(child);
     child.records = [];
-    createInterface({ input: child.stdout! }).on('line', (line) => child.records.push(JSON.parse(line)));
+    // A client killed while writing leaves a last line cut short: only that one may fail to parse.
+    let cut: string | undefined;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (cut !== undefined) throw new Error(`client wrote after a line that is not JSON: ${cut}`);
+      try {
+        child.records.push(JSON.parse(line));
+      } catch {
+        cut = line;
+      }
+    });
     child.done = new Promise((resolve) => child.once('exit', () => resolve(child.records)));
     return child;
   }
