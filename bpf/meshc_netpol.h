@@ -41,6 +41,17 @@ struct mc_np_event {
 };
 _Static_assert(sizeof(struct mc_np_event) == 72, "mc_np_event size");
 
+/*
+ * Value of mc_np_config (index 0): how many pod identities a policy isolates, per direction,
+ * written by the agent (src/agent/netpol.ts) and the test harnesses from the same tables as the
+ * rows. With both 0 nothing can be denied and the hooks stop after this one array lookup.
+ */
+struct mc_np_config {
+	__u32 egress;  /* identities isolated for egress (mc_np_identities rows with egress_policy) */
+	__u32 ingress; /* identities isolated for ingress (rows with ingress_policy) */
+};
+_Static_assert(sizeof(struct mc_np_config) == 8, "mc_np_config size");
+
 /* One decision of the network policy harness: inputs written by the host, outputs by the program. */
 struct mc_np_harness_slot {
 	struct np_addr_key dst;  /* in: destination (20 bytes) */
@@ -48,13 +59,15 @@ struct mc_np_harness_slot {
 	__u32 client_cidr;       /* in: CIDR identity of the client's address */
 	__u16 port;              /* in: destination port, network byte order */
 	__u8 proto;              /* in: IPPROTO_* */
-	__u8 verdict;            /* out: mc_decide_network's return value */
-	struct np_decision out;  /* out: zeroed, then filled (16 bytes) */
+	__u8 verdict;            /* out: the hooks' verdict (mc_np_verdict: the shortcut, else mc_decide_network) */
+	struct np_decision out;  /* out: zeroed, then filled by the whole decision (16 bytes) */
+	__u8 fast;               /* out: 1 when mc_np_verdict decided without the decision (nothing can deny) */
+	__u8 pad[7];             /* zero */
 };
 _Static_assert(sizeof(struct np_addr_key) == 20, "np_addr_key changed: update mc_np_harness_slot");
 _Static_assert(sizeof(struct np_decision) == 16, "np_decision changed: update mc_np_harness_slot");
 _Static_assert(__builtin_offsetof(struct mc_np_harness_slot, out) == 32, "mc_np_harness_slot.out");
-_Static_assert(sizeof(struct mc_np_harness_slot) == 48, "mc_np_harness_slot size");
+_Static_assert(sizeof(struct mc_np_harness_slot) == 56, "mc_np_harness_slot size");
 
 struct mc_np_harness_batch {
 	struct mc_np_harness_slot slots[MC_NP_HARNESS_BATCH];
@@ -76,6 +89,15 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mc_np_endpoints SEC(".maps");
+
+/* The switch (struct mc_np_config at index 0): an array, so the verifier inlines its lookup. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct mc_np_config);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_np_config SEC(".maps");
 
 /* Denials by NP_REASON_* (index 0 and 1 stay zero: they allow); summed over CPUs. */
 struct {
@@ -204,21 +226,75 @@ static __always_inline void mc_np_event_emit(__u64 cookie, __u64 cgroup_id, __u3
 }
 
 /*
+ * 1 when no policy can deny a connection from `client` to `dst`, proved from the switch without
+ * the address walk: decideNetwork denies only for a client isolated for egress or a destination
+ * pod isolated for ingress. A pod's address is a full-length row of mc_np_addrs, the longest
+ * prefix there is, so one lookup at full length finds the pod identity the walk would; a miss
+ * means the destination is no pod, which has no ingress rules. Otherwise 0: decide in full.
+ */
+static __always_inline int mc_np_unselected(const struct mc_np_config *cfg, __u32 client, const struct np_addr_key *dst)
+{
+	struct np_addr_key full = *dst;
+	struct np_addr_value *hit;
+	struct np_identity *id;
+	__u32 pod;
+
+	if (cfg->egress && client) {
+		id = bpf_map_lookup_elem(&mc_np_identities, &client);
+		if (id && id->egress_policy)
+			return 0;
+	}
+	if (!cfg->ingress)
+		return 1;
+	full.prefix = full.family == 6 ? 128 : 32;
+	hit = bpf_map_lookup_elem(&mc_np_addrs, &full);
+	if (!hit || !hit->pod)
+		return 1;
+	pod = hit->pod;
+	id = bpf_map_lookup_elem(&mc_np_identities, &pod);
+	return !id || !id->ingress_policy;
+}
+
+/*
+ * The verdict the hooks act on: NP_ALLOW at once when the switch says nothing can deny (`*fast`
+ * set), else the whole decision into `out` (the address walk, then decideNetwork).
+ */
+static __always_inline __u8 mc_np_verdict(const struct mc_np_config *cfg, __u32 client, __u32 client_cidr,
+					  const struct np_addr_key *dst, __u16 port, __u8 proto,
+					  struct np_decision *out, int *fast)
+{
+	struct np_addr_value peer;
+
+	if (mc_np_unselected(cfg, client, dst)) {
+		*fast = 1;
+		return NP_ALLOW;
+	}
+	*fast = 0;
+	mc_np_resolve(dst->addr, dst->family, &peer);
+	return mc_decide_network(client, client_cidr, &peer, port, proto, out);
+}
+
+/*
  * The network policy verdict for a connect()/sendmsg() of the current task to addr:port (the
  * backend the routing policy chose, or the address dialled when it is no Service): 0 to go on,
- * -EPERM when a policy denies it (counted by reason, reported in mc_np_events).
+ * -EPERM when a policy denies it (counted by reason, reported in mc_np_events). With no policy
+ * isolating any pod this costs one inlined array lookup.
  */
 static __always_inline int __mc_np_check(void *ctx, const __u32 *addr, __u8 family, __u16 port,
 					 __u8 proto, __u64 cgroup_id)
 {
 	struct np_addr_key dst = {};
-	struct np_addr_value peer;
 	struct np_decision out = {};
 	struct np_addr_value *self;
+	struct mc_np_config *cfg;
 	__u32 client = 0, client_cidr = NP_ID_WORLD;
-	__u32 reason;
+	__u32 zero = 0, reason;
 	__u64 *count;
+	int fast;
 
+	cfg = bpf_map_lookup_elem(&mc_np_config, &zero);
+	if (!cfg || (!cfg->egress && !cfg->ingress))
+		return 0;
 	self = bpf_map_lookup_elem(&mc_np_endpoints, &cgroup_id);
 	if (self) {
 		client = self->pod;
@@ -226,8 +302,7 @@ static __always_inline int __mc_np_check(void *ctx, const __u32 *addr, __u8 fami
 	}
 	__builtin_memcpy(dst.addr, addr, sizeof(dst.addr));
 	dst.family = family;
-	mc_np_resolve(dst.addr, family, &peer);
-	if (mc_decide_network(client, client_cidr, &peer, port, proto, &out) == NP_ALLOW)
+	if (mc_np_verdict(cfg, client, client_cidr, &dst, port, proto, &out, &fast) == NP_ALLOW)
 		return 0;
 	reason = out.reason;
 	count = bpf_map_lookup_elem(&mc_np_metrics, &reason);
