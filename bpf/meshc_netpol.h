@@ -226,19 +226,40 @@ static __always_inline void mc_np_event_emit(__u64 cookie, __u64 cgroup_id, __u3
 }
 
 /*
- * 1 when no policy can deny a connection from `client` to `dst`, proved from the switch without
- * the address walk: decideNetwork denies only for a client isolated for egress or a destination
- * pod isolated for ingress. A pod's address is a full-length row of mc_np_addrs, the longest
- * prefix there is, so one lookup at full length finds the pod identity the walk would; a miss
- * means the destination is no pod, which has no ingress rules. Otherwise 0: decide in full.
+ * Who holds `dst` (a full-length key: address and family), as mc_np_resolve finds it, starting
+ * with one lookup at full length: a hit there is the longest prefix there is (every length of a
+ * row is listed in mc_np_prefixes), so the walk is needed only for an address that is no pod's
+ * and no /32 (/128) of an ipBlock. `*hit` is that first lookup's result.
  */
-static __always_inline int mc_np_unselected(const struct mc_np_config *cfg, __u32 client, const struct np_addr_key *dst)
+static __always_inline void mc_np_resolve_full(const struct np_addr_key *dst, struct np_addr_value *peer,
+					       struct np_addr_value **hit)
 {
 	struct np_addr_key full = *dst;
-	struct np_addr_value *hit;
+
+	full.prefix = full.family == 6 ? 128 : 32;
+	*hit = bpf_map_lookup_elem(&mc_np_addrs, &full);
+	if (*hit) {
+		*peer = **hit;
+		return;
+	}
+	mc_np_resolve(dst->addr, dst->family, peer);
+}
+
+/*
+ * 1 when no policy can deny a connection from `client` to `dst`, proved from the switch:
+ * decideNetwork denies only for a client isolated for egress or a destination pod isolated for
+ * ingress. A pod's address is a full-length row of mc_np_addrs (`hit`, the full-length lookup of
+ * mc_np_resolve_full), so a miss there means the destination is no pod, which has no ingress
+ * rules. `hit` is looked up here only when needed (`*looked` says so).
+ */
+static __always_inline int mc_np_unselected(const struct mc_np_config *cfg, __u32 client, const struct np_addr_key *dst,
+					    struct np_addr_value **hit, int *looked)
+{
+	struct np_addr_key full = *dst;
 	struct np_identity *id;
 	__u32 pod;
 
+	*looked = 0;
 	if (cfg->egress && client) {
 		id = bpf_map_lookup_elem(&mc_np_identities, &client);
 		if (id && id->egress_policy)
@@ -247,30 +268,36 @@ static __always_inline int mc_np_unselected(const struct mc_np_config *cfg, __u3
 	if (!cfg->ingress)
 		return 1;
 	full.prefix = full.family == 6 ? 128 : 32;
-	hit = bpf_map_lookup_elem(&mc_np_addrs, &full);
-	if (!hit || !hit->pod)
+	*hit = bpf_map_lookup_elem(&mc_np_addrs, &full);
+	*looked = 1;
+	if (!*hit || !(*hit)->pod)
 		return 1;
-	pod = hit->pod;
+	pod = (*hit)->pod;
 	id = bpf_map_lookup_elem(&mc_np_identities, &pod);
 	return !id || !id->ingress_policy;
 }
 
 /*
  * The verdict the hooks act on: NP_ALLOW at once when the switch says nothing can deny (`*fast`
- * set), else the whole decision into `out` (the address walk, then decideNetwork).
+ * set), else the whole decision into `out` (who holds the address, then decideNetwork).
  */
 static __always_inline __u8 mc_np_verdict(const struct mc_np_config *cfg, __u32 client, __u32 client_cidr,
 					  const struct np_addr_key *dst, __u16 port, __u8 proto,
 					  struct np_decision *out, int *fast)
 {
+	struct np_addr_value *hit = 0;
 	struct np_addr_value peer;
+	int looked;
 
-	if (mc_np_unselected(cfg, client, dst)) {
+	if (mc_np_unselected(cfg, client, dst, &hit, &looked)) {
 		*fast = 1;
 		return NP_ALLOW;
 	}
 	*fast = 0;
-	mc_np_resolve(dst->addr, dst->family, &peer);
+	if (looked && hit)
+		peer = *hit; /* the full-length row: the longest prefix */
+	else
+		mc_np_resolve_full(dst, &peer, &hit);
 	return mc_decide_network(client, client_cidr, &peer, port, proto, out);
 }
 

@@ -16,23 +16,25 @@ static long __mc_np_harness_one(__u32 i, void *data)
 {
 	struct mc_np_harness_loop *loop = data;
 	struct mc_np_harness_slot *slot;
+	struct np_addr_value *hit = 0;
 	struct np_addr_value peer;
 	__u8 verdict;
-	int fast;
+	int fast, looked;
 
 	if (i >= MC_NP_HARNESS_BATCH)
 		return 1;
 	slot = &loop->batch->slots[i];
 	/*
 	 * The hooks' verdict, mc_np_verdict: NP_ALLOW when the switch's shortcut applies, else the
-	 * whole decision's; the whole decision is made either way, first (one call, and the shortcut's
-	 * branches after it: otherwise the verifier walks the decision once per branch and gives up),
-	 * so both are compared with Wasm.
+	 * whole decision's, the address found as the hooks find it (full length first, then the walk).
+	 * The whole decision is made either way, first: one call, and the shortcut's branches after
+	 * it (otherwise the verifier walks the decision once per branch and gives up). Both are
+	 * compared with Wasm.
 	 */
 	__builtin_memset(&slot->out, 0, sizeof(slot->out));
-	mc_np_resolve(slot->dst.addr, slot->dst.family, &peer);
+	mc_np_resolve_full(&slot->dst, &peer, &hit);
 	verdict = mc_decide_network(slot->client, slot->client_cidr, &peer, slot->port, slot->proto, &slot->out);
-	fast = mc_np_unselected(loop->cfg, slot->client, &slot->dst);
+	fast = mc_np_unselected(loop->cfg, slot->client, &slot->dst, &hit, &looked);
 	slot->verdict = fast ? NP_ALLOW : verdict;
 	slot->fast = fast;
 	if (slot->verdict == NP_ALLOW)
