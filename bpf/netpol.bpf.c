@@ -18,6 +18,7 @@ static long __mc_np_harness_one(__u32 i, void *data)
 	struct mc_np_harness_slot *slot;
 	struct np_addr_value *hit = 0;
 	struct np_addr_value peer;
+	struct np_addr_key full;
 	__u8 verdict;
 	int fast, looked;
 
@@ -32,9 +33,11 @@ static long __mc_np_harness_one(__u32 i, void *data)
 	 * compared with Wasm.
 	 */
 	__builtin_memset(&slot->out, 0, sizeof(slot->out));
-	mc_np_resolve_full(&slot->dst, &peer, &hit);
+	full = slot->dst;
+	full.prefix = full.family == 6 ? 128 : 32;
+	mc_np_resolve_full(&full, &peer, &hit);
 	verdict = mc_decide_network(slot->client, slot->client_cidr, &peer, slot->port, slot->proto, &slot->out);
-	fast = mc_np_unselected(loop->cfg, slot->client, &slot->dst, &hit, &looked);
+	fast = mc_np_unselected(loop->cfg, slot->client, &full, &hit, &looked);
 	slot->verdict = fast ? NP_ALLOW : verdict;
 	slot->fast = fast;
 	if (slot->verdict == NP_ALLOW)
@@ -56,6 +59,45 @@ int mc_harness_netpol(struct mc_np_harness_args *args)
 	if (count > MC_NP_HARNESS_BATCH)
 		return -E2BIG;
 	bpf_loop(count, __mc_np_harness_one, &loop, 0);
+	args->allowed = loop.allowed;
+	return 0;
+}
+
+/* One question of mc_harness_np_pick, through the hooks' own mc_np_judge. */
+struct mc_np_pick_harness_loop {
+	struct mc_np_pick_batch *batch;
+	__u32 allowed;
+};
+
+static long __mc_np_pick_harness_one(__u32 i, void *data)
+{
+	struct mc_np_pick_harness_loop *loop = data;
+	struct mc_np_scratch *slot;
+
+	if (i >= MC_NP_PICK_BATCH)
+		return 1;
+	slot = &loop->batch->slots[i];
+	__builtin_memset(&slot->q.np, 0, sizeof(slot->q.np));
+	mc_np_judge(slot);
+	if (slot->q.verdict == NP_ALLOW)
+		loop->allowed++;
+	return 0;
+}
+
+/* The hooks' network policy question (mc_np_judge: the verdict, the pick among a Service's backends), over a batch. */
+SEC("syscall")
+int mc_harness_np_pick(struct mc_np_harness_args *args)
+{
+	struct mc_np_pick_harness_loop loop = {};
+	__u32 zero = 0;
+	__u32 count = args->count;
+
+	loop.batch = bpf_map_lookup_elem(&mc_np_pick_harness, &zero);
+	if (!loop.batch)
+		return -ENOENT;
+	if (count > MC_NP_PICK_BATCH)
+		return -E2BIG;
+	bpf_loop(count, __mc_np_pick_harness_one, &loop, 0);
 	args->allowed = loop.allowed;
 	return 0;
 }
