@@ -492,9 +492,22 @@ static __always_inline int __mc_np_check_to(void *ctx, struct service_key *key, 
 	__u64 *count;
 	int verdict;
 
+	struct np_identity *own;
+	__u32 client, client_cidr;
+
 	cfg = bpf_map_lookup_elem(&mc_np_config, &index);
 	if (!cfg || (!cfg->egress && !cfg->ingress))
 		return 0;
+	mc_np_client(cgroup_id, &client, &client_cidr);
+	if (!cfg->ingress) {
+		/* mc_np_unselected's first half, before the scratch is taken: no pod is isolated for
+		 * ingress, so only the client's egress isolation can deny. */
+		if (!client)
+			return 0;
+		own = bpf_map_lookup_elem(&mc_np_identities, &client);
+		if (!own || !own->egress_policy)
+			return 0;
+	}
 	room = mc_np_take(&index);
 	for (int level = 1; level < 4 && !room; level++) {
 		index = level;
@@ -511,7 +524,8 @@ static __always_inline int __mc_np_check_to(void *ctx, struct service_key *key, 
 	room->key = *key;
 	room->out = *out;
 	room->q.pool = pool;
-	mc_np_client(cgroup_id, &room->q.client, &room->q.client_cidr);
+	room->q.client = client;
+	room->q.client_cidr = client_cidr;
 	mc_np_judge(room);
 	verdict = room->q.verdict;
 	if (verdict == NP_ALLOW && pool)
@@ -521,7 +535,7 @@ static __always_inline int __mc_np_check_to(void *ctx, struct service_key *key, 
 		count = bpf_map_lookup_elem(&mc_np_metrics, &index);
 		if (count)
 			*count += 1; /* per-CPU slot */
-		mc_np_event_emit(bpf_get_socket_cookie(ctx), cgroup_id, room->q.client, out->addr, key->family, out->port,
+		mc_np_event_emit(bpf_get_socket_cookie(ctx), cgroup_id, client, out->addr, key->family, out->port,
 				 key->proto, &room->q.np);
 	}
 	room->busy = 0;
