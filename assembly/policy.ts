@@ -43,7 +43,7 @@ function refuse(out: Decision, reason: u8): u8 {
  * serving-terminating ones; inside each, this node's endpoints first, then the rest of its zone.
  * Serving-terminating endpoints are used only when no endpoint is ready (kube-proxy's fallback).
  */
-function usableSlots(
+export function usableSlots(
   ready: u16, readyZone: u16, readyLocal: u16, term: u16, termZone: u16, termLocal: u16,
   flags: u8, range: SlotRange,
 ): u8 {
@@ -75,7 +75,7 @@ function usableSlots(
   return REASON_NO_ENDPOINTS;
 }
 
-function slotBackend(table: u32, slot: u32): u32 {
+export function slotBackend(table: u32, slot: u32): u32 {
   const key = stackalloc<TableKey>();
   key.table = table;
   key.index = slot;
@@ -129,7 +129,7 @@ function pickSlot(algorithm: u8, svcId: u32, table: u32, range: SlotRange, clien
 }
 
 /** Fills `out` with the backend in `slot` of `table`. */
-function translate(table: u32, slot: u32, out: Decision): u8 {
+export function translate(table: u32, slot: u32, out: Decision): u8 {
   const backendId = slotBackend(table, slot);
   const backend = mc_backends.lookup(backendId);
   if (backend == null) return refuse(out, REASON_TABLE_MISS);

@@ -16,12 +16,12 @@ import { buildModel } from '../src/model/build.ts';
 import { parseManifests } from '../src/model/parse.ts';
 import { loadObject } from '../src/loader/index.ts';
 import { KernelSink } from '../src/sinks/kernel.ts';
-import { compileNetpol, NP_MAPS } from '../src/netpol/tables.ts';
+import { compileNetpol, NP_MAPS, npConfigValue } from '../src/netpol/tables.ts';
 import * as L from '../src/tables/layouts.ts';
 import { addressWords, encode, netPort } from '../src/tables/codec.ts';
 import { makePinDir, removePinDir } from '../test/kernel/env.ts';
 
-const SLOT = 48; // struct mc_np_harness_slot (bpf/meshc_netpol.h)
+const SLOT = 56; // struct mc_np_harness_slot (bpf/meshc_netpol.h)
 const BATCH = 4096;
 
 function manifests(policies: number): string {
@@ -65,6 +65,7 @@ async function main(): Promise<void> {
       if (previous) for (const name of NP_MAPS) sink.remove(name, [...previous.rows.get(name)!.values()]);
       const t1 = performance.now();
       for (const name of NP_MAPS) sink.write(name, [...tables.rows.get(name)!.values()]);
+      obj.map('mc_np_config').update(new Uint8Array(4), npConfigValue(tables));
       const writeMs = performance.now() - t1;
       previous = tables;
       const client = tables.pods.get('bench/client')!;

@@ -156,7 +156,7 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 	__u64 cgroup_id;
 	__u32 events;
 	__u8 verdict;
-	int count;
+	int count, pool;
 
 #ifdef MC_DECIDE_FOUND
 	/*
@@ -177,6 +177,7 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 #endif
 	/* A consumer route of the client's namespace first, then the policy. */
 	verdict = __mc_consumer(cgroup_id, key, out);
+	pool = verdict == VERDICT_PASS; /* the policy picks from the Service's slots */
 	/* The policy's clock: the coarse one (a tick's resolution) serves affinity timeouts of seconds. */
 	if (verdict == VERDICT_PASS)
 #ifdef MC_DECIDE_FOUND
@@ -203,8 +204,11 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 			      VERDICT_REFUSE, out->reason, key->family, key->proto);
 		return -ECONNREFUSED;
 	}
-	/* Network policy decides on the backend chosen, not on the Service address. */
-	if (__mc_np_check(ctx, out->addr, key->family, out->port, key->proto, cgroup_id))
+	/*
+	 * Network policy decides on the backend chosen, not on the Service address; a denied pick
+	 * moves to the next allowed backend of its range (out is rewritten), EPERM when none is.
+	 */
+	if (__mc_np_check_backend(ctx, key, out, pool, cgroup_id))
 		return -EPERM;
 	mc_metric_inc(MC_METRIC_TRANSLATED);
 	if (!per_datagram) {

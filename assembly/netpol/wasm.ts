@@ -1,15 +1,57 @@
 // The host's view of the network policy decision in policy.wasm (never translated to C), and the
 // address lookup that the kernel does with an LPM trie (bpf/meshc_netpol.h) over the same rows.
-import { NpAddrKey, NpAddrValue, NpDecision } from "../layouts";
-import { NP_ID_WORLD, NP_MAX_PREFIXES, NP_PREFIX_V6_BASE } from "../constants";
-import { mc_np_addrs, mc_np_prefixes } from "../maps";
+import { Decision, NpAddrKey, NpAddrValue, NpDecision, ServiceKey, SlotRange } from "../layouts";
+import { NP_ALLOW, NP_DENY, NP_ID_WORLD, NP_MAX_PREFIXES, NP_PREFIX_V6_BASE, VERDICT_TRANSLATE } from "../constants";
+import { mc_backends, mc_np_addrs, mc_np_prefixes } from "../maps";
 import { stackalloc } from "../runtime/stack";
 import { decideNetwork } from "./decide";
+import { pickCandidate, pickRange } from "./pick";
 
 export function mc_decide_network(client: u32, clientCidr: u32, dst: usize, port: u32, proto: u32, out: usize): u8 {
   const peer = stackalloc<NpAddrValue>();
   resolveAddress(changetype<NpAddrKey>(dst), peer);
   return decideNetwork(client, clientCidr, peer, <u16>port, <u8>proto, changetype<NpDecision>(out));
+}
+
+/** The verdict on a destination address (the address words of a Decision or NpAddrKey) and port. */
+function decideAt(client: u32, clientCidr: u32, addr0: u32, addr1: u32, addr2: u32, addr3: u32, family: u8, port: u16, proto: u8, np: NpDecision): u8 {
+  const dst = stackalloc<NpAddrKey>();
+  dst.addr0 = addr0;
+  dst.addr1 = addr1;
+  dst.addr2 = addr2;
+  dst.addr3 = addr3;
+  dst.family = family;
+  const peer = stackalloc<NpAddrValue>();
+  resolveAddress(dst, peer);
+  return decideNetwork(client, clientCidr, peer, port, proto, np);
+}
+
+/**
+ * The backend of a Service a connect() goes to under network policy, as the hooks choose it
+ * (mc_np_pick, bpf/meshc_netpol.h): the routing decision `out`'s own backend when allowed, else
+ * the first allowed one of the next slots of its range (written to `out`); NP_DENY when none is,
+ * `np` then holding the decision on the routing policy's pick.
+ */
+export function mc_np_pick(client: u32, clientCidr: u32, keyPtr: usize, outPtr: usize, npPtr: usize): u8 {
+  const key = changetype<ServiceKey>(keyPtr);
+  const out = changetype<Decision>(outPtr);
+  const np = changetype<NpDecision>(npPtr);
+  if (decideAt(client, clientCidr, out.addr0, out.addr1, out.addr2, out.addr3, key.family, out.port, key.proto, np) == NP_ALLOW) return NP_ALLOW;
+  const range = stackalloc<SlotRange>();
+  const tries = pickRange(key, out, range);
+  const cand = stackalloc<Decision>();
+  const scratch = stackalloc<NpDecision>();
+  for (let i: u32 = 1; i <= tries; i++) {
+    memory.fill(changetype<usize>(cand), 0, offsetof<Decision>());
+    if (pickCandidate(out, range, i, cand) != VERDICT_TRANSLATE) continue;
+    const backend = mc_backends.lookup(cand.backend_id);
+    if (backend == null || backend.family != key.family) continue;
+    memory.fill(changetype<usize>(scratch), 0, offsetof<NpDecision>());
+    if (decideAt(client, clientCidr, cand.addr0, cand.addr1, cand.addr2, cand.addr3, key.family, cand.port, key.proto, scratch) != NP_ALLOW) continue;
+    memory.copy(changetype<usize>(out), changetype<usize>(cand), offsetof<Decision>());
+    return NP_ALLOW;
+  }
+  return NP_DENY;
 }
 
 /** A 32-bit word between network and host byte order. */

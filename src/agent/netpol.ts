@@ -8,7 +8,7 @@ import { KernelSink } from '../sinks/kernel.ts';
 import * as L from '../tables/layouts.ts';
 import { encode, hex } from '../tables/codec.ts';
 import { cgroupKey, podCgroups } from './skip.ts';
-import { compileNetpol, NP_MAPS, type NetpolTables, type NpMapName } from '../netpol/tables.ts';
+import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables, type NpMapName } from '../netpol/tables.ts';
 import { encodeName, nameKey, readNames } from '../glue/names.ts';
 import { netpolNames } from '../netpol/names.ts';
 
@@ -29,6 +29,8 @@ export class NetpolSync {
   private tables?: NetpolTables;
   private endpoints = new Map<string, Uint8Array>();
   private names = new Map<string, string>();
+  /** What mc_np_config says now (an earlier agent's pinned value until the first sync). */
+  private isolated?: NetpolTables['isolated'];
 
   constructor(private readonly obj: BpfObject, private readonly cgroupRoot: string) {
     // Pinned rows of an earlier agent: kept until the first sync, which removes what it does not write.
@@ -40,6 +42,8 @@ export class NetpolSync {
     this.tables = { rows: previous } as NetpolTables;
     for (const [key, value] of obj.map('mc_np_endpoints').entries()) this.endpoints.set(key.readBigUInt64LE(0).toString(), value);
     if (obj.maps().some((m) => m.name === 'mc_np_names')) this.names = readNames(obj.map('mc_np_names'));
+    const pinned = obj.maps().some((m) => m.name === 'mc_np_config') ? obj.map('mc_np_config').lookup(new Uint8Array(4)) : undefined;
+    if (pinned) this.isolated = { egress: pinned.readUInt32LE(0), ingress: pinned.readUInt32LE(4) };
   }
 
   /** Whether the loaded object has the network policy maps (an object built before them has not). */
@@ -50,6 +54,10 @@ export class NetpolSync {
   sync(model: Model): NetpolSyncStats {
     const tables = compileNetpol(model);
     const sink = new KernelSink(this.obj);
+    // The switch never says "nothing can deny" while rows that deny are in place: lowered before
+    // the rows change, raised after (a count going to 0 applies the new, empty policy at once).
+    const before = this.isolated ?? { egress: 0, ingress: 0 };
+    this.writeConfig({ egress: Math.min(before.egress, tables.isolated.egress), ingress: Math.min(before.ingress, tables.isolated.ingress) });
     let written = 0;
     let removed = 0;
     for (const name of WRITE_ORDER) {
@@ -69,9 +77,17 @@ export class NetpolSync {
     }
     this.tables = tables;
     const cgroups = this.writeEndpoints(model, tables);
+    this.writeConfig(tables.isolated);
     this.writeNames(tables);
     const policies = tables.policies.length;
     return { policies, identities: tables.identities.size, written, removed, cgroups, warnings: tables.warnings };
+  }
+
+  /** mc_np_config: the switch the hooks read first (absent in an object built before it). */
+  private writeConfig(isolated: NetpolTables['isolated']): void {
+    if (!this.obj.maps().some((m) => m.name === 'mc_np_config')) return;
+    this.obj.map('mc_np_config').update(new Uint8Array(4), npConfigValue({ isolated }));
+    this.isolated = { ...isolated };
   }
 
   /** mc_np_names: policy and identity names for meshc monitor; changed ones written, gone ones removed. */

@@ -217,7 +217,8 @@ function stageUserPolicy(policyFile: string, given: string): { dir: string; asse
     path.join(assemblyDir, 'entry.ts'),
     `// Entry of a user policy (meshc compile --policy ${path.basename(policyFile)}).\n` +
       `export { decide } from "./${stagedName.replace(/\.ts$/, '')}";\n` +
-      'export { decideNetwork } from "./netpol/decide";\n',
+      'export { decideNetwork } from "./netpol/decide";\n' +
+      'export { pickCandidate, pickRange } from "./netpol/pick";\n',
   );
   return { dir, assemblyDir, staged };
 }

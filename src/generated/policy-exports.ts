@@ -71,6 +71,8 @@ export interface PolicyExports {
   l7_rewrite_result_len(): number;
   /** assembly/netpol/wasm.ts: mc_decide_network(client: u32, clientCidr: u32, dst: usize, port: u32, proto: u32, out: usize): u8 */
   mc_decide_network(client: number, clientCidr: number, dst: number, port: number, proto: number, out: number): number;
+  /** assembly/netpol/wasm.ts: mc_np_pick(client: u32, clientCidr: u32, keyPtr: usize, outPtr: usize, npPtr: usize): u8 */
+  mc_np_pick(client: number, clientCidr: number, keyPtr: number, outPtr: number, npPtr: number): number;
   /** assembly/netpol/wasm.ts: np_scratch(): usize */
   np_scratch(): number;
 }
@@ -110,5 +112,6 @@ export const POLICY_FUNCTIONS = [
   'l7_rewrite_result',
   'l7_rewrite_result_len',
   'mc_decide_network',
+  'mc_np_pick',
   'np_scratch',
 ] as const;

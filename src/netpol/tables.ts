@@ -59,7 +59,21 @@ export interface NetpolTables {
   /** Per pod (`namespace/name`): its identity and the CIDR identity of its address. */
   pods: Map<string, { identity: number; cidr: number }>;
   rules: RuleRow[];
+  /** Pod identities a policy isolates, per direction: the switch mc_np_config (npConfigValue). */
+  isolated: { egress: number; ingress: number };
   warnings: string[];
+}
+
+/**
+ * The value of the glue's mc_np_config (struct mc_np_config, bpf/meshc_netpol.h: egress u32,
+ * ingress u32, little-endian): with both 0 the hooks skip network policy after one array lookup.
+ */
+export function npConfigValue(tables: Pick<NetpolTables, 'isolated'>): Uint8Array {
+  const value = new Uint8Array(8);
+  const view = new DataView(value.buffer);
+  view.setUint32(0, tables.isolated.egress, true);
+  view.setUint32(4, tables.isolated.ingress, true);
+  return value;
 }
 
 const ALL_PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];
@@ -259,7 +273,11 @@ export function compileNetpol(model: Model): NetpolTables {
     row.ranges.forEach((range, index) => put('mc_np_ports', encode(L.TableKey, { table: set, index }), encode(L.NpPortRange, range)));
     set++;
   }
-  return { rows, identities, policies, pods, rules: ruleRows, warnings };
+  const isolated = {
+    egress: podIdentities.filter((i) => i.egressPolicies.length > 0).length,
+    ingress: podIdentities.filter((i) => i.ingressPolicies.length > 0).length,
+  };
+  return { rows, identities, policies, pods, rules: ruleRows, isolated, warnings };
 }
 
 /** The index of the first prefix of `family` whose base is at least `base` (binary search). */

@@ -49,6 +49,22 @@ export function decideNetwork(instance: PolicyInstance, query: NetworkQuery): Ne
   return verdict;
 }
 
+/**
+ * mc_np_pick on the routing decision at `outPtr` (for the frontend key at `keyPtr`), both in
+ * `instance`'s memory: the decision is rewritten to the backend taken when the routing policy's
+ * pick was denied and another of its range is allowed. The verdict: on a denial, the pick's.
+ */
+export function pickBackend(instance: PolicyInstance, client: number, clientCidr: number, keyPtr: number, outPtr: number): NetworkVerdict {
+  const np = instance.exports.np_scratch();
+  instance.bytes().fill(0, np, np + L.NpDecision.size);
+  const verdict = instance.exports.mc_np_pick(client, clientCidr, keyPtr, outPtr, np);
+  const out = decode(L.NpDecision, instance.bytes().slice(np, np + L.NpDecision.size));
+  const result: NetworkVerdict = { allowed: verdict === L.NP_ALLOW, reason: out.reason, policy: out.policy, peerPod: out.peer_pod, peerCidr: out.peer_cidr };
+  if (out.direction === L.NP_DIR_EGRESS) result.direction = 'egress';
+  if (out.direction === L.NP_DIR_INGRESS) result.direction = 'ingress';
+  return result;
+}
+
 /** A reason's words, as simulate and policy tests print it. */
 export const NP_REASON_TEXT: Record<number, string> = {
   [L.NP_REASON_UNSELECTED]: 'no network policy selects either end',

@@ -265,6 +265,8 @@ function runConnections(
       continue;
     }
     const verdict = wasm.mc_decide_groups(keyPtr, groups?.set ?? 0, groups?.count ?? 0, groups?.total ?? 0, client, rand, now, outPtr);
+    // Network policy: a denied pick moves to the next allowed backend of its range, as in the hooks.
+    const gated = verdict === L.VERDICT.translate && gate ? gate.pick(keyPtr, outPtr) : undefined;
     const out = decode(L.Decision, instance.bytes().subarray(outPtr, outPtr + L.Decision.size));
     if (verdict !== L.VERDICT.translate) {
       refused++;
@@ -274,7 +276,7 @@ function runConnections(
     }
     const pool = tables.pools.get(Number(out.table))!;
     const backend = tables.backends.get(Number(out.backend_id))!;
-    if (gate && !gate.check(backend.ip, backend.port, frontend.protocol).allowed) {
+    if (gated && !gated.allowed) {
       refused++;
       reasons['network-policy'] = (reasons['network-policy'] ?? 0) + 1;
       continue;

@@ -17,7 +17,7 @@ import { compilePolicy } from '../../src/build/compile.ts';
 import { writeTables } from '../../src/sinks/apply.ts';
 import { KernelSink } from '../../src/sinks/kernel.ts';
 import { compileTables } from '../../src/tables/compile.ts';
-import { compileNetpol, NP_MAPS, type NetpolTables } from '../../src/netpol/tables.ts';
+import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables } from '../../src/netpol/tables.ts';
 import * as L from '../../src/tables/layouts.ts';
 import { encode, wordsAddress } from '../../src/tables/codec.ts';
 import { decodeDenial, formatDenial } from '../../src/netpol/monitor.ts';
@@ -70,6 +70,7 @@ function writeNetpol(obj: BpfObject, tables: NetpolTables, previous: NetpolTable
   const key = Buffer.alloc(8);
   key.writeBigUInt64LE(cgroupId);
   obj.map('mc_np_endpoints').update(key, encode(L.NpAddrValue, { pod: self.identity, cidr: self.cidr }));
+  obj.map('mc_np_config').update(new Uint8Array(4), npConfigValue(tables));
 }
 
 kernelSuite('kernel: network policy at connect()', kernelSkipReason({ cgroup: true, netns: true }), (s) => {

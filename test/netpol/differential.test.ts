@@ -12,7 +12,7 @@ import { loadObject, type BpfObject } from '../../src/loader/index.ts';
 import { KernelSink } from '../../src/sinks/kernel.ts';
 import { instantiatePolicy, type PolicyInstance } from '../../src/wasm/instance.ts';
 import { readFileSync } from 'node:fs';
-import { compileNetpol, NP_MAPS, type NetpolTables } from '../../src/netpol/tables.ts';
+import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables } from '../../src/netpol/tables.ts';
 import { loadNetpol } from '../../src/netpol/wasm.ts';
 import * as L from '../../src/tables/layouts.ts';
 import { addressWords, encode, hex, netPort } from '../../src/tables/codec.ts';
@@ -22,8 +22,12 @@ import { randomDecision, randomPolicyModel, Rng, type NetDecisionInput } from '.
 
 const DECISIONS = Number(process.env.MESHC_NETPOL_DECISIONS ?? 1_000_000);
 const MODELS = 40;
-/** struct mc_np_harness_slot (bpf/meshc_netpol.h): dst 0, client 20, client_cidr 24, port 28, proto 30, verdict 31, out 32. */
-const SLOT = { size: 48, dst: 0, client: 20, clientCidr: 24, port: 28, proto: 30, verdict: 31, out: 32 } as const;
+/**
+ * struct mc_np_harness_slot (bpf/meshc_netpol.h): dst 0, client 20, client_cidr 24, port 28, proto
+ * 30, verdict 31 (the hooks' verdict, with the switch's shortcut), out 32 (the whole decision),
+ * fast 48 (kernel only: the shortcut decided). Wasm and kernel must agree on bytes [0, 48).
+ */
+const SLOT = { size: 56, dst: 0, client: 20, clientCidr: 24, port: 28, proto: 30, verdict: 31, out: 32, fast: 48, compared: 48 } as const;
 
 function pack(inputs: readonly NetDecisionInput[]): Buffer {
   const buf = Buffer.alloc(inputs.length * SLOT.size);
@@ -63,6 +67,7 @@ class KernelNetpol {
     const sink = new KernelSink(this.obj!);
     if (this.previous) for (const name of NP_MAPS) sink.remove(name, [...this.previous.rows.get(name)!.values()]);
     for (const name of NP_MAPS) sink.write(name, [...tables.rows.get(name)!.values()]);
+    this.obj!.map('mc_np_config').update(new Uint8Array(4), npConfigValue(tables));
     this.previous = tables;
   }
   run(batch: Buffer, count: number): Buffer {
@@ -83,13 +88,13 @@ function runWasm(instance: PolicyInstance, batch: Buffer, count: number): Buffer
     const base = i * SLOT.size;
     const memory = instance.bytes();
     memory.set(out.subarray(base + SLOT.dst, base + SLOT.client), ptr);
-    memory.fill(0, ptr + SLOT.out, ptr + SLOT.size);
+    memory.fill(0, ptr + SLOT.out, ptr + SLOT.compared);
     const verdict = instance.exports.mc_decide_network(
       out.readUInt32LE(base + SLOT.client), out.readUInt32LE(base + SLOT.clientCidr), ptr,
       out.readUInt16LE(base + SLOT.port), out[base + SLOT.proto]!, ptr + SLOT.out,
     );
     out[base + SLOT.verdict] = verdict;
-    out.set(instance.bytes().subarray(ptr + SLOT.out, ptr + SLOT.size), base + SLOT.out);
+    out.set(instance.bytes().subarray(ptr + SLOT.out, ptr + SLOT.compared), base + SLOT.out);
   }
   return out;
 }
@@ -123,8 +128,14 @@ kernelSuite('netpol differential: Wasm and kernel', kernelSkipReason(), (s) => {
     const outcomes: Record<string, number> = {};
     let first = '';
     let rules = 0;
+    let fast = 0;
+    let switchedOff = 0;
     for (let m = 0; m < MODELS; m++) {
       const model = randomPolicyModel(rng);
+      // Some clusters without ingress policies, or without any, so the switch's shortcuts
+      // (mc_np_config: nothing isolated for ingress, or nothing at all) decide too.
+      if (m % 5 === 3) model.networkPolicies = (model.networkPolicies ?? []).map((p) => ({ ...p, ingress: undefined }));
+      if (m % 10 === 9) model.networkPolicies = [];
       const tables = compileNetpol(model);
       rules += tables.rules.length;
       kernel!.load(tables);
@@ -133,9 +144,11 @@ kernelSuite('netpol differential: Wasm and kernel', kernelSkipReason(), (s) => {
       const batch = pack(inputs);
       const k = kernel!.run(batch, inputs.length);
       const w = runWasm(wasm, batch, inputs.length);
+      if (tables.isolated.egress === 0 && tables.isolated.ingress === 0) switchedOff += inputs.length;
       for (let i = 0; i < inputs.length; i++) {
-        const a = k.subarray(i * SLOT.size, (i + 1) * SLOT.size);
-        const b = w.subarray(i * SLOT.size, (i + 1) * SLOT.size);
+        const a = k.subarray(i * SLOT.size, i * SLOT.size + SLOT.compared);
+        const b = w.subarray(i * SLOT.size, i * SLOT.size + SLOT.compared);
+        fast += k[i * SLOT.size + SLOT.fast]!;
         decisions++;
         const verdict = a[SLOT.verdict] === L.NP_ALLOW ? 'allow' : 'deny';
         const reason = a[SLOT.out + 1]!;
@@ -147,8 +160,10 @@ kernelSuite('netpol differential: Wasm and kernel', kernelSkipReason(), (s) => {
         }
       }
     }
-    console.log(`  ${decisions} decisions, ${differences} differences, ${rules} rule rows over ${MODELS} clusters; verdict/reason: ${JSON.stringify(outcomes)}`);
+    console.log(`  ${decisions} decisions, ${differences} differences, ${rules} rule rows over ${MODELS} clusters; verdict/reason: ${JSON.stringify(outcomes)}; ${fast} decided by the switch's shortcut (${switchedOff} with nothing isolated)`);
     assert.ok(decisions >= DECISIONS);
+    // The shortcut decided a good share, beyond the clusters where nothing is isolated at all.
+    assert.ok(fast > switchedOff + decisions / 20, `shortcut: ${fast} of ${decisions}, ${switchedOff} with nothing isolated`);
     assert.is(differences, 0, first);
     // The run exercised every outcome: unselected, allowed by a rule, denied at egress and at ingress.
     for (const key of ['allow/0', 'allow/1', 'deny/2', 'deny/3']) assert.ok((outcomes[key] ?? 0) > decisions / 100, `too few ${key}: ${JSON.stringify(outcomes)}`);
