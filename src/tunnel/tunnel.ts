@@ -281,7 +281,10 @@ export class Tunnel {
       refusal ??= ['peer-identity', `peer ${socket.remoteAddress} presented no SPIFFE ID`];
       // No stream of this session is served; the peer learns why from the GOAWAY's debug data.
       this.refuse('inbound', refusal[0], refusal[1], { source: peer });
-      session.on('stream', (stream) => stream.close(http2.constants.NGHTTP2_REFUSED_STREAM));
+      session.on('stream', (stream) => {
+        stream.on('error', () => {});
+        stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      });
       session.goaway(http2.constants.NGHTTP2_INADEQUATE_SECURITY, 0, Buffer.from(JSON.stringify({ reason: refusal[0], detail: refusal[1] })));
       setTimeout(() => session.destroy(), 200).unref();
       return;

@@ -155,9 +155,10 @@ export class TunnelLab {
     return JSON.parse(out.trim().split('\n')[0] ?? '{}') as Record<string, unknown>;
   }
 
-  private inPod(pod: Pod, args: string[]): ChildProcessWithoutNullStreams {
-    const script = `echo $$ > ${pod.cgroup}/cgroup.procs && exec ip netns exec ${pod.netns} ${process.execPath} ${POD} ${args.join(' ')}`;
-    const child = spawn('sh', ['-c', script]);
+  /** Runs a Node script in the pod's netns and cgroup (the child's pid is the script's). */
+  inPod(pod: Pod, args: string[], script = POD): ChildProcessWithoutNullStreams {
+    const command = `echo $$ > ${pod.cgroup}/cgroup.procs && exec ip netns exec ${pod.netns} ${process.execPath} ${script} ${args.join(' ')}`;
+    const child = spawn('sh', ['-c', command]);
     this.children.push(child);
     return child;
   }
@@ -246,11 +247,12 @@ export class TunnelLab {
   /**
    * Starts tcpdump on the bridge's ports (every frame once, as it enters the bridge: `-i any -Q in`
    * in the bridge's netns; br0 itself does not see every forwarded frame), writing to a file;
-   * resolves once it captures.
+   * resolves once it captures. Immediate mode: otherwise the packets of the last ring block
+   * (up to a second's worth) are lost when tcpdump stops.
    */
-  async capture(): Promise<{ file: string; stop: () => Promise<void> }> {
+  async capture(): Promise<{ file: string; stop: () => Promise<void>; log: () => string }> {
     const file = path.join(this.dir, 'bridge.pcap');
-    const child = spawn('ip', ['netns', 'exec', this.fabric, 'tcpdump', '-i', 'any', '-Q', 'in', '-U', '-n', '-s', '0', '-w', file]);
+    const child = spawn('ip', ['netns', 'exec', this.fabric, 'tcpdump', '-i', 'any', '-Q', 'in', '--immediate-mode', '-U', '-n', '-s', '0', '-w', file]);
     this.children.push(child);
     let err = '';
     await waitFor('tcpdump listening', () => /listening on/.test(err), () => {
@@ -258,6 +260,7 @@ export class TunnelLab {
     }, () => child.stderr.on('data', (d) => (err += d)));
     return {
       file,
+      log: () => err,
       stop: async () => {
         child.kill('SIGINT');
         if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
@@ -291,13 +294,16 @@ function sh(netns: string, command: string): void {
   if (r.status !== 0) throw new Error(`${netns}: ${command}: ${r.stderr.trim()}`);
 }
 
-/** Polls `predicate` every 20 ms (calling `check` to fail early) for up to 15 s. */
+/**
+ * Polls `predicate` every 20 ms (calling `check` to fail early) for up to 60 s: a process start
+ * (tsx compiling the tunnel) takes seconds on a loaded 2-core machine.
+ */
 export async function waitFor(what: string, predicate: () => boolean, check: () => void = () => {}, start: () => void = () => {}): Promise<void> {
   start();
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + 60_000;
   while (!predicate()) {
     check();
-    if (Date.now() > deadline) throw new Error(`${what}: not within 15 s`);
+    if (Date.now() > deadline) throw new Error(`${what}: not within 60 s`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -24,7 +24,7 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
   let foreign: Ca;
   let n1: LabNode, n2: LabNode, n3: LabNode;
   let web: Pod, other: Pod, rogue: Pod, web2: Pod, api: Pod, plain: Pod;
-  let capture: { file: string; stop: () => Promise<void> };
+  let capture: { file: string; stop: () => Promise<void>; log: () => string };
 
   test.before(async () => {
     try {
@@ -216,7 +216,7 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
     await capture.stop();
     const segments = readTcpSegments(capture.file);
     const all = Buffer.concat(segments.map((s) => s.payload));
-    assert.ok(all.includes(CONTROL), `the capture sees plaintext when there is some (${segments.length} segments: ${[...new Set(segments.map((s) => `${s.src}:${s.sport}>${s.dst}:${s.dport}`))].join(' ')})`);
+    assert.ok(all.includes(CONTROL), `the capture sees plaintext when there is some (tcpdump: ${capture.log()}; ${spawnSync('tcpdump', ['-r', capture.file, '-n', 'port', String(PORT)], { encoding: 'utf8' }).stdout}; ${segments.length} segments: ${[...new Set(segments.map((s) => `${s.src}:${s.sport}>${s.dst}:${s.dport}`))].join(' ')})`);
     assert.not.ok(all.includes('MESHC-PLAINTEXT-MARKER'), 'the marker crossed the bridge in the clear');
     const tunnelSegments = segments.filter((s) => s.sport === 15008 || s.dport === 15008);
     const stray = segments.filter((s) => !(s.sport === 15008 || s.dport === 15008) && !s.payload.includes(CONTROL) && !(s.sport === PORT && s.payload.toString().startsWith('plain:')));
