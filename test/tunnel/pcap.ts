@@ -7,10 +7,34 @@ export interface Segment {
   dst: string;
   sport: number;
   dport: number;
+  /** Sequence number of the payload's first byte. */
+  seq: number;
   payload: Buffer;
 }
 
+/** A flow's key, one direction. */
+export const flowOf = (s: Segment) => `${s.src}:${s.sport}>${s.dst}:${s.dport}`;
+
+/**
+ * The TCP segments with a payload, grouped by flow, in sequence order within one (a capture on
+ * several ports may write a flow's segments out of order), retransmissions dropped.
+ */
 export function readTcpSegments(file: string): Segment[] {
+  const isn = new Map<string, number>();
+  const segments = readRaw(file, isn);
+  const rel = (s: Segment) => (s.seq - (isn.get(flowOf(s)) ?? 0) + 2 ** 32) % 2 ** 32;
+  const seen = new Set<string>();
+  return segments
+    .sort((a, b) => (flowOf(a) === flowOf(b) ? rel(a) - rel(b) : flowOf(a) < flowOf(b) ? -1 : 1))
+    .filter((s) => {
+      const key = `${flowOf(s)}@${s.seq}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+}
+
+function readRaw(file: string, isn: Map<string, number>): Segment[] {
   const buf = readFileSync(file);
   if (buf.length < 24) return [];
   const magic = buf.readUInt32LE(0);
@@ -33,14 +57,18 @@ export function readTcpSegments(file: string): Segment[] {
     const tcp = ipHdr.subarray(ihl, total);
     const doff = (tcp[12]! >> 4) * 4;
     const payload = tcp.subarray(doff);
-    if (payload.length === 0) continue;
-    out.push({
+    const segment: Segment = {
       src: [...ipHdr.subarray(12, 16)].join('.'),
       dst: [...ipHdr.subarray(16, 20)].join('.'),
       sport: tcp.readUInt16BE(0),
       dport: tcp.readUInt16BE(2),
+      seq: tcp.readUInt32BE(4),
       payload: Buffer.from(payload),
-    });
+    };
+    // SYN: the flow's initial sequence number (payload starts at isn + 1).
+    if (tcp[13]! & 0x02) isn.set(flowOf(segment), (segment.seq + 1) % 2 ** 32);
+    if (payload.length === 0) continue;
+    out.push(segment);
   }
   return out;
 }
