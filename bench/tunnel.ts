@@ -44,6 +44,7 @@ interface Figures {
 }
 
 async function runLoad(lab: TunnelLab, pod: Pod, args: string[], watch: number[]): Promise<{ out: Record<string, number>; cpuNs: number[] }> {
+  if (process.env.MESHC_BENCH_DEBUG) console.error(`load: ${args.join(' ')}`);
   const child = lab.inPod(pod, args, LOAD);
   let text = '';
   child.stdout.on('data', (d) => (text += d));
@@ -92,10 +93,12 @@ async function main(): Promise<void> {
     lab.dispose();
     ca.dispose();
   };
-  process.once('SIGINT', () => {
-    stop();
-    process.exit(130);
-  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      stop();
+      process.exit(130);
+    });
+  }
   try {
     lab.bundle = ca.cert;
     const n1 = lab.addNode();

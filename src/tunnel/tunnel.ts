@@ -60,7 +60,7 @@ function goawayRefusal(data: Buffer | undefined): { reason: RefuseReason; detail
   return { reason: 'handshake', detail: 'the peer closed the session without a reason' };
 }
 
-const H2_SETTINGS = { initialWindowSize: STREAM_WINDOW, maxConcurrentStreams: 10_000 };
+const H2_SETTINGS = { initialWindowSize: STREAM_WINDOW, maxFrameSize: 256 * 1024, maxConcurrentStreams: 10_000 };
 
 export class Tunnel {
   private config: TunnelConfig;

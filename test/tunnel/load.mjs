@@ -70,7 +70,6 @@ if (mode === 'server') {
   const lat = [];
   let errors = 0;
   const req = Buffer.alloc(REQ, 97);
-  req[0] = 0x45;
   let running = conns;
   const finish = () => {
     if (--running > 0) return;
@@ -92,7 +91,11 @@ if (mode === 'server') {
       t0 = process.hrtime.bigint();
       s.write(req);
     };
-    s.on('connect', send);
+    s.on('connect', () => {
+      // Echo mode first; every request after it is echoed whole.
+      s.write('E');
+      send();
+    });
     s.on('data', (d) => {
       got += d.length;
       if (got >= REQ) {
@@ -111,7 +114,7 @@ if (mode === 'server') {
   const lat = [];
   let errors = 0;
   let running = conc;
-  const req = Buffer.alloc(REQ, 97);
+  const req = Buffer.alloc(REQ + 1, 97);
   req[0] = 0x45;
   const one = () => {
     if (Date.now() > end) {
