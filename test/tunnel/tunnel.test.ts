@@ -177,8 +177,6 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
     await lab.serve(db, PORT);
     // Only n2 knows: n1 still expects api at that address (its pooled session is for api).
     const from2 = lab.mark(n2);
-    const stale = lab.writeConfig(n1);
-    void stale;
     await lab.reload(n2);
     const r1 = await lab.dial(web, ['dial', addr, String(PORT), MARKER]);
     assert.ok(r1.error, JSON.stringify(r1));
