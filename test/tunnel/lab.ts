@@ -248,11 +248,12 @@ export class TunnelLab {
    * Starts tcpdump on the bridge's ports (every frame once, as it enters the bridge: `-i any -Q in`
    * in the bridge's netns; br0 itself does not see every forwarded frame), writing to a file;
    * resolves once it captures. Immediate mode: otherwise the packets of the last ring block
-   * (up to a second's worth) are lost when tcpdump stops.
+   * (up to a second's worth) are lost when tcpdump stops. A 64 MiB buffer: with the default 2 MiB
+   * the kernel dropped packets on the loaded test machine.
    */
   async capture(): Promise<{ file: string; stop: () => Promise<void>; log: () => string }> {
     const file = path.join(this.dir, 'bridge.pcap');
-    const child = spawn('ip', ['netns', 'exec', this.fabric, 'tcpdump', '-i', 'any', '-Q', 'in', '--immediate-mode', '-U', '-n', '-s', '0', '-w', file]);
+    const child = spawn('ip', ['netns', 'exec', this.fabric, 'tcpdump', '-i', 'any', '-Q', 'in', '--immediate-mode', '-B', '65536', '-U', '-n', '-s', '0', '-w', file]);
     this.children.push(child);
     let err = '';
     await waitFor('tcpdump listening', () => /listening on/.test(err), () => {

@@ -212,6 +212,8 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
     assert.is(ctl.reply, `plain:${CONTROL}`);
     await new Promise((r) => setTimeout(r, 300));
     await capture.stop();
+    // A capture that lost packets cannot show the marker's absence.
+    assert.match(capture.log(), /\b0 packets dropped by kernel/, `tcpdump lost packets: ${capture.log()}`);
     const segments = readTcpSegments(capture.file);
     const all = Buffer.concat(segments.map((s) => s.payload));
     assert.ok(all.includes(CONTROL), `the capture sees plaintext when there is some (tcpdump: ${capture.log()}; ${spawnSync('tcpdump', ['-r', capture.file, '-n', 'port', String(PORT)], { encoding: 'utf8' }).stdout}; ${segments.length} segments: ${[...new Set(segments.map((s) => `${s.src}:${s.sport}>${s.dst}:${s.dport}`))].join(' ')})`);
