@@ -105,6 +105,16 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
     assert.ok(lab.events(n2, 'refused').some((e) => e.reason === 'not-allowed' && e.source === sa('other')));
   });
 
+  test('a pod dialling the tunnel port itself (not steered by connect4) is refused', async () => {
+    const from = lab.mark(n1);
+    const r = await lab.dial(other, ['dial', n1.addr, '15001', MARKER]);
+    assert.ok(r.error, JSON.stringify(r));
+    assert.is(r.reply, '');
+    const refused = lab.events(n1, 'refused', from);
+    assert.is(refused.length, 1);
+    assert.is(refused[0]!.reason, 'no-record');
+  });
+
   test('a certificate from a foreign CA, or of a foreign trust domain, is rejected', async () => {
     const from1 = lab.mark(n1);
     const from2 = lab.mark(n2);
