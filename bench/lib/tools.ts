@@ -31,6 +31,8 @@ export const BENCH_TOOLS = {
   // bench/control-plane.ts's real control plane (test/cluster): certificates, deploy/'s RBAC.
   openssl: 'openssl',
   kubectl: 'kubectl',
+  // bench/tunnel.ts's lab (test/tunnel/lab.ts) captures on the bridge.
+  tcpdump: 'tcpdump',
 } as const;
 export type BenchTool = keyof typeof BENCH_TOOLS;
 

@@ -34,6 +34,8 @@ export const TEST_TOOLS = {
   kill: 'procps',
   openssl: 'openssl',
   bash: 'bash',
+  // test/tunnel: the capture on the bridge between node namespaces.
+  tcpdump: 'tcpdump',
 } as const;
 
 function which(cmd: string): boolean {
