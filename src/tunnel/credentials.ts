@@ -31,6 +31,11 @@ export class Credentials {
     return [...this.svids.keys()];
   }
 
+  /** `identity`'s SVID as held (to write it where the tunnel process reads it). */
+  svid(identity: string): Svid | undefined {
+    return this.svids.get(identity);
+  }
+
   has(identity: string): boolean {
     return this.svids.has(identity);
   }
