@@ -1,9 +1,22 @@
-// Certificates for the tunnel tests and bench, made with the openssl CLI: a CA, and SVIDs
+// Certificates for the tunnel tests: SVIDs from src/identity's CA (issueHeld), and for the bench
+// and the one case src/identity's CA refuses to sign (a SAN of another trust domain), the openssl CLI: a CA, and SVIDs
 // (P-256, one URI SAN, CA:false, digitalSignature, server and client auth) signed by it.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { buildCsr, generateNodeKey, issueSvid, parseServiceAccountId, renewalTime, type HeldIdentity, type RootCa } from '../../src/identity/index.ts';
+
+/**
+ * An SVID for `spiffeId` from src/identity's CA (`createRootCa`): a key made here, its CSR, the
+ * CA's signature; as the agent's identity manager holds it (put it in an IdentityStore).
+ */
+export async function issueHeld(ca: RootCa, spiffeId: string, lifetimeSeconds = 3600): Promise<HeldIdentity> {
+  const { namespace, serviceAccount } = parseServiceAccountId(spiffeId);
+  const key = await generateNodeKey();
+  const svid = await issueSvid(ca, { csrPem: await buildCsr(key), spiffeId, lifetimeSeconds });
+  return { spiffeId, namespace, serviceAccount, keyPem: key.keyPem, certPem: svid.certPem, serial: svid.serial, notBefore: svid.notBefore, notAfter: svid.notAfter, renewAt: renewalTime(svid.notBefore, svid.notAfter) };
+}
 
 function openssl(args: string[], cwd: string): void {
   const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });

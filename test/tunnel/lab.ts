@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { IdentityStore } from '../../src/identity/store.ts';
+import type { Credentials } from '../../src/tunnel/credentials.ts';
+import { followIdentities, writeCredentialFiles } from '../../src/tunnel/from-identity.ts';
 import { TunnelSteering } from '../../src/tunnel/steering.ts';
 import type { TunnelEvent } from '../../src/tunnel/tunnel.ts';
 import { removeCgroupTree } from '../agent/live/lab.ts';
@@ -44,7 +47,13 @@ export interface LabNode {
   steering: TunnelSteering;
   dir: string;
   tunnel?: TunnelProcess;
-  /** The tunnel's configuration beyond what the lab derives (svids, local pods' allowed lists). */
+  /**
+   * The identities the node holds (as the agent's identity manager fills them), followed by
+   * `credentials` through the adapter (src/tunnel/from-identity.ts), whose files the configuration names.
+   */
+  identities: IdentityStore;
+  credentials: Credentials;
+  /** The tunnel's configuration beyond what the lab derives (svids made outside the store, local pods' allowed lists). */
   svids: Record<string, { key: string; cert: string }>;
   allowed: Record<string, string[]>;
 }
@@ -99,7 +108,9 @@ export class TunnelLab {
     steering.setTunnel({ addr, port: OUTBOUND_PORT });
     const dir = path.join(this.dir, name);
     mkdirSync(dir);
-    const node: LabNode = { index, name, netns, addr, cgroup, pin, steering, dir, svids: {}, allowed: {} };
+    const identities = new IdentityStore(TRUST_DOMAIN, this.bundle);
+    const { credentials } = followIdentities(identities);
+    const node: LabNode = { index, name, netns, addr, cgroup, pin, steering, dir, identities, credentials, svids: {}, allowed: {} };
     this.nodes.push(node);
     return node;
   }
@@ -176,7 +187,9 @@ export class TunnelLab {
       writeFileSync(path.join(node.dir, name), text);
       return name;
     };
-    const svids: Record<string, { key: string; cert: string }> = {};
+    // What the store holds, through the adapter, as the agent hands it to its tunnel process.
+    const held = writeCredentialFiles(node.credentials, path.join(node.dir, 'creds'));
+    const svids: Record<string, { key: string; cert: string }> = Object.fromEntries(Object.entries(held.svids).map(([id, f]) => [id, { key: `creds/${f.key}`, cert: `creds/${f.cert}` }]));
     for (const [id, svid] of Object.entries(node.svids)) {
       const base = id.replace(/[^a-z0-9]+/g, '_');
       svids[id] = { key: write(`${base}.key`, svid.key), cert: write(`${base}.pem`, svid.cert) };
@@ -188,7 +201,7 @@ export class TunnelLab {
       outbound: { addr: node.addr, port: OUTBOUND_PORT },
       inbound: { addr: node.addr, port: INBOUND_PORT },
       pin: node.pin,
-      bundle: write('bundle.pem', this.bundle),
+      bundle: `creds/${held.bundle}`,
       svids,
       sources: Object.fromEntries(pods.filter((p) => p.node === node).map((p) => [p.cgroupId, { identity: p.identity, addr: p.addr }])),
       destinations: override.destinations ?? Object.fromEntries(pods.filter((p) => this.requireAuth.has(p.addr)).map((p) => [p.addr, { identity: p.identity, node: { addr: p.node.addr, port: INBOUND_PORT } }])),

@@ -1,10 +1,13 @@
 // The node tunnel end to end: three node network namespaces on a bridge, pods as netns + cgroups,
-// connect4 steering to each node's tunnel process, certificates from the openssl CLI.
+// connect4 steering to each node's tunnel process, SVIDs from src/identity's CA (createRootCa,
+// issueSvid) held in each node's IdentityStore and handed to the tunnel through the adapter
+// (src/tunnel/from-identity.ts); the openssl CLI only for an SVID src/identity refuses to sign.
 import { spawnSync } from 'node:child_process';
 import * as assert from 'uvu/assert';
 import { buildTunnelObject } from '../../src/tunnel/steering.ts';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
-import { makeCa, type Ca } from './certs.ts';
+import { createRootCa, type RootCa } from '../../src/identity/index.ts';
+import { issueHeld, makeCa, type Ca } from './certs.ts';
 import { TunnelLab, sa, waitFor, type LabNode, type Pod } from './lab.ts';
 import { readTcpSegments, tlsRecordTypes } from './pcap.ts';
 
@@ -20,8 +23,9 @@ function missingTools(): string | undefined {
 
 kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missingTools(), (test) => {
   let lab: TunnelLab;
-  let ca: Ca;
-  let foreign: Ca;
+  let ca: RootCa;
+  let foreign: RootCa;
+  let otherRoot: Ca;
   let n1: LabNode, n2: LabNode, n3: LabNode;
   let web: Pod, other: Pod, rogue: Pod, web2: Pod, api: Pod, plain: Pod;
   let capture: { file: string; stop: () => Promise<void>; log: () => string };
@@ -38,9 +42,13 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
 
   async function setUp(): Promise<void> {
     lab = new TunnelLab(buildTunnelObject());
-    ca = makeCa('meshc test root');
-    foreign = makeCa('foreign root');
-    lab.bundle = ca.cert;
+    ca = await createRootCa({ trustDomain: 'cluster.local' });
+    // Another CA of the same trust domain, not in the bundle.
+    foreign = await createRootCa({ trustDomain: 'cluster.local' });
+    // A root the nodes trust too, made with openssl: it signs a SAN of a foreign trust domain,
+    // which src/identity's CA refuses to do.
+    otherRoot = makeCa('second trusted root');
+    lab.bundle = `${ca.certPem.trimEnd()}\n${otherRoot.cert}`;
     n1 = lab.addNode();
     n2 = lab.addNode();
     n3 = lab.addNode();
@@ -50,15 +58,15 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
     web2 = lab.addPod(n1, 'web2', sa('web2'));
     api = lab.addPod(n2, 'api', sa('api'));
     plain = lab.addPod(n3, 'plain', sa('plain'));
-    n1.svids = {
-      [sa('web')]: ca.issue(sa('web')),
-      [sa('other')]: ca.issue(sa('other')),
-      // Same SPIFFE ID form, another CA.
-      [sa('rogue')]: foreign.issue(sa('rogue')),
-      // Our CA, a foreign trust domain in the SAN.
-      [sa('web2')]: ca.issue('spiffe://evil.example/ns/default/sa/web2'),
-    };
-    n2.svids = { [sa('api')]: ca.issue(sa('api')) };
+    n1.identities.set(await issueHeld(ca, sa('web')));
+    n1.identities.set(await issueHeld(ca, sa('other')));
+    // Same SPIFFE ID form, another CA.
+    n1.identities.set(await issueHeld(foreign, sa('rogue')));
+    // A trusted root, a foreign trust domain in the SAN.
+    n1.svids = { [sa('web2')]: otherRoot.issue('spiffe://evil.example/ns/default/sa/web2') };
+    n2.identities.set(await issueHeld(ca, sa('api')));
+    assert.equal(n1.credentials.identities().sort(), [sa('other'), sa('rogue'), sa('web')]);
+    assert.equal(n2.credentials.identities(), [sa('api')]);
     lab.require(api, [sa('web'), sa('rogue'), sa('web2')]);
     await lab.serve(api, PORT);
     await lab.serve(plain, PORT);
@@ -69,8 +77,7 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
   test.after(async () => {
     await capture?.stop();
     lab?.dispose();
-    ca?.dispose();
-    foreign?.dispose();
+    otherRoot?.dispose();
   });
 
   test('an allowed identity reaches the pod on another node through the tunnel, one session per identity pair', async () => {
@@ -144,8 +151,11 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
   test('rotation: new certificates on both nodes, a long-lived connection stays up', async () => {
     const hold = lab.dial(web, ['hold', api.addr, String(PORT), '3000']);
     await new Promise((r) => setTimeout(r, 800));
-    n1.svids[sa('web')] = ca.issue(sa('web'));
-    n2.svids[sa('api')] = ca.issue(sa('api'));
+    // Renewal as the identity manager does it: a new SVID in the store, swapped in by the adapter.
+    const before = n1.credentials.svid(sa('web'))!.cert;
+    n1.identities.set(await issueHeld(ca, sa('web')));
+    n2.identities.set(await issueHeld(ca, sa('api')));
+    assert.is.not(n1.credentials.svid(sa('web'))!.cert, before);
     await Promise.all([lab.reload(n1), lab.reload(n2)]);
     const held = await hold;
     assert.is(held.error, undefined, JSON.stringify(held));
@@ -182,7 +192,8 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
     const addr = api.addr;
     lab.removePod(api);
     const db = lab.addPod(n2, 'db', sa('db'), addr);
-    n2.svids[sa('db')] = ca.issue(sa('db'));
+    n2.identities.drop('default/api');
+    n2.identities.set(await issueHeld(ca, sa('db')));
     lab.require(db, [sa('other')]);
     await lab.serve(db, PORT);
     // Only n2 knows: n1 still expects api at that address (its pooled session is for api).
@@ -204,7 +215,7 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
     const webAddr = web.addr;
     lab.removePod(web);
     const intruder = lab.addPod(n1, 'intruder', sa('intruder'), webAddr);
-    n1.svids[sa('intruder')] = ca.issue(sa('intruder'));
+    n1.identities.set(await issueHeld(ca, sa('intruder')));
     lab.require(db, [sa('other'), sa('web')]);
     await lab.reload(n2);
     await lab.reload(n1);
