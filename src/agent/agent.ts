@@ -52,6 +52,8 @@ export interface AgentOptions {
   cgroupRoot?: string;
   /** The node proxy for L7 Service ports (proxy.ts); without it they are decided in the kernel. */
   proxy?: NodeProxy;
+  /** Called with each synced model (the node tunnel's plan, src/agent/tunnel.ts). */
+  onModel?: (model: Model) => void;
 }
 
 export interface SyncResult {
@@ -372,6 +374,7 @@ export class Agent {
     this.skippedUids = skippedPodUids(model);
     this.refreshSkipped();
     if (this.netpol) for (const line of netpolLog(this.netpol.sync(model))) this.log(`agent: ${line}`);
+    this.options.onModel?.(model);
     const ms = (performance.now() - started).toFixed(1);
     const written = Object.values(stats.written).reduce((a, b) => a + b, 0);
     const removed = Object.values(stats.removed).reduce((a, b) => a + b, 0);

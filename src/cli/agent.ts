@@ -61,6 +61,10 @@ Options:
   --trust-domain TD   the SPIFFE trust domain of --ca-url's CA
   --trust-bundle FILE the CA's roots (PEM), read anew for every request: verifies the CA's TLS
                       certificate and every SVID
+  --tunnel            with --ca-url and --node-ip: run the node tunnel (docs/tunnel.md): pods
+                      selected by a CiliumNetworkPolicy ingress rule with authentication.mode:
+                      required are reached only through the nodes' tunnels (mutual TLS 1.3 with
+                      the SVIDs held here); supervised, fail closed while it is down. Off by default
   --detach            detach every hook and remove the pinned state under --pin, then exit
   -h, --help          this help
 `;
@@ -93,6 +97,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     'ca-url': { type: 'string' },
     'trust-domain': { type: 'string' },
     'trust-bundle': { type: 'string' },
+    tunnel: { type: 'boolean' },
   }, false);
   if (values.help) {
     io.stdout.write(HELP);
@@ -121,6 +126,8 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   }
   const manifests = values.manifests ?? [];
   const identityOptions = identityFlags(values, manifests.length > 0);
+  if (values.tunnel && !identityOptions) throw new UsageError('meshc agent: --tunnel needs workload identities (--ca-url, --trust-domain, --trust-bundle): the tunnel presents their SVIDs');
+  if (values.tunnel && !nodeIp) throw new UsageError('meshc agent: --tunnel needs --node-ip (the node address the tunnel listens on, for pods and for peer nodes)');
   const missing = manifests.filter((p) => !existsSync(p));
   if (missing.length > 0) throw new InputError(`meshc agent: no such file or directory: ${missing.join(', ')}`);
   if (values.kubeconfig && !existsSync(values.kubeconfig)) throw new InputError(`meshc agent: no such kubeconfig: ${values.kubeconfig}`);
@@ -141,7 +148,8 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   const source = kube ?? files!;
   // The node proxy needs a running agent: a one-shot run leaves L7 ports in the kernel.
   const proxy = kube || values.watch ? new NodeProxy({ bin: values['proxy-bin'], nodeIp, node, cgroup, log }) : undefined;
-  const agent = new Agent({ source, cgroup, pin, node, objectDir, log, forceAttach: values['force-attach'], proxy });
+  let tunnel: import('../agent/tunnel.ts').NodeTunnel | undefined;
+  const agent = new Agent({ source, cgroup, pin, node, objectDir, log, forceAttach: values['force-attach'], proxy, onModel: (model) => tunnel?.update(model) });
   const report = (result: SyncResult) => {
     for (const d of result.diagnostics) log(formatDiagnostic(d));
     if (metrics) observeSync(metrics, agent, result);
@@ -192,6 +200,13 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   // Loaded only when opted in: X.509 and the identity manager cost an agent without --ca-url nothing.
   const identities = identityOptions ? await (await import('../agent/identity.ts')).startNodeIdentities({ ...identityOptions, kubeconfig: values.kubeconfig, node, pin, log }) : undefined;
   if (identities) stops.push(identities.stop);
+  if (identities && values.tunnel) {
+    const { NodeTunnel } = await import('../agent/tunnel.ts');
+    tunnel = new NodeTunnel({ node, trustDomain: identityOptions!.trustDomain, nodeAddr: nodeIp!, cgroup, pin, stateDir: join('/run/meshc', `tunnel${pin.replaceAll('/', '_')}`), identities: identities.store, log });
+    tunnel.start(); // after agent.start(): its connect4 runs after meshc's
+    if (kube) log('agent: tunnel: CiliumNetworkPolicies are not watched from the API server yet, so no pod requires authentication from this source: the tunnel runs and steers nothing (docs/tunnel.md)');
+    await agent.sync().then(report);
+  }
   // Containers of skipped pods come and go without any object changing; counters move on their own.
   const timer = setInterval(() => {
     agent.refreshSkipped();
@@ -213,6 +228,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     await proxy.stop();
   }
   for (const stop of stops) stop();
+  await tunnel?.stop();
   agent.close();
   await server?.stop();
   return 0;

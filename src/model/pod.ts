@@ -32,6 +32,8 @@ export function normalizePod(object: KubeObject, nodes: ReadonlyMap<string, Node
   if (nodeName) placeOnNode(pod, nodeName, nodes);
   const phase = stringAt(status, 'phase', ['status'], report);
   if (phase) pod.phase = phase;
+  pod.serviceAccount = stringAt(spec, 'serviceAccountName', ['spec'], report) ?? 'default';
+  if (spec['hostNetwork'] === true) pod.hostNetwork = true;
   return report.rejected ? undefined : pod;
 }
 

@@ -108,6 +108,10 @@ export interface PodInfo {
   owner?: string;
   /** status.phase when given; pods in phase Succeeded or Failed get no endpoints. */
   phase?: string;
+  /** spec.serviceAccountName ("default" when unset): the workload identity (docs/identity.md). */
+  serviceAccount?: string;
+  /** spec.hostNetwork: the pod shares the node's address and holds no identity of its own. */
+  hostNetwork?: boolean;
 }
 
 export type PathMatchType = 'Exact' | 'PathPrefix' | 'RegularExpression';
