@@ -57,7 +57,7 @@ async function runLoad(lab: TunnelLab, pod: Pod, args: string[], watch: number[]
 }
 
 async function measure(lab: TunnelLab, client: Pod, server: Pod, serverPid: number, tunnels: LabNode[], tunneled: boolean): Promise<Figures> {
-  for (const node of lab.nodes) node.steering.requireAuth(server.addr, tunneled);
+  for (const node of lab.nodes) node.steering!.requireAuth(server.addr, tunneled);
   const tunnelPids = tunnels.map((n) => n.tunnel!.child.pid!);
   const bulk = await runLoad(lab, client, ['bulk', server.addr, String(PORT), String(bulkBytes)], []);
   const rr = await runLoad(lab, client, ['rr', server.addr, String(PORT), '8', String(seconds)], [serverPid, ...tunnelPids]);

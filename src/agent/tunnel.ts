@@ -164,6 +164,8 @@ export interface NodeTunnelOptions {
   /** The steering object (built from bpf/tunnel.bpf.c when omitted). */
   objectPath?: string;
   bin?: string;
+  /** A command the tunnel runs under (tests: nsenter into a node's network namespace). */
+  launcher?: string[];
   /** First restart delay (doubles up to 30 s). */
   restartMs?: number;
 }
@@ -248,7 +250,7 @@ export class NodeTunnel {
   private spawn(): void {
     this.restartTimer = undefined;
     if (this.stopped) return;
-    const argv = [...DIES_WITH_AGENT, process.execPath, this.options.bin ?? TUNNEL_BIN, this.configFile];
+    const argv = [...DIES_WITH_AGENT, ...(this.options.launcher ?? []), process.execPath, this.options.bin ?? TUNNEL_BIN, this.configFile];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     createInterface({ input: child.stdout! }).on('line', (line) => {

@@ -307,6 +307,9 @@ export class Tunnel {
     if (!pod) return deny(404, 'no-local-pod', `no pod requiring authentication at ${addr} on node ${this.config.node}`);
     // The session presented `served`; the address must still be a pod of that identity (IP reuse).
     if (pod.identity !== served) return deny(421, 'identity-mismatch', `${addr} is ${pod.identity} now, the session was made for ${served ?? 'no identity'}`, pod.identity);
+    // The node must still hold the SVID the session was made with (dropped at expiry, or with the
+    // last pod of that ServiceAccount): a session pooled before is not served on.
+    if (!this.credentials.has(served)) return deny(421, 'no-certificate', `node ${this.config.node} no longer holds a certificate for ${served ?? 'the identity this session was made for'}`, served);
     if (!pod.allowed.includes(peer)) return deny(403, 'not-allowed', `${peer} may not reach ${pod.identity} at ${addr}`, pod.identity);
     const upstream = net.connect({ host: addr, port });
     let connected = false;

@@ -44,7 +44,8 @@ export interface LabNode {
   addr: string;
   cgroup: string;
   pin: string;
-  steering: TunnelSteering;
+  /** The lab's own steering; undefined on a node whose agent (src/agent/tunnel.ts) loads it. */
+  steering?: TunnelSteering;
   dir: string;
   tunnel?: TunnelProcess;
   /**
@@ -84,7 +85,7 @@ export class TunnelLab {
     ip(['-n', this.fabric, 'link', 'set', 'br0', 'up']);
   }
 
-  addNode(): LabNode {
+  addNode(options: { steering?: boolean } = {}): LabNode {
     const index = this.nodes.length + 1;
     const name = `n${index}`;
     const netns = `mtun-${this.id}-${name}`;
@@ -103,9 +104,12 @@ export class TunnelLab {
     const cgroup = path.join(this.cgroup, name);
     mkdirSync(cgroup);
     const pin = makePinDir(`tunnel-${name}`);
-    const steering = TunnelSteering.load(this.objectPath, pin);
-    steering.attach(cgroup);
-    steering.setTunnel({ addr, port: OUTBOUND_PORT });
+    let steering: TunnelSteering | undefined;
+    if (options.steering !== false) {
+      steering = TunnelSteering.load(this.objectPath, pin);
+      steering.attach(cgroup);
+      steering.setTunnel({ addr, port: OUTBOUND_PORT });
+    }
     const dir = path.join(this.dir, name);
     mkdirSync(dir);
     const identities = new IdentityStore(TRUST_DOMAIN, this.bundle);
@@ -178,7 +182,7 @@ export class TunnelLab {
   require(pod: Pod, allowed: string[]): void {
     this.requireAuth.add(pod.addr);
     pod.node.allowed[pod.addr] = allowed;
-    for (const node of this.nodes) node.steering.requireAuth(pod.addr);
+    for (const node of this.nodes) node.steering?.requireAuth(pod.addr);
   }
 
   /** The configuration the agent would write for `node` from the lab's pods. */
@@ -286,7 +290,7 @@ export class TunnelLab {
     for (const child of this.children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     for (const node of this.nodes) {
       try {
-        node.steering.close();
+        node.steering?.close();
       } catch {
         // closed already
       }

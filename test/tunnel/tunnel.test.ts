@@ -95,7 +95,7 @@ kernelSuite('tunnel', kernelSkipReason({ cgroup: true, netns: true }) ?? missing
     const counts = n1.tunnel!.lines.find((l) => l.type === 'counts') as { counts: Record<string, number>; pool: string[] };
     assert.equal(counts.pool, [`${sa('web')}|${sa('api')}|${n2.addr}:15008`]);
     assert.is(counts.counts['sessions.outbound'], 1, 'five connections, one handshake');
-    assert.is(n1.steering.metrics().steered, 5);
+    assert.is(n1.steering!.metrics().steered, 5);
   });
 
   test('a disallowed identity is refused at once, with a reason', async () => {
