@@ -178,7 +178,8 @@ const CILIUM_UNREAD = ['fromEntities', 'fromRequires', 'fromGroups', 'fromNodes'
 /**
  * A CiliumNetworkPolicy as the seed writes it: endpointSelector, ingress/egress with
  * fromEndpoints/toEndpoints (and CIDR peers), toPorts. `authentication.mode: required` is read
- * and reported: meshc does not enforce it yet. Peers meshc does not read make the rule allow
+ * (src/agent/tunnel.ts plans the node tunnel from it) and reported: no source that feeds an agent
+ * with identities reads it yet. Peers meshc does not read make the rule allow
  * nothing (fail closed), with a warning at the field.
  */
 export function readCiliumNetworkPolicy(object: KubeObject): NetworkPolicy | undefined {
@@ -248,7 +249,7 @@ function readCiliumRules(spec: Fields, key: 'ingress' | 'egress', peerKeys: stri
     const mode = stringAt(auth, 'mode', [...at, 'authentication'], report);
     if (mode === 'required') {
       rule.authentication = 'required';
-      report.warn([...at, 'authentication', 'mode'], 'required is not enforced yet: meshc applies this rule without authenticating the peer (the identity work enforces it)');
+      report.warn([...at, 'authentication', 'mode'], 'required is not enforced: meshc applies this rule without authenticating the peer. The node tunnel (meshc agent --ca-url ... --tunnel) enforces it, but reads policy only from the model of its agent, and an agent with identities (API server source) does not watch CiliumNetworkPolicies yet (docs/tunnel.md)');
     } else if (mode !== undefined && mode !== 'disabled') {
       report.reject([...at, 'authentication', 'mode'], `${JSON.stringify(mode)} is not one of required, disabled`);
     }
