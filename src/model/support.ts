@@ -105,6 +105,8 @@ export const FIELD_SUPPORT: readonly FieldSupport[] = [
   { kind: 'EndpointSlice', field: 'endpoints[].hostname', status: 'ignored', note: '' },
   { kind: 'Pod', field: 'metadata.deletionTimestamp', status: 'applied', note: 'terminating' },
   { kind: 'Pod', field: 'spec.nodeName', status: 'applied', note: '' },
+  { kind: 'Pod', field: 'spec.serviceAccountName', status: 'applied', note: 'the workload identity (agent --tunnel)' },
+  { kind: 'Pod', field: 'spec.hostNetwork', status: 'applied', note: 'no identity of its own (agent --tunnel)' },
   { kind: 'Pod', field: 'spec.containers[].ports[].containerPort', status: 'applied', note: 'named targetPorts' },
   { kind: 'Pod', field: 'spec.containers[].ports[].name', status: 'applied', note: '' },
   { kind: 'Pod', field: 'spec.containers[].ports[].protocol', status: 'applied', note: '' },
