@@ -60,18 +60,22 @@ function peerSelects(model: Model, policy: NetworkPolicy, peer: { pods: Paramete
 }
 
 /**
- * Which pods require authentication and by whom: every pod selected by an ingress rule with
- * `authentication.mode: required` (CiliumNetworkPolicy), its allowed identities being the
- * ServiceAccounts of the pods that rule's fromEndpoints select. A rule with no peer ('any')
- * allows every pod's identity; CIDR peers carry no identity and are left out (noted). IPv4 only.
+ * Which pods require authentication and by whom: every pod selected by a CiliumNetworkPolicy with
+ * an ingress rule with `authentication.mode: required`, its allowed identities being the
+ * ServiceAccounts of the pods that policy's ingress rules' fromEndpoints select. A rule with no
+ * peer ('any') allows every pod's identity; CIDR peers carry no identity and are left out (noted).
+ * Peers allowed by *other* policies selecting the pod are not in the list (refused by the tunnel).
+ * Ports are not checked by the tunnel (the network policy hook does). IPv4 only.
  */
 export function planTunnel(model: Model, trustDomain: string): TunnelPlan {
   const required = new Map<string, RequiredPod>();
   const notes: string[] = [];
   const pods = [...model.pods.values()].filter((p) => !p.terminating && !p.hostNetwork);
   for (const policy of model.networkPolicies ?? []) {
-    const rules = (policy.ingress ?? []).filter((r) => r.authentication === 'required');
-    if (rules.length === 0) continue;
+    if (!(policy.ingress ?? []).some((r) => r.authentication === 'required')) continue;
+    // Every ingress rule of the policy names who may come in: through the tunnel, all of them
+    // come authenticated (a rule without authentication is not weakened, only made stronger).
+    const rules = policy.ingress!;
     const subjects = pods.filter((p) => p.meta.namespace === policy.meta.namespace && selects(policy.podSelector, p.meta.labels));
     const allowed = new Set<string>();
     for (const rule of rules) {

@@ -65,15 +65,16 @@ spec:
   - fromEndpoints: [{matchLabels: {app: web}}]
 `;
 
-test('pods selected by an authenticated rule require it, allowed: the ServiceAccounts its peers select', () => {
+test('pods selected by a policy with an authenticated rule require it, allowed: the ServiceAccounts its rules\' peers select; plain-open requires nothing', () => {
   const model = buildModel(parseManifests(MANIFESTS, 'plan.yaml'), { synthesize: false });
   assert.is(model.pods.get('default/batch')?.serviceAccount, 'default');
   const plan = planTunnel(model, TD);
   assert.equal([...plan.required.keys()].sort(), ['10.0.1.11', '10.0.2.10']);
   const api1 = plan.required.get('10.0.2.10')!;
   assert.is(api1.identity, id('api'));
-  // web in default and web in namespace other; not batch (its rule does not require authentication).
-  assert.equal(api1.allowed, [id('web'), id('remote', 'other')]);
+  // web in default and web in namespace other, and batch (ServiceAccount default): its rule of the
+  // same policy does not require authentication, but through the tunnel it comes authenticated.
+  assert.equal(api1.allowed, [id('default'), id('web'), id('remote', 'other')]);
   assert.equal(api1.policies, ['CiliumNetworkPolicy default/api-mtls']);
   assert.is(api1.nodeName, 'n2');
   assert.equal(plan.notes, []);
@@ -85,7 +86,7 @@ test('pods selected by an authenticated rule require it, allowed: the ServiceAcc
     '10.0.2.10': { identity: id('api'), node: { addr: '192.168.1.2', port: 15008 } },
     '10.0.1.11': { identity: id('api'), node: { addr: '192.168.1.1', port: 15008 } },
   });
-  assert.equal(c1.local, { '10.0.1.11': { identity: id('api'), allowed: [id('web'), id('remote', 'other')] } });
+  assert.equal(c1.local, { '10.0.1.11': { identity: id('api'), allowed: [id('default'), id('web'), id('remote', 'other')] } });
   assert.equal(c1.outbound, { addr: '192.168.1.1', port: 15001 });
   const { config: c2 } = tunnelConfig(model, plan, { node: 'n2', trustDomain: TD, nodeAddr: '192.168.1.2', pin: '/p', cgroups: new Map() });
   assert.equal(Object.keys(c2.local as object), ['10.0.2.10']);
