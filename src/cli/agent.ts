@@ -149,7 +149,14 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   // The node proxy needs a running agent: a one-shot run leaves L7 ports in the kernel.
   const proxy = kube || values.watch ? new NodeProxy({ bin: values['proxy-bin'], nodeIp, node, cgroup, log }) : undefined;
   let tunnel: import('../agent/tunnel.ts').NodeTunnel | undefined;
-  const agent = new Agent({ source, cgroup, pin, node, objectDir, log, forceAttach: values['force-attach'], proxy, onModel: (model) => tunnel?.update(model) });
+  const agent = new Agent({ source, cgroup, pin, node, objectDir, log, forceAttach: values['force-attach'], proxy, onModel: (model) => {
+    // The tunnel's plan never fails the routing sync; it is logged and tried again on the next.
+    try {
+      tunnel?.update(model);
+    } catch (error) {
+      log(`agent: tunnel: could not apply the plan: ${(error as Error).message}; retried on the next sync`);
+    }
+  } });
   const report = (result: SyncResult) => {
     for (const d of result.diagnostics) log(formatDiagnostic(d));
     if (metrics) observeSync(metrics, agent, result);
