@@ -16,6 +16,7 @@ import { policyName, type NetworkPolicy } from '../model/netpol-types.ts';
 import type { Model, PodInfo } from '../model/types.ts';
 import { followIdentities, writeCredentialFiles } from '../tunnel/from-identity.ts';
 import { buildTunnelObject, TUNNEL_PROGRAM, TunnelSteering } from '../tunnel/steering.ts';
+import { removeTunnelStatus, writeTunnelStatus } from '../tunnel/status.ts';
 import { podCgroups } from './skip.ts';
 
 export const TUNNEL_BIN = fileURLToPath(new URL('../../bin/meshc-tunnel.js', import.meta.url));
@@ -192,6 +193,8 @@ export class NodeTunnel {
   private readonly follow;
   /** Restarts so far (tests and metrics). */
   restarts = 0;
+  private lastExit?: string;
+  private plan?: TunnelPlan;
 
   constructor(private readonly options: NodeTunnelOptions) {
     this.follow = followIdentities(options.identities);
@@ -247,8 +250,25 @@ export class NodeTunnel {
     const svids = Object.fromEntries(Object.entries(files.svids).map(([id, f]) => [id, { key: `creds/${f.key}`, cert: `creds/${f.cert}` }]));
     writeFileSync(`${this.configFile}.tmp`, JSON.stringify({ ...config, bundle: `creds/${files.bundle}`, svids }, null, 2), { mode: 0o600 });
     renameSync(`${this.configFile}.tmp`, this.configFile);
+    this.plan = p;
     if (this.child) this.child.kill('SIGHUP');
     else if (!this.restartTimer) this.spawn();
+    this.writeStatus();
+  }
+
+  /** The status `meshc inspect` shows (src/tunnel/status.ts). */
+  writeStatus(): void {
+    if (this.stopped || !this.steering) return;
+    const { nodeAddr } = this.options;
+    writeTunnelStatus(this.options.pin, {
+      node: this.options.node,
+      updated: new Date().toISOString(),
+      listen: { outbound: `${nodeAddr}:${OUTBOUND_PORT}`, inbound: `${nodeAddr}:${INBOUND_PORT}` },
+      process: { running: this.child !== undefined, ...(this.child?.pid ? { pid: this.child.pid } : {}), restarts: this.restarts, ...(this.lastExit ? { lastExit: this.lastExit } : {}) },
+      identities: this.follow.credentials.identities().sort(),
+      required: [...(this.plan?.required.values() ?? [])].map((r) => ({ addr: r.addr, pod: r.pod, identity: r.identity, allowed: r.allowed, ...(r.nodeName ? { node: r.nodeName } : {}) })),
+      steering: this.steering.metrics(),
+    });
   }
 
   private spawn(): void {
@@ -257,6 +277,7 @@ export class NodeTunnel {
     const argv = [...DIES_WITH_AGENT, ...(this.options.launcher ?? []), process.execPath, this.options.bin ?? TUNNEL_BIN, this.configFile];
     const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
+    this.writeStatus();
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.includes('"ready"')) this.failures = 0;
       this.options.log(`tunnel: ${line}`);
@@ -268,6 +289,8 @@ export class NodeTunnel {
       this.failures++;
       this.restarts++;
       const delay = Math.min((this.options.restartMs ?? 1000) * 2 ** (this.failures - 1), 30000);
+      this.lastExit = `${new Date().toISOString()} ${signal ?? `code ${code}`}`;
+      this.writeStatus();
       this.options.log(`agent: tunnel exited (${signal ?? `code ${code}`}); connections to pods that require authentication are refused until it is back; restarting in ${delay} ms`);
       this.restartTimer = setTimeout(() => this.spawn(), delay);
     });
@@ -290,6 +313,7 @@ export class NodeTunnel {
         child.kill('SIGTERM');
       });
     }
+    removeTunnelStatus(this.options.pin);
     this.link?.close();
     this.steering?.obj.close();
   }

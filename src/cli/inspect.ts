@@ -5,6 +5,7 @@ import { decodeServices } from '../inspect/decode.ts';
 import { formatInspect } from '../inspect/format.ts';
 import { formatIdentities } from '../inspect/identities.ts';
 import { readIdentityStatus } from '../identity/status.ts';
+import { formatTunnelStatus, readTunnelStatus } from '../tunnel/status.ts';
 import { NoPinnedMapsError, openMeshcMap, readPinned } from '../inspect/read.ts';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,14 +21,17 @@ its Kubernetes name, algorithm, flags), the weighted groups of an attached route
 target Service) and the backends (pod IP:port, ready or terminating, slot, live connections,
 pod name); then the network policy identities, rule rows and denials counted; then, when the agent
 runs with --ca-url, the workload identities (SPIFFE IDs) it holds in memory, with their expiry
-and renewal times. Only reads. Needs root (opening pinned BPF maps needs CAP_BPF).
+and renewal times; with --tunnel, the tunnel process (running, restarts), the identities it
+presents and the pods that require authentication with their allowed identities. Only reads. Needs root (opening pinned BPF maps needs CAP_BPF).
 
 Options:
   --pin DIR   the agent's bpffs directory (default ${DEFAULT_PIN})
   --json      one JSON object: {"services": [{vip, port, protocol, name, algorithm, flags,
               backends: [...], groups: [...]}], "problems": [...], "metrics": {...},
               "identities": {trustDomain, caUrl, identities: [{spiffeId, notAfter, renewAt,
-              serial, ...}], problems: [...]}}
+              serial, ...}], problems: [...]}, "tunnel": {node, process: {running, pid,
+              restarts, lastExit}, identities, required: [{addr, pod, identity, allowed}],
+              steering: {...}}}
   -h, --help  this help
 `;
 
@@ -60,7 +64,8 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   });
   for (const map of opened) map.close();
   const identities = readIdentityStatus(pin);
-  const json = { ...result, ...(netpol ? { networkPolicy: netpol } : {}), ...(identities ? { identities } : {}) };
-  io.stdout.write(values.json ? `${JSON.stringify(json)}\n` : formatInspect(result) + (netpol ? formatNetpol(netpol) : '') + (identities ? formatIdentities(identities) : ''));
+  const tunnel = readTunnelStatus(pin);
+  const json = { ...result, ...(netpol ? { networkPolicy: netpol } : {}), ...(identities ? { identities } : {}), ...(tunnel ? { tunnel } : {}) };
+  io.stdout.write(values.json ? `${JSON.stringify(json)}\n` : formatInspect(result) + (netpol ? formatNetpol(netpol) : '') + (identities ? formatIdentities(identities) : '') + (tunnel ? formatTunnelStatus(tunnel) : ''));
   return 0;
 }

@@ -10,6 +10,8 @@ import { createRootCa } from '../../src/identity/index.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
 import { buildTunnelObject } from '../../src/tunnel/steering.ts';
+import { formatTunnelStatus, readTunnelStatus, tunnelStatusPath } from '../../src/tunnel/status.ts';
+import { existsSync } from 'node:fs';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { issueHeld } from './certs.ts';
 import { sa, TRUST_DOMAIN, TunnelLab, waitFor, type LabNode, type Pod } from './lab.ts';
@@ -102,6 +104,7 @@ spec:
 
   test.after(async () => {
     for (const t of tunnels) await t.stop();
+    for (const node of [n1, n2]) if (node) assert.not.ok(existsSync(tunnelStatusPath(node.pin)), 'the status goes with the tunnel');
     lab?.dispose();
   });
 
@@ -113,6 +116,14 @@ spec:
     const opened = events(n1, 'opened');
     assert.ok(opened.some((e) => e.source === sa('web') && e.destination === sa('api') && e.authenticated === true), JSON.stringify(opened));
     assert.ok(events(n2, 'opened').some((e) => e.source === sa('web')));
+    // What meshc inspect shows of the tunnel.
+    const status = readTunnelStatus(n1.pin)!;
+    assert.is(status.process.running, true);
+    assert.equal(status.identities, [sa('other'), sa('web')]);
+    assert.equal(status.required, [{ addr: api.addr, pod: 'default/api', identity: sa('api'), allowed: [sa('web')], node: 'n2' }]);
+    tunnels[0]!.writeStatus();
+    assert.ok(readTunnelStatus(n1.pin)!.steering.steered! >= 1, JSON.stringify(readTunnelStatus(n1.pin)));
+    assert.match(formatTunnelStatus(status), `${api.addr} default/api (${sa('api')}, node n2): allowed ${sa('web')}`);
   });
 
   test('another identity is refused (not allowed by the policy)', async () => {
@@ -134,6 +145,10 @@ spec:
     await waitFor('n1 tunnel back', () => logs.get('n1')!.filter((l) => l.includes('"type":"ready"')).length > ready);
     const back = await lab.dial(web, ['dial', api.addr, String(PORT), `${MARKER}-back`]);
     assert.is(back.reply, `${api.name}:${MARKER}-back`, JSON.stringify(back));
+    const status = readTunnelStatus(n1.pin)!;
+    assert.is(status.process.restarts, before + 1);
+    assert.match(status.process.lastExit ?? '', /SIGKILL/);
+    assert.is(status.process.running, true);
   });
 
   test('the identity store drives the running tunnel: api dropped on n2, refused; held again, served', async () => {
