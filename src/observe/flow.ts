@@ -76,7 +76,7 @@ export interface AccessLogEntry {
   path: string;
 }
 
-const FIELDS = 15;
+const FIELDS = 14;
 
 /** Parses one log datagram; a string says why it is not a request line (HAProxy's own notices are not). */
 export function parseAccessLog(line: string): AccessLogEntry | string {
