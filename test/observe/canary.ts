@@ -6,7 +6,8 @@ import { parseAllDocuments } from 'yaml';
 export const WEB_VIP = '10.96.71.1';
 export const V1 = ['10.244.8.1', '10.244.8.2'];
 export const V2 = ['10.244.8.3'];
-export const CLIENT_IP = '172.31.251.2';
+// The l7-live lab's pod-side veth address: a client there reaches the node from it.
+export const CLIENT_IP = '172.31.250.2';
 export const CLIENT_UID = '0b1c2d3e-4f50-4a6b-8c7d-9e0f1a2b3c4d';
 
 function pod(name: string, ip: string, uid: string, app: string): string {
