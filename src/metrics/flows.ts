@@ -29,6 +29,7 @@ export const FLOW_METRIC_NAMES = [
   'meshc_l7_requests_total',
   'meshc_l7_request_duration_seconds',
   'meshc_flows_lost_total',
+  'meshc_flows_total',
   'meshc_flow_label_overflow_total',
 ] as const;
 
@@ -56,6 +57,7 @@ export class FlowMetrics {
   private readonly requests: Counter<keyof RequestLabels & string>;
   private readonly durations: Histogram<'service' | 'route'>;
   private readonly lostFlows: Counter<'source'>;
+  private readonly allFlows: Counter<'layer'>;
   private readonly overflow: Counter<'metric'>;
   private readonly connectionBudget: LabelBudget<ConnectionLabels>;
   private readonly requestBudget: LabelBudget<RequestLabels>;
@@ -66,11 +68,17 @@ export class FlowMetrics {
     this.connections = new Counter({ name: 'meshc_flow_connections_total', help: 'Connections decided in the kernel (L4 flows), by Service dialled, backend Service and pod, verdict and reason; counted while the agent reads the ring buffer', labelNames: ['service', 'backend_service', 'backend', 'verdict', 'reason'], registers });
     this.requests = new Counter({ name: 'meshc_l7_requests_total', help: 'Requests served by the node proxy (L7 flows), by Service dialled, HTTPRoute, rule, backend Service and pod, and status', labelNames: ['service', 'route', 'rule', 'backend_service', 'backend', 'status'], registers });
     this.durations = new Histogram({ name: 'meshc_l7_request_duration_seconds', help: 'Total time of a request through the node proxy (HAProxy %Ta), by Service and HTTPRoute', labelNames: ['service', 'route'], buckets: REQUEST_BUCKETS, registers });
+    this.allFlows = new Counter({ name: 'meshc_flows_total', help: 'Flows the agent read and named: L4 kernel events (a TCP connection is translated, established and closed: three) and L7 requests', labelNames: ['layer'], registers });
     this.lostFlows = new Counter({ name: 'meshc_flows_lost_total', help: 'Flows lost before the agent named them: ring (the kernel could not reserve ring buffer space), log (unreadable request log lines)', labelNames: ['source'], registers });
     this.overflow = new Counter({ name: 'meshc_flow_label_overflow_total', help: 'Flows counted under "other" labels because the metric had its maximum of label sets', labelNames: ['metric'], registers });
     this.connectionBudget = new LabelBudget(maxSeries, ['service', 'verdict']);
     this.requestBudget = new LabelBudget(maxSeries, ['service']);
     this.durationBudget = new LabelBudget(Math.max(1, Math.floor(maxSeries / 10)), ['service']);
+  }
+
+  /** Every flow read, before any is left out of a metric (L4 established and closed events too). */
+  flow(layer: 'L4' | 'L7'): void {
+    this.allFlows.inc({ layer });
   }
 
   connection(labels: ConnectionLabels): void {

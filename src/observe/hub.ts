@@ -118,6 +118,7 @@ export class FlowHub {
   private count(flow: Flow): void {
     const metrics = this.options.metrics;
     if (!metrics) return;
+    metrics.flow(flow.layer);
     const service = flow.destination.service ?? 'unknown';
     const backend = flow.destination.backend;
     if (flow.layer === 'L4') {
