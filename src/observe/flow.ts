@@ -2,6 +2,7 @@
 // events, src/inspect/events.ts) and a request served by the node proxy (L7, from HAProxy's request
 // log). Pure: the names come from a FlowDirectory (directory.ts) the agent keeps current.
 import type { MonitorEvent } from '../inspect/events.ts';
+import type { Denial } from '../netpol/monitor.ts';
 import type { FlowDirectory, FlowPod } from './directory.ts';
 
 /**
@@ -51,6 +52,8 @@ export interface Flow {
   reason?: string;
   /** L4 only: which kernel event this is (a connection's translation, establishment, close). */
   event?: string;
+  /** Denied flows: the network policy that decided (`Kind namespace/name`). */
+  policy?: string;
   http?: FlowHttp;
 }
 
@@ -196,5 +199,27 @@ export function l4Flow(event: MonitorEvent, directory: FlowDirectory): Flow {
     verdict: event.event === 'refused' ? 'refused' : 'translated',
     ...(event.reason ? { reason: event.reason } : {}),
     event: event.event,
+  };
+}
+
+/** A connect() network policy denied (mc_np_events, src/netpol/monitor.ts), named through `directory`. */
+export function deniedFlow(denial: Denial, directory: FlowDirectory): Flow {
+  const d = denial.destination;
+  const address = `${d.address.includes(':') ? `[${d.address}]` : d.address}:${d.port}`;
+  const pod = directory.podByAddress(d.address);
+  return {
+    time: denial.time,
+    layer: 'L4',
+    source: { pod: denial.cgroup.path === null ? null : directory.podByCgroupPath(denial.cgroup.path), address: null, cgroup: denial.cgroup.path },
+    destination: {
+      service: null,
+      port: d.port,
+      backend: { service: null, pod: pod ? `${pod.namespace}/${pod.name}` : d.name, address },
+    },
+    protocol: d.protocol,
+    verdict: 'denied',
+    reason: denial.reason,
+    event: 'denied',
+    policy: denial.policy.name ?? `policy ${denial.policy.id}`,
   };
 }

@@ -13,7 +13,8 @@ import { CgroupPaths } from '../inspect/cgroups.ts';
 import { describeEvent, type EventContext } from '../inspect/events.ts';
 import { openMeshcMap } from '../inspect/read.ts';
 import type { FlowDirectory } from './directory.ts';
-import { l4Flow } from './flow.ts';
+import { deniedFlow, l4Flow } from './flow.ts';
+import { openDenials } from '../netpol/monitor.ts';
 import type { FlowHub } from './hub.ts';
 
 /** Every event type's bit of mc_config.events (bit 1 << type, types 1-4). */
@@ -22,6 +23,7 @@ const ALL_EVENTS = 0x1e;
 export class RingFlows {
   private maps: BpfMap[] = [];
   private reader: RingBuffer | undefined;
+  private denials: { start(): void; close(): void } | undefined;
   private config: BpfMap | undefined;
   private metrics: BpfMap | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -71,6 +73,9 @@ export class RingFlows {
     this.reader = reader;
     this.switchEvents(ALL_EVENTS);
     reader.start();
+    // Network policy denials (mc_np_events, when the object has them) are flows too.
+    this.denials = openDenials(this.pin, false, (id) => cgroups.resolve(id), context.monotonicToUnixNs, (denial) => this.hub.publish(deniedFlow(denial, this.directory)));
+    this.denials?.start();
     // Another reader (meshc monitor) may have switched the events off when it stopped.
     this.timer = setInterval(() => {
       this.switchEvents(ALL_EVENTS);
@@ -88,6 +93,8 @@ export class RingFlows {
     } finally {
       this.reader.close();
       this.reader = undefined;
+      this.denials?.close();
+      this.denials = undefined;
       for (const map of this.maps) map.close();
       this.maps = [];
       this.config = undefined;

@@ -42,7 +42,7 @@ export class FlowSummary {
     // A connection counts once: at its translation (or refusal), not again when established or closed.
     if (flow.layer === 'L4' && (flow.event === 'established' || flow.event === 'closed')) return;
     this.flows++;
-    const service = flow.destination.service ?? '(unknown service)';
+    const service = flow.destination.service ?? flow.destination.backend?.address ?? '(unknown service)';
     const client = flow.source.pod ? `${flow.source.pod.namespace}/${flow.source.pod.name}` : (flow.source.address ?? flow.source.cgroup ?? '(unknown client)');
     this.edge(`client ${client}`, `service ${service}`, 'client', flow.verdict);
     const backend = flow.destination.backend;

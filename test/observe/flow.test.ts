@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { buildModel } from '../../src/model/build.ts';
 import { compileTables } from '../../src/tables/compile.ts';
 import { FlowDirectory } from '../../src/observe/directory.ts';
-import { l4Flow, l7Flow, parseAccessLog, type AccessLogEntry, type Flow } from '../../src/observe/flow.ts';
+import { deniedFlow, l4Flow, l7Flow, parseAccessLog, type AccessLogEntry, type Flow } from '../../src/observe/flow.ts';
 import { matchesFilter, parseFilter } from '../../src/observe/filter.ts';
 import { FlowSummary, percentile } from '../../src/observe/summary.ts';
 import { FlowHub } from '../../src/observe/hub.ts';
@@ -109,6 +109,22 @@ join('an L4 event: the client pod from the pod UID in its cgroup path, the backe
   const refused = l4Flow({ time: 't', event: 'refused', reason: 'no-endpoints', protocol: 'TCP', family: 4, cookie: '2', cgroup: { id: '5', path: null }, service: { id: 9, name: null }, backend: null }, directory);
   assert.is(refused.verdict, 'refused');
   assert.is(refused.reason, 'no-endpoints');
+});
+
+join('a network policy denial: denied, its reason and policy, the destination pod by address', () => {
+  const { directory } = canaryDirectory();
+  const flow = deniedFlow({
+    time: 't', event: 'denied', reason: 'no-allow-rule',
+    cgroup: { id: '5', path: `/kubepods/pod${CLIENT_UID}` },
+    client: { identity: 3, name: 'default/client' },
+    destination: { address: V1[0]!, port: 8080, protocol: 'TCP', pod: 4, cidr: 0, name: 'default/web-v1-a' },
+    policy: { id: 2, name: 'NetworkPolicy default/deny-web' },
+  }, directory);
+  assert.is(flow.verdict, 'denied');
+  assert.is(flow.reason, 'no-allow-rule');
+  assert.is(flow.policy, 'NetworkPolicy default/deny-web');
+  assert.equal(flow.source.pod, { namespace: 'default', name: 'client', node: 'node-1' });
+  assert.equal(flow.destination.backend, { service: null, pod: 'default/web-v1-a', address: `${V1[0]}:8080` });
 });
 
 join.run();
