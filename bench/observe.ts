@@ -9,8 +9,9 @@
 // median over rounds. In each `page` round every event must be accounted for: the kernel events
 // the agent read (meshc_flows_total{layer="L4"}: each TCP connection is translated, established
 // and closed) plus those reported lost (meshc_flows_lost_total: the kernel's events-lost counter)
-// equal three per connect() made; the page's own "lost" figure is read too. Then a sustained run with the page open (two dialers, --sustain-s seconds) samples the
-// page's JS heap and DOM size every 10 s.
+// equal three per connect() made; the page's own "lost" figure is read too. Then a sustained run
+// with the page open (two dialers, --sustain-s seconds) samples the page's JS heap (after a forced
+// garbage collection) and DOM size every 10 s.
 //
 // `npx tsx bench/observe.ts [--connects N] [--rounds R] [--sustain-s S] [--json FILE]`
 import { writeFileSync } from 'node:fs';
@@ -130,7 +131,9 @@ async function main(): Promise<void> {
       await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live');
       const cdp = await browser.context.newCDPSession(page);
       await cdp.send('Performance.enable');
+      // Collected first: the figure is what the page keeps, not garbage V8 has not collected yet.
       const sample = async (t: number) => {
+        await cdp.send('HeapProfiler.collectGarbage');
         const { metrics } = (await cdp.send('Performance.getMetrics')) as { metrics: { name: string; value: number }[] };
         const get = (n: string) => metrics.find((m) => m.name === n)?.value ?? 0;
         return { t, heapMiB: +(get('JSHeapUsedSize') / 2 ** 20).toFixed(2), nodes: get('Nodes'), flowRows: await page.locator('#flows tbody tr').count() };
