@@ -32,6 +32,7 @@ export class FlowDirectory {
   private pools = new Map<string, string>();
   private backends = new Map<string, string>();
   private backendsById = new Map<number, { service: string; pod: string | null }>();
+  private proxyListeners = new Set<string>();
 
   update(model: Model, tables: CompiledTables): void {
     const pods = new Map<string, FlowPod>();
@@ -52,6 +53,10 @@ export class FlowDirectory {
         byId.set(b.id, { service: pool.owner.startsWith('meshc-proxy/') ? 'node proxy' : service, pod });
       }
     }
+    const proxyListeners = new Set<string>();
+    for (const f of tables.frontends) {
+      for (const t of [...(f.steered ? [f.steered] : []), ...(f.consumers ?? [])]) proxyListeners.add(`${t.address.includes(':') ? `[${t.address}]` : t.address}:${t.port}`);
+    }
     const plan = planProxy(tables);
     const listeners = new Map<string, ListenerNames>();
     for (const l of plan.listeners) {
@@ -71,6 +76,12 @@ export class FlowDirectory {
     this.pools = pools;
     this.backends = backends;
     this.backendsById = byId;
+    this.proxyListeners = proxyListeners;
+  }
+
+  /** Whether `address` (ip:port) is one of the node proxy's listeners (a steered connection's backend). */
+  isProxyListener(address: string): boolean {
+    return this.proxyListeners.has(address);
   }
 
   podByAddress(ip: string): FlowPod | null {

@@ -185,7 +185,8 @@ function serviceName(name: string | null): { service: string | null; port: numbe
 /** The L4 flow of one kernel event (monitor's description of it), named through `directory`. */
 export function l4Flow(event: MonitorEvent, directory: FlowDirectory): Flow {
   const dialled = serviceName(event.service.name);
-  const backend = event.backend === null ? null : directory.backendById(event.backend.id);
+  const toProxy = event.backend?.name != null && directory.isProxyListener(event.backend.name);
+  const backend = event.backend === null ? null : toProxy ? { service: 'node proxy', pod: null } : directory.backendById(event.backend.id);
   return {
     time: event.time,
     layer: 'L4',
@@ -193,7 +194,9 @@ export function l4Flow(event: MonitorEvent, directory: FlowDirectory): Flow {
     destination: {
       service: dialled.service,
       port: dialled.port,
-      backend: event.backend === null ? null : { service: backend?.service ?? null, pod: backend?.pod ?? event.backend.name, address: null },
+      backend: event.backend === null ? null : toProxy
+        ? { service: 'node proxy', pod: null, address: event.backend.name }
+        : { service: backend?.service ?? null, pod: backend?.pod ?? event.backend.name, address: null },
     },
     protocol: event.protocol,
     verdict: event.event === 'refused' ? 'refused' : 'translated',

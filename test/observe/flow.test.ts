@@ -111,6 +111,21 @@ join('an L4 event: the client pod from the pod UID in its cgroup path, the backe
   assert.is(refused.reason, 'no-endpoints');
 });
 
+join('an L4 connection steered to the node proxy: its backend is the proxy, not a pod', () => {
+  const model = buildModel(canaryObjects().map((object, doc) => ({ file: 't', doc, object })));
+  const tables = compileTables(model, { proxy: (f) => (f.service.meta.name === 'web' ? { address: '172.31.250.1', port: 15001 } : undefined) });
+  const directory = new FlowDirectory();
+  directory.update(model, tables);
+  const flow = l4Flow({
+    time: 't', event: 'translated', protocol: 'TCP', family: 4, cookie: '1', cgroup: { id: '5', path: '/x' },
+    service: { id: 1, name: 'default/web:80/TCP' }, backend: { id: 99, name: '172.31.250.1:15001' },
+  }, directory);
+  assert.equal(flow.destination, { service: 'default/web', port: 80, backend: { service: 'node proxy', pod: null, address: '172.31.250.1:15001' } });
+  const summary = new FlowSummary();
+  summary.add(flow);
+  assert.equal(summary.tick(0).edges.map((e) => e.kind), ['client'], 'no edge to a pod for the proxy hop');
+});
+
 join('a network policy denial: denied, its reason and policy, the destination pod by address', () => {
   const { directory } = canaryDirectory();
   const flow = deniedFlow({

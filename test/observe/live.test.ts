@@ -151,6 +151,7 @@ kernelSuite('observe live: the canary through the agent, monitor --type l7 and t
       const rows = await page.locator('#flows tbody tr').allTextContents();
       assert.ok(rows.filter((r) => r.includes('default/web #0') && r.includes('default/web-v2-a')).length >= 12);
       assert.ok(await page.locator('.chart[data-service="default/web"]').count() === 1);
+      if (process.env.MESHC_OBSERVE_SCREENSHOT) await page.screenshot({ path: process.env.MESHC_OBSERVE_SCREENSHOT, fullPage: true });
       assert.equal(errors, []);
       assert.equal(outside, [], 'the page fetches nothing from outside the agent');
     } finally {
