@@ -207,6 +207,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     await proxy.stop();
   }
   for (const stop of stops) stop();
+  observer?.stop();
   agent.close();
   await server?.stop();
   return 0;

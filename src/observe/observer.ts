@@ -43,6 +43,7 @@ export class Observer {
     this.accessLog = new AccessLogSocket(join(this.dir, 'requests.sock'), this.hub, this.directory, (line) => options.log(`agent: node proxy says: ${line}`));
     this.accessLog.open();
     this.hub.start();
+    options.log(`agent: flows: the node proxy logs requests to ${this.accessLog.path}`);
   }
 
   /** After each sync: the names flows are given; the ring is readable once the agent pinned its maps. */
