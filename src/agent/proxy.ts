@@ -209,6 +209,11 @@ export class NodeProxy {
     return this.problem;
   }
 
+  /** The running worker's runtime API socket (`show info` has its DroppedLogs), while HAProxy runs. */
+  get statsSocket(): string | undefined {
+    return this.supervisor?.running ? this.supervisor.workerSocket : undefined;
+  }
+
   /** HAProxy's master process, while it runs. */
   get masterPid(): number | undefined {
     return this.supervisor?.masterPid;

@@ -24,9 +24,11 @@ async function monitorAgent(agent: string, filter: FlowFilter, max: number, coun
   const stop = new AbortController();
   let printed = 0;
   void untilStopped({ ...io, signal: io.signal ? AbortSignal.any([io.signal, stop.signal]) : stop.signal }).then(() => stop.abort());
-  io.stderr.write(`monitor: reading flows from http://${agent}/flows (Ctrl-C stops)\n`);
   try {
     await readFlows(agent, filter, max, {
+      open() {
+        io.stderr.write(`monitor: reading flows from http://${agent}/flows (Ctrl-C stops)\n`);
+      },
       flow(flow) {
         if (printed >= count) return;
         io.stdout.write(`${json ? JSON.stringify(flow) : formatFlow(flow)}\n`);

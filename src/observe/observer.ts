@@ -1,7 +1,7 @@
 // What the agent runs for observability: the flow hub with its metrics, the directory of names,
 // the node proxy's request log socket and the ring buffer reader (on while someone watches, or
 // always with `always`).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
@@ -12,6 +12,7 @@ import { AccessLogSocket } from './access-log.ts';
 import { FlowDirectory } from './directory.ts';
 import { FlowHub } from './hub.ts';
 import { RingFlows } from './ring.ts';
+import { cliCommand } from '../proxy/runtime-api.ts';
 
 export interface ObserverOptions {
   registry: Registry;
@@ -29,6 +30,8 @@ export class Observer {
   private readonly ring: RingFlows;
   private readonly dir = mkdtempSync(join(tmpdir(), 'meshc-flows-'));
   private pinned = false;
+  private droppedTimer: NodeJS.Timeout | undefined;
+  private dropped = 0;
 
   constructor(private readonly options: ObserverOptions) {
     this.hub = new FlowHub({
@@ -44,6 +47,10 @@ export class Observer {
     this.accessLog.open();
     this.hub.start();
     options.log(`agent: flows: the node proxy logs requests to ${this.accessLog.path}`);
+    // HAProxy sends each line without blocking: past the socket's queue it drops the line and
+    // counts it (DroppedLogs), and the queue of a unix datagram socket is net.unix.max_dgram_qlen.
+    const queue = Number(readFileSync('/proc/sys/net/unix/max_dgram_qlen', 'utf8').trim());
+    if (queue < 256) options.log(`agent: flows: net.unix.max_dgram_qlen is ${queue} here: request log lines the agent has not read when ${queue} wait are dropped by HAProxy and reported as lost flows (raise it, e.g. to 1024, to lose fewer)`);
   }
 
   /** After each sync: the names flows are given; the ring is readable once the agent pinned its maps. */
@@ -55,6 +62,27 @@ export class Observer {
     }
   }
 
+  /**
+   * Every second, HAProxy's count of request log lines it could not send (show info DroppedLogs,
+   * per worker: a reload starts it again) is told as lost flows.
+   */
+  watchDroppedLogs(statsSocket: () => string | undefined): void {
+    let worker = '';
+    this.droppedTimer = setInterval(() => {
+      const socket = statsSocket();
+      if (!socket) return;
+      cliCommand(socket, 'show info', 2000).then((info) => {
+        const pid = /^Pid: (\d+)/m.exec(info)?.[1] ?? '';
+        const dropped = Number(/^DroppedLogs: (\d+)/m.exec(info)?.[1] ?? 0);
+        const delta = pid === worker ? dropped - this.dropped : dropped;
+        worker = pid;
+        this.dropped = dropped;
+        if (delta > 0) this.hub.lost(delta, 'the node proxy dropped request log lines: its socket queue was full', 'log');
+      }, () => undefined);
+    }, 1000);
+    this.droppedTimer.unref();
+  }
+
   private startRing(): void {
     try {
       this.ring.start();
@@ -64,6 +92,7 @@ export class Observer {
   }
 
   stop(): void {
+    clearInterval(this.droppedTimer);
     this.ring.stop();
     this.hub.stop();
     this.accessLog.close();

@@ -5,6 +5,8 @@ import { filterQuery, type FlowFilter } from './filter.ts';
 import type { Flow } from './flow.ts';
 
 export interface StreamHandlers {
+  /** The agent answered: from now on every flow reaches this stream. */
+  open?(): void;
   flow(flow: Flow): void;
   lost(count: number, why: string): void;
   /** Per second: flows the agent left out of this stream (over `max` a second). */
@@ -24,6 +26,7 @@ export function readFlows(agent: string, filter: FlowFilter, max: number, handle
         return;
       }
       res.setEncoding('utf8');
+      handlers.open?.();
       let buffer = '';
       res.on('data', (chunk: string) => {
         buffer += chunk;
