@@ -26,7 +26,9 @@ export interface ObserverOptions {
 export class Observer {
   readonly directory = new FlowDirectory();
   readonly hub: FlowHub;
-  readonly accessLog: AccessLogSocket;
+  private readonly accessLog: AccessLogSocket;
+  /** The socket the node proxy logs requests to; undefined when it could not be opened (no L7 flows). */
+  readonly accessLogPath: string | undefined;
   private readonly ring: RingFlows;
   private readonly dir = mkdtempSync(join(tmpdir(), 'meshc-flows-'));
   private pinned = false;
@@ -44,13 +46,20 @@ export class Observer {
     });
     this.ring = new RingFlows(options.pin, options.cgroupRoot, this.hub, this.directory);
     this.accessLog = new AccessLogSocket(join(this.dir, 'requests.sock'), this.hub, this.directory, (line) => options.log(`agent: node proxy says: ${line}`));
-    this.accessLog.open();
+    let opened = false;
+    try {
+      this.accessLog.open();
+      opened = true;
+    } catch (error) {
+      options.log(`agent: flows: cannot open the node proxy's request log socket (${(error as Error).message}): L7 requests are not shown as flows nor counted; L4 flows are`);
+    }
+    this.accessLogPath = opened ? this.accessLog.path : undefined;
     this.hub.start();
-    options.log(`agent: flows: the node proxy logs requests to ${this.accessLog.path}`);
+    if (opened) options.log(`agent: flows: the node proxy logs requests to ${this.accessLog.path}`);
     // HAProxy sends each line without blocking: past the socket's queue it drops the line and
     // counts it (DroppedLogs), and the queue of a unix datagram socket is net.unix.max_dgram_qlen.
-    const queue = Number(readFileSync('/proc/sys/net/unix/max_dgram_qlen', 'utf8').trim());
-    if (queue < 256) options.log(`agent: flows: net.unix.max_dgram_qlen is ${queue} here: request log lines the agent has not read when ${queue} wait are dropped by HAProxy and reported as lost flows (raise it, e.g. to 1024, to lose fewer)`);
+    const queue = opened ? queueLength() : undefined;
+    if (queue !== undefined && queue < 256) options.log(`agent: flows: net.unix.max_dgram_qlen is ${queue} here: request log lines the agent has not read when ${queue} wait are dropped by HAProxy and reported as lost flows (raise it, e.g. to 1024, to lose fewer)`);
   }
 
   /** After each sync: the names flows are given; the ring is readable once the agent pinned its maps. */
@@ -97,5 +106,14 @@ export class Observer {
     this.hub.stop();
     this.accessLog.close();
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** net.unix.max_dgram_qlen of this network namespace, when readable. */
+function queueLength(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/sys/net/unix/max_dgram_qlen', 'utf8').trim());
+  } catch {
+    return undefined;
   }
 }
