@@ -18,7 +18,7 @@ import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { existsSync, mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { Lab, sleep, type Placement } from './lib/lab.ts';
@@ -80,7 +80,6 @@ async function main(): Promise<void> {
   const manifests = mkdtempSync(path.join(os.tmpdir(), 'meshc-bench-observe-'));
   lab.defer('manifests', () => rmSync(manifests, { recursive: true, force: true }));
   lab.defer('tools', () => rmSync(tools.dir, { recursive: true, force: true }));
-  let agentLog = '';
   const stop = () => void lab.close().then(() => process.exit(130));
   process.once('SIGINT', stop);
   try {
@@ -95,7 +94,6 @@ async function main(): Promise<void> {
     const metricsPort = await freePort();
     const agent = lab.spawnHost([process.execPath, path.join(ROOT, 'bin/meshc.js'), 'agent', '--manifests', manifests, '--watch', '--cgroup', routed, '--pin', pin, '--objects', path.join(ROOT, 'build'), '--metrics-port', String(metricsPort), '--node', 'bench'], 'agent');
     await agent.waitStderr((t) => /agent: watching/.test(t), 60_000);
-    agentLog = agent.stderr;
     const client: Placement = { netns: ns, cgroup: routed };
     const dial = async (n: number, warmup: number): Promise<DialResult & { ms: number }> => {
       const t0 = performance.now();
@@ -185,12 +183,7 @@ async function main(): Promise<void> {
   } finally {
     const problems = await lab.close();
     for (const p of problems) process.stderr.write(`cleanup: ${p}\n`);
-    // The agent's request log socket directory, should it have been killed before removing it.
-    const left = agentLog.match(/logs requests to (\/\S*meshc-flows-\w+)\/requests\.sock/)?.[1];
-    if (left && existsSync(left)) {
-      process.stderr.write(`cleanup: the agent left ${left}; removed\n`);
-      rmSync(left, { recursive: true, force: true });
-    }
+
   }
 }
 

@@ -135,7 +135,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   const source = kube ?? files!;
   // The node proxy needs a running agent: a one-shot run leaves L7 ports in the kernel.
   const observer = metrics && (kube || values.watch) ? new Observer({ registry: metrics.registry, pin, cgroupRoot: CGROUP2_ROOT, always: values.flows, log }) : undefined;
-  const proxy = kube || values.watch ? new NodeProxy({ bin: values['proxy-bin'], nodeIp, node, cgroup, log, accessLog: observer?.accessLogPath }) : undefined;
+  const proxy = kube || values.watch ? new NodeProxy({ bin: values['proxy-bin'], nodeIp, node, cgroup, log, ...(observer ? { accessLog: (dir: string) => observer.openAccessLog(dir) } : {}) }) : undefined;
   if (proxy) observer?.watchDroppedLogs(() => proxy.statsSocket);
   const agent = new Agent({ source, cgroup, pin, node, objectDir, log, forceAttach: values['force-attach'], proxy });
   const report = (result: SyncResult) => {

@@ -1,8 +1,7 @@
 // What the agent runs for observability: the flow hub with its metrics, the directory of names,
 // the node proxy's request log socket and the ring buffer reader (on while someone watches, or
 // always with `always`).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import type { Model } from '../model/types.ts';
@@ -26,11 +25,8 @@ export interface ObserverOptions {
 export class Observer {
   readonly directory = new FlowDirectory();
   readonly hub: FlowHub;
-  private readonly accessLog: AccessLogSocket;
-  /** The socket the node proxy logs requests to; undefined when it could not be opened (no L7 flows). */
-  readonly accessLogPath: string | undefined;
+  private accessLog: AccessLogSocket | undefined;
   private readonly ring: RingFlows;
-  private readonly dir = mkdtempSync(join(tmpdir(), 'meshc-flows-'));
   private pinned = false;
   private droppedTimer: NodeJS.Timeout | undefined;
   private dropped = 0;
@@ -45,21 +41,31 @@ export class Observer {
       },
     });
     this.ring = new RingFlows(options.pin, options.cgroupRoot, this.hub, this.directory);
-    this.accessLog = new AccessLogSocket(join(this.dir, 'requests.sock'), this.hub, this.directory, (line) => options.log(`agent: node proxy says: ${line}`));
-    let opened = false;
-    try {
-      this.accessLog.open();
-      opened = true;
-    } catch (error) {
-      options.log(`agent: flows: cannot open the node proxy's request log socket (${(error as Error).message}): L7 requests are not shown as flows nor counted; L4 flows are`);
-    }
-    this.accessLogPath = opened ? this.accessLog.path : undefined;
     this.hub.start();
-    if (opened) options.log(`agent: flows: the node proxy logs requests to ${this.accessLog.path}`);
+  }
+
+  /**
+   * Opens the request log socket in `dir` (the node proxy's directory, removed with it, so a killed
+   * agent leaves nothing the proxy's would not) and returns its path; undefined when it cannot be
+   * opened: then the proxy logs no requests and L7 flows are not shown.
+   */
+  openAccessLog(dir: string): string | undefined {
+    this.accessLog?.close();
+    const socket = new AccessLogSocket(join(dir, 'requests.sock'), this.hub, this.directory, (line) => this.options.log(`agent: node proxy says: ${line}`));
+    try {
+      socket.open();
+    } catch (error) {
+      this.options.log(`agent: flows: cannot open the node proxy's request log socket (${(error as Error).message}): L7 requests are not shown as flows nor counted; L4 flows are`);
+      this.accessLog = undefined;
+      return undefined;
+    }
+    this.accessLog = socket;
+    this.options.log(`agent: flows: the node proxy logs requests to ${socket.path}`);
     // HAProxy sends each line without blocking: past the socket's queue it drops the line and
     // counts it (DroppedLogs), and the queue of a unix datagram socket is net.unix.max_dgram_qlen.
-    const queue = opened ? queueLength() : undefined;
-    if (queue !== undefined && queue < 256) options.log(`agent: flows: net.unix.max_dgram_qlen is ${queue} here: request log lines the agent has not read when ${queue} wait are dropped by HAProxy and reported as lost flows (raise it, e.g. to 1024, to lose fewer)`);
+    const queue = queueLength();
+    if (queue !== undefined && queue < 256) this.options.log(`agent: flows: net.unix.max_dgram_qlen is ${queue} here: request log lines the agent has not read when ${queue} wait are dropped by HAProxy and reported as lost flows (raise it, e.g. to 1024, to lose fewer)`);
+    return socket.path;
   }
 
   /** After each sync: the names flows are given; the ring is readable once the agent pinned its maps. */
@@ -104,8 +110,8 @@ export class Observer {
     clearInterval(this.droppedTimer);
     this.ring.stop();
     this.hub.stop();
-    this.accessLog.close();
-    rmSync(this.dir, { recursive: true, force: true });
+    this.accessLog?.close();
+    this.accessLog = undefined;
   }
 }
 

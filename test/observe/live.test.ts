@@ -7,7 +7,7 @@
 // rule and backend.
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
@@ -70,12 +70,8 @@ kernelSuite('observe live: the canary through the agent, monitor --type l7 and t
     }
   });
 
-  test.after(() => {
-    // A SIGKILLed agent leaves its request log socket's directory behind.
-    const sockets = lab.agent?.log.map((l) => /logs requests to (\/\S*meshc-flows-\w+)\/requests\.sock$/.exec(l)?.[1]).filter((d): d is string => d !== undefined) ?? [];
-    lab.dispose();
-    for (const dir of sockets) rmSync(dir, { recursive: true, force: true });
-  });
+  // The request log socket is in the node proxy's directory, which dispose() removes.
+  test.after(() => lab.dispose());
 
   test('monitor --type l7 --json names route, rule, client and backend pods of every canary request', async () => {
     const m = monitor(lab, ['--type', 'l7', '--json', '--count', '40']);
@@ -200,11 +196,7 @@ kernelSuite('observe live: request log lines HAProxy drops are reported as lost'
     }
   });
 
-  test.after(() => {
-    const sockets = lab.agent?.log.map((l) => /logs requests to (\/\S*meshc-flows-\w+)\/requests\.sock$/.exec(l)?.[1]).filter((d): d is string => d !== undefined) ?? [];
-    lab.dispose();
-    for (const dir of sockets) rmSync(dir, { recursive: true, force: true });
-  });
+  test.after(() => lab.dispose());
 
   test('with the agent paused, 40 requests overflow the queue: read + lost = 40', async () => {
     await lab.agentLogs(/max_dgram_qlen is 10 here/);
