@@ -6,7 +6,7 @@
 import * as assert from 'uvu/assert';
 import { fileURLToPath } from 'node:url';
 import type { TestCluster } from './cluster.ts';
-import { untilEveryNode } from './objects.ts';
+import { untilEveryNode, waitFor } from './objects.ts';
 import { clusterSuite } from './suite.ts';
 
 const CILIUM_CRD = fileURLToPath(new URL('./crds/cilium', import.meta.url));
@@ -43,6 +43,28 @@ async function until(cluster: TestCluster, clients: string[], ip: string, expect
   return performance.now() - started;
 }
 
+/**
+ * other-1 connects to web in a loop; once it has, the clock starts (call the API then). settle()
+ * stops it and returns how long after the start the first connection with the new outcome began, checking the loop saw `from` up to then
+ * and `to` only after it (a verdict changes once, and stays changed).
+ */
+async function watchChange(cluster: TestCluster, web: string) {
+  const loop = cluster.client('default', 'other-1', web, 8080, 0);
+  await waitFor('other-1 connecting in a loop', async () => loop.records.length > 0, 10000);
+  const start = process.hrtime.bigint();
+  return {
+    async settle(from: string, to: string): Promise<number> {
+      const records = await loop.stop();
+      const outcome = (r: { backend?: string; error?: string }) => (r.error ? `error:${r.error}` : r.backend!);
+      const first = records.findIndex((r) => outcome(r) === to);
+      assert.ok(first > 0, `other-1 saw ${JSON.stringify(from)} and then ${JSON.stringify(to)}: ${JSON.stringify([...new Set(records.map(outcome))])}`);
+      assert.equal([...new Set(records.slice(0, first).map(outcome))], [from], 'before the change');
+      assert.equal([...new Set(records.slice(first).map(outcome))], [to], 'after the change');
+      return Number(BigInt(records[first]!.t0) - start) / 1e6;
+    },
+  };
+}
+
 clusterSuite('network policy from the API server, two nodes', { nodes: 2 }, (test, started) => {
   test('a NetworkPolicy applied through the API server: denied connect() gets EPERM, allowed ones go through, deleting it lets them through again', async () => {
     const cluster = await started();
@@ -54,6 +76,8 @@ clusterSuite('network policy from the API server, two nodes', { nodes: 2 }, (tes
     await until(cluster, [...CLIENTS, ...OTHERS], db, 'db-1', 'no policy: everyone reaches db');
 
     // web takes connections from client pods only (ingress); client pods may only reach web (egress).
+    // other-1 connects to web in a loop meanwhile: when its first refusal comes after the API call.
+    const before = await watchChange(cluster, web);
     await cp.create({
       apiVersion: NP,
       kind: 'NetworkPolicy',
@@ -61,6 +85,7 @@ clusterSuite('network policy from the API server, two nodes', { nodes: 2 }, (tes
       spec: { podSelector: { matchLabels: { app: 'web' } }, policyTypes: ['Ingress'], ingress: [{ from: [{ podSelector: { matchLabels: { app: 'client' } } }], ports: [{ port: 8080 }] }] },
     });
     const denied = await until(cluster, OTHERS, web, 'error:EPERM', 'ingress: other pods refused by web');
+    const toDenied = await before.settle('web-1', 'error:EPERM');
     await until(cluster, CLIENTS, web, 'web-1', 'ingress: client pods still reach web');
     await cp.create({
       apiVersion: NP,
@@ -75,11 +100,13 @@ clusterSuite('network policy from the API server, two nodes', { nodes: 2 }, (tes
       assert.ok(agent.log.some((l) => /network policy: 2 policies/.test(l)), `agent ${node} applied both policies; log:\n${agent.log.slice(-20).join('\n')}`);
     }
 
+    const after = await watchChange(cluster, web);
     await cp.remove(NP, 'NetworkPolicy', 'default', 'web-from-clients');
     const allowed = await until(cluster, OTHERS, web, 'web-1', 'ingress policy deleted: other pods reach web again');
+    const toAllowed = await after.settle('error:EPERM', 'web-1');
     await cp.remove(NP, 'NetworkPolicy', 'default', 'clients-to-web-only');
     await until(cluster, CLIENTS, db, 'db-1', 'egress policy deleted: client pods reach db again');
-    console.log(`  API change to every client seeing it (polled, 12 connections per client a round): deny ${denied.toFixed(0)} ms, allow again ${allowed.toFixed(0)} ms`);
+    console.log(`  API call returned -> other-1's first connect() with the new verdict: EPERM after ${toDenied.toFixed(0)} ms, allowed again after ${toAllowed.toFixed(0)} ms; every other client too (polled): ${denied.toFixed(0)} ms, ${allowed.toFixed(0)} ms`);
   });
 
   test('a CiliumNetworkPolicy (after its CRD was applied): the agents find cilium.io/v2 without a restart, EPERM for what it does not allow, a bad one is a located error and takes no other down', async () => {
