@@ -48,13 +48,21 @@ async function until(cluster: TestCluster, clients: string[], ip: string, expect
  * stops it and returns how long after the start the first connection with the new outcome began, checking the loop saw `from` up to then
  * and `to` only after it (a verdict changes once, and stays changed).
  */
+/** Client loops still running: a failed test leaves none behind. */
+const loops = new Set<ReturnType<TestCluster['client']>>();
+
 async function watchChange(cluster: TestCluster, web: string) {
   const loop = cluster.client('default', 'other-1', web, 8080, 0);
+  loops.add(loop);
   await waitFor('other-1 connecting in a loop', async () => loop.records.length > 0, 10000);
   const start = process.hrtime.bigint();
   return {
     async settle(from: string, to: string): Promise<number> {
-      const records = await loop.stop();
+      // Refused connects fail at once, so the client's loop never yields to see its stdin close: stop it.
+      loop.child.stdin!.end();
+      loop.child.kill('SIGTERM');
+      const records = await loop.done;
+      loops.delete(loop);
       const outcome = (r: { backend?: string; error?: string }) => (r.error ? `error:${r.error}` : r.backend!);
       const first = records.findIndex((r) => outcome(r) === to);
       assert.ok(first > 0, `other-1 saw ${JSON.stringify(from)} and then ${JSON.stringify(to)}: ${JSON.stringify([...new Set(records.map(outcome))])}`);
@@ -66,6 +74,11 @@ async function watchChange(cluster: TestCluster, web: string) {
 }
 
 clusterSuite('network policy from the API server, two nodes', { nodes: 2 }, (test, started) => {
+  test.after.each(() => {
+    for (const loop of loops) loop.child.kill('SIGKILL');
+    loops.clear();
+  });
+
   test('a NetworkPolicy applied through the API server: denied connect() gets EPERM, allowed ones go through, deleting it lets them through again', async () => {
     const cluster = await started();
     const cp = cluster.controlPlane;
