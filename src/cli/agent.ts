@@ -143,8 +143,6 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   const metrics = metricsPort === undefined ? undefined : new AgentMetrics();
   const kube = manifests.length === 0 ? await startKubeSource(values.kubeconfig, node, metrics, log) : undefined;
   const files = kube ? undefined : new ManifestSource(manifests);
-  // Said once, so a node never differs from `meshc simulate` in silence (docs/network-policy.md).
-  if (kube) log('agent: network policy: NetworkPolicy and CiliumNetworkPolicy are not watched from the API server yet: with this source no policy is enforced on this node (manifest files with --manifests are)');
   const source = kube ?? files!;
   // The node proxy needs a running agent: a one-shot run leaves L7 ports in the kernel.
   const observer = metrics && (kube || values.watch) ? new Observer({ registry: metrics.registry, pin, cgroupRoot: CGROUP2_ROOT, always: values.flows, log }) : undefined;
