@@ -152,6 +152,7 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 {
 	struct mc_revnat_value rval = {};
 	struct mc_revnat_key rkey = {};
+	struct mc_inputs inputs = {};
 	struct mc_revnat_value *known;
 	__u64 cgroup_id;
 	__u32 events;
@@ -177,12 +178,13 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 #endif
 	/* A consumer route of the client's namespace first, then the policy. */
 	verdict = __mc_consumer(cgroup_id, key, out);
-	/* The policy's clock: the coarse one (a tick's resolution) serves affinity timeouts of seconds. */
+	/* The policy calls the input helpers (MC_READ_INPUT*) only on the paths that read them. */
+	inputs.ctx = ctx;
 	if (verdict == VERDICT_PASS)
 #ifdef MC_DECIDE_FOUND
-		verdict = MC_DECIDE_FOUND(svc, key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
+		verdict = MC_DECIDE_FOUND(svc, &inputs, key, out);
 #else
-		verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
+		verdict = mc_decide_in(&inputs, key, out);
 #endif
 	if (verdict == VERDICT_PASS)
 		return __mc_np_check(ctx, key->addr, key->family, key->port, key->proto, cgroup_id);
