@@ -264,7 +264,7 @@ function buildFloor(dir: string): string {
   const connect = 'return mc_sock_verdict(__mc_sock4_xlate_fwd(ctx, 0));';
   const release = /(int mc_sock_release\(struct bpf_sock \*sk\)\n\{\n(?:\t[^\n]*;\n)*)\n/;
   if (!source.includes(connect) || !release.test(source)) throw new Error('--floor: bpf/sock.bpf.c changed shape; update buildFloor');
-  const floor = source.replace(connect, 'return SYS_PROCEED;').replace(release, '$1\n\tif (sk)\n\t\treturn SYS_PROCEED;\n');
+  const floor = source.replace(connect, 'return SYS_PROCEED;').replace(release, '$1\n\treturn SYS_PROCEED;\n');
   const file = path.join(dir, 'floor.bpf.c');
   writeFileSync(file, floor);
   compileObject(file, path.join(dir, 'floor.bpf.o'));
