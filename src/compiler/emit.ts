@@ -176,7 +176,8 @@ export function emit(program: LoweredProgram, options: EmitOptions): string {
   out.push('#include <linux/bpf.h>');
   out.push('#endif');
   out.push('#include <bpf/bpf_helpers.h>');
-  const entry = program.functions.find((f) => f.decl.name === 'decide');
+  // The entry module's decide (a root), not another module's `decide` it may call.
+  const entry = program.checked.roots.find((f) => f.decl.name === 'decide');
   const lazy = lazyInputs(program.checked, program.functions, entry);
   const emitter = new Emitter(program, out, lazy);
 
@@ -355,7 +356,7 @@ class Emitter {
   /** A function's C name: the entry that takes `mc_in` is `<name>_in`, its value form keeps the name. */
   private cName(f: FunctionInfo): string {
     const name = this.program.functionName.get(f)!;
-    return f.decl.name === 'decide' && this.lazy?.needsIn.has(f) ? `${name}_in` : name;
+    return f === this.lazy?.entry && this.lazy.needsIn.has(f) ? `${name}_in` : name;
   }
 
   /** C parameters: `mc_in` first when the function takes it, without the parameters that hold inputs. */

@@ -12,6 +12,8 @@ import type { FunctionInfo, LocalVar } from './check/index.ts';
 import type { CheckedProgram } from './check/index.ts';
 
 export interface LazyInputs {
+  /** The entry module's `decide`. */
+  entry: FunctionInfo;
   /** `decide`'s integer parameters, in order. */
   inputs: LocalVar[];
   /** Every parameter that holds an input, with the input it holds. */
@@ -86,5 +88,5 @@ export function lazyInputs(checked: CheckedProgram, functions: FunctionInfo[], e
   for (const f of functions) {
     if (f.params.some((p) => holds.has(p)) || f.calls.some((c) => needsIn.has(c.callee))) needsIn.add(f);
   }
-  return { inputs, holds, needsIn };
+  return { entry, inputs, holds, needsIn };
 }

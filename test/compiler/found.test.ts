@@ -130,4 +130,18 @@ export function decide(key: ServiceKey, client: u64, rand: u32, now: u64, out: D
   assert.match(code, 'mc_use(mc_input_rand(mc_in))');
 });
 
+lazy('the entry is the entry module\'s decide, not the built-in decide it calls', () => {
+  const code = generate(`import { decide as builtin } from "meshc/policy";
+export function decide(key: ServiceKey, client: u64, rand: u32, now: u64, out: Decision): u8 {
+  out.slot = 7;
+  return builtin(key, client, rand ^ 1, now, out);
+}
+`);
+  // The built-in decide opens with the lookup, this one does not: no MC_DECIDE_FOUND, which would
+  // let the hooks skip this policy's own code.
+  assert.not.match(code, 'MC_DECIDE_FOUND');
+  assert.match(code, /mc_decide_in\(struct mc_inputs \*mc_in, struct service_key \*key, struct decision \*out\)\n\{\n\tout->slot = 7;/);
+  assert.match(code, /mc_policy_decide\(struct mc_inputs \*mc_in, struct service_key \*key, __u32 rand, struct decision \*out\)/);
+});
+
 lazy.run();
