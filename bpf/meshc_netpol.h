@@ -6,9 +6,10 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+/* First: it defines how the policy reads its inputs before it includes meshc_policy.h. */
+#include "meshc_helpers.h" /* mc_backend_family_is */
 #include "meshc_policy.h" /* np_* structs and maps, mc_decide_network */
 #include "meshc_structs.h" /* struct mc_name_key, struct mc_name */
-#include "meshc_helpers.h" /* mc_backend_family_is */
 
 #ifndef EPERM
 #define EPERM 1

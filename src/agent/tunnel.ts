@@ -194,6 +194,8 @@ export class NodeTunnel {
   /** Restarts so far (tests and metrics). */
   restarts = 0;
   private lastExit?: string;
+  /** What was logged per protected pod address (logged again only when it changes). */
+  private said = new Map<string, string>();
   private plan?: TunnelPlan;
 
   constructor(private readonly options: NodeTunnelOptions) {
@@ -236,6 +238,10 @@ export class NodeTunnel {
     for (const addr of this.dests) if (!next.has(addr)) this.steering!.requireAuth(addr, false);
     this.dests = next;
     for (const note of plan.notes) this.options.log(`agent: tunnel: ${note}`);
+    const said = new Map([...plan.required.values()].map((r) => [r.addr, `${r.pod} (${r.addr}, ${r.identity}) requires authentication (${r.policies.join(', ')}): enforced through the tunnel, allowed ${r.allowed.join(', ') || 'none'}`]));
+    for (const [addr, line] of said) if (this.said.get(addr) !== line) this.options.log(`agent: tunnel: ${line}`);
+    for (const addr of this.said.keys()) if (!said.has(addr)) this.options.log(`agent: tunnel: ${addr} no longer requires authentication`);
+    this.said = said;
     this.rewrite(plan);
     return plan;
   }

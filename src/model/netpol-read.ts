@@ -176,10 +176,16 @@ const CILIUM_EGRESS_PEERS = ['toEndpoints', 'toCIDR', 'toCIDRSet'];
 const CILIUM_UNREAD = ['fromEntities', 'fromRequires', 'fromGroups', 'fromNodes', 'toEntities', 'toRequires', 'toGroups', 'toNodes', 'toFQDNs', 'toServices', 'icmps'];
 
 /**
+ * What `authentication.mode: required` is reported as, in the simulator and in an agent without
+ * the tunnel (an agent with --tunnel enforces it and leaves this report out: src/cli/agent.ts).
+ */
+export const AUTHENTICATION_REPORT =
+  'required is enforced only through the node tunnel, by a meshc agent with workload identities and --tunnel (docs/tunnel.md): without them meshc applies this rule without authenticating the peer';
+
+/**
  * A CiliumNetworkPolicy as the seed writes it: endpointSelector, ingress/egress with
  * fromEndpoints/toEndpoints (and CIDR peers), toPorts. `authentication.mode: required` is read
- * (src/agent/tunnel.ts plans the node tunnel from it) and reported: no source that feeds an agent
- * with identities reads it yet. Peers meshc does not read make the rule allow
+ * (src/agent/tunnel.ts plans the node tunnel from it) and reported (AUTHENTICATION_REPORT). Peers meshc does not read make the rule allow
  * nothing (fail closed), with a warning at the field.
  */
 export function readCiliumNetworkPolicy(object: KubeObject): NetworkPolicy | undefined {
@@ -249,7 +255,7 @@ function readCiliumRules(spec: Fields, key: 'ingress' | 'egress', peerKeys: stri
     const mode = stringAt(auth, 'mode', [...at, 'authentication'], report);
     if (mode === 'required') {
       rule.authentication = 'required';
-      report.warn([...at, 'authentication', 'mode'], 'required is not enforced: meshc applies this rule without authenticating the peer. The node tunnel (meshc agent --ca-url ... --tunnel) enforces it, but reads policy only from the model of its agent, and an agent with identities (API server source) does not watch CiliumNetworkPolicies yet (docs/tunnel.md)');
+      report.warn([...at, 'authentication', 'mode'], AUTHENTICATION_REPORT);
     } else if (mode !== undefined && mode !== 'disabled') {
       report.reject([...at, 'authentication', 'mode'], `${JSON.stringify(mode)} is not one of required, disabled`);
     }

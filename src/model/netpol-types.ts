@@ -31,7 +31,7 @@ export interface NetworkRule {
   peers: NetworkPeer[] | 'any';
   /** 'all': every port of every protocol. */
   ports: NetworkPort[] | 'all';
-  /** CiliumNetworkPolicy `authentication.mode: required` (the agent's tunnel plan reads it; reported: not enforced, docs/tunnel.md). */
+  /** CiliumNetworkPolicy `authentication.mode: required` (enforced by the agent's tunnel, docs/tunnel.md; reported otherwise). */
   authentication?: 'required';
 }
 

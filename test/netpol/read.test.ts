@@ -71,7 +71,7 @@ spec:
   assert.equal(policy.podSelector.matchLabels, { app: 'product-api' });
   assert.equal(policy.ingress, [{ peers: [{ kind: 'pods', pods: { matchLabels: { app: 'client-app' }, matchExpressions: [] } }], ports: [{ protocol: 'TCP', port: 8080 }], authentication: 'required' }]);
   assert.is(policy.egress, undefined);
-  assert.equal(messages, ['np.yaml:18 (doc 1) warning: CiliumNetworkPolicy default/api-mtls-enforcement: spec.ingress[0].authentication.mode: required is not enforced: meshc applies this rule without authenticating the peer. The node tunnel (meshc agent --ca-url ... --tunnel) enforces it, but reads policy only from the model of its agent, and an agent with identities (API server source) does not watch CiliumNetworkPolicies yet (docs/tunnel.md)']);
+  assert.equal(messages, ['np.yaml:18 (doc 1) warning: CiliumNetworkPolicy default/api-mtls-enforcement: spec.ingress[0].authentication.mode: required is enforced only through the node tunnel, by a meshc agent with workload identities and --tunnel (docs/tunnel.md): without them meshc applies this rule without authenticating the peer']);
 });
 
 test('Cilium peers meshc does not read: a warning, and the rule allows nothing (fail closed)', () => {
