@@ -486,16 +486,20 @@ const NETWORK_KINDS: ReadonlySet<WatchedKind> = new Set(['Pod', 'NetworkPolicy',
 
 /**
  * Every Pod of the cluster is cached (network policy's identities): keep only what the model reads
- * of it (src/model/pod.ts: containers' ports, node, phase, addresses, the Ready condition), in
+ * of it (src/model/pod.ts: containers' ports, node, ServiceAccount, hostNetwork, phase, addresses,
+ * the Ready condition), in
  * place, so that a cluster's Pods cost their labels and addresses rather than their whole specs.
  */
 export function trimPod(object: KubernetesObject): void {
   const pod = object as KubernetesObject & { spec?: Record<string, any>; status?: Record<string, any> };
   if (pod.spec && typeof pod.spec === 'object') {
-    const { containers, nodeName } = pod.spec;
+    const { containers, nodeName, serviceAccountName, hostNetwork } = pod.spec;
     pod.spec = {
       ...(Array.isArray(containers) ? { containers: containers.map((c: any) => (c && typeof c === 'object' ? { name: c.name, ...(c.ports === undefined ? {} : { ports: c.ports }) } : c)) } : {}),
       ...(nodeName === undefined ? {} : { nodeName }),
+      // The workload identity the agent's tunnel plans with (src/agent/tunnel.ts).
+      ...(serviceAccountName === undefined ? {} : { serviceAccountName }),
+      ...(hostNetwork === undefined ? {} : { hostNetwork }),
     };
   }
   if (pod.status && typeof pod.status === 'object') {

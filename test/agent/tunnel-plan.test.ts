@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
 import { planTunnel, tunnelConfig } from '../../src/agent/tunnel.ts';
+import { trimPod } from '../../src/kube/source.ts';
 
 const TD = 'cluster.local';
 const id = (sa: string, ns = 'default') => `spiffe://${TD}/ns/${ns}/sa/${sa}`;
@@ -98,6 +99,12 @@ test('a destination on a node without a known address is noted (its connections 
   const { config, notes } = tunnelConfig(model, plan, { node: 'n1', trustDomain: TD, nodeAddr: '192.168.1.1', pin: '/p', cgroups: new Map() });
   assert.equal(Object.keys(config.destinations as object), ['10.0.1.11']);
   assert.equal(notes, ['pod default/api-1 (10.0.2.10) requires authentication but its node n2 has no known InternalIP: connections to it are refused']);
+});
+
+test('the API server source keeps what the plan needs of a Pod: its ServiceAccount and hostNetwork', () => {
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'a', namespace: 'default' }, spec: { nodeName: 'n1', serviceAccountName: 'api', hostNetwork: true, volumes: [{ name: 'v' }], containers: [{ name: 'c', image: 'x' }] } };
+  trimPod(pod);
+  assert.equal(pod.spec, { containers: [{ name: 'c' }], nodeName: 'n1', serviceAccountName: 'api', hostNetwork: true } as unknown);
 });
 
 test.run();
