@@ -3,7 +3,7 @@
 // every cgroup below it (the containers'), to the pod's identity, found by the pod UID in the
 // cgroup's name as kubelet names it (the same rule as meshc.io/skip, src/agent/skip.ts). It
 // attaches the ingress check (mc_np_ingress, cgroup_skb) to each such pod's own cgroup, with a
-// link pinned as <links>/<program>.pod-<uid>, detached when the pod goes; and writes mc_np_host,
+// link pinned as <links>/<program>-pod-<uid>, detached when the pod goes; and writes mc_np_host,
 // this node's addresses, which pass that check.
 import { existsSync, readdirSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -42,7 +42,7 @@ export class NetpolSync {
   /** What mc_np_config says now (an earlier agent's pinned value until the first sync). */
   private isolated?: NetpolTables['isolated'];
 
-  /** The ingress check's links by pin name (<program>.pod-<uid>). */
+  /** The ingress check's links by pin name (<program>-pod-<uid>). */
   private podLinks = new Map<string, BpfLink>();
   private host = new Map<string, Uint8Array>();
 
@@ -63,7 +63,7 @@ export class NetpolSync {
     const programs = endpointProgramNames(obj);
     if (linksDir && existsSync(linksDir)) {
       for (const name of readdirSync(linksDir)) {
-        if (programs.some((p) => name.startsWith(`${p}.pod-`))) this.podLinks.set(name, openPinnedLink(join(linksDir, name)));
+        if (programs.some((p) => name.startsWith(`${p}-pod-`))) this.podLinks.set(name, openPinnedLink(join(linksDir, name)));
       }
     }
     if (obj.maps().some((m) => m.name === 'mc_np_host')) {
@@ -165,7 +165,7 @@ export class NetpolSync {
     if (!this.linksDir) return 0;
     const programs = endpointProgramNames(this.obj);
     const wanted = new Map<string, { program: string; dir: string }>();
-    for (const [uid, dir] of dirs) for (const program of programs) wanted.set(`${program}.pod-${uid}`, { program, dir });
+    for (const [uid, dir] of dirs) for (const program of programs) wanted.set(`${program}-pod-${uid}`, { program, dir });
     for (const [name, link] of this.podLinks) {
       const want = wanted.get(name);
       let attached = false;
