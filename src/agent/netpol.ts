@@ -15,7 +15,7 @@ import type { BpfObject } from '../loader/index.ts';
 import { KernelSink } from '../sinks/kernel.ts';
 import * as L from '../tables/layouts.ts';
 import { addressWords, encode, hex } from '../tables/codec.ts';
-import { cgroupKey, podCgroups } from './skip.ts';
+import { cgroupKey, podCgroups, skippedPodUids } from './skip.ts';
 import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables, type NpMapName } from '../netpol/tables.ts';
 import { encodeName, nameKey, readNames } from '../glue/names.ts';
 import { netpolNames } from '../netpol/names.ts';
@@ -107,12 +107,13 @@ export class NetpolSync {
       removed += stale.length;
     }
     this.tables = tables;
-    const { cgroups, ingress } = this.writeEndpoints(model, tables);
+    const warnings = [...tables.warnings];
+    const { cgroups, ingress } = this.writeEndpoints(model, tables, warnings);
     this.writeHost();
     this.writeConfig(tables.isolated);
     this.writeNames(tables);
     const policies = tables.policies.length;
-    return { policies, identities: tables.identities.size, written, removed, cgroups, ingress, warnings: tables.warnings };
+    return { policies, identities: tables.identities.size, written, removed, cgroups, ingress, warnings };
   }
 
   /** mc_np_config: the switch the hooks read first (absent in an object built before it). */
@@ -137,7 +138,7 @@ export class NetpolSync {
   }
 
   /** mc_np_endpoints: each pod's cgroups to its identity; cgroups gone or of other pods removed. */
-  private writeEndpoints(model: Model, tables: NetpolTables): { cgroups: number; ingress: number } {
+  private writeEndpoints(model: Model, tables: NetpolTables, warnings: string[]): { cgroups: number; ingress: number } {
     const byUid = new Map<string, Uint8Array>();
     for (const [name, pod] of model.pods) {
       const self = tables.pods.get(name);
@@ -153,7 +154,9 @@ export class NetpolSync {
     map.updateBatch(changed.map(([id, value]) => [cgroupKey(BigInt(id)), value] as const));
     map.deleteBatch([...this.endpoints.keys()].filter((id) => !next.has(id)).map((id) => cgroupKey(BigInt(id))));
     this.endpoints = next;
-    return { cgroups: next.size, ingress: this.attachIngress(dirs) };
+    // Pods that opted out (meshc.io/skip) are left alone, the ingress check included.
+    for (const uid of skippedPodUids(model)) dirs.delete(uid);
+    return { cgroups: next.size, ingress: this.attachIngress(dirs, warnings) };
   }
 
   /**
@@ -161,7 +164,7 @@ export class NetpolSync {
    * inherit it), never on the routed root: links kept while attached there, attached and pinned
    * for new pods, detached for pods gone. Returns how many pods have it.
    */
-  private attachIngress(dirs: Map<string, string>): number {
+  private attachIngress(dirs: Map<string, string>, warnings: string[]): number {
     if (!this.linksDir) return 0;
     const programs = endpointProgramNames(this.obj);
     const wanted = new Map<string, { program: string; dir: string }>();
@@ -178,13 +181,23 @@ export class NetpolSync {
       link.detach(); // unpins it too
       this.podLinks.delete(name);
     }
+    let attached = 0;
     for (const [name, { program, dir }] of wanted) {
-      if (this.podLinks.has(name)) continue;
-      const link = this.obj.program(program).attachCgroup(dir);
-      link.pin(join(this.linksDir, name));
-      this.podLinks.set(name, link);
+      if (this.podLinks.has(name)) {
+        attached++;
+        continue;
+      }
+      try {
+        const link = this.obj.program(program).attachCgroup(dir);
+        this.podLinks.set(name, link);
+        link.pin(join(this.linksDir, name));
+        attached++;
+      } catch (error) {
+        // A pod cgroup that went away while we looked; else reported and retried next sync.
+        if (existsSync(dir)) warnings.push(`${program} not attached to ${dir}: ${(error as Error).message} (retried on the next sync)`);
+      }
     }
-    return dirs.size;
+    return attached;
   }
 
   /** mc_np_host: this node's own addresses, which pass the ingress check. */

@@ -23,7 +23,7 @@ import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir, removePinDir } 
 const UID_A = '11111111-2222-3333-4444-555555555555';
 const UID_B = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
 
-function model(cidr: string) {
+function model(cidr: string, skipB = false) {
   return buildModel(parseManifests(`apiVersion: v1
 kind: Pod
 metadata: {name: a, namespace: x, uid: ${UID_A}, labels: {app: a}}
@@ -32,7 +32,7 @@ status: {podIP: 10.244.0.2}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: b, namespace: x, uid: ${UID_B}, labels: {app: b}}
+metadata: {name: b, namespace: x, uid: ${UID_B}, labels: {app: b}${skipB ? ", annotations: {meshc.io/skip: 'true'}" : ''}}
 spec: {containers: [{name: c, image: i}]}
 status: {podIP: 10.244.0.3}
 ---
@@ -151,6 +151,13 @@ kernelSuite('netpol agent sync', kernelSkipReason(), (s) => {
       assert.is(third.ingress, 1);
       assert.equal(readdirSync(links), [`mc_np_ingress-pod-${UID_A}`]);
       assert.equal(attached(podA), ['mc_np_ingress']);
+
+      // Pod b back, but opted out (meshc.io/skip): left alone, the ingress check included.
+      mkdirSync(podB);
+      const fourth = again.sync(model('192.168.0.0/16', true));
+      assert.is(fourth.ingress, 1);
+      assert.equal(attached(podB), [], 'a skipped pod gets no ingress check');
+      assert.equal(fourth.warnings, []);
     } finally {
       for (const sync of syncs) sync.close();
       obj?.close();
