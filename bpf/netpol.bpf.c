@@ -123,47 +123,59 @@ static __always_inline int mc_np_ingress_packet(struct __sk_buff *skb, struct np
 						__u16 *port, __u8 *proto)
 {
 	struct bpf_sock *sk;
+	__u32 ip[10]; /* the IPv4 header without options (20 bytes) or the IPv6 header (40) */
+	__u8 *h = (__u8 *)ip;
+	__u8 tcp[14]; /* ports, sequence, ack, offset and flags */
 	__u32 l4;
-	__u8 b[2];
 
+	/* One load of the IP header, one of the transport header: a packet that opens nothing
+	 * (most of them) costs these two loads after the pod's lookups. */
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
-		if (bpf_skb_load_bytes(skb, 0, b, 1))
+		if (bpf_skb_load_bytes(skb, 0, ip, 20))
 			return 1;
-		l4 = (b[0] & 0x0f) * 4;
-		if (bpf_skb_load_bytes(skb, 9, proto, 1) || bpf_skb_load_bytes(skb, 12, src->addr, 4) ||
-		    bpf_skb_load_bytes(skb, 16, dst, 4))
-			return 1;
-		src->family = 4;
-		src->prefix = 32;
-		if ((bpf_ntohl(src->addr[0]) >> 24) == 127)
-			return 1;
+		l4 = (h[0] & 0x0f) * 4;
+		*proto = h[9];
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
+		if (bpf_skb_load_bytes(skb, 0, ip, 40))
+			return 1;
 		l4 = 40;
-		if (bpf_skb_load_bytes(skb, 6, proto, 1) || bpf_skb_load_bytes(skb, 8, src->addr, 16) ||
-		    bpf_skb_load_bytes(skb, 24, dst, 16))
-			return 1;
-		src->family = 6;
-		src->prefix = 128;
-		if (!src->addr[0] && !src->addr[1] && !src->addr[2] && src->addr[3] == bpf_htonl(1))
-			return 1;
+		*proto = h[6];
 	} else {
 		return 1;
 	}
 	if (l4 < 20 || l4 > 60)
 		return 1;
-	if (bpf_skb_load_bytes(skb, l4 + 2, port, 2))
-		return 1;
 	if (*proto == IPPROTO_TCP) {
-		if (bpf_skb_load_bytes(skb, l4 + 13, b, 1))
+		if (bpf_skb_load_bytes(skb, l4, tcp, sizeof(tcp)))
 			return 1;
-		return (b[0] & (MC_TCP_SYN | MC_TCP_ACK)) != MC_TCP_SYN;
-	}
-	if (*proto != IPPROTO_UDP)
+		if ((tcp[13] & (MC_TCP_SYN | MC_TCP_ACK)) != MC_TCP_SYN)
+			return 1;
+	} else if (*proto == IPPROTO_UDP) {
+		if (bpf_skb_load_bytes(skb, l4, tcp, 4))
+			return 1;
+		sk = skb->sk;
+		if (sk)
+			sk = bpf_sk_fullsock(sk);
+		if (sk && sk->state == MC_TCP_STATE_ESTABLISHED)
+			return 1; /* a connected socket hears only its peer: a reply */
+	} else {
 		return 1;
-	sk = skb->sk;
-	if (sk)
-		sk = bpf_sk_fullsock(sk);
-	return sk && sk->state == MC_TCP_STATE_ESTABLISHED; /* a connected socket hears only its peer */
+	}
+	__builtin_memcpy(port, &tcp[2], 2);
+	if (skb->protocol == bpf_htons(ETH_P_IP)) {
+		src->addr[0] = ip[3];
+		dst[0] = ip[4];
+		src->family = 4;
+		src->prefix = 32;
+		return (bpf_ntohl(src->addr[0]) >> 24) == 127;
+	}
+	for (int w = 0; w < 4; w++) {
+		src->addr[w] = ip[2 + w];
+		dst[w] = ip[6 + w];
+	}
+	src->family = 6;
+	src->prefix = 128;
+	return !src->addr[0] && !src->addr[1] && !src->addr[2] && src->addr[3] == bpf_htonl(1);
 }
 
 /*
