@@ -7,6 +7,7 @@
 // denied SYNs and UDP datagrams are dropped (the client times out), counted by reason and
 // reported; a pod with no ingress policy is untouched; a node address passes; a policy change
 // applies within a second; and policy.wasm's decideNetwork agrees with the kernel on every case.
+// IPv4 and IPv6.
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
@@ -35,6 +36,10 @@ const OTHER = '10.244.0.21';
 const NODE_A = '192.168.50.1';
 const ALLOWED = '192.168.50.2';
 const EXCEPTED = '192.168.50.3';
+const API6 = 'fd00:244::10';
+const NODE_A6 = 'fd00:50::1';
+const ALLOWED6 = 'fd00:50::2';
+const EXCEPTED6 = 'fd00:50::3';
 const DROP_WAIT_MS = 300; // a dropped SYN is retransmitted after 1 s: one SYN per attempt
 
 function manifests(except: boolean): string {
@@ -42,8 +47,9 @@ function manifests(except: boolean): string {
 kind: Pod
 metadata: {name: ${name}, namespace: x, labels: {app: ${name}}}
 spec: {containers: [{name: c, image: i, ports: [{name: http, containerPort: 8080}]}]}
-status: {podIP: ${ip}}`;
+status: {podIPs: [{ip: ${ip}}${name === 'api' ? `, {ip: "${API6}"}` : ''}]}`;
   const block = except ? `{cidr: 192.168.50.0/24, except: [${EXCEPTED}/32]}` : '{cidr: 192.168.50.0/24}';
+  const block6 = `{cidr: "fd00:50::/64", except: ["${EXCEPTED6}/128"]}`;
   return [
     'apiVersion: v1\nkind: Namespace\nmetadata: {name: x}',
     pod('api', API), pod('open', OPEN), pod('client', CLIENT), pod('other', OTHER),
@@ -53,7 +59,7 @@ metadata: {name: api-ingress, namespace: x}
 spec:
   podSelector: {matchLabels: {app: api}}
   policyTypes: [Ingress]
-  ingress: [{from: [{ipBlock: ${block}}, {podSelector: {matchLabels: {app: client}}}], ports: [{port: http}]}]`,
+  ingress: [{from: [{ipBlock: ${block}}, {ipBlock: ${block6}}, {podSelector: {matchLabels: {app: client}}}], ports: [{port: http}]}]`,
   ].join('\n---\n');
 }
 
@@ -123,12 +129,16 @@ kernelSuite('kernel: network policy at ingress (cgroup_skb)', kernelSkipReason({
       ip(['-n', outside, 'link', 'set', 'lo', 'up']);
       ip(['-n', netns, 'addr', 'add', `${NODE_A}/24`, 'dev', `${veth}a`]);
       for (const a of [API, OPEN]) ip(['-n', netns, 'addr', 'add', `${a}/32`, 'dev', 'lo']);
+      ip(['-n', netns, '-6', 'addr', 'add', `${API6}/128`, 'dev', 'lo', 'nodad']);
+      ip(['-n', netns, '-6', 'addr', 'add', `${NODE_A6}/64`, 'dev', `${veth}a`, 'nodad']);
+      for (const a of [ALLOWED6, EXCEPTED6]) ip(['-n', outside, '-6', 'addr', 'add', `${a}/64`, 'dev', `${veth}b`, 'nodad']);
       for (const a of [ALLOWED, EXCEPTED]) ip(['-n', outside, 'addr', 'add', `${a}/24`, 'dev', `${veth}b`]);
       for (const a of [CLIENT, OTHER]) ip(['-n', outside, 'addr', 'add', `${a}/32`, 'dev', `${veth}b`]);
       ip(['-n', netns, 'link', 'set', `${veth}a`, 'up']);
       ip(['-n', outside, 'link', 'set', `${veth}b`, 'up']);
       ip(['-n', netns, 'route', 'add', '10.244.0.16/28', 'dev', `${veth}a`]);
       ip(['-n', outside, 'route', 'add', '10.244.0.0/28', 'dev', `${veth}b`]);
+      ip(['-n', outside, '-6', 'route', 'add', 'fd00:244::/64', 'via', NODE_A6, 'dev', `${veth}b`]); // NDP answers only for the link's own addresses
 
       mkdirSync(apiCgroup);
       mkdirSync(openCgroup);
@@ -140,7 +150,7 @@ kernelSuite('kernel: network policy at ingress (cgroup_skb)', kernelSkipReason({
 
       const inCgroup = (cgroup: string, args: string[]) =>
         spawn('sh', ['-c', 'echo $$ > "$1/cgroup.procs" && shift && exec ip netns exec "$@"', 'sh', cgroup, netns, process.execPath, ...args]);
-      const apiServer = inCgroup(apiCgroup, [path.join(E2E, 'server.mjs'), `${API}:8080`, `${API}:9090`]);
+      const apiServer = inCgroup(apiCgroup, [path.join(E2E, 'server.mjs'), `${API}:8080`, `${API}:9090`, `${API6}:8080`]);
       const openServer = inCgroup(openCgroup, [path.join(E2E, 'server.mjs'), `${OPEN}:8080`]);
       children.push(apiServer, openServer);
       assert.is(await lineReader(apiServer)(), 'ready');
@@ -171,6 +181,8 @@ kernelSuite('kernel: network policy at ingress (cgroup_skb)', kernelSkipReason({
           { name: 'a pod the policy does not name', kind: 'tcp', from: OTHER, to: API, port: 8080, allowed: false },
           { name: 'an allowed source on a port not allowed', kind: 'tcp', from: ALLOWED, to: API, port: 9090, allowed: false },
           { name: 'UDP from an allowed source (only TCP 8080 allowed)', kind: 'udp', from: ALLOWED, to: API, port: 5353, allowed: false },
+          { name: 'IPv6: an ipBlock source', kind: 'tcp', from: ALLOWED6, to: API6, port: 8080, allowed: true },
+          { name: 'IPv6: a source in the ipBlock except', kind: 'tcp', from: EXCEPTED6, to: API6, port: 8080, allowed: false },
           { name: 'a pod with no ingress policy (TCP)', kind: 'tcp', from: EXCEPTED, to: OPEN, port: 8080, allowed: true },
           { name: 'a pod with no ingress policy (UDP)', kind: 'udp', from: OTHER, to: OPEN, port: 5353, allowed: true },
         ];
