@@ -178,7 +178,11 @@ export class NetpolSync {
         attached = false; // the cgroup went away while we looked
       }
       if (attached) continue;
-      link.detach(); // unpins it too
+      try {
+        link.detach(); // unpins it too
+      } catch {
+        link.close(); // already unpinned or detached from outside (meshc agent --detach)
+      }
       this.podLinks.delete(name);
     }
     let attached = 0;

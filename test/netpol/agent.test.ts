@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { compilePolicy } from '../../src/build/compile.ts';
-import { loadObject, queryCgroup, type BpfObject } from '../../src/loader/index.ts';
+import { loadObject, openPinnedLink, queryCgroup, type BpfObject } from '../../src/loader/index.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
 import { NetpolSync } from '../../src/agent/netpol.ts';
@@ -144,6 +144,12 @@ kernelSuite('netpol agent sync', kernelSkipReason(), (s) => {
       syncs.push(again);
       again.sync(model('192.168.0.0/16'));
       assert.equal(attached(podA), ['mc_np_ingress'], 'adopted, not attached again');
+
+      // Detached from outside (as meshc agent --detach does): the next sync attaches it again.
+      openPinnedLink(path.join(links, `mc_np_ingress-pod-${UID_A}`)).detach();
+      assert.equal(attached(podA), []);
+      assert.equal(again.sync(model('192.168.0.0/16')).warnings, []);
+      assert.equal(attached(podA), ['mc_np_ingress'], 'attached again');
 
       // Pod b goes (its cgroup with it): its link is detached and unpinned.
       rmdirSync(podB);
