@@ -11,9 +11,11 @@
 // program run) in every setup that has hooks.
 //
 // `npx tsx bench/programs.ts [--services 10,100000] [--connects N] [--rounds R] [--json FILE]
-//   [--baseline OBJECT] [--variant LABEL=OBJECT ...]`: --baseline (and each --variant) also measures another meshc.bpf.o (e.g. one built from an
+//   [--baseline OBJECT] [--variant LABEL=OBJECT ...] [--floor]`: --floor measures this tree's object with
+// mc_sock4_connect and mc_sock_release returning at once (no-service only: the cost of a program run that does
+// nothing, with the stats on); --baseline (and each --variant) also measures another meshc.bpf.o (e.g. one built from an
 // older revision) in a cgroup of its own, interleaved with this tree's, for before/after ratios.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -23,6 +25,7 @@ import { buildObject, programRunTimes, Routing, runTimeDelta, tablesFor, withBpf
 import { TARGET, withFillers, type ServiceSpec } from './lib/services.ts';
 import { buildTools, missingTools, type Tools } from './lib/tools.ts';
 import { openRingBuffer, type RingBuffer } from '../src/loader/index.ts';
+import { compileObject } from '../src/build/compile.ts';
 import { median } from './datapath/one-hop.ts';
 
 export const PROGRAM_SETUPS = ['direct', 'no-service', 'service', 'least-conn', 'monitor'] as const;
@@ -115,6 +118,8 @@ async function dial(lab: Lab, tools: Tools, where: Placement, addr: string, o: P
 export interface ProgramsObject {
   label: string;
   path: string;
+  /** Measured in these setups only (an object whose programs do nothing cannot reach a Service). */
+  setups?: ProgramSetup[];
 }
 
 interface Sample {
@@ -153,7 +158,7 @@ export async function benchPrograms(lab: Lab, tools: Tools, objects: ProgramsObj
       // Cells: direct once, then each object's three setups; all interleaved in every round.
       const cells = [
         { object: -1, setup: 'direct' as ProgramSetup },
-        ...objects.flatMap((_, i) => (['no-service', 'service', 'least-conn', 'monitor'] as ProgramSetup[]).map((setup) => ({ object: i, setup }))),
+        ...objects.flatMap((obj, i) => (obj.setups ?? ['no-service', 'service', 'least-conn', 'monitor'] as ProgramSetup[]).map((setup) => ({ object: i, setup }))),
       ];
       const samples = cells.map(() => [] as Sample[]);
       const place = (c: (typeof cells)[number]): Placement => ({ netns: ns, cgroup: c.object < 0 ? plain : routed[c.object]!, cpus: '0', realtime: true });
@@ -250,12 +255,29 @@ export async function benchPrograms(lab: Lab, tools: Tools, objects: ProgramsObj
   };
 }
 
+/**
+ * This tree's generated C (buildObject left it in `dir`) with mc_sock4_connect and mc_sock_release
+ * returning at once, compiled: the same maps, programs that do nothing.
+ */
+function buildFloor(dir: string): string {
+  const source = readFileSync(path.join(dir, 'meshc.bpf.c'), 'utf8');
+  const connect = 'return mc_sock_verdict(__mc_sock4_xlate_fwd(ctx, 0));';
+  const release = /(int mc_sock_release\(struct bpf_sock \*sk\)\n\{\n(?:\t[^\n]*;\n)*)\n/;
+  if (!source.includes(connect) || !release.test(source)) throw new Error('--floor: bpf/sock.bpf.c changed shape; update buildFloor');
+  const floor = source.replace(connect, 'return SYS_PROCEED;').replace(release, '$1\n\treturn SYS_PROCEED;\n');
+  const file = path.join(dir, 'floor.bpf.c');
+  writeFileSync(file, floor);
+  compileObject(file, path.join(dir, 'floor.bpf.o'));
+  return path.join(dir, 'floor.bpf.o');
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       services: { type: 'string' }, connects: { type: 'string' }, rounds: { type: 'string' }, json: { type: 'string' }, quick: { type: 'boolean' },
       baseline: { type: 'string' },
       variant: { type: 'string', multiple: true },
+      floor: { type: 'boolean' },
     },
   });
   const o = programsOptions(values.quick ?? false);
@@ -278,6 +300,9 @@ async function main(): Promise<void> {
       if (eq <= 0) throw new Error(`--variant ${v}: want LABEL=OBJECT`);
       objects.push({ label: v.slice(0, eq), path: path.resolve(v.slice(eq + 1)) });
     }
+    // The floor: programs that return at once, attached the same way; what bpf_stats counts for
+    // a program run that does nothing on this machine (no-service only).
+    if (values.floor) objects.push({ label: 'floor', path: buildFloor(dir), setups: ['no-service'] });
     const result = await benchPrograms(lab, tools, objects, o, (l) => console.log(l));
     if (values.json) writeFileSync(values.json, JSON.stringify(result, null, 2) + '\n');
   } finally {

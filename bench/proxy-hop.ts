@@ -35,21 +35,50 @@ const NODE_IP = '10.244.255.1';
 const L7_VIP = '10.96.0.10';
 const L4_VIP = '10.96.0.20';
 
-const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '4' }, quick: { type: 'boolean' }, 'no-chain': { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: {
+    rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '4' }, quick: { type: 'boolean' }, 'no-chain': { type: 'boolean' },
+    modes: { type: 'string' }, variants: { type: 'string' }, 'chain-rounds': { type: 'string' }, out: { type: 'string' },
+  },
+});
 const rounds = values.quick ? 1 : Number(values.rounds);
 const seconds = values.quick ? 1 : Number(values.seconds);
 const RATE = { 'keep-alive': 2000, close: 800 } as const;
+/** The chain's rounds: more than the hop's, its latency is the noisiest figure (default 3 × rounds). */
+const chainRounds = values.quick ? 1 : Number(values['chain-rounds'] ?? rounds * 3);
 const CONNECTIONS = 16;
 
-const SETUPS = [
+const BASE_SETUPS = [
   { id: 'no-mesh', label: '(a) no mesh' },
   { id: 'meshc-l4', label: '(b) meshc L4' },
   { id: 'sidecar-http', label: '(d) sidecar pair, HTTP' },
   { id: 'meshc-l7', label: '(f) meshc L7 (node proxy)' },
 ] as const;
-type SetupId = (typeof SETUPS)[number]['id'];
-const MODES = ['keep-alive', 'close'] as const;
-type Mode = (typeof MODES)[number];
+type SetupId = string;
+const ALL_MODES = ['keep-alive', 'close'] as const;
+type Mode = (typeof ALL_MODES)[number];
+const MODES: Mode[] = values.modes ? (values.modes.split(',') as Mode[]) : [...ALL_MODES];
+for (const m of MODES) if (!ALL_MODES.includes(m)) throw new Error(`--modes: unknown mode ${m} (known: ${ALL_MODES.join(', ')})`);
+
+/**
+ * Variants of the generated configuration, for tuning (`--variants a,b`): the node proxy's file
+ * with one change, run as a plain HAProxy of its own on another port, dialled directly (the
+ * steering hop is the L4 path's, measured in (b)); the variant `as-is` changes nothing, so a
+ * variant compares with it rather than with (f).
+ */
+const VARIANTS: Record<string, { about: string; edit: (cfg: string) => string }> = {
+  'as-is': { about: 'the generated file unchanged', edit: (c) => c },
+  'threads-default': { about: "no nbthread line (HAProxy's default: one thread per CPU)", edit: (c) => c.replace(/^\s*nbthread \d+\n/m, '') },
+  nbthread2: { about: 'nbthread 2', edit: (c) => c.replace(/^\s*nbthread \d+$/m, '    nbthread 2') },
+  'server-close': { about: 'option http-server-close (no idle pod connections kept)', edit: (c) => c.replace(/^defaults$/m, 'defaults\n    option http-server-close') },
+  'reuse-safe': { about: 'http-reuse safe instead of always', edit: (c) => c.replace('http-reuse always', 'http-reuse safe') },
+  nolog: { about: 'no log global in defaults (no log line built per connection)', edit: (c) => c.replace(/^\s*log global\n/m, '') },
+  'maxaccept': { about: 'tune.maxaccept -1 (accept without a per-round limit)', edit: (c) => c.replace(/^global$/m, 'global\n    tune.maxaccept -1') },
+
+};
+const VARIANT_NAMES = values.variants ? values.variants.split(',') : [];
+for (const v of VARIANT_NAMES) if (!VARIANTS[v]) throw new Error(`--variants: unknown variant ${v} (known: ${Object.keys(VARIANTS).join(', ')})`);
+const SETUPS: { id: string; label: string }[] = [...BASE_SETUPS, ...VARIANT_NAMES.map((v) => ({ id: `l7-${v}`, label: `(f) variant ${v}` }))];
 
 // The five-service chain: client -> svc1 -> ... -> svc5, Node.js services that call the next.
 const HOPS = 5;
@@ -217,7 +246,24 @@ async function main(): Promise<void> {
       await startHaproxy(lab, { netns, cgroup: plain }, 'http', [{ listen: `${POD}:15016`, upstream: `${POD}:8080` }], 'sidecar (server)'),
     ];
     const none = () => ({ cpuNs: 0, rssKiB: 0 });
+    const generated = readFileSync(path.join(tmp, 'proxy', 'haproxy.cfg'), 'utf8');
+    const variantProcs: Proc[] = [];
+    const variantTargets: Record<string, Target> = {};
+    for (const [i, v] of VARIANT_NAMES.entries()) {
+      const port = 18100 + i;
+      const text = VARIANTS[v]!.edit(generated)
+        .replace(/^\s*stats socket .*\n/m, '')
+        .replace(new RegExp(`bind ${NODE_IP.replace(/\./g, '\\.')}:${web.steered.port}\\b`), `bind ${NODE_IP}:${port}`);
+      if (text.includes(`${NODE_IP}:${web.steered.port}`)) throw new Error(`variant ${v}: the listener's port is still in the file`);
+      const file = path.join(tmp, `variant-${v}.cfg`);
+      writeFileSync(file, text);
+      const proc = lab.spawn({ netns, cgroup: plain }, ['haproxy', '-db', '-f', file], `node proxy variant ${v}`);
+      await proc.listening(port);
+      variantProcs.push(proc);
+      variantTargets[`l7-${v}`] = { where: client(plain), addr: `${NODE_IP}:${port}`, usage: () => treeUsage(proc.pid) };
+    }
     const targets: Record<SetupId, Target> = {
+      ...variantTargets,
       'no-mesh': { where: client(plain), addr: `${POD}:8080`, usage: none },
       'meshc-l4': { where: client(routed), addr: `${L4_VIP}:80`, usage: none },
       'sidecar-http': {
@@ -238,7 +284,7 @@ async function main(): Promise<void> {
         for (const s of SETUPS) {
           const t = targets[s.id];
           const before = t.usage();
-          const longRunning = [...servers, ...sidecars].map((p) => p.pid).concat(tree(supervisor.masterPid!));
+          const longRunning = [...servers, ...sidecars, ...variantProcs].map((p) => p.pid).concat(tree(supervisor.masterPid!));
           realtime(longRunning, true);
           let fixed: LoadResult;
           try {
@@ -273,6 +319,18 @@ async function main(): Promise<void> {
       };
     });
     const cell = (setup: SetupId, mode: Mode) => cells.find((c) => c.setup === setup && c.mode === mode)!.median;
+    const variants = VARIANT_NAMES.flatMap((v) => MODES.map((mode) => {
+      const base = cell('no-mesh', mode);
+      const asIs = VARIANT_NAMES.includes('as-is') ? cell('l7-as-is', mode) : undefined;
+      const c = cell(`l7-${v}`, mode);
+      const r = {
+        variant: v, about: VARIANTS[v]!.about, mode, addedP99Us: c.p99 - base.p99, cpuMsPer1k: c.proxyCpuMsPer1k,
+        cpuVsAsIs: asIs && asIs.proxyCpuMsPer1k > 0 ? c.proxyCpuMsPer1k / asIs.proxyCpuMsPer1k : null,
+        addedP99VsAsIs: asIs && asIs.p99 - base.p99 > 0 ? (c.p99 - base.p99) / (asIs.p99 - base.p99) : null,
+      };
+      log(`  variant ${v.padEnd(16)} ${mode.padEnd(10)} added p99 ${r.addedP99Us.toFixed(0)} µs (×${r.addedP99VsAsIs?.toFixed(2)} of as-is), CPU/1k ${r.cpuMsPer1k.toFixed(1)} ms (×${r.cpuVsAsIs?.toFixed(2)} of as-is)`);
+      return r;
+    }));
     const targetsMet = MODES.map((mode) => {
       const base = cell('no-mesh', mode);
       const l7 = cell('meshc-l7', mode);
@@ -318,39 +376,54 @@ async function main(): Promise<void> {
         if (r.errors > 0 || r.requests === 0) throw new Error(`chain ${s.label}: warm-up failed (${r.errors} errors of ${r.requests})`);
         chain.push({ setup: s.id, runs: [] });
       }
-      for (let round = 0; round < rounds; round++) {
-        for (const s of CHAIN_SETUPS) {
+      for (let round = 0; round < chainRounds; round++) {
+        // The order rotates each round, so no setup always runs right after another one's load.
+        const order = CHAIN_SETUPS.map((_, i) => CHAIN_SETUPS[(i + round) % CHAIN_SETUPS.length]!);
+        for (const s of order) {
           const t = chainTargets[s.id]!;
           const before = t.usage();
           const r = await fixedRate(lab, t.where, tools, t.addr, { connections: CONNECTIONS, seconds, warmup: 0.5, close: false, rate: 500 });
           const after = t.usage();
           const cpu = r.completed > 0 ? ((after.cpuNs - before.cpuNs) / 1e6 / r.completed) * 1000 : 0;
           chain.find((c) => c.setup === s.id)!.runs.push({ p50: r.latencyUs.p50, p99: r.latencyUs.p99, errors: r.errors, proxyCpuMsPer1k: cpu });
-          log(`  chain round ${round + 1}/${rounds} ${s.label.padEnd(27)} p50 ${r.latencyUs.p50.toFixed(0).padStart(6)} µs  p99 ${r.latencyUs.p99.toFixed(0).padStart(7)} µs  proxy ${cpu.toFixed(1)} ms/1k  errors ${r.errors}`);
+          log(`  chain round ${round + 1}/${chainRounds} ${s.label.padEnd(27)} p50 ${r.latencyUs.p50.toFixed(0).padStart(6)} µs  p99 ${r.latencyUs.p99.toFixed(0).padStart(7)} µs  proxy ${cpu.toFixed(1)} ms/1k  errors ${r.errors}`);
         }
       }
     }
+    // Each round's figures over no mesh's in the same round, then the median: a burst of the
+    // neighbours' load moves both sides of a round's ratio.
+    const chainBase = chain.find((c) => c.setup === 'no-mesh');
     const chainMedians = chain.map((c) => ({
       setup: c.setup,
-      median: { p50: median(c.runs.map((r) => r.p50)), p99: median(c.runs.map((r) => r.p99)), errors: c.runs.reduce((n, r) => n + r.errors, 0), proxyCpuMsPer1k: median(c.runs.map((r) => r.proxyCpuMsPer1k)) },
+      median: {
+        p50: median(c.runs.map((r) => r.p50)), p99: median(c.runs.map((r) => r.p99)), errors: c.runs.reduce((n, r) => n + r.errors, 0), proxyCpuMsPer1k: median(c.runs.map((r) => r.proxyCpuMsPer1k)),
+        p50VsNoMesh: chainBase ? median(c.runs.map((r, i) => r.p50 / chainBase.runs[i]!.p50)) : null,
+        p99VsNoMesh: chainBase ? median(c.runs.map((r, i) => r.p99 / chainBase.runs[i]!.p99)) : null,
+      },
+      runs: c.runs,
     }));
+    for (const c of chainMedians) {
+      log(`  chain ${c.setup.padEnd(13)} median p50 ${(c.median.p50 / 1000).toFixed(2)} ms (×${c.median.p50VsNoMesh?.toFixed(2)} of no mesh, per round), p99 ${(c.median.p99 / 1000).toFixed(2)} ms (×${c.median.p99VsNoMesh?.toFixed(2)}), proxy CPU ${c.median.proxyCpuMsPer1k.toFixed(1)} ms/1k`);
+    }
     const result = {
       date: new Date().toISOString(),
       conditions: {
-        cores: os.cpus().length, rounds, secondsPerRun: seconds, connections: CONNECTIONS, rate: RATE, payloadBytes: PAYLOAD_BYTES,
+        cores: os.cpus().length, rounds, chainRounds, modes: MODES, secondsPerRun: seconds, connections: CONNECTIONS, rate: RATE, payloadBytes: PAYLOAD_BYTES,
         client: 'loadgen (fixed rate, open loop) and wrk -t1 (saturation), pinned to CPU 0; nginx pinned to CPU 1; proxies unpinned; fixed-rate runs under SCHED_FIFO (client, servers, proxies), saturation runs under normal scheduling',
         sidecars: 'two HAProxy processes (nbthread 1, HTTP mode, keep-alive, http-reuse always)',
-        nodeProxy: 'HAProxy run by ProxySupervisor with the generated configuration (master-worker, default thread count), the client steered to it by connect() through the tables (a header rule and a catch-all)',
+        nodeProxy: 'HAProxy run by ProxySupervisor with the generated configuration (master-worker, nbthread 1), the client steered to it by connect() through the tables (a header rule and a catch-all)',
         versions: versions(),
         loadAverage: { before: loadBefore, after: os.loadavg() },
         reported: `median of ${rounds} round(s)`,
       },
       cells: cells.map((c) => ({ setup: c.setup, mode: c.mode, median: c.median })),
       targets: targetsMet,
-      chain: { hops: HOPS, rate: 500, scheduling: 'normal', setups: chainMedians },
+      variants,
+      chain: { hops: HOPS, rate: 500, scheduling: 'normal', order: 'rotated each round', setups: chainMedians },
     };
-    writeFileSync(path.join(ROOT, 'bench/results/proxy-hop.json'), `${JSON.stringify(result, null, 2)}\n`);
-    log('  wrote bench/results/proxy-hop.json');
+    const out = values.out ?? path.join(ROOT, 'bench/results/proxy-hop.json');
+    writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
+    log(`  wrote ${out}`);
   } finally {
     const problems = await lab.close();
     for (const p of problems) log(`cleanup: ${p}`);

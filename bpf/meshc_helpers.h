@@ -5,7 +5,19 @@
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+
+/*
+ * How the hooks read decide()'s inputs (client identity, random number, clock), by position:
+ * the generated policy reads each where a path needs it, once (struct mc_inputs). Defined before
+ * the policy header, which falls back to the caller's values without them.
+ */
+#define MC_READ_INPUT0(ctx, value) bpf_get_netns_cookie(ctx)
+#define MC_READ_INPUT1(ctx, value) bpf_get_prandom_u32()
+/* The coarse clock (a tick's resolution) serves affinity timeouts of whole seconds. */
+#define MC_READ_INPUT2(ctx, value) bpf_ktime_get_coarse_ns()
 #include "meshc_policy.h"
+
+_Static_assert(MC_INPUT_COUNT == 3, "decide() takes three inputs: client, rand, now");
 #include "meshc_consts.h"
 #include "meshc_structs.h"
 #include "meshc_maps.h"

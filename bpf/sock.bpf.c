@@ -141,6 +141,35 @@ static __always_inline __u8 __mc_consumer(__u64 cgroup_id, const struct service_
 	return VERDICT_TRANSLATE;
 }
 
+/* An unconnected UDP sendmsg(): the way back in mc_revnat, written only when missing or stale. */
+static __always_inline int __mc_sock_remember_datagram(struct bpf_sock_addr *ctx, struct service_key *key,
+						       struct decision *out, __u8 revnat_flags, __u64 cgroup_id,
+						       __u32 events)
+{
+	struct mc_revnat_value rval = {};
+	struct mc_revnat_key rkey = {};
+	struct mc_revnat_value *known;
+
+	rkey.cookie = bpf_get_socket_cookie(ctx);
+	mc_addr_copy(rkey.addr, out->addr);
+	rkey.port = out->port;
+	rkey.family = key->family;
+	known = bpf_map_lookup_elem(&mc_revnat, &rkey);
+	if (known && mc_addr_equal(known->addr, key->addr) && known->port == key->port)
+		return 1;
+	mc_addr_copy(rval.addr, key->addr);
+	rval.port = key->port;
+	rval.family = key->family;
+	rval.flags = revnat_flags;
+	rval.svc_id = out->svc_id;
+	rval.backend_id = out->backend_id;
+	rval.cgroup_id = cgroup_id;
+	bpf_map_update_elem(&mc_revnat, &rkey, &rval, BPF_ANY);
+	mc_event_emit(events, MC_EV_TRANSLATE, rkey.cookie, cgroup_id, out->svc_id, out->backend_id, VERDICT_TRANSLATE,
+		      REASON_NONE, key->family, key->proto);
+	return 1;
+}
+
 /*
  * Runs the policy for `key`. Returns 1 when the caller must rewrite the destination to out's
  * backend, 0 to leave it, -ECONNREFUSED when the policy refuses. connect() keeps the way back in
@@ -150,9 +179,6 @@ static __always_inline __u8 __mc_consumer(__u64 cgroup_id, const struct service_
 static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct service_key *key, struct decision *out,
 					       __u8 revnat_flags, int per_datagram)
 {
-	struct mc_revnat_value rval = {};
-	struct mc_revnat_key rkey = {};
-	struct mc_revnat_value *known;
 	__u64 cgroup_id;
 	__u32 events;
 	__u8 verdict;
@@ -178,13 +204,20 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 	/* A consumer route of the client's namespace first, then the policy. */
 	verdict = __mc_consumer(cgroup_id, key, out);
 	pool = verdict == VERDICT_PASS; /* the policy picks from the Service's slots */
-	/* The policy's clock: the coarse one (a tick's resolution) serves affinity timeouts of seconds. */
-	if (verdict == VERDICT_PASS)
+	/*
+	 * The policy calls the input helpers (MC_READ_INPUT*) only on the paths that read them. Its
+	 * inputs live in a block of their own, and so do the UDP way back's key and value below:
+	 * clang then lays them on the same stack bytes, which sendmsg4 needs (with the network
+	 * policy check's calls it is at the kernel's 512 bytes).
+	 */
+	if (verdict == VERDICT_PASS) {
+		struct mc_inputs inputs = { .ctx = ctx };
 #ifdef MC_DECIDE_FOUND
-		verdict = MC_DECIDE_FOUND(svc, key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
+		verdict = MC_DECIDE_FOUND(svc, &inputs, key, out);
 #else
-		verdict = mc_decide(key, bpf_get_netns_cookie(ctx), bpf_get_prandom_u32(), bpf_ktime_get_coarse_ns(), out);
+		verdict = mc_decide_in(&inputs, key, out);
 #endif
+	}
 	if (verdict == VERDICT_PASS)
 		return __mc_np_check(ctx, key->addr, key->family, key->port, key->proto, cgroup_id);
 #ifdef MC_DECIDE_FOUND
@@ -218,25 +251,9 @@ static __always_inline int __mc_sock_xlate_fwd(struct bpf_sock_addr *ctx, struct
 		return 1;
 	}
 
-	rkey.cookie = bpf_get_socket_cookie(ctx);
-	mc_addr_copy(rkey.addr, out->addr);
-	rkey.port = out->port;
-	rkey.family = key->family;
-	known = bpf_map_lookup_elem(&mc_revnat, &rkey);
-	if (known && mc_addr_equal(known->addr, key->addr) && known->port == key->port)
-		return 1;
-	mc_addr_copy(rval.addr, key->addr);
-	rval.port = key->port;
-	rval.family = key->family;
-	rval.flags = revnat_flags;
-	rval.svc_id = out->svc_id;
-	rval.backend_id = out->backend_id;
-	rval.cgroup_id = cgroup_id;
-	bpf_map_update_elem(&mc_revnat, &rkey, &rval, BPF_ANY);
-	mc_event_emit(events, MC_EV_TRANSLATE, rkey.cookie, cgroup_id, out->svc_id, out->backend_id, VERDICT_TRANSLATE,
-		      REASON_NONE, key->family, key->proto);
-	return 1;
+	return __mc_sock_remember_datagram(ctx, key, out, revnat_flags, cgroup_id, events);
 }
+
 
 /* Where a reply from (or the peer) `be` should appear to come from: the service it stands for. */
 struct mc_rev {

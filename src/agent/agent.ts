@@ -56,6 +56,8 @@ export interface AgentOptions {
 
 export interface SyncResult {
   stats: ApplyStats;
+  /** The model the tables were compiled from (src/observe names flows from it). */
+  model: Model;
   tables: CompiledTables;
   diagnostics: Diagnostic[];
   heldBack: string[];
@@ -392,7 +394,7 @@ export class Agent {
     for (const f of notApplied) this.log(`agent: ${f.object}: not applied: ${f.reason}; ${f.kept ? 'its previous version stays in force' : 'it is not routed'} (retried on the next sync)`);
     for (const line of this.serving.changes(tables, this.options.proxy ? this.options.proxy.notServing : NO_PROXY)) this.log(`agent: ${line}`);
     for (const file of heldBack) this.log(`agent: ${file}: its last good version stays in force`);
-    return { stats, tables, diagnostics, heldBack, pruned: synced, notApplied };
+    return { stats, model, tables, diagnostics, heldBack, pruned: synced, notApplied };
   }
 
   /**

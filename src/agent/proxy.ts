@@ -40,6 +40,8 @@ export interface NodeProxyOptions {
   restartDelayMs?: number;
   /** A command HAProxy runs under (ProxySupervisorOptions.prefix). */
   prefix?: string[];
+  /** Opens the unix datagram socket HAProxy logs each request to, in the proxy's directory (src/observe reads it). */
+  accessLog?: (dir: string) => string | undefined;
 }
 
 /** The host's first non-loopback IPv4 address (else IPv6), by interface name order. */
@@ -207,6 +209,11 @@ export class NodeProxy {
     return this.problem;
   }
 
+  /** The running worker's runtime API socket (`show info` has its DroppedLogs), while HAProxy runs. */
+  get statsSocket(): string | undefined {
+    return this.supervisor?.running ? this.supervisor.workerSocket : undefined;
+  }
+
   /** HAProxy's master process, while it runs. */
   get masterPid(): number | undefined {
     return this.supervisor?.masterPid;
@@ -254,6 +261,7 @@ export class NodeProxy {
       bindAddress: address,
       log: (line) => this.options.log(`agent: ${line}`),
       restartDelayMs: this.options.restartDelayMs,
+      accessLog: this.options.accessLog?.(this.dir),
       // HAProxy dies with the agent (SIGKILL to its master, whose workers follow): a killed agent
       // leaves no proxy serving an old configuration beside the next agent's (SO_REUSEPORT).
       prefix: [...(this.options.prefix ?? []), ...(DIES_WITH_AGENT ?? [])],

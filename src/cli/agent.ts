@@ -10,6 +10,8 @@ import { MetricsServer, type Readiness } from '../metrics/server.ts';
 import type { KubeSource } from '../kube/source.ts';
 import { ManifestSource } from '../agent/manifest-source.ts';
 import { NodeProxy } from '../agent/proxy.ts';
+import { Observer } from '../observe/observer.ts';
+import { observeHandler } from '../observe/http.ts';
 import { formatDiagnostic } from '../model/diagnostics.ts';
 import { checkTrustDomain } from '../identity/spiffe.ts';
 import { untilStopped, type CommandIO } from './io.ts';
@@ -39,7 +41,11 @@ Options:
   --kubeconfig FILE   watch this cluster's API server (default without --manifests: in-cluster)
   --metrics-port P    serve /metrics (Prometheus), /healthz and /readyz on this port
   --metrics-address A the IP address the metrics server listens on (default 127.0.0.1;
-                      0.0.0.0 or :: for every address of the host)
+                      0.0.0.0 or :: for every address of the host). While the agent watches,
+                      it also serves /flows (every flow, L4 and L7, as Server-Sent Events) and
+                      /observe/ (the live service map); docs/observe.md
+  --flows             read the kernel's flow events always (per-connection metrics), not only
+                      while /flows has a reader (events cost connect() time: bench/observe.ts)
   --node NAME         this node's name, for internalTrafficPolicy Local and zones (default: hostname)
   --objects DIR       where meshc.bpf.o is (default build/; built with meshc compile if missing)
   --audit-seconds N   every N seconds compare the maps with what the agent wrote and put back
@@ -84,6 +90,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     objects: { type: 'string' },
     detach: { type: 'boolean' },
     'force-attach': { type: 'boolean' },
+    flows: { type: 'boolean' },
     'audit-seconds': { type: 'string' },
     kubeconfig: { type: 'string' },
     'metrics-port': { type: 'string' },
@@ -136,35 +143,38 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   const metrics = metricsPort === undefined ? undefined : new AgentMetrics();
   const kube = manifests.length === 0 ? await startKubeSource(values.kubeconfig, node, metrics, log) : undefined;
   const files = kube ? undefined : new ManifestSource(manifests);
-  // Said once, so a node never differs from `meshc simulate` in silence (docs/network-policy.md).
-  if (kube) log('agent: network policy: NetworkPolicy and CiliumNetworkPolicy are not watched from the API server yet: with this source no policy is enforced on this node (manifest files with --manifests are)');
   const source = kube ?? files!;
   // The node proxy needs a running agent: a one-shot run leaves L7 ports in the kernel.
-  const proxy = kube || values.watch ? new NodeProxy({ bin: values['proxy-bin'], nodeIp, node, cgroup, log }) : undefined;
+  const observer = metrics && (kube || values.watch) ? new Observer({ registry: metrics.registry, pin, cgroupRoot: CGROUP2_ROOT, always: values.flows, log }) : undefined;
+  const proxy = kube || values.watch ? new NodeProxy({ bin: values['proxy-bin'], nodeIp, node, cgroup, log, ...(observer ? { accessLog: (dir: string) => observer.openAccessLog(dir) } : {}) }) : undefined;
+  if (proxy) observer?.watchDroppedLogs(() => proxy.statsSocket);
   const agent = new Agent({ source, cgroup, pin, node, objectDir, log, forceAttach: values['force-attach'], proxy });
   const report = (result: SyncResult) => {
     for (const d of result.diagnostics) log(formatDiagnostic(d));
     if (metrics) observeSync(metrics, agent, result);
+    observer?.update(result.model, result.tables);
   };
-  const server = metrics ? new MetricsServer({ registry: metrics.registry, readiness: () => readiness(agent, kube), port: metricsPort, host: metricsAddress }) : undefined;
+  const server = metrics ? new MetricsServer({ registry: metrics.registry, readiness: () => readiness(agent, kube), port: metricsPort, host: metricsAddress, ...(observer ? { handle: observeHandler(observer.hub) } : {}) }) : undefined;
   try {
     await server?.start();
   } catch (error) {
     await kube?.stop();
     throw new InputError(`meshc agent: ${(error as Error).message}`);
   }
-  if (server) log(`agent: metrics on ${server.address} (/metrics, /healthz, /readyz)`);
+  if (server) log(`agent: metrics on ${server.address} (/metrics, /healthz, /readyz${observer ? ', /flows, /observe/' : ''})`);
   try {
     report(await agent.start());
   } catch (error) {
     agent.close();
     await proxy?.stop();
+    observer?.stop();
     await server?.stop();
     await kube?.stop();
     throw new InputError(`meshc agent: ${(error as Error).message}`);
   }
   if (!kube && !values.watch) {
     agent.close();
+    observer?.stop();
     await server?.stop();
     return 0;
   }
@@ -213,6 +223,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     await proxy.stop();
   }
   for (const stop of stops) stop();
+  observer?.stop();
   agent.close();
   await server?.stop();
   return 0;

@@ -11,11 +11,49 @@ import { NoPinnedMapsError, openMeshcMap } from '../inspect/read.ts';
 import { untilStopped, type CommandIO } from './io.ts';
 import { formatDenial, openDenials } from '../netpol/monitor.ts';
 import { InputError, UsageError, integerOption, parseCommand } from './usage.ts';
+import { matchesFilter, parseFilter, type FlowFilter } from '../observe/filter.ts';
+import { l4Flow } from '../observe/flow.ts';
+import { FlowDirectory } from '../observe/directory.ts';
+import { formatFlow, readFlows } from '../observe/stream.ts';
+
+/** The ring buffer path has no model: flows are matched by the names the maps carry. */
+const NO_DIRECTORY = new FlowDirectory();
+
+/** Flows from the agent's /flows stream (both layers, named), until --count or a signal. */
+async function monitorAgent(agent: string, filter: FlowFilter, max: number, count: number, json: boolean, io: CommandIO): Promise<number> {
+  const stop = new AbortController();
+  let printed = 0;
+  void untilStopped({ ...io, signal: io.signal ? AbortSignal.any([io.signal, stop.signal]) : stop.signal }).then(() => stop.abort());
+  try {
+    await readFlows(agent, filter, max, {
+      open() {
+        io.stderr.write(`monitor: reading flows from http://${agent}/flows (Ctrl-C stops)\n`);
+      },
+      flow(flow) {
+        if (printed >= count) return;
+        io.stdout.write(`${json ? JSON.stringify(flow) : formatFlow(flow)}\n`);
+        if (++printed >= count) stop.abort();
+      },
+      lost(n, why) {
+        io.stderr.write(`monitor: ${n} flows lost: ${why}\n`);
+      },
+      sampledOut(n) {
+        io.stderr.write(`monitor: ${n} flows left out in the last second (over --max ${max} a second)\n`);
+      },
+    }, stop.signal);
+  } catch (error) {
+    throw new InputError(`meshc monitor: ${(error as Error).message}`);
+  } finally {
+    stop.abort();
+  }
+  return 0;
+}
 
 /** How often monitor reads what waits in the ring buffer, besides the kernel's batch wakeups. */
 const POLL_MS = 100;
 
 const HELP = `Usage: meshc monitor [--pin DIR] [--json] [--count N] [--type T,...] [--backlog]
+       meshc monitor --agent HOST:PORT [--type l7|l4] [--json] [--count N] [filters]
 
 Streams the connection events of the agent pinned under --pin as they happen, one line each:
 time, client cgroup (id and path), service, backend pod, what happened (translated, refused and
@@ -39,6 +77,17 @@ Options:
   --type T,...   only these events: ${EVENT_TYPE_NAMES.join(', ')}, denied (network policy:
                  client, destination, deciding policy; docs/network-policy.md)
   --backlog      also print the events buffered before monitor started
+  --agent HOST:PORT  read named flows from the agent's /flows stream (its --metrics-address and
+                 --metrics-port) instead of the ring buffer: one record for both paths (time,
+                 client pod, Service, backend Service and pod, protocol, verdict and reason; for
+                 L7 also method, path, HTTPRoute and rule, status, duration). docs/observe.md
+  --type l7      only the requests the node proxy served (needs --agent); --type l4 only the
+                 kernel's connections
+  --namespace NS, --pod [NS/]NAME, --service [NS/]NAME, --verdict V
+                 only flows with this namespace, pod (client or backend), Service (dialled or
+                 backend) or verdict (translated, refused, denied, authenticated, redirected)
+  --max N        with --agent: flows a second the agent sends at most (default 2000); the rest
+                 are said as left out, never dropped in silence
   --cgroup-root DIR  the cgroup v2 mount, for cgroup paths (default ${CGROUP2_ROOT})
   -h, --help     this help
 
@@ -71,12 +120,32 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     type: { type: 'string' },
     backlog: { type: 'boolean' },
     'cgroup-root': { type: 'string' },
+    agent: { type: 'string' },
+    namespace: { type: 'string' },
+    pod: { type: 'string' },
+    service: { type: 'string' },
+    verdict: { type: 'string' },
+    max: { type: 'string' },
   }, false);
   if (values.help) {
     io.stdout.write(HELP);
     return 0;
   }
   const count = values.count === undefined ? Infinity : integerOption('monitor', 'count', values.count, 0, 1);
+  let filter: FlowFilter;
+  try {
+    filter = parseFilter({ namespace: values.namespace, pod: values.pod, service: values.service, verdict: values.verdict }, 'meshc monitor');
+  } catch (error) {
+    throw new UsageError((error as Error).message.replace('verdict', '--verdict'));
+  }
+  const layers = values.type?.split(',').map((t) => t.trim().toLowerCase()).filter((t) => t === 'l7' || t === 'l4') ?? [];
+  if (layers.length > 0 || values.agent !== undefined) {
+    if (values.type && layers.length !== values.type.split(',').length) throw new UsageError('meshc monitor: --type l7 and l4 cannot be mixed with kernel event types (translated, refused, ...)');
+    if (values.agent === undefined) throw new UsageError("meshc monitor: --type l7 reads the agent's flows: give --agent HOST:PORT (the agent's --metrics-address and --metrics-port)");
+    if (layers.length === 1) filter.layer = layers[0] === 'l7' ? 'L7' : 'L4';
+    const max = values.max === undefined ? 2000 : integerOption('monitor', 'max', values.max, 2000, 1);
+    return monitorAgent(values.agent, filter, max, count, values.json === true, io);
+  }
   const types = new Set<string>(values.type ? values.type.split(',').map((t) => t.trim()) : [...EVENT_TYPE_NAMES, 'denied']);
   for (const t of types) {
     if (!EVENT_TYPE_NAMES.includes(t as EventType) && t !== 'denied') throw new UsageError(`meshc monitor: --type "${t}" is not one of ${EVENT_TYPE_NAMES.join(', ')}, denied`);
@@ -112,6 +181,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     monotonicToUnixNs: monotonicOffset(),
   };
 
+  const filtered = Object.keys(filter).length > 0;
   let printed = 0;
   let done: () => void = () => {};
   const finished = new Promise<void>((r) => (done = r));
@@ -125,6 +195,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
     }
     const event = describeEvent(decodeEvent(record), context);
     if (!types.has(event.event)) return;
+    if (filtered && !matchesFilter(l4Flow(event, NO_DIRECTORY), filter)) return;
     io.stdout.write(`${values.json ? JSON.stringify(event) : formatEvent(event)}\n`);
     printed++;
     if (printed >= count) done();

@@ -7,6 +7,7 @@ import type { FunctionInfo, LocalVar } from './check/index.ts';
 import { ARITHMETIC, COMPOUND, SHIFTS, literalValue, unparen } from './syntax.ts';
 import { structName, type LoweredProgram } from './lower.ts';
 import { INTS, type ClassDecl, type ConstDecl, type IntName, type MapDecl, type Ty } from './types.ts';
+import { lazyInputs, type LazyInputs } from './inputs.ts';
 
 const MAP_TYPES: Record<MapDecl['kind'], string> = {
   HashMap: 'BPF_MAP_TYPE_HASH',
@@ -175,7 +176,10 @@ export function emit(program: LoweredProgram, options: EmitOptions): string {
   out.push('#include <linux/bpf.h>');
   out.push('#endif');
   out.push('#include <bpf/bpf_helpers.h>');
-  const emitter = new Emitter(program, out);
+  // The entry module's decide (a root), not another module's `decide` it may call.
+  const entry = program.checked.roots.find((f) => f.decl.name === 'decide');
+  const lazy = lazyInputs(program.checked, program.functions, entry);
+  const emitter = new Emitter(program, out, lazy);
 
   let lastModule = '';
   for (const c of program.consts) {
@@ -203,12 +207,16 @@ export function emit(program: LoweredProgram, options: EmitOptions): string {
     out.push('');
     emitter.map(m);
   }
+  if (lazy) emitter.inputs(lazy);
   if (program.functions.length > 0) out.push('', '/* Functions, callees first */');
   for (const f of program.functions) {
     out.push('');
     emitter.func(f);
+    if (f === entry && lazy?.needsIn.has(f)) {
+      out.push('');
+      emitter.valueEntry(f, lazy);
+    }
   }
-  const entry = program.functions.find((f) => f.decl.name === 'decide');
   const prologue = entry ? serviceLookupPrologue(entry) : undefined;
   if (entry && prologue) {
     out.push('');
@@ -221,7 +229,7 @@ export function emit(program: LoweredProgram, options: EmitOptions): string {
 class Emitter {
   private depth = 0;
 
-  constructor(private readonly program: LoweredProgram, private readonly out: string[]) {}
+  constructor(private readonly program: LoweredProgram, private readonly out: string[], private readonly lazy?: LazyInputs) {}
 
   private line(text: string): void {
     this.out.push(text === '' ? '' : '\t'.repeat(this.depth) + text);
@@ -314,8 +322,9 @@ class Emitter {
 
   func(f: FunctionInfo): void {
     for (const l of docLines(f.decl.doc)) this.line(l);
-    const params = f.params.length === 0 ? 'void' : f.params.map((p) => declare(p.type, this.local(p))).join(', ');
-    this.line(`static __always_inline ${cType(f.decl.ret)} ${this.program.functionName.get(f)}(${params})`);
+    const list = this.paramList(f);
+    const params = list.length === 0 ? 'void' : list.join(', ');
+    this.line(`static __always_inline ${cType(f.decl.ret)} ${this.cName(f)}(${params})`);
     this.line('{');
     this.indent(() => {
       for (const s of f.decl.node.body?.statements ?? []) this.statement(s);
@@ -331,7 +340,7 @@ class Emitter {
     const name = `${this.program.functionName.get(f)}_found`;
     this.line(`/* ${this.program.functionName.get(f)} after its lookup of mc_services: \`${this.local(svc)}\` is the key's service, found. */`);
     this.line(`#define MC_DECIDE_FOUND ${name}`);
-    const params = [declare(svc.type, this.local(svc)), ...f.params.map((p) => declare(p.type, this.local(p)))].join(', ');
+    const params = [declare(svc.type, this.local(svc)), ...this.paramList(f)].join(', ');
     this.line(`static __always_inline ${cType(f.decl.ret)} ${name}(${params})`);
     this.line('{');
     this.indent(() => {
@@ -342,6 +351,78 @@ class Emitter {
 
   private local(v: LocalVar): string {
     return this.program.localName.get(v) ?? v.name;
+  }
+
+  /** A function's C name: the entry that takes `mc_in` is `<name>_in`, its value form keeps the name. */
+  private cName(f: FunctionInfo): string {
+    const name = this.program.functionName.get(f)!;
+    return f === this.lazy?.entry && this.lazy.needsIn.has(f) ? `${name}_in` : name;
+  }
+
+  /** C parameters: `mc_in` first when the function takes it, without the parameters that hold inputs. */
+  private paramList(f: FunctionInfo): string[] {
+    const params = f.params.filter((p) => !this.lazy?.holds.has(p)).map((p) => declare(p.type, this.local(p)));
+    return this.lazy?.needsIn.has(f) ? ['struct mc_inputs *mc_in', ...params] : params;
+  }
+
+  /** `struct mc_inputs`, its bits, the readers' defaults and one accessor per input. */
+  inputs(lazy: LazyInputs): void {
+    const names = lazy.inputs.map((p) => this.local(p));
+    this.line('');
+    this.line('/*');
+    this.line(` * decide's inputs (${names.join(', ')}), read where the policy reads them (src/compiler/inputs.ts).`);
+    this.line(' * `read` has an input\'s bit once its field holds the value: a caller fills fields in and');
+    this.line(' * sets their bits (mc_decide, the test harness), or leaves an input to MC_READ_INPUT<i>(ctx),');
+    this.line(' * which the hooks define before this header (a helper call each, made only on a path that');
+    this.line(' * reads the input, once). Without a reader the accessor returns the field as it is.');
+    this.line(' */');
+    this.line(`#define MC_INPUT_COUNT ${names.length}`);
+    this.line('struct mc_inputs {');
+    this.indent(() => {
+      this.line('void *ctx;');
+      for (const p of lazy.inputs) this.line(`${declare(p.type, this.local(p))};`);
+      this.line('__u32 read;');
+    });
+    this.line('};');
+    lazy.inputs.forEach((p, i) => this.line(`#define MC_INPUT_${this.local(p).toUpperCase()} (1u << ${i})`));
+    this.line(`#define MC_INPUTS_ALL ${(2 ** names.length - 1).toString()}u`);
+    lazy.inputs.forEach((p, i) => {
+      const name = this.local(p);
+      const bit = `MC_INPUT_${name.toUpperCase()}`;
+      this.line('');
+      this.line(`#ifndef MC_READ_INPUT${i}`);
+      this.line(`#define MC_READ_INPUT${i}(ctx, value) (value)`);
+      this.line('#endif');
+      this.line(`static __always_inline ${cType(p.type)} mc_input_${name}(struct mc_inputs *in)`);
+      this.line('{');
+      this.indent(() => {
+        this.line(`if (!(in->read & ${bit})) {`);
+        this.indent(() => {
+          this.line(`in->${name} = MC_READ_INPUT${i}(in->ctx, in->${name});`);
+          this.line(`in->read |= ${bit};`);
+        });
+        this.line('}');
+        this.line(`return in->${name};`);
+      });
+      this.line('}');
+    });
+  }
+
+  /** The entry with its inputs as values (the test harness, tools): every input given, none read. */
+  valueEntry(f: FunctionInfo, lazy: LazyInputs): void {
+    const name = this.program.functionName.get(f)!;
+    this.line(`/* ${name}_in with its inputs given as values. */`);
+    const params = f.params.map((p) => declare(p.type, this.local(p))).join(', ');
+    this.line(`static __always_inline ${cType(f.decl.ret)} ${name}(${params})`);
+    this.line('{');
+    this.indent(() => {
+      this.line('struct mc_inputs in = {};');
+      for (const p of lazy.inputs) this.line(`in.${this.local(p)} = ${this.local(p)};`);
+      this.line('in.read = MC_INPUTS_ALL;');
+      const args = ['&in', ...f.params.filter((p) => !lazy.holds.has(p)).map((p) => this.local(p))];
+      this.line(`return ${name}_in(${args.join(', ')});`);
+    });
+    this.line('}');
   }
 
   private leadingComments(s: ts.Statement): void {
@@ -522,6 +603,8 @@ class Emitter {
     if (e.kind === ts.SyntaxKind.NullKeyword) return primary('NULL');
     if (ts.isIdentifier(e)) {
       const ref = checked.refs.get(e);
+      const input = ref?.kind === 'local' ? this.lazy?.holds.get(ref.v) : undefined;
+      if (input) return primary(`mc_input_${this.local(input)}(mc_in)`);
       return primary(ref?.kind === 'local' ? this.local(ref.v) : e.text);
     }
     if (ts.isPropertyAccessExpression(e)) return primary(`${operand(this.expr(e.expression), Level.Postfix)}->${this.member(e)}`);
@@ -530,8 +613,10 @@ class Emitter {
       if (cast) return this.cast(cast, e.arguments[0]);
       if (checked.mapCalls.has(e)) return this.mapCall(e, false);
       const f = checked.calls.get(e);
-      const name = f ? this.program.functionName.get(f) : e.expression.getText();
-      return primary(`${name}(${e.arguments.map((a) => operand(this.expr(a), Level.Assign)).join(', ')})`);
+      const name = f ? this.cName(f) : e.expression.getText();
+      const args = e.arguments.filter((_, i) => !(f && this.lazy?.holds.has(f.params[i]!))).map((a) => operand(this.expr(a), Level.Assign));
+      if (f && this.lazy?.needsIn.has(f)) args.unshift('mc_in');
+      return primary(`${name}(${args.join(', ')})`);
     }
     if (ts.isTypeAssertionExpression(e) || ts.isAsExpression(e)) {
       const t = this.intType(e);

@@ -1,7 +1,9 @@
 // The agent's view of a live cluster: client-node informers (list + watch) for Services,
 // EndpointSlices, HTTPRoutes (gateway.networking.k8s.io v1, or v1beta1 when that is all the
-// server has), Nodes, Namespaces and, for meshc.io/skip, the Pods on this node. It keeps the
-// objects it was sent and builds the same Model as the manifests directory from them.
+// server has), Nodes, Namespaces, NetworkPolicies, CiliumNetworkPolicies (cilium.io/v2, when
+// Cilium's CRD is installed) and Pods: every Pod, whose labels and addresses are network policy's
+// identities (and this node's for meshc.io/skip). It keeps the objects it was sent and builds the
+// same Model as the manifests directory from them.
 //
 // Guarantees the agent relies on:
 // - No batch is delivered before the first full list of every resource has arrived (`synced`),
@@ -22,6 +24,7 @@ import { Backoff, systemClock, type BackoffOptions, type Clock, type TimerHandle
 import { Coalescer } from './coalescer.ts';
 import { loadKubeConfig } from './client.ts';
 import { IncrementalModel } from './incremental-model.ts';
+import { NetworkModel } from './network-model.ts';
 import { PendingChanges, type ObjectChange } from './changes.ts';
 import { KIND_SPECS, objectKey, type WatchedKind } from './kinds.ts';
 import { ResourceWatcher, type SourceMetrics, type WatcherHost } from './watcher.ts';
@@ -33,8 +36,13 @@ export interface KubeSourceOptions {
   kubeConfig?: KubeConfig;
   /** This node's name: Pods are watched on this node only (`spec.nodeName`). */
   nodeName?: string;
-  /** Watch this node's Pods for meshc.io/skip. Default: when nodeName is set. */
+  /** Watch this node's Pods for meshc.io/skip. Default: when nodeName is set. With networkPolicy, every Pod is watched. */
   pods?: boolean;
+  /**
+   * Watch NetworkPolicies, CiliumNetworkPolicies and every Pod (the policies' identities), and put
+   * them in the model. Default true.
+   */
+  networkPolicy?: boolean;
   /** Quiet period before a batch is delivered. Default 50 ms. */
   quietMs?: number;
   /** Longest a change waits for a batch under a constant stream of events. Default 250 ms. */
@@ -46,7 +54,7 @@ export interface KubeSourceOptions {
   watchTimeoutSeconds?: number;
   /** Objects per list page. Default 500. */
   pageSize?: number;
-  /** How often to look again for the Gateway API when the server does not serve it. Default 60 s. */
+  /** How often to look again for the Gateway API or cilium.io when the server does not serve it. Default 60 s. */
   rediscoverMs?: number;
   /**
    * Rebuild only the Services a batch touches (default true); false rebuilds the whole model for
@@ -83,7 +91,7 @@ export interface ResourceStatus {
   kind: WatchedKind;
   /** The served version being watched (HTTPRoute: v1 or v1beta1); undefined while unknown. */
   apiVersion?: string;
-  /** HTTPRoute only: the server serves no version meshc reads. */
+  /** HTTPRoute and CiliumNetworkPolicy only: the server serves no version meshc reads. */
   absent: boolean;
   listed: boolean;
   failing: boolean;
@@ -132,6 +140,8 @@ export class KubeSource implements WatcherHost {
   private readonly buildOptions: BuildOptions;
   private readonly logLine: (line: string) => void;
   private readonly incremental?: IncrementalModel;
+  private readonly network?: NetworkModel;
+  private readonly nodeName?: string;
   private lastModel?: Model;
   private changedSinceBatch = true;
   private readonly retryBackoff: Backoff;
@@ -165,9 +175,19 @@ export class KubeSource implements WatcherHost {
     this.coalescer = new Coalescer(this.clock, quietMs, options.maxDelayMs ?? Math.max(250, quietMs), () => void this.flush());
     const random = options.random ?? Math.random;
     this.retryBackoff = new Backoff(options.backoff, random);
-    const watchPods = options.pods ?? options.nodeName !== undefined;
-    if (watchPods && !options.nodeName) throw new Error('KubeSource: pods: true needs nodeName (only this node\'s Pods are watched)');
-    const kinds: WatchedKind[] = ['Namespace', 'Node', 'Service', 'EndpointSlice', 'HTTPRoute', ...(watchPods ? (['Pod'] as const) : [])];
+    this.nodeName = options.nodeName;
+    const networkPolicy = options.networkPolicy ?? true;
+    if (networkPolicy) this.network = new NetworkModel((kind) => this.byKind.get(kind)!.docs.values());
+    const nodePods = !networkPolicy && (options.pods ?? options.nodeName !== undefined);
+    if (nodePods && !options.nodeName) throw new Error('KubeSource: pods: true needs nodeName (only this node\'s Pods are watched)');
+    const kinds: WatchedKind[] = [
+      'Namespace',
+      'Node',
+      'Service',
+      'EndpointSlice',
+      'HTTPRoute',
+      ...(networkPolicy ? (['Pod', 'NetworkPolicy', 'CiliumNetworkPolicy'] as const) : nodePods ? (['Pod'] as const) : []),
+    ];
     const common = {
       stableMs: options.stableMs ?? 5000,
       watchTimeoutSeconds: options.watchTimeoutSeconds ?? 300,
@@ -175,7 +195,7 @@ export class KubeSource implements WatcherHost {
       rediscoverMs: options.rediscoverMs ?? 60_000,
     };
     this.watchers = kinds.map((kind) => {
-      const fieldSelector = kind === 'Pod' ? `spec.nodeName=${options.nodeName}` : undefined;
+      const fieldSelector = kind === 'Pod' && nodePods ? `spec.nodeName=${options.nodeName}` : undefined;
       const watcher = new ResourceWatcher(KIND_SPECS[kind], this, this.kubeConfig, { ...common, fieldSelector }, this.clock, random, options.backoff);
       this.byKind.set(kind, watcher);
       return watcher;
@@ -274,10 +294,11 @@ export class KubeSource implements WatcherHost {
   model(): Model {
     const docs: ManifestDoc[] = [];
     for (const watcher of this.watchers) {
-      if (watcher.kind === 'Pod') continue; // skip only: endpoints come from EndpointSlices
+      // Pods and policies go in apart (network-model.ts): endpoints come from EndpointSlices only.
+      if (NETWORK_KINDS.has(watcher.kind)) continue;
       for (const doc of watcher.docs.values()) docs.push(doc);
     }
-    return buildModel(docs, this.buildOptions);
+    return this.withNetwork(buildModel(docs, this.buildOptions));
   }
 
   /**
@@ -298,6 +319,7 @@ export class KubeSource implements WatcherHost {
     const pods: SkippedWorkloads['pods'] = [];
     for (const doc of this.byKind.get('Pod')?.docs.values() ?? []) {
       const pod = doc.object as any;
+      if (this.nodeName !== undefined && pod.spec?.nodeName !== this.nodeName) continue;
       const namespace: string = pod.metadata.namespace || 'default';
       const reason = skipping(pod) ? 'pod' : skippedNs.has(namespace) ? 'namespace' : undefined;
       if (reason) pods.push({ namespace, name: pod.metadata.name, uid: pod.metadata.uid ?? '', reason });
@@ -324,6 +346,7 @@ export class KubeSource implements WatcherHost {
     if (!typed.kind) typed.kind = watcher.kind;
     if (!typed.apiVersion) typed.apiVersion = watcher.apiVersion;
     slim(typed);
+    if (watcher.kind === 'Pod') trimPod(typed);
     const file = `kube:${watcher.kind}/${key}`;
     watcher.docs.set(key, { file, doc: 0, object: typed });
     this.noteChange(watcher, type, key, object);
@@ -379,13 +402,17 @@ export class KubeSource implements WatcherHost {
       services: taken.services,
       changes: taken.changes,
       skipChanged: taken.skipChanged,
-      model: !this.incremental ? this.model() : taken.all ? this.incremental.full() : this.incremental.update(taken.services, taken.deletedFiles),
+      model: !this.incremental ? this.model() : this.withNetwork(taken.all ? this.incremental.full() : this.incremental.update(taken.services, taken.deletedFiles)),
       stale: this.stale(),
       builtAt: this.clock.now(),
     };
     this.lastModel = batch.model;
     this.changedSinceBatch = false;
     return batch;
+  }
+
+  private withNetwork(model: Model): Model {
+    return this.network ? this.network.fill(model) : model;
   }
 
   private hasPending(): boolean {
@@ -453,3 +480,31 @@ export function slim(object: KubernetesObject): void {
 }
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/** Kinds the model gets from NetworkModel, not from buildModel. */
+const NETWORK_KINDS: ReadonlySet<WatchedKind> = new Set(['Pod', 'NetworkPolicy', 'CiliumNetworkPolicy']);
+
+/**
+ * Every Pod of the cluster is cached (network policy's identities): keep only what the model reads
+ * of it (src/model/pod.ts: containers' ports, node, phase, addresses, the Ready condition), in
+ * place, so that a cluster's Pods cost their labels and addresses rather than their whole specs.
+ */
+export function trimPod(object: KubernetesObject): void {
+  const pod = object as KubernetesObject & { spec?: Record<string, any>; status?: Record<string, any> };
+  if (pod.spec && typeof pod.spec === 'object') {
+    const { containers, nodeName } = pod.spec;
+    pod.spec = {
+      ...(Array.isArray(containers) ? { containers: containers.map((c: any) => (c && typeof c === 'object' ? { name: c.name, ...(c.ports === undefined ? {} : { ports: c.ports }) } : c)) } : {}),
+      ...(nodeName === undefined ? {} : { nodeName }),
+    };
+  }
+  if (pod.status && typeof pod.status === 'object') {
+    const { phase, podIP, podIPs, conditions } = pod.status;
+    pod.status = {
+      ...(phase === undefined ? {} : { phase }),
+      ...(podIP === undefined ? {} : { podIP }),
+      ...(podIPs === undefined ? {} : { podIPs }),
+      ...(Array.isArray(conditions) ? { conditions: conditions.filter((c: any) => c?.type === 'Ready') } : {}),
+    };
+  }
+}

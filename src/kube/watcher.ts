@@ -1,6 +1,7 @@
 // One watched resource: its informer (client-node's ListWatch over a TrackedWatch), the cache of
-// documents it fills, its backoff and its health. HTTPRoute also finds its served version by
-// discovery and looks again while the Gateway API is absent. What a watcher learns goes to its
+// documents it fills, its backoff and its health. A kind served by a CRD (HTTPRoute,
+// CiliumNetworkPolicy) also finds its served version by discovery and looks again while its
+// group is absent. What a watcher learns goes to its
 // host (the KubeSource), which turns it into batches.
 import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { ListWatch } from '@kubernetes/client-node';
@@ -8,7 +9,7 @@ import type { ManifestDoc } from '../model/manifest-doc.ts';
 import { Backoff, type BackoffOptions, type Clock, type TimerHandle } from './clock.ts';
 import { KubeRequestError, TrackedWatch, listAll, servedVersions } from './client.ts';
 import type { ObjectChange } from './changes.ts';
-import { GATEWAY_GROUP, chooseRouteVersion, objectKey, type KindSpec, type WatchedKind } from './kinds.ts';
+import { chooseVersion, objectKey, type KindSpec, type WatchedKind } from './kinds.ts';
 
 export interface SourceMetrics {
   /** A watch was opened again after one ended: `closed` (clean end), `error`, `expired` (410). */
@@ -37,7 +38,7 @@ export interface WatcherOptions {
   /** Server-side watch timeout: each watch gets a random value in [t, 2t). */
   watchTimeoutSeconds: number;
   pageSize: number;
-  /** How often to look again for the Gateway API when the server does not serve it. */
+  /** How often to look again for a discovered kind's group (the Gateway API, cilium.io) when the server does not serve it. */
   rediscoverMs: number;
   fieldSelector?: string;
 }
@@ -81,7 +82,7 @@ export class ResourceWatcher {
     this.backoff = new Backoff(backoff, random);
     this.apiVersion = spec.apiVersion;
     this.path = spec.path;
-    this.needDiscovery = spec.kind === 'HTTPRoute';
+    this.needDiscovery = spec.discovered !== undefined;
   }
 
   get kind(): WatchedKind {
@@ -111,10 +112,11 @@ export class ResourceWatcher {
 
   private async begin(): Promise<void> {
     if (this.stopped) return;
-    if (this.needDiscovery) {
+    const discovered = this.spec.discovered;
+    if (this.needDiscovery && discovered) {
       let served: string[];
       try {
-        served = await servedVersions(this.kc, GATEWAY_GROUP);
+        served = await servedVersions(this.kc, discovered.group);
       } catch (error) {
         this.failed(error);
         return;
@@ -122,16 +124,16 @@ export class ResourceWatcher {
       if (this.stopped) return;
       this.needDiscovery = false;
       this.recover();
-      const version = chooseRouteVersion(served);
+      const version = chooseVersion(discovered, served);
       if (version === undefined) {
         this.becomeAbsent(served);
         return;
       }
       this.absent = false;
       if (version !== this.version()) {
-        this.host.log(`HTTPRoute: watching ${GATEWAY_GROUP}/${version}${served.length > 0 ? ` (served: ${served.join(', ')})` : ''}`);
-        this.apiVersion = `${GATEWAY_GROUP}/${version}`;
-        this.path = `/apis/${GATEWAY_GROUP}/${version}/httproutes`;
+        this.host.log(`${this.kind}: watching ${discovered.group}/${version}${served.length > 0 ? ` (served: ${served.join(', ')})` : ''}`);
+        this.apiVersion = `${discovered.group}/${version}`;
+        this.path = `/apis/${discovered.group}/${version}/${discovered.resource}`;
         await this.retireInformer();
       }
     }
@@ -143,10 +145,11 @@ export class ResourceWatcher {
     return this.apiVersion?.split('/')[1];
   }
 
-  /** The Gateway API is not served: no routes, counts as listed; look again later. */
+  /** The kind's group is not served: no objects, counts as listed; look again later. Said once. */
   private becomeAbsent(served: string[]): void {
+    const discovered = this.spec.discovered!;
     if (!this.absent) {
-      this.host.log(`HTTPRoute: ${GATEWAY_GROUP} ${served.length > 0 ? `serves only ${served.join(', ')}` : 'is not served'}; routes are off until it is (checking every ${this.options.rediscoverMs} ms)`);
+      this.host.log(`${this.kind}: ${discovered.group} ${served.length > 0 ? `serves only ${served.join(', ')}` : 'is not served'}; ${discovered.off} (checking every ${this.options.rediscoverMs} ms)`);
     }
     this.absent = true;
     void this.retireInformer();
@@ -262,8 +265,8 @@ export class ResourceWatcher {
   private informerError(error: unknown): void {
     if (this.stopped) return;
     this.endReason = 'error';
-    // A 404 on HTTPRoutes: the served versions changed (CRDs removed or upgraded); look again.
-    if ((error as { statusCode?: number })?.statusCode === 404 && this.kind === 'HTTPRoute') this.needDiscovery = true;
+    // A 404 on a discovered kind: the served versions changed (its CRD removed or upgraded); look again.
+    if ((error as { statusCode?: number })?.statusCode === 404 && this.spec.discovered) this.needDiscovery = true;
     this.failed(error);
   }
 

@@ -19,6 +19,8 @@ export interface MetricsServerOptions {
    * node's, with hostNetwork), where the kubelet's probes and Prometheus come from.
    */
   host?: string;
+  /** More paths (the agent's flows and page): true when it answered. */
+  handle?: (path: string, req: http.IncomingMessage, res: http.ServerResponse) => boolean;
 }
 
 export const DEFAULT_METRICS_HOST = '127.0.0.1';
@@ -62,6 +64,7 @@ export class MetricsServer {
     const path = new URL(req.url ?? '/', 'http://agent').pathname;
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
     try {
+      if (this.options.handle?.(path, req, res)) return;
       switch (path) {
         case '/metrics':
           return send(res, 200, this.options.registry.contentType, await this.options.registry.metrics());

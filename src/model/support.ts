@@ -56,8 +56,57 @@ export interface FieldSupport {
 
 export const EVERY_KIND = 'every kind';
 const WORKLOADS = 'Deployment, StatefulSet, ReplicaSet';
+const NP = 'NetworkPolicy';
+const CNP = 'CiliumNetworkPolicy';
 
-/** Every Kubernetes and Gateway API field the model reads, and the notable ones it does not. docs/support.md lists the same. */
+/** The rows of one label selector at `at`: matchLabels and matchExpressions, `note` on the first. */
+function selectorRows(kind: string, at: string, note: string): FieldSupport[] {
+  return [
+    { kind, field: `${at}.matchLabels.*`, status: 'applied', note },
+    { kind, field: `${at}.matchExpressions[].key`, status: 'applied', note: '' },
+    { kind, field: `${at}.matchExpressions[].operator`, status: 'applied', note: 'In, NotIn, Exists, DoesNotExist' },
+    { kind, field: `${at}.matchExpressions[].values[]`, status: 'applied', note: '' },
+  ];
+}
+
+/** A NetworkPolicy rule's peers and ports, for `spec.ingress[].from` or `spec.egress[].to`. */
+function networkPolicyRuleRows(rules: string, peers: string): FieldSupport[] {
+  return [
+    ...selectorRows(NP, `${rules}.${peers}[].podSelector`, 'pods of the policy\'s namespace, or of the namespaces namespaceSelector picks (both: AND)'),
+    ...selectorRows(NP, `${rules}.${peers}[].namespaceSelector`, 'namespaces by their labels (kubernetes.io/metadata.name is always set)'),
+    { kind: NP, field: `${rules}.${peers}[].ipBlock.cidr`, status: 'applied', note: 'pod addresses too; host bits set: a warning, read cleared' },
+    { kind: NP, field: `${rules}.${peers}[].ipBlock.except[]`, status: 'applied', note: 'strict subsets of cidr' },
+    { kind: NP, field: `${rules}.ports[].protocol`, status: 'applied', note: 'TCP (default), UDP, SCTP' },
+    { kind: NP, field: `${rules}.ports[].port`, status: 'applied', note: 'a number, or a container port name resolved at the destination pod; absent: every port' },
+    { kind: NP, field: `${rules}.ports[].endPort`, status: 'applied', note: 'with a numeric port only' },
+  ];
+}
+
+/** Cilium peers meshc does not read: a rule whose only peers they are allows nothing (fail closed). */
+const CILIUM_UNREAD_PEERS = {
+  ingress: ['fromEntities', 'fromRequires', 'fromGroups', 'fromNodes', 'icmps'],
+  egress: ['toEntities', 'toRequires', 'toGroups', 'toNodes', 'toFQDNs', 'toServices', 'icmps'],
+};
+
+/** A CiliumNetworkPolicy rule, for `spec.ingress[]` (from) or `spec.egress[]` (to). */
+function ciliumRuleRows(direction: 'ingress' | 'egress'): FieldSupport[] {
+  const rules = `spec.${direction}[]`;
+  const peer = direction === 'ingress' ? 'from' : 'to';
+  return [
+    ...selectorRows(CNP, `${rules}.${peer}Endpoints[]`, 'k8s:io.kubernetes.pod.namespace picks the namespace, else the policy\'s own; k8s: prefixes dropped'),
+    { kind: CNP, field: `${rules}.${peer}CIDR[]`, status: 'applied', note: '' },
+    { kind: CNP, field: `${rules}.${peer}CIDRSet[].cidr`, status: 'applied', note: '' },
+    { kind: CNP, field: `${rules}.${peer}CIDRSet[].except[]`, status: 'applied', note: '' },
+    ...CILIUM_UNREAD_PEERS[direction].map((key): FieldSupport => ({ kind: CNP, field: `${rules}.${key}`, status: 'reported', note: 'not applied: a rule with only such peers allows nothing' })),
+    { kind: CNP, field: `${rules}.toPorts[].ports[].port`, status: 'applied', note: 'a string as Cilium writes it ("8080"), or a container port name; "0" or absent: every port' },
+    { kind: CNP, field: `${rules}.toPorts[].ports[].protocol`, status: 'applied', note: 'TCP, UDP, SCTP, ANY (default)' },
+    { kind: CNP, field: `${rules}.toPorts[].ports[].endPort`, status: 'applied', note: '' },
+    { kind: CNP, field: `${rules}.toPorts[].rules`, status: 'reported', note: 'L7 rules are not enforced: the ports are allowed for every request' },
+    { kind: CNP, field: `${rules}.authentication.mode`, status: 'reported', note: 'required: not enforced until the identity work lands; the rule applies without authenticating the peer' },
+  ];
+}
+
+/** Every Kubernetes, Gateway API and CiliumNetworkPolicy field the model reads, and the notable ones it does not. docs/support.md lists the same. */
 export const FIELD_SUPPORT: readonly FieldSupport[] = [
   { kind: EVERY_KIND, field: 'apiVersion', status: 'read', note: 'an unsupported version is a warning and the object is skipped' },
   { kind: EVERY_KIND, field: 'kind', status: 'read', note: 'kinds meshc does not need are counted (--verbose), unknown ones are a warning' },
@@ -160,4 +209,15 @@ export const FIELD_SUPPORT: readonly FieldSupport[] = [
   ...Object.entries(RULE_FIELD_SUPPORT).map(([field, support]): FieldSupport => ({
     kind: 'HTTPRoute', field: `spec.rules[].${field}`, status: notAppliedText(support) ? 'reported' : 'applied', note: '',
   })),
+  ...selectorRows(NP, 'spec.podSelector', 'required; {} selects every pod of the namespace'),
+  { kind: NP, field: 'spec.policyTypes[]', status: 'applied', note: 'default: Ingress, and Egress when spec.egress is written' },
+  ...networkPolicyRuleRows('spec.ingress[]', 'from'),
+  ...networkPolicyRuleRows('spec.egress[]', 'to'),
+  { kind: CNP, field: 'specs', status: 'reported', note: 'one policy per object: meshc reads spec' },
+  ...selectorRows(CNP, 'spec.endpointSelector', 'required; k8s: prefixes dropped'),
+  { kind: CNP, field: 'spec.nodeSelector', status: 'reported', note: 'host policies: meshc selects pods only' },
+  ...ciliumRuleRows('ingress'),
+  ...ciliumRuleRows('egress'),
+  { kind: CNP, field: 'spec.ingressDeny', status: 'reported', note: 'meshc reads allow rules only' },
+  { kind: CNP, field: 'spec.egressDeny', status: 'reported', note: 'meshc reads allow rules only' },
 ];

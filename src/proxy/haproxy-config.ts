@@ -43,7 +43,26 @@ export interface HaproxyConfigOptions {
    * instead of `rand`, so the test can give HAProxy and the Wasm matcher the same number.
    */
   pickHeader?: string;
+  /**
+   * A unix datagram socket the agent reads: one line per request in ACCESS_LOG_FORMAT (src/observe
+   * parses it). Without it, requests are not logged.
+   */
+  accessLog?: string;
+  /**
+   * HAProxy threads (`nbthread`); default 1. One thread measured ×0.72-0.76 of the default's CPU
+   * per connection-per-request on a 2-core node (bench/proxy-hop.ts --variants, two runs), with
+   * keep-alive about the same (×1.03-1.08): no handoff between threads per connection. A node
+   * whose L7 traffic needs more than one core raises it.
+   */
+  threads?: number;
 }
+
+/**
+ * The request log line (HAProxy log-format): a version word, accept time (s.ms), client, listener,
+ * pool, server slot and address, the rule and weighted group the frontend chose, status, total and
+ * server times (ms), termination state, method, then the path (last: it may hold anything).
+ */
+export const ACCESS_LOG_FORMAT = 'meshc1 %Ts.%ms %ci:%cp %f %b %s %si:%sp %[var(txn.meshc_rule)] %[var(txn.meshc_g)] %ST %Ta %Tr %tsc %HM %HPO';
 
 /** HAProxy sample-fetch arguments cannot carry every token character; these are safe. */
 const SAFE_NAME = /^[A-Za-z0-9_.-]+$/;
@@ -274,13 +293,18 @@ export function haproxyConfig(plan: ProxyPlan, options: HaproxyConfigOptions): H
   for (const [name, pool] of plan.pools) writePool(body, name, pool, options);
   lines.section('global');
   if (options.statsSocket) lines.line(`stats socket ${options.statsSocket} mode 600 level admin expose-fd listeners`);
+  const threads = options.threads ?? 1;
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64) throw new Error(`node proxy: threads is ${threads}: want a whole number from 1 to 64`);
+  lines.line(`nbthread ${threads}`);
   lines.line('log stderr format raw local0 notice');
+  if (options.accessLog) lines.line(`log ${options.accessLog} len 4096 format raw local0 info`);
   if (weights.size > 0) lines.comment('weighted picks (listener, rule): total and cumulative end per backendRef; the runtime API changes them');
   for (const [name, value] of weights) lines.line(`set-var ${name} int(${options.shapeOnly ? 0 : value})`);
   lines.section('defaults');
   lines.line('mode http');
   lines.line('log global');
   lines.line('option dontlognull');
+  if (options.accessLog) lines.line(`log-format ${quoted(ACCESS_LOG_FORMAT)}`);
   // On a reload the old worker answers the next request of an idle keep-alive connection (with
   // Connection: close) instead of closing it under a client that may be sending one.
   lines.line('option idle-close-on-response');

@@ -31,6 +31,8 @@ export class ProxyUnavailableError extends Error {
 }
 
 export interface ProxySupervisorOptions {
+  /** The unix datagram socket HAProxy logs each request to (haproxy-config.ts accessLog). */
+  accessLog?: string;
   /** The haproxy binary (`--proxy-bin`); default `haproxy` from PATH. */
   bin?: string;
   /** A directory of the supervisor's own: haproxy.cfg, the master CLI and worker sockets. */
@@ -186,7 +188,7 @@ export class ProxySupervisor {
     }
     const ports = assignListenerPorts(plan.listeners.map((l) => l.name), new Map([...this.reserved, ...this.ports]));
     const slots = assignSlots(plan.pools, this.slots);
-    const base = { bindAddress: this.options.bindAddress, ports, statsSocket: this.workerSocket, slots };
+    const base = { bindAddress: this.options.bindAddress, ports, statsSocket: this.workerSocket, slots, accessLog: this.options.accessLog };
     const shape = haproxyConfig(plan, { ...base, shapeOnly: true }).text;
     const config = haproxyConfig(plan, base);
     if (config.text === this.text && this.running) return result('unchanged', 0, config.reports);

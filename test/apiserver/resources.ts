@@ -20,7 +20,7 @@ export interface ResourceType {
 
 const VERBS = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 
-export function defaultResources(gatewayVersions: string[]): ResourceType[] {
+export function defaultResources(gatewayVersions: string[], ciliumVersions: string[] = []): ResourceType[] {
   const types: ResourceType[] = [
     { group: '', versions: ['v1'], resource: 'namespaces', singular: 'namespace', kind: 'Namespace', namespaced: false, custom: false },
     { group: '', versions: ['v1'], resource: 'nodes', singular: 'node', kind: 'Node', namespaced: false, custom: false },
@@ -29,6 +29,7 @@ export function defaultResources(gatewayVersions: string[]): ResourceType[] {
     { group: '', versions: ['v1'], resource: 'serviceaccounts', singular: 'serviceaccount', kind: 'ServiceAccount', namespaced: true, custom: false },
     { group: '', versions: ['v1'], resource: 'configmaps', singular: 'configmap', kind: 'ConfigMap', namespaced: true, custom: false },
     { group: 'discovery.k8s.io', versions: ['v1'], resource: 'endpointslices', singular: 'endpointslice', kind: 'EndpointSlice', namespaced: true, custom: false },
+    { group: 'networking.k8s.io', versions: ['v1'], resource: 'networkpolicies', singular: 'networkpolicy', kind: 'NetworkPolicy', namespaced: true, custom: false },
     { group: 'apps', versions: ['v1'], resource: 'daemonsets', singular: 'daemonset', kind: 'DaemonSet', namespaced: true, custom: false },
     { group: 'batch', versions: ['v1'], resource: 'jobs', singular: 'job', kind: 'Job', namespaced: true, custom: false },
     { group: 'rbac.authorization.k8s.io', versions: ['v1'], resource: 'clusterroles', singular: 'clusterrole', kind: 'ClusterRole', namespaced: false, custom: false },
@@ -47,7 +48,13 @@ export function defaultResources(gatewayVersions: string[]): ResourceType[] {
       custom: true,
     });
   }
+  if (ciliumVersions.length > 0) types.push(ciliumType(ciliumVersions));
   return types;
+}
+
+/** CiliumNetworkPolicy as a CRD serves it (a cluster where Cilium is installed). */
+export function ciliumType(versions: string[]): ResourceType {
+  return { group: 'cilium.io', versions, resource: 'ciliumnetworkpolicies', singular: 'ciliumnetworkpolicy', kind: 'CiliumNetworkPolicy', namespaced: true, custom: true };
 }
 
 export function groupVersion(group: string, version: string): string {

@@ -27,7 +27,7 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { apiResource, defaultResources, groupVersion, type ResourceType } from './resources.ts';
+import { apiResource, ciliumType, defaultResources, groupVersion, type ResourceType } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector, SelectorError, type Matcher } from './selectors.ts';
 
 export type KubeObject = Record<string, any>;
@@ -39,6 +39,8 @@ export interface StandinOptions {
   host?: string;
   /** HTTPRoute versions served, preferred first; [] serves no Gateway API at all. */
   gatewayVersions?: string[];
+  /** CiliumNetworkPolicy versions served; default [] (no Cilium CRD, as in most clusters). */
+  ciliumVersions?: string[];
   /** How a watch from a compacted resourceVersion is refused: an ERROR event (default) or HTTP 410. */
   goneMode?: 'event' | 'status';
   /** Interval of BOOKMARK events on watches that allow them. Default 1000 ms. */
@@ -119,9 +121,10 @@ export class ApiServerStandin {
   private failure?: (request: RequestRecord) => number | undefined;
 
   constructor(options: StandinOptions = {}) {
-    this.types = defaultResources(options.gatewayVersions ?? ['v1', 'v1beta1']);
+    this.types = defaultResources(options.gatewayVersions ?? ['v1', 'v1beta1'], options.ciliumVersions ?? []);
     for (const type of this.types) this.store.set(typeKeyOf(type), new Map());
     this.store.set(typeKeyOf(defaultResources(['v1']).find((t) => t.kind === 'HTTPRoute')!), new Map());
+    this.store.set(typeKeyOf(ciliumType(['v2'])), new Map());
     this.portNumber = options.port ?? 0;
     this.host = options.host ?? '127.0.0.1';
     this.goneMode = options.goneMode ?? 'event';
@@ -260,12 +263,20 @@ export class ApiServerStandin {
    * CRDs does: open HTTPRoute watches end, stored routes stay (as etcd keeps them).
    */
   serveGatewayVersions(versions: string[]): void {
-    const template = defaultResources(['v1']).find((t) => t.kind === 'HTTPRoute')!;
-    const index = this.types.findIndex((t) => t.kind === 'HTTPRoute');
+    this.serveVersions(defaultResources(['v1']).find((t) => t.kind === 'HTTPRoute')!, versions);
+  }
+
+  /** Changes the CiliumNetworkPolicy versions served, as installing or removing Cilium's CRD does. */
+  serveCiliumVersions(versions: string[]): void {
+    this.serveVersions(ciliumType(['v2']), versions);
+  }
+
+  private serveVersions(template: ResourceType, versions: string[]): void {
+    const index = this.types.findIndex((t) => t.kind === template.kind);
     if (index >= 0) this.types.splice(index, 1);
     if (versions.length > 0) this.types.push({ ...template, versions: [...versions] });
     for (const watcher of [...this.watchers]) {
-      if (watcher.type.kind !== 'HTTPRoute') continue;
+      if (watcher.type.kind !== template.kind) continue;
       this.closeWatcher(watcher);
       watcher.res.end();
     }

@@ -53,7 +53,8 @@ export class NodeAgent {
       const port = /metrics on [\d.]*:(\d+)/.exec(line);
       if (port) this.metricsPort = Number(port[1]);
     });
-    await this.waitForLog(options.ready ?? /agent: watching the API server/, mark, options.timeoutMs ?? 60000);
+    // Loading the BPF object (the verifier) takes most of it; three agents at once on a loaded 2-core machine took over 60 s.
+    await this.waitForLog(options.ready ?? /agent: watching the API server/, mark, options.timeoutMs ?? 120000);
   }
 
   /** Waits until the agent logs a line matching `pattern` after line `since`; returns it. */

@@ -264,7 +264,7 @@ export class ControlPlane {
       const crd = await this.admin.get(`/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`);
       return crd.status?.conditions?.some((c: any) => c.type === 'Established' && c.status === 'True');
     };
-    await this.apiserver.waitUntil('establishing the Gateway API CRDs', async () => (await Promise.all(names.map(established))).every(Boolean), 60000);
+    await this.apiserver.waitUntil(`establishing the CRDs of ${dir}`, async () => (await Promise.all(names.map(established))).every(Boolean), 60000);
     this.discovery.clear();
   }
 

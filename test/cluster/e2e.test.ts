@@ -189,10 +189,14 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     }
   });
 
-  test('every agent says that NetworkPolicy is not watched from the API server yet (live never differs from simulate in silence)', async () => {
+  test('every agent watches NetworkPolicies and programs the (empty) policy tables, and says once that CiliumNetworkPolicy is not served here (no Cilium CRD): live never differs from simulate in silence', async () => {
     const cluster = await started();
     for (const [node, agent] of cluster.agents) {
-      assert.ok(agent.log.some((l) => /network policy: NetworkPolicy and CiliumNetworkPolicy are not watched from the API server yet/.test(l)), `agent ${node} did not say so; log:\n${agent.log.slice(0, 20).join('\n')}`);
+      const log = `log:\n${agent.log.slice(0, 25).join('\n')}`;
+      assert.ok(agent.log.some((l) => /^synced: .*\d+ NetworkPolicy, \d+ CiliumNetworkPolicy \(absent\)/.test(l)), `agent ${node} listed NetworkPolicies, CiliumNetworkPolicy absent; ${log}`);
+      assert.equal(agent.log.filter((l) => /^CiliumNetworkPolicy: cilium\.io is not served; CiliumNetworkPolicies are not read until it is/.test(l)).length, 1, `agent ${node} said once that cilium.io is not served; ${log}`);
+      assert.ok(agent.log.some((l) => /^agent: network policy: 0 policies/.test(l)), `agent ${node} wrote the network policy tables; ${log}`);
+      assert.not.ok(agent.log.some((l) => /not watched/.test(l)), `agent ${node}: nothing says policies are not watched`);
     }
   });
 

@@ -141,7 +141,9 @@ export class Kubelet {
     const node = pod.spec.nodeName;
     const ports = (pod.spec.containers ?? []).flatMap((c: any) => (c.ports ?? []).filter((p: any) => (p.protocol ?? 'TCP') === 'TCP').map((p: any) => String(p.containerPort)));
     const net = this.network.addPod(node);
-    const cgroup = path.join(this.nodeCgroups.get(node)!, `pod-${pod.metadata.uid}`);
+    // Named as kubelet's cgroupfs driver names a pod's cgroup (pod<uid>): the agent finds pods'
+    // cgroups by that name (meshc.io/skip, network policy's endpoints).
+    const cgroup = path.join(this.nodeCgroups.get(node)!, `pod${pod.metadata.uid}`);
     mkdirSync(cgroup);
     const script = `echo $$ > ${cgroup}/cgroup.procs && exec ip netns exec ${net.netns} ${process.execPath} ${POD_SERVER} ${pod.metadata.name} ${ports.join(' ')}`;
     const child = spawn('sh', ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });

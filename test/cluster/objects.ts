@@ -76,7 +76,8 @@ export async function untilEveryNode(cluster: TestCluster, clients: string[], ho
     if (pending.size === 0) return;
     if (Date.now() > deadline) {
       const problems = cluster.kubelet.errors.length ? `; kubelet: ${cluster.kubelet.errors.join('; ')}` : '';
-      throw new Error(`${what}: after ${timeoutMs} ms, ${[...pending].map((c) => `${c} still reaches ${JSON.stringify(last.get(c))}`).join('; ')}${typeof expected === 'function' ? '' : ` (expected ${JSON.stringify(expected)})`}${problems}`);
+      const said = [...cluster.agents].map(([node, agent]) => `\nagent ${node}, last lines:\n  ${agent.log.slice(-12).join('\n  ')}`).join('');
+      throw new Error(`${what}: after ${timeoutMs} ms, ${[...pending].map((c) => `${c} still reaches ${JSON.stringify(last.get(c))}`).join('; ')}${typeof expected === 'function' ? '' : ` (expected ${JSON.stringify(expected)})`}${problems}${said}`);
     }
     await sleep(200);
   }

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseAllDocuments } from 'yaml';
 import { ApiServerStandin } from '../apiserver/standin.ts';
-import { WATCHED_RESOURCES } from '../../src/kube/kinds.ts';
+import { KIND_SPECS, WATCHED_RESOURCES } from '../../src/kube/kinds.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const requireTools = process.env['MESHC_REQUIRE_KERNEL'] === '1';
@@ -108,6 +108,14 @@ deploy('RBAC: get/list/watch on exactly what the source reads, nothing else', ()
     }
   }
   assert.equal([...granted].sort(), WATCHED_RESOURCES.map((r) => `${r.group}/${r.resource}`).sort());
+  // ... and WATCHED_RESOURCES names what the source lists: one entry per kind, the group and
+  // resource of its list path (or of its discovered CRD: HTTPRoute, CiliumNetworkPolicy).
+  assert.equal(WATCHED_RESOURCES.map((r) => r.kind).sort(), Object.keys(KIND_SPECS).sort());
+  for (const r of WATCHED_RESOURCES) {
+    const spec = KIND_SPECS[r.kind];
+    const listed = spec.discovered ? `${spec.discovered.group}/${spec.discovered.resource}` : spec.path!.replace(/^\/api\/v1\//, '/').replace(/^\/apis\/([^/]+)\/[^/]+\//, '$1/');
+    assert.is(listed, `${r.group}/${r.resource}`, `${r.kind}: what RBAC grants is what the source lists`);
+  }
   const binding = find(objects, 'ClusterRoleBinding');
   assert.equal(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: roles[0].metadata.name });
   const sa = find(objects, 'ServiceAccount');

@@ -1,7 +1,8 @@
-// Shared by the kube tests: a stand-in API server, a KubeSource with short timings against it,
-// object builders and a polling wait. With `manual: true` the source runs on a ManualClock with a
-// fixed random (every backoff is its nominal delay): its timers (coalescing, backoff, retries)
-// fire only when the test advances the clock, so no test sleeps to let time pass.
+// Shared by the kube tests: a stand-in API server (serving Cilium's CRD unless told otherwise), a
+// KubeSource with short timings against it, object builders and a polling wait. With `manual:
+// true` the source runs on a ManualClock with a fixed random (every backoff is its nominal delay):
+// its timers (coalescing, backoff, retries) fire only when the test advances the clock, so no test
+// sleeps to let time pass.
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiServerStandin, type StandinOptions } from '../apiserver/standin.ts';
 import { KubeSource, type ChangeBatch, type KubeSourceOptions } from '../../src/kube/source.ts';
@@ -18,7 +19,8 @@ export interface Harness {
 }
 
 export async function harness(options: { standin?: StandinOptions; source?: Partial<KubeSourceOptions>; seed?: (s: ApiServerStandin) => void; start?: boolean; manual?: boolean } = {}): Promise<Harness> {
-  const server = new ApiServerStandin(options.standin);
+  // Cilium's CRD served unless a test says otherwise, so that every watcher lists and watches.
+  const server = new ApiServerStandin({ ciliumVersions: ['v2'], ...options.standin });
   options.seed?.(server);
   await server.start();
   const kubeConfig = new KubeConfig();

@@ -51,7 +51,7 @@ sync('no batch and synced=false while one resource cannot be listed; the batch f
   });
   const clock = h.clock!;
   try {
-    await waitFor('the other resources to be listed', () => h.source.status().resources.filter((r) => r.listed).length === 4);
+    await waitFor('the other resources to be listed', () => h.source.status().resources.filter((r) => r.listed).length === h.source.status().resources.length - 1);
     // Ten seconds of retries at the capped backoff (150 ms), each refused: still no batch.
     const lists = () => h.server.requests.filter((r) => !r.watch && r.path.endsWith('/endpointslices')).length;
     const before = lists();
@@ -175,13 +175,14 @@ resilience('a watch cut mid-stream is re-established and later changes still arr
   const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')) });
   try {
     await h.source.waitForSync(5000);
-    await waitFor('watches open', () => h.server.openWatches === 5);
+    await waitFor('watches open', () => h.server.openWatches === h.source.status().resources.length);
     const watchRequests = h.server.requests.filter((r) => r.watch).length;
-    assert.equal(h.server.dropWatches(), 5);
-    await waitFor('watches re-opened', () => h.server.openWatches === 5 && h.source.status().resources.every((r) => r.watchRestarts >= 1));
-    assert.ok(h.server.requests.filter((r) => r.watch).length >= watchRequests + 5);
+    const watchers = h.source.status().resources.length;
+    assert.equal(h.server.dropWatches(), watchers);
+    await waitFor('watches re-opened', () => h.server.openWatches === watchers && h.source.status().resources.every((r) => r.watchRestarts >= 1));
+    assert.ok(h.server.requests.filter((r) => r.watch).length >= watchRequests + watchers);
     // Resumed from the last resourceVersion, not relisted.
-    assert.equal(h.source.status().resources.map((r) => r.relists), [0, 0, 0, 0, 0]);
+    assert.equal(h.source.status().resources.filter((r) => r.relists > 0).map((r) => r.kind), []);
     const resumed = h.server.requests.filter((r) => r.watch && r.path === '/api/v1/services').pop()!;
     assert.ok(Number(resumed.query['resourceVersion']) > 0);
     h.server.create(slice('default', 'web', 'web-1', ['10.1.0.7']));
@@ -249,12 +250,12 @@ resilience('an expired live watch (410 ERROR event) relists', async () => {
   const h = await harness({ seed: (s) => s.create(service('default', 'web', '10.96.0.10')) });
   try {
     await h.source.waitForSync(5000);
-    await waitFor('watches open', () => h.server.openWatches === 5);
+    await waitFor('watches open', () => h.server.openWatches === h.source.status().resources.length);
     const lists = h.server.requests.filter((r) => !r.watch && r.path === '/api/v1/services').length;
     h.server.compact();
-    assert.equal(h.server.expireWatches(), 5);
+    assert.equal(h.server.expireWatches(), h.source.status().resources.length);
     await waitFor('relisted', () => h.server.requests.filter((r) => !r.watch && r.path === '/api/v1/services').length === lists + 1);
-    await waitFor('watching again', () => h.server.openWatches === 5);
+    await waitFor('watching again', () => h.server.openWatches === h.source.status().resources.length);
     assert.equal(h.source.status().resources.find((r) => r.kind === 'Service')!.relists, 1);
     h.server.create(service('default', 'after', '10.96.0.11'));
     await waitFor('change after relist', () => h.batches.some((b) => b.model.services.has('default/after')));
@@ -302,7 +303,7 @@ resilience('API server down: last state stays, stale is set, changes made meanwh
     assert.equal(statuses, [true, false]);
     assert.equal(h.source.status().staleForMs, 0);
     // The resumed watches replayed the missed events (no relist needed: history was kept).
-    assert.equal(h.source.status().resources.map((r) => r.relists), [0, 0, 0, 0, 0]);
+    assert.equal(h.source.status().resources.filter((r) => r.relists > 0).map((r) => r.kind), []);
   } finally {
     await h.close();
   }
@@ -559,24 +560,26 @@ versions('the Gateway API installed later is found; removed, its routes go and t
 
 const skip = suite('KubeSource: meshc.io/skip');
 
-skip('pods of this node only; skipped by their own or their namespace\'s annotation', async () => {
-  const pod = (ns: string, name: string, nodeName: string, annotations: Record<string, string> = {}) => ({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: ns, annotations },
-    spec: { nodeName, containers: [{ name: 'c', image: 'x' }] },
-    status: { podIP: '10.9.0.1', podIPs: [{ ip: '10.9.0.1' }] },
-  });
-  const h = await harness({
-    source: { nodeName: 'n1' },
-    seed: (s) => {
-      s.create(namespace('istio-apps', { 'meshc.io/skip': 'true' }));
-      s.create(pod('default', 'mine-skipped', 'n1', { 'meshc.io/skip': 'true' }));
-      s.create(pod('default', 'mine-routed', 'n1'));
-      s.create(pod('default', 'other-node', 'n2', { 'meshc.io/skip': 'true' }));
-      s.create(pod('istio-apps', 'sidecar-app', 'n1'));
-    },
-  });
+const skippingPod = (ns: string, name: string, nodeName: string, annotations: Record<string, string> = {}, labels: Record<string, string> = {}) => ({
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name, namespace: ns, annotations, labels },
+  spec: { nodeName, containers: [{ name: 'c', image: 'x', env: [{ name: 'BIG', value: 'x'.repeat(1000) }] }] },
+  status: { podIP: '10.9.0.1', podIPs: [{ ip: '10.9.0.1' }] },
+});
+
+const seedSkip = (s: Harness['server']) => {
+  s.create(namespace('istio-apps', { 'meshc.io/skip': 'true' }));
+  s.create(skippingPod('default', 'mine-skipped', 'n1', { 'meshc.io/skip': 'true' }));
+  s.create(skippingPod('default', 'mine-routed', 'n1', {}, { app: 'web' }));
+  s.create(skippingPod('default', 'other-node', 'n2', { 'meshc.io/skip': 'true' }));
+  s.create(skippingPod('istio-apps', 'sidecar-app', 'n1'));
+  // A Service selecting a Pod, with no EndpointSlice (yet): Pods never make endpoints here.
+  s.create({ ...service('default', 'web', '10.96.0.10'), spec: { ...service('default', 'web', '10.96.0.10').spec, selector: { app: 'web' } } });
+};
+
+skip('pods of this node only; skipped by their own or their namespace\'s annotation; every Pod in the model for network policy, none as an endpoint', async () => {
+  const h = await harness({ source: { nodeName: 'n1' }, seed: seedSkip });
   try {
     await h.source.waitForSync(5000);
     await waitFor('initial batch', () => h.batches.length === 1);
@@ -584,12 +587,31 @@ skip('pods of this node only; skipped by their own or their namespace\'s annotat
     assert.equal(skipped.namespaces, ['istio-apps']);
     assert.equal(skipped.pods.map((p) => `${p.namespace}/${p.name} ${p.reason}`).sort(), ['default/mine-skipped pod', 'istio-apps/sidecar-app namespace']);
     assert.ok(skipped.pods.every((p) => p.uid.length > 0));
-    assert.ok(h.server.requests.some((r) => r.path === '/api/v1/pods' && r.query['fieldSelector'] === 'spec.nodeName=n1'));
-    assert.equal(h.batches[0]!.model.pods.size, 0, 'pods never make endpoints here: EndpointSlices do');
+    // Network policy's identities are every Pod's: listed without a node selector.
+    assert.ok(h.server.requests.some((r) => r.path === '/api/v1/pods' && r.query['fieldSelector'] === undefined));
+    const model = h.batches[0]!.model;
+    assert.equal([...model.pods.keys()], ['default/mine-routed', 'default/mine-skipped', 'default/other-node', 'istio-apps/sidecar-app']);
+    assert.equal(model.pods.get('default/mine-routed')!.meta.labels, { app: 'web' });
+    assert.equal(endpointIPs(model, 'default/web/80'), [], 'pods never make endpoints here: EndpointSlices do');
     const stored = h.server.get('v1', 'Pod', 'default', 'mine-routed')!;
     h.server.update({ ...stored, metadata: { ...stored.metadata, annotations: { 'meshc.io/skip': 'true' } } });
     await waitFor('skip batch', () => h.batches.length > 1 && h.batches[h.batches.length - 1]!.skipChanged);
     assert.equal(h.source.skipped().pods.length, 3);
+  } finally {
+    await h.close();
+  }
+});
+
+skip('without network policy: this node\'s Pods only (fieldSelector spec.nodeName), none in the model', async () => {
+  const h = await harness({ source: { nodeName: 'n1', networkPolicy: false }, seed: seedSkip });
+  try {
+    await h.source.waitForSync(5000);
+    await waitFor('initial batch', () => h.batches.length === 1);
+    assert.equal(h.source.skipped().pods.map((p) => `${p.namespace}/${p.name} ${p.reason}`).sort(), ['default/mine-skipped pod', 'istio-apps/sidecar-app namespace']);
+    assert.ok(h.server.requests.some((r) => r.path === '/api/v1/pods' && r.query['fieldSelector'] === 'spec.nodeName=n1'));
+    assert.not.ok(h.server.requests.some((r) => r.path.includes('networkpolicies')), 'no policy is listed');
+    assert.equal(h.batches[0]!.model.pods.size, 0);
+    assert.equal(h.source.status().resources.map((r) => r.kind).sort(), ['EndpointSlice', 'HTTPRoute', 'Namespace', 'Node', 'Pod', 'Service']);
   } finally {
     await h.close();
   }

@@ -12,13 +12,14 @@ export interface Browser {
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<Browser> {
+/** `executablePath`: another way to start Chromium (the observe test's: inside a network namespace). */
+export async function launchChromium(options: { executablePath?: string } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium not found at ${CHROMIUM}: install it (apt-get install -y chromium) or set MESHC_CHROMIUM`);
   }
   const profile = mkdtempSync(join(tmpdir(), 'meshc-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath: options.executablePath ?? CHROMIUM,
     headless: true,
     acceptDownloads: true,
     viewport: { width: 1400, height: 1000 },

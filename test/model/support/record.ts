@@ -14,6 +14,14 @@ const USER_MAPS: Record<string, string[]> = {
   StatefulSet: WORKLOAD_MAPS,
   ReplicaSet: WORKLOAD_MAPS,
   Pod: ['spec.nodeSelector'],
+  NetworkPolicy: [
+    'spec.podSelector.matchLabels',
+    'spec.ingress[].from[].podSelector.matchLabels',
+    'spec.ingress[].from[].namespaceSelector.matchLabels',
+    'spec.egress[].to[].podSelector.matchLabels',
+    'spec.egress[].to[].namespaceSelector.matchLabels',
+  ],
+  CiliumNetworkPolicy: ['spec.endpointSelector.matchLabels', 'spec.ingress[].fromEndpoints[].matchLabels', 'spec.egress[].toEndpoints[].matchLabels'],
 };
 
 function formatPath(path: readonly string[]): string {
