@@ -201,6 +201,21 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } mc_np_names SEC(".maps");
 
+#ifndef MC_NP_HOST_MAX
+#define MC_NP_HOST_MAX 256 /* addresses of this node */
+#endif
+
+/* This node's own addresses (struct np_addr_key at full length -> 1), written by the agent: a
+ * packet from one of them passes the ingress check (kubelet probes, the node's processes). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__type(key, struct np_addr_key);
+	__type(value, __u8);
+	__uint(max_entries, MC_NP_HOST_MAX);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} mc_np_host SEC(".maps");
+
 /* Input and output of mc_harness_netpol: one batch (never pinned: tests and benchmarks only). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

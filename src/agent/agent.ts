@@ -69,11 +69,23 @@ export interface SyncResult {
   notApplied: { object: string; reason: string; kept: boolean }[];
 }
 
-/** Hook programs and the attach point each needs; the syscall harness is never attached. */
+/**
+ * Hook programs for the routed cgroup, and the attach point each needs: the syscall harnesses are
+ * never attached, and per-packet (cgroup_skb) programs go on endpoint pods' cgroups only
+ * (endpointPrograms): on the routed root every process below it would inherit them.
+ */
 export function attachablePrograms(obj: BpfObject): { name: string; attachType: string }[] {
   return obj
     .programs()
-    .filter((p) => p.type !== 'syscall' && p.attachType)
+    .filter((p) => p.type !== 'syscall' && p.type !== 'cgroup_skb' && p.attachType)
+    .map((p) => ({ name: p.name, attachType: p.attachType! }));
+}
+
+/** Programs the agent attaches to each endpoint pod's cgroup (the ingress check, cgroup_skb). */
+export function endpointPrograms(obj: BpfObject): { name: string; attachType: string }[] {
+  return obj
+    .programs()
+    .filter((p) => p.type === 'cgroup_skb' && p.attachType)
     .map((p) => ({ name: p.name, attachType: p.attachType! }));
 }
 
@@ -147,7 +159,7 @@ export class Agent {
       throw error;
     }
     this.sink = new KernelSink(this.obj);
-    if (NetpolSync.supported(this.obj)) this.netpol = new NetpolSync(this.obj, this.options.cgroup);
+    if (NetpolSync.supported(this.obj)) this.netpol = new NetpolSync(this.obj, this.options.cgroup, join(paths.links, 'pods'));
     if (this.obj.maps().some((m) => m.name === 'mc_skip')) {
       this.skipped = new Set(this.obj.map('mc_skip').entries().map(([key]) => key.readBigUInt64LE(0)));
     }
@@ -422,6 +434,7 @@ export class Agent {
 
   /** Stops without touching pinned state: the hooks keep routing with the last maps. */
   close(): void {
+    this.netpol?.close();
     for (const link of this.links.values()) link.close();
     this.links.clear();
     this.obj?.close();

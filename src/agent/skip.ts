@@ -27,9 +27,10 @@ export function skippedCgroupIds(root: string, uids: Set<string>): Set<bigint> {
 
 /**
  * Cgroup ids of each pod's cgroup and everything below it (the containers'), by pod UID: the
- * pods are found below `root` by the UID in the directory's name, as kubelet names it.
+ * pods are found below `root` by the UID in the directory's name, as kubelet names it. `dirs`,
+ * when given, receives each pod's own cgroup directory by UID.
  */
-export function podCgroups(root: string, uids: ReadonlySet<string>): Map<string, bigint[]> {
+export function podCgroups(root: string, uids: ReadonlySet<string>, dirs?: Map<string, string>): Map<string, bigint[]> {
   const found = new Map<string, bigint[]>();
   if (uids.size === 0) return found;
   const addTree = (dir: string, depth: number, into: bigint[]) => {
@@ -47,6 +48,7 @@ export function podCgroups(root: string, uids: ReadonlySet<string>): Map<string,
         const ids = found.get(uid) ?? [];
         addTree(join(dir, child), depth + 1, ids);
         found.set(uid, ids);
+        dirs?.set(uid, join(dir, child));
       } else if (depth < MAX_DEPTH) search(join(dir, child), depth + 1);
     }
   };

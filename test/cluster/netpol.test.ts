@@ -44,7 +44,7 @@ async function until(cluster: TestCluster, clients: string[], ip: string, expect
 }
 
 /**
- * other-1 connects to web in a loop; once it has, the clock starts (call the API then). settle()
+ * other-2 (on web's node) connects to web in a loop; once it has, the clock starts (call the API then). settle()
  * stops it and returns how long after the start the first connection with the new outcome began, checking the loop saw `from` up to then
  * and `to` only after it (a verdict changes once, and stays changed).
  */
@@ -52,9 +52,12 @@ async function until(cluster: TestCluster, clients: string[], ip: string, expect
 const loops = new Set<ReturnType<TestCluster['client']>>();
 
 async function watchChange(cluster: TestCluster, web: string) {
-  const loop = cluster.client('default', 'other-1', web, 8080, 0);
+  // On web's node: one agent's sync changes its connect() check and web's ingress check together.
+  // From the other node, a SYN can be dropped by web's ingress check (node-2 has the policy)
+  // before node-1 refuses the connect() (it has not yet): a hang, then EPERM, not one change.
+  const loop = cluster.client('default', 'other-2', web, 8080, 0);
   loops.add(loop);
-  await waitFor('other-1 connecting in a loop', async () => loop.records.length > 0, 10000);
+  await waitFor('other-2 connecting in a loop', async () => loop.records.length > 0, 10000);
   const start = process.hrtime.bigint();
   return {
     async settle(from: string, to: string): Promise<number> {
@@ -65,7 +68,7 @@ async function watchChange(cluster: TestCluster, web: string) {
       loops.delete(loop);
       const outcome = (r: { backend?: string; error?: string }) => (r.error ? `error:${r.error}` : r.backend!);
       const first = records.findIndex((r) => outcome(r) === to);
-      assert.ok(first > 0, `other-1 saw ${JSON.stringify(from)} and then ${JSON.stringify(to)}: ${JSON.stringify([...new Set(records.map(outcome))])}`);
+      assert.ok(first > 0, `other-2 saw ${JSON.stringify(from)} and then ${JSON.stringify(to)}: ${JSON.stringify([...new Set(records.map(outcome))])}`);
       assert.equal([...new Set(records.slice(0, first).map(outcome))], [from], 'before the change');
       assert.equal([...new Set(records.slice(first).map(outcome))], [to], 'after the change');
       return Number(BigInt(records[first]!.t0) - start) / 1e6;
@@ -89,7 +92,7 @@ clusterSuite('network policy from the API server, two nodes', { nodes: 2 }, (tes
     await until(cluster, [...CLIENTS, ...OTHERS], db, 'db-1', 'no policy: everyone reaches db');
 
     // web takes connections from client pods only (ingress); client pods may only reach web (egress).
-    // other-1 connects to web in a loop meanwhile: when its first refusal comes after the API call.
+    // other-2 connects to web in a loop meanwhile: when its first refusal comes after the API call.
     const before = await watchChange(cluster, web);
     await cp.create({
       apiVersion: NP,
@@ -119,7 +122,7 @@ clusterSuite('network policy from the API server, two nodes', { nodes: 2 }, (tes
     const toAllowed = await after.settle('error:EPERM', 'web-1');
     await cp.remove(NP, 'NetworkPolicy', 'default', 'clients-to-web-only');
     await until(cluster, CLIENTS, db, 'db-1', 'egress policy deleted: client pods reach db again');
-    console.log(`  API call returned -> other-1's first connect() with the new verdict: EPERM after ${toDenied.toFixed(0)} ms, allowed again after ${toAllowed.toFixed(0)} ms; every other client too (polled): ${denied.toFixed(0)} ms, ${allowed.toFixed(0)} ms`);
+    console.log(`  API call returned -> other-2's first connect() with the new verdict: EPERM after ${toDenied.toFixed(0)} ms, allowed again after ${toAllowed.toFixed(0)} ms; every other client too (polled): ${denied.toFixed(0)} ms, ${allowed.toFixed(0)} ms`);
   });
 
   test('a CiliumNetworkPolicy (after its CRD was applied): the agents find cilium.io/v2 without a restart, EPERM for what it does not allow, a bad one is a located error and takes no other down', async () => {

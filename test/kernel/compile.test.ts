@@ -13,7 +13,7 @@ import { callMeshc } from '../helpers/meshc.ts';
 import { clangSkipReason, kernelSkipReason, kernelSuite, makePinDir, removePinDir, ROOT } from './env.ts';
 
 const PROGRAMS = [
-  'mc_harness_decide', 'mc_harness_netpol', 'mc_harness_np_pick', 'mc_sock4_connect', 'mc_sock4_getpeername', 'mc_sock4_recvmsg', 'mc_sock4_sendmsg',
+  'mc_harness_decide', 'mc_harness_netpol', 'mc_harness_np_pick', 'mc_np_ingress', 'mc_sock4_connect', 'mc_sock4_getpeername', 'mc_sock4_recvmsg', 'mc_sock4_sendmsg',
   'mc_sock6_connect', 'mc_sock6_getpeername', 'mc_sock6_recvmsg', 'mc_sock6_sendmsg', 'mc_sock_release',
 ];
 const POLICIES = path.join(ROOT, 'test', 'kernel', 'policies');

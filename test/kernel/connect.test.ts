@@ -18,6 +18,7 @@ import { KernelSink } from '../../src/sinks/kernel.ts';
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
 import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir } from './env.ts';
 import { disposeHookLab, ip, lineReader, perCpuSum } from './hook-lab.ts';
+import { attachablePrograms } from '../../src/agent/agent.ts';
 
 const SMOKE = new URL('./smoke/', import.meta.url).pathname;
 const POD4 = '10.244.0.10';
@@ -134,9 +135,7 @@ kernelSuite('kernel: connect() through the hooks', kernelSkipReason({ cgroup: tr
       ip(['-n', netns, '-6', 'addr', 'add', `${POD6}/128`, 'dev', 'lo', 'nodad']);
 
       mkdirSync(cgroup);
-      for (const p of obj.programs()) {
-        if (p.attachType && p.type !== 'syscall') links.push(obj.program(p.name).attachCgroup(cgroup));
-      }
+      for (const p of attachablePrograms(obj)) links.push(obj.program(p.name).attachCgroup(cgroup));
       assert.is(links.length, 9, 'eight sock_addr hooks and sock_release attached');
       // Events are off until a reader turns them on (mc_config.events).
       const config = Buffer.alloc(obj.map('mc_config').valueSize);

@@ -2,12 +2,15 @@
 // written, a change removes the rows it no longer has, and mc_np_endpoints maps every cgroup of a
 // pod's tree (found by the pod UID in its name, as kubelet names them) to the pod's identity.
 // The cgroup tree here is plain directories of a temporary dir: only names and inodes matter.
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+// The second test uses real cgroups of its own: the ingress check is attached to each pod's
+// cgroup (not to the root), its link pinned, adopted by a new agent, detached when the pod goes.
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { compilePolicy } from '../../src/build/compile.ts';
-import { loadObject, type BpfObject } from '../../src/loader/index.ts';
+import { loadObject, openPinnedLink, queryCgroup, type BpfObject } from '../../src/loader/index.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
 import { NetpolSync } from '../../src/agent/netpol.ts';
@@ -15,12 +18,12 @@ import { formatNetpol, readNetpol } from '../../src/netpol/inspect.ts';
 import { compileNetpol } from '../../src/netpol/tables.ts';
 import { decode } from '../../src/tables/codec.ts';
 import * as L from '../../src/tables/layouts.ts';
-import { kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
+import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
 
 const UID_A = '11111111-2222-3333-4444-555555555555';
 const UID_B = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
 
-function model(cidr: string) {
+function model(cidr: string, skipB = false) {
   return buildModel(parseManifests(`apiVersion: v1
 kind: Pod
 metadata: {name: a, namespace: x, uid: ${UID_A}, labels: {app: a}}
@@ -29,7 +32,7 @@ status: {podIP: 10.244.0.2}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: b, namespace: x, uid: ${UID_B}, labels: {app: b}}
+metadata: {name: b, namespace: x, uid: ${UID_B}, labels: {app: b}${skipB ? ", annotations: {meshc.io/skip: 'true'}" : ''}}
 spec: {containers: [{name: c, image: i}]}
 status: {podIP: 10.244.0.3}
 ---
@@ -101,6 +104,71 @@ kernelSuite('netpol agent sync', kernelSkipReason(), (s) => {
     } finally {
       obj?.close();
       removePinDir(pins);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  s('the ingress check: attached to each pod cgroup, never the root; adopted on restart; detached when the pod goes', async () => {
+    const tag = `${process.pid}-${randomBytes(3).toString('hex')}`;
+    const dir = mkdtempSync(path.join(tmpdir(), 'meshc-np-agent-'));
+    const pins = makePinDir('np-agent-in');
+    const root = path.join(CGROUP_ROOT, `meshc-test-npag-${tag}`);
+    const podA = path.join(root, `pod${UID_A}`);
+    const containerA = path.join(podA, 'cri-containerd-1.scope');
+    const podB = path.join(root, `pod${UID_B}`);
+    const links = path.join(pins, 'links');
+    let obj: BpfObject | undefined;
+    const syncs: NetpolSync[] = [];
+    const attached = (cgroup: string) => queryCgroup(cgroup, 'cgroup_inet_ingress').map((p) => p.name);
+    try {
+      const built = await compilePolicy({ outDir: path.join(dir, 'build'), wasm: false });
+      obj = loadObject(built.object, { pinRoot: path.join(pins, 'maps') });
+      for (const d of [containerA, podB]) mkdirSync(d, { recursive: true });
+      mkdirSync(links);
+
+      const sync = new NetpolSync(obj, root, links);
+      syncs.push(sync);
+      const first = sync.sync(model('192.168.0.0/16'));
+      assert.is(first.ingress, 2, 'two pods');
+      assert.equal(attached(podA), ['mc_np_ingress']);
+      assert.equal(attached(podB), ['mc_np_ingress']);
+      assert.equal(attached(root), [], 'not on the root');
+      assert.equal(attached(containerA), [], 'the container inherits it from the pod; not attached twice');
+      assert.equal(readdirSync(links).sort(), [`mc_np_ingress-pod-${UID_A}`, `mc_np_ingress-pod-${UID_B}`]);
+      const hostKeys = obj.map('mc_np_host').entries().map(([k]) => decode(L.NpAddrKey, k));
+      assert.ok(hostKeys.some((k) => k.family === 4 && k.prefix === 32 && k.addr[0] === 0x0100007f), "mc_np_host holds this node's addresses (127.0.0.1 among them)");
+
+      // A new agent adopts the pinned links: nothing attached twice.
+      sync.close();
+      const again = new NetpolSync(obj, root, links);
+      syncs.push(again);
+      again.sync(model('192.168.0.0/16'));
+      assert.equal(attached(podA), ['mc_np_ingress'], 'adopted, not attached again');
+
+      // Detached from outside (as meshc agent --detach does): the next sync attaches it again.
+      openPinnedLink(path.join(links, `mc_np_ingress-pod-${UID_A}`)).detach();
+      assert.equal(attached(podA), []);
+      assert.equal(again.sync(model('192.168.0.0/16')).warnings, []);
+      assert.equal(attached(podA), ['mc_np_ingress'], 'attached again');
+
+      // Pod b goes (its cgroup with it): its link is detached and unpinned.
+      rmdirSync(podB);
+      const third = again.sync(model('192.168.0.0/16'));
+      assert.is(third.ingress, 1);
+      assert.equal(readdirSync(links), [`mc_np_ingress-pod-${UID_A}`]);
+      assert.equal(attached(podA), ['mc_np_ingress']);
+
+      // Pod b back, but opted out (meshc.io/skip): left alone, the ingress check included.
+      mkdirSync(podB);
+      const fourth = again.sync(model('192.168.0.0/16', true));
+      assert.is(fourth.ingress, 1);
+      assert.equal(attached(podB), [], 'a skipped pod gets no ingress check');
+      assert.equal(fourth.warnings, []);
+    } finally {
+      for (const sync of syncs) sync.close();
+      obj?.close();
+      removePinDir(pins); // the links' pins: unpinned and unheld, they detach
+      for (const d of [containerA, podA, podB, root]) if (existsSync(d)) rmdirSync(d);
       rmSync(dir, { recursive: true, force: true });
     }
   });

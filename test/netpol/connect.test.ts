@@ -24,6 +24,7 @@ import { decodeDenial, formatDenial } from '../../src/netpol/monitor.ts';
 import { netpolNames } from '../../src/netpol/names.ts';
 import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir } from '../kernel/env.ts';
 import { disposeHookLab, ip, lineReader, perCpuSum } from '../kernel/hook-lab.ts';
+import { attachablePrograms } from '../../src/agent/agent.ts';
 
 const E2E = new URL('./e2e/', import.meta.url).pathname;
 const CLIENT = '10.244.0.20';
@@ -102,9 +103,7 @@ kernelSuite('kernel: network policy at connect()', kernelSkipReason({ cgroup: tr
       const cgroupId = statSync(cgroup, { bigint: true }).ino;
       const policy = compileNetpol(model);
       writeNetpol(obj, policy, undefined, cgroupId, 'x/client');
-      for (const p of obj.programs()) {
-        if (p.attachType && p.type !== 'syscall') links.push(obj.program(p.name).attachCgroup(cgroup));
-      }
+      for (const p of attachablePrograms(obj)) links.push(obj.program(p.name).attachCgroup(cgroup));
 
       const server = spawn('ip', ['netns', 'exec', netns, process.execPath, path.join(E2E, 'server.mjs'), `${API}:8080`, `${SECRET}:8080`]);
       children.push(server);

@@ -9,7 +9,8 @@ const ready = () => {
   if (--pending === 0) process.stdout.write('ready\n');
 };
 for (const text of addresses) {
-  const [host, port] = text.split(':');
+  const cut = text.lastIndexOf(':'); // host:port, the host maybe IPv6
+  const [host, port] = [text.slice(0, cut), text.slice(cut + 1)];
   net.createServer((socket) => {
     socket.end(`hello from ${socket.localAddress}\n`);
     socket.on('error', () => {});
