@@ -2,11 +2,10 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CGROUP2_ROOT, DEFAULT_PIN } from '../agent/agent.ts';
-import { readNames } from '../glue/names.ts';
 import { EVENT_TYPE_NAMES, decodeEvent, type EventType } from '../glue/events.ts';
 import { openRingBuffer, type BpfMap } from '../loader/index.ts';
-import { CgroupPaths } from '../inspect/cgroups.ts';
-import { describeEvent, formatEvent, type EventContext } from '../inspect/events.ts';
+import { describeEvent, formatEvent } from '../inspect/events.ts';
+import { liveEventContext } from '../inspect/live-context.ts';
 import { NoPinnedMapsError, openMeshcMap } from '../inspect/read.ts';
 import { untilStopped, type CommandIO } from './io.ts';
 import { formatDenial, openDenials } from '../netpol/monitor.ts';
@@ -164,22 +163,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   }
   if (events.type !== 'ringbuf') throw new InputError(`meshc monitor: ${pin}/maps/mc_events is a ${events.type} map, not a ring buffer`);
 
-  // Names change as the agent syncs: re-read them when an id is unknown, at most every 200 ms.
-  let names = namesMap ? readNames(namesMap) : new Map<string, string>();
-  let namesReadAt = performance.now();
-  const cgroups = new CgroupPaths(resolve(values['cgroup-root'] ?? CGROUP2_ROOT));
-  const context: EventContext = {
-    name(kind, id) {
-      const key = `${kind}:${id}`;
-      if (!names.has(key) && namesMap && performance.now() - namesReadAt > 200) {
-        names = readNames(namesMap);
-        namesReadAt = performance.now();
-      }
-      return names.get(key) ?? null;
-    },
-    cgroupPath: (id) => cgroups.resolve(id),
-    monotonicToUnixNs: monotonicOffset(),
-  };
+  const context = liveEventContext(namesMap, resolve(values['cgroup-root'] ?? CGROUP2_ROOT), monotonicOffset());
 
   const filtered = Object.keys(filter).length > 0;
   let printed = 0;
@@ -204,7 +188,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   skipping = false;
   switchEvents(config, ALL_EVENTS);
   // Network policy denials (mc_np_events) interleave with the flow events.
-  const denials = types.has('denied') ? openDenials(pin, values.backlog === true, (id) => cgroups.resolve(id), context.monotonicToUnixNs, (denial) => {
+  const denials = types.has('denied') ? openDenials(pin, values.backlog === true, (id) => context.cgroupPath(id), context.monotonicToUnixNs, (denial) => {
     if (printed >= count) return;
     io.stdout.write(`${values.json ? JSON.stringify(denial) : formatDenial(denial)}\n`);
     printed++;

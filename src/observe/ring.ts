@@ -7,10 +7,9 @@ import { join } from 'node:path';
 import { MC_METRIC } from '../generated/glue.ts';
 import { decodeEvent } from '../glue/events.ts';
 import { sumPerCpu } from '../glue/counters.ts';
-import { readNames } from '../glue/names.ts';
 import { openRingBuffer, type BpfMap, type RingBuffer } from '../loader/index.ts';
-import { CgroupPaths } from '../inspect/cgroups.ts';
-import { describeEvent, type EventContext } from '../inspect/events.ts';
+import { describeEvent } from '../inspect/events.ts';
+import { liveEventContext } from '../inspect/live-context.ts';
 import { openMeshcMap } from '../inspect/read.ts';
 import type { FlowDirectory } from './directory.ts';
 import { deniedFlow, l4Flow } from './flow.ts';
@@ -52,21 +51,7 @@ export class RingFlows {
     const namesMap = has('mc_names') ? open('mc_names') : undefined;
     this.config = has('mc_config') ? open('mc_config') : undefined;
     this.metrics = has('mc_metrics') ? open('mc_metrics') : undefined;
-    let names = namesMap ? readNames(namesMap) : new Map<string, string>();
-    let namesReadAt = performance.now();
-    const cgroups = new CgroupPaths(this.cgroupRoot);
-    const context: EventContext = {
-      name(kind, id) {
-        const key = `${kind}:${id}`;
-        if (!names.has(key) && namesMap && performance.now() - namesReadAt > 200) {
-          names = readNames(namesMap);
-          namesReadAt = performance.now();
-        }
-        return names.get(key) ?? null;
-      },
-      cgroupPath: (id) => cgroups.resolve(id),
-      monotonicToUnixNs: BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint(),
-    };
+    const context = liveEventContext(namesMap, this.cgroupRoot, BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint());
     this.lostBefore = this.lostCount();
     const reader = openRingBuffer(events, (record) => this.hub.publish(l4Flow(describeEvent(decodeEvent(record), context), this.directory)), { start: false, pollMs: 100 });
     reader.consume(); // what was buffered before anyone watched is not shown
@@ -74,7 +59,7 @@ export class RingFlows {
     this.switchEvents(ALL_EVENTS);
     reader.start();
     // Network policy denials (mc_np_events, when the object has them) are flows too.
-    this.denials = openDenials(this.pin, false, (id) => cgroups.resolve(id), context.monotonicToUnixNs, (denial) => this.hub.publish(deniedFlow(denial, this.directory)));
+    this.denials = openDenials(this.pin, false, (id) => context.cgroupPath(id), context.monotonicToUnixNs, (denial) => this.hub.publish(deniedFlow(denial, this.directory)));
     this.denials?.start();
     // Another reader (meshc monitor) may have switched the events off when it stopped.
     this.timer = setInterval(() => {
