@@ -14,22 +14,12 @@ import { buildTunnelObject } from '../../src/tunnel/steering.ts';
 import { serviceManifest } from '../agent/live/lab.ts';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { issueHeld } from './certs.ts';
-import { ROOT, sa, TRUST_DOMAIN, TunnelLab, waitFor, type LabNode, type Pod } from './lab.ts';
+import { API_MTLS_POLICY, nodesYaml, podUid, podYaml, ROOT, sa, TRUST_DOMAIN, TunnelLab, waitFor, type LabNode, type Pod } from './lab.ts';
 
 const OBJECTS = path.join(ROOT, 'build');
 const VIP = '10.96.77.7';
 const MARKER = 'MESHC-CLUSTERIP-TUNNEL-a41c';
-const UID = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-
-function podYaml(pod: Pod, uid: string, serviceAccount: string, app: string): string {
-  return `---
-apiVersion: v1
-kind: Pod
-metadata: {name: ${app}, namespace: default, uid: ${uid}, labels: {app: ${app}}}
-spec: {nodeName: ${pod.node.name}, serviceAccountName: ${serviceAccount}, containers: [{name: c, image: x}]}
-status: {podIP: ${pod.addr}, phase: Running}
-`;
-}
+const UID = podUid;
 
 kernelSuite('agent and tunnel on one cgroup', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
   let lab: TunnelLab;
@@ -52,27 +42,8 @@ kernelSuite('agent and tunnel on one cgroup', kernelSkipReason({ cgroup: true, n
       await lab.serve(api, 8080);
       n1.identities.set(await issueHeld(ca, sa('web')));
       n2.identities.set(await issueHeld(ca, sa('api')));
-      const manifests = `
-apiVersion: v1
-kind: Node
-metadata: {name: n1}
-status: {addresses: [{type: InternalIP, address: ${n1.addr}}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n2}
-status: {addresses: [{type: InternalIP, address: ${n2.addr}}]}
-${podYaml(web, UID(11), 'web', 'web')}${podYaml(api, UID(12), 'api', 'api')}---
-${serviceManifest('api', VIP, [{ ip: api.addr }])}---
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: api-mtls, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: api}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: web}}]
-    authentication: {mode: required}
-`;
+      const manifests = `${nodesYaml([n1, n2])}${podYaml(web, UID(11), 'web', 'web')}${podYaml(api, UID(12), 'api', 'api')}---
+${serviceManifest('api', VIP, [{ ip: api.addr }])}${API_MTLS_POLICY}`;
       const model = buildModel(parseManifests(manifests, 'agent-clusterip.yaml'), { synthesize: false });
       for (const node of [n1, n2]) {
         const lines: string[] = [];

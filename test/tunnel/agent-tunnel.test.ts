@@ -14,21 +14,11 @@ import { formatTunnelStatus, readTunnelStatus, tunnelStatusPath } from '../../sr
 import { existsSync } from 'node:fs';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { issueHeld } from './certs.ts';
-import { sa, TRUST_DOMAIN, TunnelLab, waitFor, type LabNode, type Pod } from './lab.ts';
+import { API_MTLS_POLICY, nodesYaml, podUid, podYaml, sa, TRUST_DOMAIN, TunnelLab, waitFor, type LabNode, type Pod } from './lab.ts';
 
 const PORT = 8080;
 const MARKER = 'MESHC-AGENT-TUNNEL-5d1e';
-const UID = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
-
-function podYaml(pod: Pod, uid: string, serviceAccount: string, app: string): string {
-  return `---
-apiVersion: v1
-kind: Pod
-metadata: {name: ${app}, namespace: default, uid: ${uid}, labels: {app: ${app}}}
-spec: {nodeName: ${pod.node.name}, serviceAccountName: ${serviceAccount}, containers: [{name: c, image: x}]}
-status: {podIP: ${pod.addr}, phase: Running}
-`;
-}
+const UID = podUid;
 
 kernelSuite('agent tunnel', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
   let lab: TunnelLab;
@@ -53,26 +43,7 @@ kernelSuite('agent tunnel', kernelSkipReason({ cgroup: true, netns: true }), (te
       n1.identities.set(await issueHeld(ca, sa('web')));
       n1.identities.set(await issueHeld(ca, sa('other')));
       n2.identities.set(await issueHeld(ca, sa('api')));
-      const manifests = `
-apiVersion: v1
-kind: Node
-metadata: {name: n1}
-status: {addresses: [{type: InternalIP, address: ${n1.addr}}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n2}
-status: {addresses: [{type: InternalIP, address: ${n2.addr}}]}
-${podYaml(web, UID(1), 'web', 'web')}${podYaml(other, UID(2), 'other', 'other')}${podYaml(api, UID(3), 'api', 'api')}---
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: api-mtls, namespace: default}
-spec:
-  endpointSelector: {matchLabels: {app: api}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: web}}]
-    authentication: {mode: required}
-`;
+      const manifests = `${nodesYaml([n1, n2])}${podYaml(web, UID(1), 'web', 'web')}${podYaml(other, UID(2), 'other', 'other')}${podYaml(api, UID(3), 'api', 'api')}${API_MTLS_POLICY}`;
       const model = buildModel(parseManifests(manifests, 'agent-tunnel.yaml'), { synthesize: false });
       for (const node of [n1, n2]) {
         const lines: string[] = [];

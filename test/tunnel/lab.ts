@@ -27,6 +27,42 @@ export const INBOUND_PORT = 15008;
 
 export const sa = (name: string, ns = 'default') => `spiffe://${TRUST_DOMAIN}/ns/${ns}/sa/${name}`;
 
+/** A pod UID whose last digits are `n` (pod cgroups are named pod<uid>, as kubelet names them). */
+export const podUid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
+
+/** The Pod object for a lab pod, for the agent's model. */
+export function podYaml(pod: Pod, uid: string, serviceAccount: string, app: string): string {
+  return `---
+apiVersion: v1
+kind: Pod
+metadata: {name: ${app}, namespace: default, uid: ${uid}, labels: {app: ${app}}}
+spec: {nodeName: ${pod.node.name}, serviceAccountName: ${serviceAccount}, containers: [{name: c, image: x}]}
+status: {podIP: ${pod.addr}, phase: Running}
+`;
+}
+
+/** The lab's Node objects (InternalIP: each node's bridge address), then `rest`. */
+export function nodesYaml(nodes: LabNode[]): string {
+  return nodes.map((node) => `---
+apiVersion: v1
+kind: Node
+metadata: {name: ${node.name}}
+status: {addresses: [{type: InternalIP, address: ${node.addr}}]}
+`).join('');
+}
+
+/** The seed's policy: pods app=api take connections from app=web only, authenticated. */
+export const API_MTLS_POLICY = `---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: api-mtls, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: web}}]
+    authentication: {mode: required}
+`;
+
 export interface Pod {
   name: string;
   node: LabNode;
