@@ -248,12 +248,15 @@ export class Agent {
       for (const [name, link] of this.links) {
         const path = join(paths.links, name);
         if (!stillAttached(link, cgroup)) {
-          link.close();
+          // The new link is held before the old one is closed and before it is pinned: when the
+          // pin directory goes away meanwhile (a --detach from another shell), the next check
+          // pins the link it holds instead of asking a closed handle forever.
           clearPin(path, 'link');
           const fresh = this.obj.program(name).attachCgroup(cgroup);
-          fresh.pin(path);
           this.links.set(name, fresh);
+          link.close();
           restored.push(`hook ${name}: detached from outside; attached again`);
+          fresh.pin(path);
           continue;
         }
         const pinned = pinnedLinkId(path);
