@@ -4,9 +4,10 @@
 // agent flags its CLI accepts. The real API server accepts them: test/identity/ca-cluster.test.ts.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { findObject } from '../helpers/kustomize.ts';
 import { kustomize, patchedDaemonSet } from './deploy-render.ts';
 
-const find = (objects: any[], kind: string, name?: string) => objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+const find = findObject;
 
 const test = suite('deploy/ca/');
 

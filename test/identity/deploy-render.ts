@@ -3,21 +3,11 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseAllDocuments, stringify } from 'yaml';
+import { stringify } from 'yaml';
+import { kustomize } from '../helpers/kustomize.ts';
 import { ROOT } from '../kernel/env.ts';
 
-const requireTools = process.env['MESHC_REQUIRE_KERNEL'] === '1';
-
-export function kustomize(dir: string): any[] | undefined {
-  const result = spawnSync('kubectl', ['kustomize', dir], { cwd: ROOT, encoding: 'utf8' });
-  if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
-    if (requireTools) throw new Error('kubectl is not installed (apt-get install kubectl) and MESHC_REQUIRE_KERNEL=1 forbids skipping');
-    console.log(`  skipped: kubectl is not installed — ${dir} not rendered`);
-    return undefined;
-  }
-  if (result.status !== 0) throw new Error(`kubectl kustomize ${dir} failed:\n${result.stderr}`);
-  return parseAllDocuments(result.stdout).map((doc) => doc.toJS()).filter((o) => o);
-}
+export { kustomize };
 
 /** deploy/'s agent DaemonSet with deploy/ca/agent-patch.yaml applied, as `kubectl patch` would. */
 export function patchedDaemonSet(): any | undefined {

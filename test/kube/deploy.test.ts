@@ -5,23 +5,12 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
 import { ApiServerStandin } from '../apiserver/standin.ts';
+import { findObject, kustomize } from '../helpers/kustomize.ts';
 import { KIND_SPECS, WATCHED_RESOURCES } from '../../src/kube/kinds.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
-const requireTools = process.env['MESHC_REQUIRE_KERNEL'] === '1';
 
-function kustomize(dir: string): any[] | undefined {
-  const result = spawnSync('kubectl', ['kustomize', dir], { cwd: ROOT, encoding: 'utf8' });
-  if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
-    if (requireTools) throw new Error('kubectl is not installed (apt-get install kubectl) and MESHC_REQUIRE_KERNEL=1 forbids skipping');
-    console.log(`  skipped: kubectl is not installed (apt-get install kubectl) — ${dir} not rendered`);
-    return undefined;
-  }
-  if (result.status !== 0) throw new Error(`kubectl kustomize ${dir} failed:\n${result.stderr}`);
-  return parseAllDocuments(result.stdout).map((doc) => doc.toJS()).filter((o) => o);
-}
 
 function pathOf(standin: ApiServerStandin, object: any): string {
   const type = standin.typeOf(object.apiVersion, object.kind);
@@ -29,7 +18,7 @@ function pathOf(standin: ApiServerStandin, object: any): string {
   return type.namespaced ? `${prefix}/namespaces/${object.metadata.namespace}/${type.resource}` : `${prefix}/${type.resource}`;
 }
 
-const find = (objects: any[], kind: string, name?: string) => objects.find((o) => o.kind === kind && (name === undefined || o.metadata.name === name));
+const find = findObject;
 
 const deploy = suite('deploy/');
 

@@ -50,24 +50,30 @@ function monitor(lab: L7Lab, args: string[]): { ready: Promise<void>; lines: Pro
   return { ready, lines };
 }
 
+/** The canary's pods and agent (with metrics) in a lab whose node's datagram queue holds `queue` lines. */
+async function startCanaryLab(queue: number): Promise<L7Lab> {
+  const lab = new L7Lab([...V1, ...V2]);
+  try {
+    spawnSync('ip', ['netns', 'exec', lab.nodeNs, 'sysctl', '-q', '-w', `net.unix.max_dgram_qlen=${queue}`], { stdio: 'inherit' });
+    await lab.startPods();
+    lab.write('canary.yaml', CANARY_MANIFESTS);
+    await lab.startAgent(['--metrics-port', String(METRICS_PORT)]);
+    await lab.agentLogs(/agent: node proxy: start in \d+ ms/);
+    return lab;
+  } catch (error) {
+    lab.dispose();
+    throw error;
+  }
+}
+
 kernelSuite('observe live: the canary through the agent, monitor --type l7 and the page', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
   let lab: L7Lab;
 
   test.before(async () => {
     await buildObservePage();
-    lab = new L7Lab([...V1, ...V2]);
-    try {
-      // HAProxy drops (and counts) request log lines past the socket's queue, 10 by default; in
-      // the lab's own node namespace the queue is raised, as docs/observe.md advises for a node.
-      spawnSync('ip', ['netns', 'exec', lab.nodeNs, 'sysctl', '-q', '-w', 'net.unix.max_dgram_qlen=1024'], { stdio: 'inherit' });
-      await lab.startPods();
-      lab.write('canary.yaml', CANARY_MANIFESTS);
-      await lab.startAgent(['--metrics-port', String(METRICS_PORT)]);
-      await lab.agentLogs(/agent: node proxy: start in \d+ ms/);
-    } catch (error) {
-      lab.dispose();
-      throw error;
-    }
+    // HAProxy drops (and counts) request log lines past the socket's queue, 10 by default; in
+    // the lab's own node namespace the queue is raised, as docs/observe.md advises for a node.
+    lab = await startCanaryLab(1024);
   });
 
   // The request log socket is in the node proxy's directory, which dispose() removes.
@@ -182,18 +188,7 @@ kernelSuite('observe live: request log lines HAProxy drops are reported as lost'
   let lab: L7Lab;
 
   test.before(async () => {
-    lab = new L7Lab([...V1, ...V2]);
-    try {
-      // The default queue of a unix datagram socket: 10 lines.
-      spawnSync('ip', ['netns', 'exec', lab.nodeNs, 'sysctl', '-q', '-w', 'net.unix.max_dgram_qlen=10'], { stdio: 'inherit' });
-      await lab.startPods();
-      lab.write('canary.yaml', CANARY_MANIFESTS);
-      await lab.startAgent(['--metrics-port', String(METRICS_PORT)]);
-      await lab.agentLogs(/agent: node proxy: start in \d+ ms/);
-    } catch (error) {
-      lab.dispose();
-      throw error;
-    }
+    lab = await startCanaryLab(10); // the default queue of a unix datagram socket: 10 lines
   });
 
   test.after(() => lab.dispose());
