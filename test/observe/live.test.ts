@@ -135,28 +135,34 @@ kernelSuite('observe live: the canary through the agent, monitor --type l7 and t
       });
       await page.goto(`http://127.0.0.1:${METRICS_PORT}/observe/`);
       await page.waitForFunction(() => document.getElementById('status')?.textContent === 'live');
+      // The page is sent the recent flows when it opens (the earlier tests' requests, within the
+      // edges' 30 s): what it shows once those are in is the baseline the canary adds to.
+      const count = (to: string) => page.evaluate((t) => Number(document.querySelector(`#edges tr[data-from="service default/web"][data-to="${t}"]`)?.getAttribute('data-count') ?? 0), to);
+      const graphEdges = () => page.evaluate(() => (window as unknown as { meshcObserve: { edges(): { from: string; to: string; count: number }[] } }).meshcObserve.edges());
+      await page.waitForTimeout(1000);
+      const before = { v2: await count('pod default/web-v2-a'), v1: (await count('pod default/web-v1-a')) + (await count('pod default/web-v1-b')), graph: await graphEdges() };
       await lab.requests([
         { host: WEB_VIP, port: 80, requests: times(30, PLAIN) },
         { host: WEB_VIP, port: 80, requests: times(12, CANARY) },
       ]);
-      // The edges count the last 30 s: v2's pod 12, v1's pods 30 between them.
-      const count = (to: string) => page.evaluate((t) => Number(document.querySelector(`#edges tr[data-from="service default/web"][data-to="${t}"]`)?.getAttribute('data-count') ?? 0), to);
+      // The edges count the last 30 s: v2's pod 12 more, v1's pods 30 more between them.
       const deadline = Date.now() + 10000;
       let v1 = 0;
       let v2 = 0;
       while (Date.now() < deadline) {
-        v2 = await count('pod default/web-v2-a');
-        v1 = (await count('pod default/web-v1-a')) + (await count('pod default/web-v1-b'));
+        v2 = (await count('pod default/web-v2-a')) - before.v2;
+        v1 = (await count('pod default/web-v1-a')) + (await count('pod default/web-v1-b')) - before.v1;
         if (v1 >= 30 && v2 >= 12) break;
         await page.waitForTimeout(250);
       }
       assert.is(v2, 12, 'v2 got the 12 canary requests');
       assert.is(v1, 30, 'v1 got the 30 plain requests');
-      const graph = await page.evaluate(() => (window as unknown as { meshcObserve: { edges(): { from: string; to: string; count: number }[] } }).meshcObserve.edges());
-      const edge = (to: string) => graph.find((e) => e.from === 'service default/web' && e.to === to)?.count ?? 0;
+      const graph = await graphEdges();
+      const edgeIn = (edges: typeof graph, from: string, to: string) => edges.find((e) => e.from === from && e.to === to)?.count ?? 0;
+      const edge = (to: string, from = 'service default/web') => edgeIn(graph, from, to) - edgeIn(before.graph, from, to);
       assert.is(edge('pod default/web-v2-a'), 12);
       assert.is(edge('pod default/web-v1-a') + edge('pod default/web-v1-b'), 30);
-      assert.is(graph.find((e) => e.from === 'client default/client' && e.to === 'service default/web')?.count, 42);
+      assert.is(edge('service default/web', 'client default/client'), 42);
       // The flow table lists the requests with their rule and backend; the charts exist per Service.
       const rows = await page.locator('#flows tbody tr').allTextContents();
       assert.ok(rows.filter((r) => r.includes('default/web #0') && r.includes('default/web-v2-a')).length >= 12);
