@@ -141,11 +141,16 @@ deploy('Dockerfile: bookworm-slim with Node 20, libbpf1 at run time, compilers o
   for (const compiler of ['clang', 'gcc', 'g\\+\\+', 'libbpf-dev', 'llvm']) assert.not.match(run, new RegExp(`install[^\\n]*\\b${compiler}`), `no ${compiler} on nodes`);
   assert.match(run, /meshc\.bpf\.o|\/src\/build/);
   assert.match(build, /esbuild deploy\/meshc-entry\.ts --bundle --splitting/);
-  assert.not.match(run, /node_modules/, 'the bundle needs no node_modules on nodes');
+  // Of node_modules, nodes get only the request log's datagram socket addon and what locates it.
+  const modules = [...run.matchAll(/^COPY --from=build \/src\/node_modules\/(\S+) \.\/node_modules\/(\S+)$/gm)].map((m) => m[1]);
+  assert.equal(modules.sort(), ['bindings', 'file-uri-to-path', 'unix-dgram']);
+  assert.is(run.match(/node_modules/g)!.length, 2 * modules.length, 'no other node_modules on nodes');
+  assert.match(build, /npm run build:observe/);
+  assert.match(run, /COPY --from=build \/src\/dist\/observe \.\/dist\/observe/);
 });
 
 deploy('the bundled CLI runs under plain node, without tsx', async () => {
-  const { mkdtempSync, symlinkSync, rmSync } = await import('node:fs');
+  const { mkdtempSync, symlinkSync, rmSync, readdirSync, cpSync } = await import('node:fs');
   const { join } = await import('node:path');
   const { tmpdir } = await import('node:os');
   const dir = mkdtempSync(join(tmpdir(), 'meshc-bundle-'));
@@ -161,6 +166,20 @@ deploy('the bundled CLI runs under plain node, without tsx', async () => {
     const run = spawnSync(process.execPath, [join(dir, 'dist/meshc/meshc.mjs'), 'agent', '--help'], { cwd: dir, encoding: 'utf8' });
     assert.is(run.status, 0, run.stderr);
     assert.match(run.stdout, /Usage: meshc agent/);
+    // The request log's addon is loaded at run time from the image's node_modules (the packages the
+    // Dockerfile copies), not bundled: a socket is bound and closed from the bundle's directory.
+    const chunks = readdirSync(join(dir, 'dist/meshc')).map((name) => readFileSync(join(dir, 'dist/meshc', name), 'utf8'));
+    assert.ok(chunks.some((chunk) => /\brequire\d*\("unix-dgram"\)/.test(chunk)), 'the bundle loads unix-dgram at run time');
+    for (const [, from, to] of text.matchAll(/^COPY --from=build \/src\/(node_modules\/\S+) \.\/(node_modules\/\S+)$/gm)) {
+      cpSync(join(ROOT, from!), join(dir, to!), { recursive: true });
+    }
+    const socketPath = join(dir, 'log.sock');
+    const probe = `const r = (await import('node:module')).createRequire(${JSON.stringify(join(dir, 'dist/meshc/meshc.mjs'))});
+const s = r('unix-dgram').createSocket('unix_dgram', () => {}); s.bind(${JSON.stringify(socketPath)}); s.close();
+console.log(r.resolve('unix-dgram'));`;
+    const loaded = spawnSync(process.execPath, ['--input-type=module', '-e', probe], { cwd: dir, encoding: 'utf8' });
+    assert.is(loaded.status, 0, loaded.stderr);
+    assert.ok(loaded.stdout.startsWith(join(dir, 'node_modules/unix-dgram/')), loaded.stdout);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
