@@ -17,6 +17,7 @@ import type { Model, PodInfo } from '../model/types.ts';
 import { followIdentities, writeCredentialFiles } from '../tunnel/from-identity.ts';
 import { buildTunnelObject, TUNNEL_PROGRAM, TunnelSteering } from '../tunnel/steering.ts';
 import { removeTunnelStatus, writeTunnelStatus } from '../tunnel/status.ts';
+import type { TunnelEvent } from '../tunnel/tunnel.ts';
 import { podCgroups } from './skip.ts';
 
 export const TUNNEL_BIN = fileURLToPath(new URL('../../bin/meshc-tunnel.js', import.meta.url));
@@ -166,6 +167,8 @@ export interface NodeTunnelOptions {
   stateDir: string;
   identities: IdentitySource;
   log: (line: string) => void;
+  /** The tunnel's connection events (opened, refused, closed), read from its stdout: the agent's flows. */
+  onEvent?: (event: TunnelEvent) => void;
   /** The steering object (built from bpf/tunnel.bpf.c when omitted). */
   objectPath?: string;
   bin?: string;
@@ -287,6 +290,8 @@ export class NodeTunnel {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line.includes('"ready"')) this.failures = 0;
       this.options.log(`tunnel: ${line}`);
+      const event = connectionEvent(line);
+      if (event) this.options.onEvent?.(event);
     });
     createInterface({ input: child.stderr! }).on('line', (line) => this.options.log(`tunnel: ${line}`));
     child.on('exit', (code, signal) => {
@@ -322,5 +327,17 @@ export class NodeTunnel {
     removeTunnelStatus(this.options.pin);
     this.link?.close();
     this.steering?.obj.close();
+  }
+}
+
+/** A connection event among the tunnel's stdout lines (src/tunnel/main.ts prints one JSON object a line). */
+export function connectionEvent(line: string): TunnelEvent | undefined {
+  if (!line.startsWith('{')) return undefined;
+  try {
+    const value = JSON.parse(line) as Partial<TunnelEvent>;
+    const connection = value.type === 'opened' || value.type === 'refused' || value.type === 'closed';
+    return connection && (value.direction === 'outbound' || value.direction === 'inbound') && typeof value.time === 'number' ? (value as TunnelEvent) : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -221,7 +221,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   if (identities) stops.push(identities.stop);
   if (identities && values.tunnel) {
     const { NodeTunnel } = await import('../agent/tunnel.ts');
-    tunnel = new NodeTunnel({ node, trustDomain: identityOptions!.trustDomain, nodeAddr: nodeIp!, cgroup, pin, stateDir: join('/run/meshc', `tunnel${pin.replaceAll('/', '_')}`), identities: identities.store, log });
+    tunnel = new NodeTunnel({ node, trustDomain: identityOptions!.trustDomain, nodeAddr: nodeIp!, cgroup, pin, stateDir: join('/run/meshc', `tunnel${pin.replaceAll('/', '_')}`), identities: identities.store, log, ...(observer ? { onEvent: (event: import('../tunnel/tunnel.ts').TunnelEvent) => observer.tunnel(event) } : {}) });
     tunnel.start(); // after agent.start(): its connect4 runs after meshc's
     await agent.sync().then(report);
   }

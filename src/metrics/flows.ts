@@ -57,6 +57,7 @@ export class FlowMetrics {
   private readonly requests: Counter<keyof RequestLabels & string>;
   private readonly durations: Histogram<'service' | 'route'>;
   private readonly lostFlows: Counter<'source'>;
+  private readonly tunnels: Counter<'direction' | 'verdict' | 'reason'>;
   private readonly allFlows: Counter<'layer'>;
   private readonly overflow: Counter<'metric'>;
   private readonly connectionBudget: LabelBudget<ConnectionLabels>;
@@ -68,6 +69,7 @@ export class FlowMetrics {
     this.connections = new Counter({ name: 'meshc_flow_connections_total', help: 'Connections decided in the kernel (L4 flows), by Service dialled, backend Service and pod, verdict and reason; counted while the agent reads the ring buffer', labelNames: ['service', 'backend_service', 'backend', 'verdict', 'reason'], registers });
     this.requests = new Counter({ name: 'meshc_l7_requests_total', help: 'Requests served by the node proxy (L7 flows), by Service dialled, HTTPRoute, rule, backend Service and pod, and status', labelNames: ['service', 'route', 'rule', 'backend_service', 'backend', 'status'], registers });
     this.durations = new Histogram({ name: 'meshc_l7_request_duration_seconds', help: 'Total time of a request through the node proxy (HAProxy %Ta), by Service and HTTPRoute', labelNames: ['service', 'route'], buckets: REQUEST_BUCKETS, registers });
+    this.tunnels = new Counter({ name: 'meshc_flow_tunnel_connections_total', help: 'Connections the node tunnel carried with mutual TLS (verdict authenticated) or refused (verdict denied, the tunnel\'s reason), by this node\'s side (outbound from a client pod, inbound to a pod); counted when the agent runs the tunnel', labelNames: ['direction', 'verdict', 'reason'], registers });
     this.allFlows = new Counter({ name: 'meshc_flows_total', help: 'Flows the agent read and named: L4 kernel events (a TCP connection is translated, established and closed: three) and L7 requests', labelNames: ['layer'], registers });
     this.lostFlows = new Counter({ name: 'meshc_flows_lost_total', help: 'Flows lost before the agent named them: ring (the kernel could not reserve ring buffer space), log (unreadable request log lines)', labelNames: ['source'], registers });
     this.overflow = new Counter({ name: 'meshc_flow_label_overflow_total', help: 'Flows counted under "other" labels because the metric had its maximum of label sets', labelNames: ['metric'], registers });
@@ -85,6 +87,11 @@ export class FlowMetrics {
     const fit = this.connectionBudget.fit(labels);
     if (fit.overflow) this.overflow.inc({ metric: 'meshc_flow_connections_total' });
     this.connections.inc(fit.labels);
+  }
+
+  /** A tunnel connection: its labels are few (two sides, two verdicts, the tunnel's fixed reasons). */
+  tunnel(labels: { direction: string; verdict: string; reason: string }): void {
+    this.tunnels.inc(labels);
   }
 
   request(labels: RequestLabels, seconds: number): void {

@@ -3,11 +3,13 @@
 // log). Pure: the names come from a FlowDirectory (directory.ts) the agent keeps current.
 import type { MonitorEvent } from '../inspect/events.ts';
 import type { Denial } from '../netpol/monitor.ts';
+import type { TunnelEvent } from '../tunnel/tunnel.ts';
 import type { FlowDirectory, FlowPod } from './directory.ts';
 
 /**
- * What happened to the flow. `authenticated` is reserved for the identity tunnel (not built yet:
- * no flow has it today); `redirected` is an L7 request the node proxy answered with a redirect.
+ * What happened to the flow. `authenticated` is a connection the node tunnel carried with mutual
+ * TLS between workload identities (docs/tunnel.md); `redirected` is an L7 request the node proxy
+ * answered with a redirect.
  */
 export type Verdict = 'translated' | 'refused' | 'denied' | 'authenticated' | 'redirected';
 export const VERDICTS: readonly Verdict[] = ['translated', 'refused', 'denied', 'authenticated', 'redirected'];
@@ -55,6 +57,8 @@ export interface Flow {
   /** Denied flows: the network policy that decided (`Kind namespace/name`). */
   policy?: string;
   http?: FlowHttp;
+  /** Flows of the node tunnel: the workload identities (SPIFFE IDs) on both ends, and this node's side. */
+  identity?: { direction: 'outbound' | 'inbound'; source: string | null; destination: string | null };
 }
 
 /** One request of HAProxy's log (ACCESS_LOG_FORMAT in src/proxy/haproxy-config.ts), as printed. */
@@ -224,5 +228,34 @@ export function deniedFlow(denial: Denial, directory: FlowDirectory): Flow {
     reason: denial.reason,
     event: 'denied',
     policy: denial.policy.name ?? `policy ${denial.policy.id}`,
+  };
+}
+
+/**
+ * A connection the node tunnel opened (`authenticated`) or refused (`denied`, the tunnel's reason),
+ * named through `directory`; undefined for a close (a connection counts once, as in the kernel's
+ * events). Outbound events name the client pod by its address; inbound ones know the peer only by
+ * the identity its certificate proves.
+ */
+export function tunnelFlow(event: TunnelEvent, directory: FlowDirectory): Flow | undefined {
+  if (event.type === 'closed') return undefined;
+  const colon = event.target?.lastIndexOf(':') ?? -1;
+  const ip = event.target && colon > 0 ? event.target.slice(0, colon) : null;
+  const port = event.target && colon > 0 ? Number(event.target.slice(colon + 1)) : null;
+  const pod = ip === null ? null : directory.podByAddress(ip);
+  return {
+    time: new Date(event.time).toISOString(),
+    layer: 'L4',
+    source: { pod: event.client ? directory.podByAddress(event.client) : null, address: event.client ?? null, cgroup: null },
+    destination: {
+      service: null,
+      port,
+      backend: event.target ? { service: null, pod: pod ? `${pod.namespace}/${pod.name}` : null, address: event.target } : null,
+    },
+    protocol: 'TCP',
+    verdict: event.type === 'opened' ? 'authenticated' : 'denied',
+    ...(event.type === 'refused' && event.reason ? { reason: `tunnel-${event.reason}` } : {}),
+    event: `tunnel-${event.direction}`,
+    identity: { direction: event.direction, source: event.source ?? null, destination: event.destination ?? null },
   };
 }

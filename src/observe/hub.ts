@@ -121,6 +121,10 @@ export class FlowHub {
     metrics.flow(flow.layer);
     const service = flow.destination.service ?? 'unknown';
     const backend = flow.destination.backend;
+    if (flow.identity) {
+      metrics.tunnel({ direction: flow.identity.direction, verdict: flow.verdict, reason: flow.reason ?? '' });
+      return;
+    }
     if (flow.layer === 'L4') {
       if (flow.event === 'established' || flow.event === 'closed') return;
       metrics.connection({ service, backend_service: backend?.service ?? 'none', backend: backend?.pod ?? 'none', verdict: flow.verdict, reason: flow.reason ?? '' });

@@ -12,6 +12,8 @@ import { FlowDirectory } from './directory.ts';
 import { FlowHub } from './hub.ts';
 import { RingFlows } from './ring.ts';
 import { cliCommand } from '../proxy/runtime-api.ts';
+import type { TunnelEvent } from '../tunnel/tunnel.ts';
+import { tunnelFlow } from './flow.ts';
 
 export interface ObserverOptions {
   registry: Registry;
@@ -96,6 +98,12 @@ export class Observer {
       }, () => undefined);
     }, 1000);
     this.droppedTimer.unref();
+  }
+
+  /** A connection event of the node tunnel (its supervisor's stdout), as a flow. */
+  tunnel(event: TunnelEvent): void {
+    const flow = tunnelFlow(event, this.directory);
+    if (flow) this.hub.publish(flow);
   }
 
   private startRing(): void {

@@ -62,6 +62,7 @@ export function formatFlow(f: Flow): string {
   } else {
     parts.push(`-> ${backend}`, f.protocol, f.event ?? '');
   }
+  if (f.identity) parts.push(`${f.identity.source ?? '?'} -> ${f.identity.destination ?? '?'}`);
   parts.push(verdict);
   return parts.map((p) => p.replace(/[\u0000-\u001f\u007f]/g, '?')).join('  ');
 }

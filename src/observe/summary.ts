@@ -43,7 +43,14 @@ export class FlowSummary {
     if (flow.layer === 'L4' && (flow.event === 'established' || flow.event === 'closed')) return;
     this.flows++;
     const service = flow.destination.service ?? flow.destination.backend?.address ?? '(unknown service)';
-    const client = flow.source.pod ? `${flow.source.pod.namespace}/${flow.source.pod.name}` : (flow.source.address ?? flow.source.cgroup ?? '(unknown client)');
+    const client = flow.source.pod ? `${flow.source.pod.namespace}/${flow.source.pod.name}` : (flow.source.address ?? flow.source.cgroup ?? flow.identity?.source ?? '(unknown client)');
+    if (flow.identity) {
+      // The node tunnel carries a connection to a pod (whatever the client dialled): one edge from
+      // the client to that pod, colored authenticated or denied.
+      const backend = flow.destination.backend;
+      this.edge(`client ${client}`, `pod ${backend?.pod ?? backend?.address ?? '(unknown pod)'}`, 'client', flow.verdict);
+      return;
+    }
     this.edge(`client ${client}`, `service ${service}`, 'client', flow.verdict);
     const backend = flow.destination.backend;
     if (backend && backend.service !== 'node proxy') this.edge(`service ${service}`, `pod ${backend.pod ?? backend.address ?? '(unknown pod)'}`, 'backend', flow.verdict);

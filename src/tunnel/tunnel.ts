@@ -34,6 +34,8 @@ export interface TunnelEvent {
   destination?: string;
   /** The pod address:port the client dialled. */
   target?: string;
+  /** Outbound: the address of the client pod the connection came from. */
+  client?: string;
   authenticated: boolean;
   reason?: RefuseReason;
   detail?: string;
@@ -178,7 +180,7 @@ export class Tunnel {
       return fail('source-address', `cgroup ${record.cgroupId} is the pod at ${source.addr}, the connection came from ${socket.remoteAddress}`, { source: source.identity, target });
     }
     const destination = this.config.destinations.get(record.addr);
-    const who = { source: source.identity, destination: destination?.identity, target };
+    const who = { source: source.identity, destination: destination?.identity, target, client: source.addr };
     if (!destination) return fail('unknown-destination', `no identity known for ${record.addr}`, who);
     if (!this.credentials.has(source.identity)) return fail('no-certificate', `node ${this.config.node} holds no certificate for ${source.identity}`, who);
     this.session(source.identity, destination.identity, `${destination.node.addr}:${destination.node.port}`).then(

@@ -7,7 +7,9 @@ import { Registry } from 'prom-client';
 import { buildModel } from '../../src/model/build.ts';
 import { compileTables } from '../../src/tables/compile.ts';
 import { FlowDirectory } from '../../src/observe/directory.ts';
-import { deniedFlow, l4Flow, l7Flow, parseAccessLog, type AccessLogEntry, type Flow } from '../../src/observe/flow.ts';
+import { deniedFlow, l4Flow, l7Flow, parseAccessLog, tunnelFlow, type AccessLogEntry, type Flow } from '../../src/observe/flow.ts';
+import { connectionEvent } from '../../src/agent/tunnel.ts';
+import { formatFlow } from '../../src/observe/stream.ts';
 import { matchesFilter, parseFilter } from '../../src/observe/filter.ts';
 import { FlowSummary, percentile } from '../../src/observe/summary.ts';
 import { FlowHub } from '../../src/observe/hub.ts';
@@ -219,3 +221,60 @@ summary('metrics: Kubernetes names as labels, bounded label sets counted under "
 });
 
 summary.run();
+
+const tunnel = suite('tunnel flows: authenticated and denied connections of the node tunnel');
+const WEB = 'spiffe://cluster.local/ns/default/sa/client';
+const API = 'spiffe://cluster.local/ns/default/sa/web-v2';
+
+tunnel('the supervisor reads connection events among the tunnel\'s stdout lines', () => {
+  const opened = connectionEvent(JSON.stringify({ time: 1796685089836, type: 'opened', direction: 'outbound', authenticated: true, source: WEB, destination: API, target: `${V2[0]}:8080`, client: CLIENT_IP }));
+  assert.equal(opened, { time: 1796685089836, type: 'opened', direction: 'outbound', authenticated: true, source: WEB, destination: API, target: `${V2[0]}:8080`, client: CLIENT_IP });
+  assert.is(connectionEvent(JSON.stringify({ type: 'ready', outbound: {}, inbound: {}, identities: [] })), undefined);
+  assert.is(connectionEvent(JSON.stringify({ type: 'counts', counts: {} })), undefined);
+  assert.is(connectionEvent('tunnel: reload: bad'), undefined);
+  assert.is(connectionEvent('{"type":"opened"'), undefined);
+});
+
+tunnel('an outbound connection opened: authenticated, client and backend pods named, both identities kept', () => {
+  const { directory } = canaryDirectory();
+  const flow = tunnelFlow({ time: 1796685089836, type: 'opened', direction: 'outbound', authenticated: true, source: WEB, destination: API, target: `${V2[0]}:8080`, client: CLIENT_IP }, directory)!;
+  assert.equal(flow, {
+    time: '2026-12-07T23:11:29.836Z', layer: 'L4',
+    source: { pod: { namespace: 'default', name: 'client', node: 'node-1' }, address: CLIENT_IP, cgroup: null },
+    destination: { service: null, port: 8080, backend: { service: null, pod: 'default/web-v2-a', address: `${V2[0]}:8080` } },
+    protocol: 'TCP', verdict: 'authenticated', event: 'tunnel-outbound',
+    identity: { direction: 'outbound', source: WEB, destination: API },
+  });
+  assert.match(formatFlow(flow), `${WEB} -> ${API}`);
+  assert.match(formatFlow(flow), 'authenticated');
+});
+
+tunnel('an inbound refusal is denied with the tunnel\'s reason; a close is no flow', () => {
+  const { directory } = canaryDirectory();
+  const flow = tunnelFlow({ time: 1796685089836, type: 'refused', direction: 'inbound', authenticated: false, source: WEB, destination: API, target: `${V2[0]}:8080`, reason: 'not-allowed', detail: 'x' }, directory)!;
+  assert.is(flow.verdict, 'denied');
+  assert.is(flow.reason, 'tunnel-not-allowed');
+  assert.equal(flow.source, { pod: null, address: null, cgroup: null });
+  assert.equal(flow.identity, { direction: 'inbound', source: WEB, destination: API });
+  assert.is(tunnelFlow({ time: 1, type: 'closed', direction: 'outbound', authenticated: true, source: WEB, destination: API, target: `${V2[0]}:8080` }, directory), undefined);
+});
+
+tunnel('the service map draws a tunnel flow as one client -> pod edge; metrics count it by side and verdict', async () => {
+  const { directory } = canaryDirectory();
+  const registry = new Registry();
+  const hub = new FlowHub({ metrics: new FlowMetrics(registry) });
+  const edges: string[] = [];
+  hub.subscribe({}, { flow: () => undefined, lost: () => undefined, tick: (t) => edges.push(...t.edges.map((e) => `${e.from} -> ${e.to} ${JSON.stringify(e.verdicts)}`)) });
+  const event = { time: 1796685089836, direction: 'outbound', authenticated: true, source: WEB, destination: API, target: `${V2[0]}:8080`, client: CLIENT_IP } as const;
+  hub.publish(tunnelFlow({ ...event, type: 'opened' }, directory)!);
+  hub.publish(tunnelFlow({ ...event, type: 'opened' }, directory)!);
+  hub.publish(tunnelFlow({ ...event, type: 'refused', reason: 'not-allowed', authenticated: false }, directory)!);
+  hub.tick();
+  assert.equal(edges, ['client default/client -> pod default/web-v2-a {"authenticated":2,"denied":1}']);
+  const text = await registry.metrics();
+  assert.match(text, 'meshc_flow_tunnel_connections_total{direction="outbound",verdict="authenticated",reason=""} 2');
+  assert.match(text, 'meshc_flow_tunnel_connections_total{direction="outbound",verdict="denied",reason="tunnel-not-allowed"} 1');
+  assert.not.match(text, 'meshc_flow_connections_total{');
+});
+
+tunnel.run();

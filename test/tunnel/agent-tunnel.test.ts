@@ -10,6 +10,9 @@ import { createRootCa } from '../../src/identity/index.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
 import { buildTunnelObject } from '../../src/tunnel/steering.ts';
+import { FlowDirectory } from '../../src/observe/directory.ts';
+import { tunnelFlow, type Flow } from '../../src/observe/flow.ts';
+import { compileTables } from '../../src/tables/compile.ts';
 import { formatTunnelStatus, readTunnelStatus, tunnelStatusPath } from '../../src/tunnel/status.ts';
 import { existsSync } from 'node:fs';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
@@ -26,6 +29,8 @@ kernelSuite('agent tunnel', kernelSkipReason({ cgroup: true, netns: true }), (te
   let web: Pod, other: Pod, api: Pod;
   const tunnels: NodeTunnel[] = [];
   const logs = new Map<string, string[]>();
+  // The flows each node's agent publishes of its tunnel's connection events (as the Observer does).
+  const flows = new Map<string, Flow[]>();
 
   test.before(async () => {
     try {
@@ -45,9 +50,13 @@ kernelSuite('agent tunnel', kernelSkipReason({ cgroup: true, netns: true }), (te
       n2.identities.set(await issueHeld(ca, sa('api')));
       const manifests = `${nodesYaml([n1, n2])}${podYaml(web, UID(1), 'web', 'web')}${podYaml(other, UID(2), 'other', 'other')}${podYaml(api, UID(3), 'api', 'api')}${API_MTLS_POLICY}`;
       const model = buildModel(parseManifests(manifests, 'agent-tunnel.yaml'), { synthesize: false });
+      const directory = new FlowDirectory();
+      directory.update(model, compileTables(model));
       for (const node of [n1, n2]) {
         const lines: string[] = [];
         logs.set(node.name, lines);
+        const published: Flow[] = [];
+        flows.set(node.name, published);
         const tunnel = new NodeTunnel({
           node: node.name,
           trustDomain: TRUST_DOMAIN,
@@ -57,6 +66,10 @@ kernelSuite('agent tunnel', kernelSkipReason({ cgroup: true, netns: true }), (te
           stateDir: path.join(node.dir, 'agent'),
           identities: node.identities,
           log: (line) => lines.push(line),
+          onEvent: (event) => {
+            const flow = tunnelFlow(event, directory);
+            if (flow) published.push(flow);
+          },
           objectPath: lab.objectPath,
           launcher: ['nsenter', `--net=/run/netns/${node.netns}`],
           restartMs: 500,
@@ -87,6 +100,13 @@ kernelSuite('agent tunnel', kernelSkipReason({ cgroup: true, netns: true }), (te
     const opened = events(n1, 'opened');
     assert.ok(opened.some((e) => e.source === sa('web') && e.destination === sa('api') && e.authenticated === true), JSON.stringify(opened));
     assert.ok(events(n2, 'opened').some((e) => e.source === sa('web')));
+    // The agents' flows: authenticated on both sides, the client pod named on its own node.
+    const out = flows.get(n1.name)!.find((f) => f.verdict === 'authenticated');
+    assert.ok(out, JSON.stringify(flows.get(n1.name)));
+    assert.equal(out!.source.pod, { namespace: 'default', name: 'web', node: 'n1' });
+    assert.equal(out!.destination.backend, { service: null, pod: 'default/api', address: `${api.addr}:${PORT}` });
+    assert.equal(out!.identity, { direction: 'outbound', source: sa('web'), destination: sa('api') });
+    assert.ok(flows.get(n2.name)!.some((f) => f.verdict === 'authenticated' && f.identity?.direction === 'inbound' && f.identity.source === sa('web')), JSON.stringify(flows.get(n2.name)));
     // What meshc inspect shows of the tunnel.
     const status = readTunnelStatus(n1.pin)!;
     assert.is(status.process.running, true);
@@ -102,6 +122,7 @@ kernelSuite('agent tunnel', kernelSkipReason({ cgroup: true, netns: true }), (te
     assert.ok(r.error, JSON.stringify(r));
     assert.is(r.reply, '');
     await waitFor('refusal on n2', () => events(n2, 'refused').some((e) => e.reason === 'not-allowed' && e.source === sa('other')));
+    assert.ok(flows.get(n2.name)!.some((f) => f.verdict === 'denied' && f.reason === 'tunnel-not-allowed' && f.identity?.source === sa('other')), JSON.stringify(flows.get(n2.name)));
   });
 
   test('the tunnel killed: connections are refused until the supervisor has it back', async () => {

@@ -137,7 +137,7 @@ function addFlow(f: Flow): void {
   const tr = row([
     f.time.slice(11, 23), f.layer, client, f.destination.service ?? '?',
     f.http ? (f.http.route ? `${f.http.route} #${f.http.rule}` : 'no route') : '',
-    backend, f.http ? `${f.http.method} ${f.http.path}` : (f.event ?? f.protocol),
+    backend, f.http ? `${f.http.method} ${f.http.path}` : f.identity ? `${f.event} ${f.identity.source ?? '?'} -> ${f.identity.destination ?? '?'}` : (f.event ?? f.protocol),
     f.http ? String(f.http.status) : '', f.http ? String(f.http.durationMs) : '',
     f.reason ? `${f.verdict} (${f.reason})` : f.verdict,
   ]);
