@@ -7,9 +7,10 @@
 //            buffer, names every connection, counts it and streams flows and ticks to the page
 // Rounds interleave the two; connect() p50 (clock_gettime around each blocking connect()) is the
 // median over rounds. In each `page` round every event must be accounted for: the kernel events
-// the agent read (meshc_flows_total{layer="L4"}: each TCP connection is translated, established
-// and closed) plus those reported lost (meshc_flows_lost_total: the kernel's events-lost counter)
-// equal three per connect() made; the page's own "lost" figure is read too. Then a sustained run
+// the agent read (meshc_flows_total{layer="L4"}: the flows ask the hooks for a connection's
+// translation only, src/observe/ring.ts FLOW_EVENTS) plus those reported lost
+// (meshc_flows_lost_total: the kernel's events-lost counter) equal one per connect() made; the
+// page's own "lost" figure is read too. Then a sustained run
 // with the page open (two dialers, --sustain-s seconds) samples the page's JS heap (after a forced
 // garbage collection) and DOM size every 10 s.
 //
@@ -31,6 +32,8 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const POD = '10.244.9.10';
 const VIP = '10.96.9.10';
 const PORT = 8080;
+/** Kernel events the flows read per TCP connection (FLOW_EVENTS: the translation). */
+const EVENTS_PER_CONNECTION = 1;
 
 const MANIFESTS = `apiVersion: v1
 kind: Service
@@ -170,10 +173,10 @@ async function main(): Promise<void> {
         conditions: { date: new Date().toISOString(), loadavg: os.loadavg(), cpus: os.cpus().length, connects, rounds, sustainS, note: 'connect() over loopback in one network namespace; each round opens a fresh page' },
         rounds: rows,
         connectP50: { offNs: median(off.map((r) => r.p50)), pageNs: median(on.map((r) => r.p50)), ratio: +(median(on.map((r) => r.p50)) / median(off.map((r) => r.p50))).toFixed(3) },
-        // Each TCP connection is three kernel events (translated, established, closed); the kernel
-        // counts lost events, not connections: events read + events lost = 3 x connections made.
-        accounting: on.map((r) => ({ round: r.round, made: r.made, connectionsCounted: r.counted, eventsRead: r.events, eventsLost: r.lost, eventsUnaccounted: 3 * r.made - r.events - r.lost })),
-        sustained: { seconds: Math.round(elapsed), made, rate: Math.round(made / elapsed), connectionsCounted: counted, eventsRead: events, eventsLost: lost, eventsUnaccounted: 3 * made - events - lost, pageLost, samples, agentRssMiB: +agentRss.toFixed(1) },
+        // Each TCP connection is one kernel event for the flows (its translation); the kernel counts
+        // lost events: events read + events lost = connections made.
+        accounting: on.map((r) => ({ round: r.round, made: r.made, connectionsCounted: r.counted, eventsRead: r.events, eventsLost: r.lost, eventsUnaccounted: EVENTS_PER_CONNECTION * r.made - r.events - r.lost })),
+        sustained: { seconds: Math.round(elapsed), made, rate: Math.round(made / elapsed), connectionsCounted: counted, eventsRead: events, eventsLost: lost, eventsUnaccounted: EVENTS_PER_CONNECTION * made - events - lost, pageLost, samples, agentRssMiB: +agentRss.toFixed(1) },
       };
       writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`);
       process.stdout.write(`${JSON.stringify({ connectP50: result.connectP50, accounting: result.accounting, sustained: { ...result.sustained, samples: [samples[0], samples.at(-1)] } }, null, 2)}\n`);

@@ -26,6 +26,7 @@ const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 
 export const FLOW_METRIC_NAMES = [
   'meshc_flow_connections_total',
+  'meshc_flow_tunnel_connections_total',
   'meshc_l7_requests_total',
   'meshc_l7_request_duration_seconds',
   'meshc_flows_lost_total',
@@ -84,9 +85,29 @@ export class FlowMetrics {
   }
 
   connection(labels: ConnectionLabels): void {
+    this.connectionCounter(labels)();
+  }
+
+  /**
+   * Counts connections of one label set: the label budget is asked once, and the returned function
+   * increments the series (and the overflow count when it was folded) without hashing the labels
+   * again. The agent keeps one per kind of kernel event it sees (src/observe/ring.ts).
+   */
+  connectionCounter(labels: ConnectionLabels): () => void {
     const fit = this.connectionBudget.fit(labels);
-    if (fit.overflow) this.overflow.inc({ metric: 'meshc_flow_connections_total' });
-    this.connections.inc(fit.labels);
+    const series = this.connections.labels(fit.labels);
+    if (!fit.overflow) return () => series.inc();
+    const overflow = this.overflow.labels({ metric: 'meshc_flow_connections_total' });
+    return () => {
+      overflow.inc();
+      series.inc();
+    };
+  }
+
+  /** meshc_flows_total{layer} as a bound series. */
+  flowCounter(layer: 'L4' | 'L7'): () => void {
+    const series = this.allFlows.labels({ layer });
+    return () => series.inc();
   }
 
   /** A tunnel connection: its labels are few (two sides, two verdicts, the tunnel's fixed reasons). */

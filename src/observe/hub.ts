@@ -8,7 +8,7 @@
 import type { FlowMetrics } from '../metrics/flows.ts';
 import { matchesFilter, type FlowFilter } from './filter.ts';
 import type { Flow } from './flow.ts';
-import { FlowSummary, type Tick } from './summary.ts';
+import { FlowSummary, type SummaryPlace, type Tick } from './summary.ts';
 
 export interface FlowSink {
   flow(flow: Flow): void;
@@ -22,6 +22,17 @@ interface Subscriber {
   maxPerSecond: number;
   sent: number;
   sampledOut: number;
+}
+
+/**
+ * What the hub works out once for every flow of one kind (same names, verdict and event; the ring
+ * reader keeps one per kind of kernel event) instead of once per flow: where the summary counts it
+ * and the bound metric series it increments. Only for L4 flows.
+ */
+export interface FlowMemo {
+  place?: SummaryPlace | undefined;
+  placed?: boolean;
+  count?: () => void;
 }
 
 export interface FlowHubOptions {
@@ -61,12 +72,21 @@ export class FlowHub {
     return this.subscribers.size;
   }
 
-  publish(flow: Flow): void {
+  publish(flow: Flow, memo?: FlowMemo): void {
     this.totals.flows++;
     this.ring[this.next] = flow;
     this.next = (this.next + 1) % this.ring.length;
-    this.summary.add(flow);
-    this.count(flow);
+    if (memo && flow.layer === 'L4') {
+      if (!memo.placed) {
+        memo.place = this.summary.place(flow);
+        memo.placed = true;
+      }
+      this.summary.add(flow, memo.place);
+      (memo.count ??= this.l4Counter(flow))();
+    } else {
+      this.summary.add(flow);
+      this.count(flow);
+    }
     for (const s of this.subscribers) {
       if (!matchesFilter(flow, s.filter)) continue;
       if (s.sent >= s.maxPerSecond) {
@@ -113,6 +133,20 @@ export class FlowHub {
       s.sent = 0;
       s.sampledOut = 0;
     }
+  }
+
+  /** count() of an L4 flow, with its metric series bound once. */
+  private l4Counter(flow: Flow): () => void {
+    const metrics = this.options.metrics;
+    if (!metrics || flow.identity) return () => this.count(flow);
+    const all = metrics.flowCounter('L4');
+    if (flow.event === 'established' || flow.event === 'closed') return all;
+    const backend = flow.destination.backend;
+    const connection = metrics.connectionCounter({ service: flow.destination.service ?? 'unknown', backend_service: backend?.service ?? 'none', backend: backend?.pod ?? 'none', verdict: flow.verdict, reason: flow.reason ?? '' });
+    return () => {
+      all();
+      connection();
+    };
   }
 
   private count(flow: Flow): void {

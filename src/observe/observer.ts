@@ -73,6 +73,7 @@ export class Observer {
   /** After each sync: the names flows are given; the ring is readable once the agent pinned its maps. */
   update(model: Model, tables: CompiledTables): void {
     this.directory.update(model, tables);
+    this.ring.forget();
     if (!this.pinned) {
       this.pinned = true;
       if (this.options.always || this.hub.subscriberCount > 0) this.startRing();

@@ -4,20 +4,48 @@
 // when an event was written) is read every second and told as lost flows.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { MC_METRIC } from '../generated/glue.ts';
-import { decodeEvent } from '../glue/events.ts';
+import { MC_EV, MC_METRIC, McEvent } from '../generated/glue.ts';
+import { decodeEvent, EVENT_BYTES } from '../glue/events.ts';
 import { sumPerCpu } from '../glue/counters.ts';
 import { openRingBuffer, type BpfMap, type RingBuffer } from '../loader/index.ts';
-import { describeEvent } from '../inspect/events.ts';
+import { describeEvent, type EventContext } from '../inspect/events.ts';
 import { liveEventContext } from '../inspect/live-context.ts';
 import { openMeshcMap } from '../inspect/read.ts';
 import type { FlowDirectory } from './directory.ts';
-import { deniedFlow, l4Flow } from './flow.ts';
+import { deniedFlow, l4Flow, type Flow } from './flow.ts';
 import { openDenials } from '../netpol/monitor.ts';
-import type { FlowHub } from './hub.ts';
+import type { FlowHub, FlowMemo } from './hub.ts';
 
-/** Every event type's bit of mc_config.events (bit 1 << type, types 1-4). */
-const ALL_EVENTS = 0x1e;
+/**
+ * The event types flows are made of (bits 1 << type of mc_config.events): a connection's
+ * translation or refusal. Its establishment and close are not asked for (a connection counts
+ * once); the bits are added to what another reader (meshc monitor) switched on, never removed
+ * while the agent reads.
+ */
+export const FLOW_EVENTS = (1 << MC_EV.translate) | (1 << MC_EV.refuse);
+
+const FIELD_BYTES = { u8: 1, u16: 2, u32: 4, u64: 8 } as const;
+/**
+ * The byte ranges of struct mc_event that say what kind of event a record is: everything but the
+ * socket cookie, the time and the padding (from the generated layout). Records of one kind are
+ * the same flow but for the time, so the flow is named once per kind.
+ */
+const KIND_RANGES: [number, number][] = [];
+for (const f of McEvent.fields) {
+  if (f.name === 'cookie' || f.name === 'timestamp' || f.name === 'pad') continue;
+  const end = f.offset + FIELD_BYTES[f.type] * ('count' in f ? (f as { count: number }).count : 1);
+  const last = KIND_RANGES.at(-1);
+  if (last && last[1] === f.offset) last[1] = end;
+  else KIND_RANGES.push([f.offset, end]);
+}
+const TIMESTAMP = McEvent.fields.find((f) => f.name === 'timestamp')!.offset;
+/** Kinds of event remembered at most (a few per client cgroup, Service and backend); past it all are forgotten. */
+const MAX_KINDS = 8192;
+
+interface EventKind {
+  flow: Omit<Flow, 'time'>;
+  memo: FlowMemo;
+}
 
 export class RingFlows {
   private maps: BpfMap[] = [];
@@ -27,6 +55,13 @@ export class RingFlows {
   private metrics: BpfMap | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lostBefore = 0n;
+  private kinds = new Map<string, EventKind>();
+  private context: EventContext | undefined;
+  /** monotonicToUnixNs as whole ms and the ns left over, so times are computed exactly in doubles. */
+  private unixOffsetMs = 0;
+  private unixOffsetNs = 0;
+  private lastMs = -1;
+  private lastTime = '';
 
   constructor(
     private readonly pin: string,
@@ -52,18 +87,19 @@ export class RingFlows {
     this.config = has('mc_config') ? open('mc_config') : undefined;
     this.metrics = has('mc_metrics') ? open('mc_metrics') : undefined;
     const context = liveEventContext(namesMap, this.cgroupRoot, BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint());
+    this.use(context);
     this.lostBefore = this.lostCount();
-    const reader = openRingBuffer(events, (record) => this.hub.publish(l4Flow(describeEvent(decodeEvent(record), context), this.directory)), { start: false, pollMs: 100 });
+    const reader = openRingBuffer(events, (record) => this.record(record), { start: false, pollMs: 100 });
     reader.consume(); // what was buffered before anyone watched is not shown
     this.reader = reader;
-    this.switchEvents(ALL_EVENTS);
+    this.switchEvents(FLOW_EVENTS);
     reader.start();
     // Network policy denials (mc_np_events, when the object has them) are flows too.
     this.denials = openDenials(this.pin, false, (id) => context.cgroupPath(id), context.monotonicToUnixNs, (denial) => this.hub.publish(deniedFlow(denial, this.directory)));
     this.denials?.start();
     // Another reader (meshc monitor) may have switched the events off when it stopped.
     this.timer = setInterval(() => {
-      this.switchEvents(ALL_EVENTS);
+      this.switchEvents(FLOW_EVENTS);
       const lost = this.lostCount();
       if (lost > this.lostBefore) this.hub.lost(Number(lost - this.lostBefore), 'the kernel found the ring buffer full (mc_metrics events-lost)', 'ring');
       this.lostBefore = lost;
@@ -87,15 +123,56 @@ export class RingFlows {
     }
   }
 
+  /** The names and clock the records are read with (start(); tests give their own). */
+  use(context: EventContext): void {
+    this.context = context;
+    this.unixOffsetMs = Number(context.monotonicToUnixNs / 1_000_000n);
+    this.unixOffsetNs = Number(context.monotonicToUnixNs % 1_000_000n);
+    this.lastMs = -1;
+    this.forget();
+  }
+
+  /** Names change with the tables: the kinds of event are named again from the next record on. */
+  forget(): void {
+    this.kinds.clear();
+  }
+
+  /**
+   * One ring record: named in full (decode, describe, l4Flow) the first time its kind is seen, then
+   * only its time is new. Equal to `l4Flow(describeEvent(decodeEvent(record)))` (test/observe).
+   */
+  record(record: Buffer): void {
+    if (record.length < EVENT_BYTES) decodeEvent(record); // throws, naming the sizes
+    let key = '';
+    for (const [from, to] of KIND_RANGES) key += record.toString('latin1', from, to);
+    let kind = this.kinds.get(key);
+    if (!kind) {
+      const { time: _, ...flow } = l4Flow(describeEvent(decodeEvent(record), this.context!), this.directory);
+      if (this.kinds.size >= MAX_KINDS) this.kinds.clear();
+      this.kinds.set(key, (kind = { flow, memo: {} }));
+    }
+    // Below 2^53 ns (104 days of uptime) the sum is exact, and so is the floor of its division.
+    const ns = record.readUInt32LE(TIMESTAMP) + record.readUInt32LE(TIMESTAMP + 4) * 4294967296 + this.unixOffsetNs;
+    const ms = this.unixOffsetMs + Math.floor(ns / 1e6);
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastTime = new Date(ms).toISOString();
+    }
+    this.hub.publish({ time: this.lastTime, ...kind.flow }, kind.memo);
+  }
+
   private lostCount(): bigint {
     return this.metrics ? (sumPerCpu(this.metrics)[MC_METRIC['events-lost']] ?? 0n) : 0n;
   }
 
+  /** Adds `mask`'s bits to mc_config.events (0: all off, when the agent stops reading). */
   private switchEvents(mask: number): void {
     if (!this.config) return;
     const value = this.config.lookup(Buffer.alloc(4)) ?? Buffer.alloc(this.config.valueSize);
-    if (value.readUInt32LE(0) === mask >>> 0) return;
-    value.writeUInt32LE(mask >>> 0, 0);
+    const now = value.readUInt32LE(0);
+    const next = mask === 0 ? 0 : (now | mask) >>> 0;
+    if (now === next) return;
+    value.writeUInt32LE(next, 0);
     this.config.update(Buffer.alloc(4), value);
   }
 }

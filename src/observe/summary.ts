@@ -30,6 +30,13 @@ export interface Tick {
   services: ServiceSecond[];
 }
 
+/** Where a flow is counted: its edges of the map and its Service (the same for every flow of one kind). */
+export interface SummaryPlace {
+  edges: { key: string; from: string; to: string; kind: EdgeCount['kind'] }[];
+  /** Undefined for the node tunnel's flows, which are an edge only. */
+  service?: string;
+}
+
 /** Counts per window; at most `maxEdges` edges and `maxServices` Services each, the rest counted under `other`. */
 export class FlowSummary {
   private edges = new Map<string, EdgeCount>();
@@ -38,22 +45,32 @@ export class FlowSummary {
 
   constructor(private readonly maxEdges = 500, private readonly maxServices = 200, private readonly maxSamples = 2000) {}
 
-  add(flow: Flow): void {
-    // A connection counts once: at its translation (or refusal), not again when established or closed.
-    if (flow.layer === 'L4' && (flow.event === 'established' || flow.event === 'closed')) return;
-    this.flows++;
+  /**
+   * Where `flow` is counted, undefined when it is not: a connection counts once, at its translation
+   * (or refusal), not again when established or closed. It depends only on the flow's names, so the
+   * agent computes it once per kind of kernel event (src/observe/ring.ts).
+   */
+  place(flow: Flow): SummaryPlace | undefined {
+    if (flow.layer === 'L4' && (flow.event === 'established' || flow.event === 'closed')) return undefined;
     const service = flow.destination.service ?? flow.destination.backend?.address ?? '(unknown service)';
-    const client = flow.source.pod ? `${flow.source.pod.namespace}/${flow.source.pod.name}` : (flow.source.address ?? flow.source.cgroup ?? flow.identity?.source ?? '(unknown client)');
-    if (flow.identity) {
-      // The node tunnel carries a connection to a pod (whatever the client dialled): one edge from
-      // the client to that pod, colored authenticated or denied.
-      const backend = flow.destination.backend;
-      this.edge(`client ${client}`, `pod ${backend?.pod ?? backend?.address ?? '(unknown pod)'}`, 'client', flow.verdict);
-      return;
-    }
-    this.edge(`client ${client}`, `service ${service}`, 'client', flow.verdict);
+    const client = `client ${flow.source.pod ? `${flow.source.pod.namespace}/${flow.source.pod.name}` : (flow.source.address ?? flow.source.cgroup ?? flow.identity?.source ?? '(unknown client)')}`;
     const backend = flow.destination.backend;
-    if (backend && backend.service !== 'node proxy') this.edge(`service ${service}`, `pod ${backend.pod ?? backend.address ?? '(unknown pod)'}`, 'backend', flow.verdict);
+    const pod = `pod ${backend?.pod ?? backend?.address ?? '(unknown pod)'}`;
+    const edge = (from: string, to: string, kind: EdgeCount['kind']) => ({ key: `${from}\u0000${to}`, from, to, kind });
+    // The node tunnel carries a connection to a pod (whatever the client dialled): one edge from
+    // the client to that pod, colored authenticated or denied.
+    if (flow.identity) return { edges: [edge(client, pod, 'client')] };
+    const edges = [edge(client, `service ${service}`, 'client')];
+    if (backend && backend.service !== 'node proxy') edges.push(edge(`service ${service}`, pod, 'backend'));
+    return { edges, service };
+  }
+
+  add(flow: Flow, place: SummaryPlace | undefined = this.place(flow)): void {
+    if (!place) return;
+    this.flows++;
+    for (const e of place.edges) this.edge(e, flow.verdict);
+    const service = place.service;
+    if (service === undefined) return;
     let s = this.services.get(service);
     if (!s) {
       if (this.services.size >= this.maxServices) return;
@@ -65,8 +82,7 @@ export class FlowSummary {
     if (flow.http && s.latencies.length < this.maxSamples) s.latencies.push(flow.http.durationMs);
   }
 
-  private edge(from: string, to: string, kind: EdgeCount['kind'], verdict: Verdict): void {
-    const key = `${from}\u0000${to}`;
+  private edge({ key, from, to, kind }: SummaryPlace['edges'][number], verdict: Verdict): void {
     let e = this.edges.get(key);
     if (!e) {
       if (this.edges.size >= this.maxEdges) return;

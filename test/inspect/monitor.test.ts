@@ -11,6 +11,8 @@ import * as assert from 'uvu/assert';
 import { CLUSTER_IPS, PODS, runningPods, INITIAL_STATE } from '../../src/demo/manifests.ts';
 import { Sandbox } from '../../src/demo/sandbox.ts';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
+import { openMeshcMap } from '../../src/inspect/read.ts';
+import { MC_EV } from '../../src/generated/glue.ts';
 import { callMeshc, ROOT, spawnMeshc } from '../helpers/meshc.ts';
 
 const K = 12;
@@ -107,6 +109,20 @@ kernelSuite('monitor: one translated event per connection', kernelSkipReason({ c
         endless.kill(signal);
         const [code, killedBy] = await exited;
         assert.equal([code, killedBy], [0, null], `${signal}`);
+      }
+
+      // The hooks write only the event types asked for, and none once the monitor is gone.
+      const config = openMeshcMap(sandbox.pin, 'mc_config');
+      try {
+        const only = spawnMeshc(['monitor', '--type', 'translated', '--pin', sandbox.pin], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const exited = once(only, 'exit');
+        await lineWaiter(only.stderr!).wait(/^monitor: reading events from /, 15_000);
+        assert.is(config.lookup(Buffer.alloc(4))!.readUInt32LE(0), 1 << MC_EV.translate);
+        only.kill('SIGTERM');
+        await exited;
+        assert.is(config.lookup(Buffer.alloc(4))!.readUInt32LE(0), 0);
+      } finally {
+        config.close();
       }
     } finally {
       assert.equal(await sandbox.cleanup(), []);
