@@ -50,7 +50,7 @@
 #define MC_NAME_BACKEND 2
 
 #ifndef MC_EVENTS_BYTES
-#define MC_EVENTS_BYTES (1024 * 1024) /* ring buffer size, a power of two */
+#define MC_EVENTS_BYTES (4 * 1024 * 1024) /* ring buffer size, a power of two */
 #endif
 #ifndef MC_EVENTS_WAKEUP
 #define MC_EVENTS_WAKEUP (MC_EVENTS_BYTES / 8) /* records are committed without a wakeup below this */
