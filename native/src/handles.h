@@ -143,6 +143,8 @@ class RingBufferHandle : public Napi::ObjectWrap<RingBufferHandle> {
   bool draining_ = false;   // inside ring_buffer__consume: close() must wait for it to return
   bool closeRequested_ = false;
   Napi::Reference<Napi::Value> error_;  // first exception thrown by the callback in one drain
+  bool batch_ = false;            // one callback per drain with every record, not one per record
+  std::vector<uint8_t> pending_;  // batch mode: [u32 size][record] for each record of this drain
   Napi::Env env_;
 };
 

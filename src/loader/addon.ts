@@ -13,7 +13,7 @@ import type { RawRingBuffer } from './ring-buffer.ts';
 
 interface NativeAddon {
   ObjectHandle: new (path: string, opts: { pinRoot?: string; logSize?: number }) => RawObject;
-  RingBufferHandle: new (mapFd: number, name: string, cb: (record: Buffer) => void) => RawRingBuffer;
+  RingBufferHandle: new (mapFd: number, name: string, cb: (records: Buffer) => void, batch?: boolean) => RawRingBuffer;
   setErrorFactory(factory: (message: string, fields: ErrorFields) => Error): void;
   openPinnedMap(path: string): RawMap;
   openPinnedProgram(path: string): RawProgram;

@@ -22,6 +22,13 @@ export interface RingBufferOptions {
    * waits (BPF_RB_NO_WAKEUP, bpf/meshc_helpers.h), so their reader polls.
    */
   pollMs?: number;
+  /**
+   * Hand the records of one drain to JS in one Buffer (default false): `onRecord` still gets each
+   * record, as a view into that Buffer, but the addon crosses into JS and copies once per drain,
+   * not once per record. A callback that throws in this mode loses the rest of that drain's
+   * records (they were taken from the ring); in the default mode they stay in the ring.
+   */
+  batch?: boolean;
 }
 
 /**
@@ -86,11 +93,22 @@ export class RingBuffer {
 export function openRingBuffer(map: BpfMap, onRecord: (record: Buffer) => void, opts: RingBufferOptions = {}): RingBuffer {
   if (map.closed) throw new TypeError(`map ${map.name}: ring buffer: the map handle is closed`);
   if (typeof onRecord !== 'function') throw new TypeError(`map ${map.name}: ring buffer: onRecord must be a function`);
-  const raw = new (native().RingBufferHandle)(map.fd, map.name, onRecord);
+  let reader: RingBuffer | undefined;
+  const deliver = opts.batch
+    ? (records: Buffer) => {
+        // As in the default mode, no record is delivered once the callback closed the reader.
+        for (let at = 0; at < records.length && !reader?.closed; ) {
+          const size = records.readUInt32LE(at);
+          onRecord(records.subarray(at + 4, at + 4 + size));
+          at += 4 + size;
+        }
+      }
+    : onRecord;
+  const raw = new (native().RingBufferHandle)(map.fd, map.name, deliver, opts.batch === true);
   if (opts.pollMs !== undefined && !(Number.isFinite(opts.pollMs) && opts.pollMs > 0)) {
     throw new RangeError(`map ${map.name}: ring buffer: pollMs must be a positive number of milliseconds, got ${opts.pollMs}`);
   }
-  const reader = new RingBuffer(raw, opts.pollMs);
+  reader = new RingBuffer(raw, opts.pollMs);
   if (opts.ref === false) reader.unref();
   if (opts.start !== false) reader.start();
   return reader;

@@ -89,7 +89,7 @@ export class RingFlows {
     const context = liveEventContext(namesMap, this.cgroupRoot, BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint());
     this.use(context);
     this.lostBefore = this.lostCount();
-    const reader = openRingBuffer(events, (record) => this.record(record), { start: false, pollMs: 100 });
+    const reader = openRingBuffer(events, (record) => this.record(record), { start: false, pollMs: 100, batch: true });
     reader.consume(); // what was buffered before anyone watched is not shown
     this.reader = reader;
     this.switchEvents(FLOW_EVENTS);

@@ -483,6 +483,52 @@ kernelSuite('bpf: test_run and ring buffer', (s) => {
     throwsBpf(() => selfClosing.consume(), 'EBADF', /^ringbuf events: consume: EBADF/);
   });
 
+  s('batch mode: the records of a drain in one Buffer, each a view in commit order; close and throw as in the default mode', async () => {
+    const bump = obj.program('probe_bump');
+    const seen: number[] = [];
+    const views: Buffer[] = [];
+    const reader = openRingBuffer(obj.map('events'), (rec) => {
+      seen.push(Number(rec.readBigUInt64LE(8)));
+      views.push(rec);
+    }, { start: false, batch: true });
+    reader.consume(); // records left by earlier tests
+    seen.length = 0;
+    views.length = 0;
+    obj.map('counters').delete(u32(75));
+    for (let i = 0; i < 5; i++) bump.testRun({ ctx: probeCtx(75, 1) });
+    assert.is(reader.consume(), 5);
+    assert.equal(seen, [1, 2, 3, 4, 5]);
+    assert.ok(views.every((v) => v.buffer === views[0]!.buffer), 'one Buffer for the drain');
+    assert.ok(views.every((v) => v.length === views[0]!.length && v.readUInt32LE(0) === 75));
+    // Started: delivered from the event loop (polled), in order.
+    seen.length = 0;
+    const polled = openRingBuffer(obj.map('events'), (rec) => seen.push(Number(rec.readBigUInt64LE(8))), { pollMs: 10, batch: true });
+    try {
+      for (let i = 0; i < 3; i++) bump.testRun({ ctx: probeCtx(75, 1) });
+      await waitFor(() => seen.length >= 3, 'three polled records');
+      assert.equal(seen, [6, 7, 8]);
+    } finally {
+      polled.close();
+    }
+    reader.close();
+
+    let calls = 0;
+    const selfClosing = openRingBuffer(obj.map('events'), () => {
+      calls++;
+      selfClosing.close();
+    }, { start: false, batch: true });
+    bump.testRun({ ctx: probeCtx(75, 1) });
+    bump.testRun({ ctx: probeCtx(75, 1) });
+    selfClosing.consume();
+    assert.is(calls, 1, 'no record is delivered after close()');
+    const thrower = openRingBuffer(obj.map('events'), () => {
+      throw new Error('batch callback failed');
+    }, { start: false, batch: true });
+    bump.testRun({ ctx: probeCtx(75, 1) });
+    assert.throws(() => thrower.consume(), /batch callback failed/);
+    thrower.close();
+  });
+
   s('a callback that throws in started mode raises an uncaught exception, and delivery goes on', async () => {
     const bump = obj.program('probe_bump');
     const uncaught: Error[] = [];
