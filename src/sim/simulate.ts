@@ -91,7 +91,11 @@ export function xorshift32(x: number): number {
   return x >>> 0;
 }
 
-export function findService(model: Model, address: SimulateInput['to']): { svc: Service; port: ServicePort } {
+/**
+ * The Service, its port, and the ClusterIP dialled: the one given, or the Service's primary (a
+ * dual-stack Service has a frontend per family, each with that family's endpoints).
+ */
+export function findService(model: Model, address: SimulateInput['to']): { svc: Service; port: ServicePort; clusterIP: string } {
   const to = resolveServiceAddress(model, address);
   if (!to) throw new SimulateError(`no Service has the ClusterIP ${'clusterIP' in address ? address.clusterIP : ''}`);
   const namespace = to.namespace ?? 'default';
@@ -108,7 +112,7 @@ export function findService(model: Model, address: SimulateInput['to']): { svc: 
   if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) {
     throw new SimulateError(`Service ${namespace}/${to.name} is ${svc.type === 'ExternalName' ? 'an ExternalName' : 'a headless'} Service: it has no ClusterIP to load-balance`);
   }
-  return { svc, port };
+  return { svc, port, clusterIP: 'clusterIP' in address ? address.clusterIP : svc.clusterIPs[0]! };
 }
 
 const MAX_CANDIDATES = 10;
@@ -137,7 +141,7 @@ function podCandidates(model: Model, namespace: string, name: string): string {
 }
 
 export function simulate(model: Model, instance: PolicyInstance, input: SimulateInput): SimulateResult {
-  const { svc, port } = findService(model, input.to);
+  const { svc, port, clusterIP } = findService(model, input.to);
   const pod = input.from ? findPod(model, input.from) : undefined;
   const warnings: string[] = [];
   if (svc.internalTrafficPolicy === 'Local' && !pod?.nodeName) {
@@ -147,7 +151,7 @@ export function simulate(model: Model, instance: PolicyInstance, input: Simulate
   warnings.push(...tables.warnings);
   new WasmSink(instance).load(tables);
   const gate = networkGate(model, instance, pod);
-  const frontend = tables.frontends.find((f) => f.service === svc && f.port === port && f.vip === svc.clusterIPs[0])!;
+  const frontend = tables.frontends.find((f) => f.service === svc && f.port === port && f.vip === clusterIP)!;
   const clientNamespace = pod?.meta.namespace ?? svc.meta.namespace;
   const serving = frontendServing(frontend);
   const served = serving.consumers.get(clientNamespace) ?? serving.producer;
