@@ -1,6 +1,6 @@
 // The simulator's core: where N connections (or requests, behind an L7 route) to a Service go.
 // Pure: takes a model and an instantiated policy.wasm, so the CLI and the playground share it.
-import type { Model, PodInfo, RouteRule, Service, ServicePort } from '../model/types.ts';
+import type { HTTPRoute, Model, PodInfo, RouteRule, Service, ServicePort } from '../model/types.ts';
 import { objectKey } from '../model/types.ts';
 import type { PolicyInstance } from '../wasm/instance.ts';
 import { compileTables, ruleKey, type CompiledTables, type FrontendInfo, type GroupSetInfo } from '../tables/compile.ts';
@@ -53,6 +53,8 @@ export interface SimulateResult {
   filters?: SimulatedFilters;
   /** Network policy verdicts on the chosen backends, when the model has policies (src/netpol/). */
   networkPolicy?: SimulatedNetworkPolicy;
+  /** The matched rule's backendRefs to another namespace than the route's, which a mesh route uses without a ReferenceGrant: one line each. */
+  crossNamespace?: string[];
 }
 
 export interface SimulatedFilters {
@@ -77,6 +79,7 @@ export function servedLines(result: SimulateResult, method = 'GET'): string[] {
     lines.push(`Response headers: ${[...r.set.map((h) => `set ${h.name}: ${h.value}`), ...r.add.map((h) => `add ${h.name}: ${h.value}`), ...r.remove.map((n) => `remove ${n}`)].join(', ')}`);
   }
   for (const note of f?.notes ?? []) lines.push(`  ${note}`);
+  for (const line of result.crossNamespace ?? []) lines.push(line);
   return lines;
 }
 
@@ -170,6 +173,7 @@ export function simulate(model: Model, instance: PolicyInstance, input: Simulate
     served,
     ...(choice.filters ? { filters: choice.filters } : {}),
     ...(gate ? { networkPolicy: gate.report } : {}),
+    ...(choice.crossNamespace?.length ? { crossNamespace: choice.crossNamespace } : {}),
   };
 }
 
@@ -178,6 +182,18 @@ interface GroupChoice {
   route: SimulateResult['route'];
   status?: number;
   filters?: SimulatedFilters;
+  crossNamespace?: string[];
+}
+
+/**
+ * The rule's backendRefs to another namespace: a mesh route uses them without a ReferenceGrant
+ * (GEP-1294, "Namespace boundaries"); grants govern Gateway-bound routes only (src/model/reference-grant.ts).
+ */
+function crossNamespaceLines(route: HTTPRoute, rule: RouteRule): string[] {
+  const from = route.meta.namespace;
+  return rule.backendRefs
+    .filter((b) => b.namespace !== from && !b.invalid)
+    .map((b) => `backendRef ${b.namespace}/${b.name} is in another namespace than HTTPRoute ${from}/${route.meta.name}: a mesh route needs no ReferenceGrant to use it (GEP-1294, Namespace boundaries); grants govern Gateway-bound routes`);
 }
 
 /** Runs the L7 matcher when routes apply to this client; returns the weighted groups to use. */
@@ -208,11 +224,13 @@ function chooseGroups(
   const info = frontend.rules.get(ruleKey(rule.route, rule.ruleIndex))!;
   const invalid = info.groupSet.groups.filter((g) => g.invalid);
   for (const g of invalid) warnings.push(`HTTPRoute ${rule.route.meta.namespace}/${rule.route.meta.name} rule ${rule.ruleIndex}: backendRef ${g.service || '(none)'}: ${g.invalid}`);
+  const crossNamespace = crossNamespaceLines(rule.route, rule.route.rules[rule.ruleIndex]!);
   return {
     groups: info.groupSet,
     route,
     ...(invalid.length > 0 ? { status: 500 } : {}),
     ...(filters ? { filters } : {}),
+    ...(crossNamespace.length > 0 ? { crossNamespace } : {}),
   };
 }
 
