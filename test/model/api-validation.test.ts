@@ -82,6 +82,8 @@ const badNames: [string, Obj, string][] = [
   ['a newline in a namespace', { ...service(), metadata: { name: 'api', namespace: 'shop\nx' } }, 'metadata.namespace'],
   ['an upper-case namespace', { ...service(), metadata: { name: 'api', namespace: 'Shop' } }, 'metadata.namespace'],
   ['a 64-character namespace', { ...service(), metadata: { name: 'api', namespace: 'n'.repeat(64) } }, 'metadata.namespace'],
+  ['a Namespace named with a dot (a DNS label, not a subdomain)', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop.eu' } }, 'metadata.name'],
+  ['a Namespace named with a control character', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop\u0007' } }, 'metadata.name'],
   [
     'a control character in a backendRef name',
     { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r' }, spec: { parentRefs: [{ group: '', kind: 'Service', name: 'api' }], rules: [{ backendRefs: [{ name: 'v1\u001b[2J', port: 80 }] }] } },
@@ -103,7 +105,7 @@ for (const [description, object, field] of badNames) {
     const model = build([object]);
     const errors = model.diagnostics.filter((d) => d.severity === 'error');
     assert.equal(errors.map((d) => d.field), [field]);
-    assert.is(model.services.size + model.routes.length, 0, 'the object is left out');
+    assert.is(model.services.size + model.routes.length + model.namespaces.size, 0, 'the object is left out');
     // No raw control character reaches the printed line outside the quoted value.
     assert.not.match(formatDiagnostic(errors[0]!).replace(/"[^"]*"/g, ''), /[\u0000-\u001f]/);
   });
