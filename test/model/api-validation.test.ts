@@ -132,6 +132,22 @@ for (const value of ['a\r\nX-Injected: 1', 'a\nb', 'a\u0000']) {
     assert.match(parsed.problems[0]!.message, /contains CR, LF or NUL/);
   });
 }
+/** [description, a rule's filter, the field refused] */
+const filterValues: [string, object, string][] = [
+  ['RequestHeaderModifier set', { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x', value: 'a\r\nX-Injected: 1' }] } }, 'spec.rules[0].filters[0].requestHeaderModifier.set[0].value'],
+  ['RequestHeaderModifier add', { type: 'RequestHeaderModifier', requestHeaderModifier: { add: [{ name: 'x', value: 'a\u0000' }] } }, 'spec.rules[0].filters[0].requestHeaderModifier.add[0].value'],
+  ['ResponseHeaderModifier set', { type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'x', value: 'a\nb' }] } }, 'spec.rules[0].filters[0].responseHeaderModifier.set[0].value'],
+  ['URLRewrite ReplaceFullPath', { type: 'URLRewrite', urlRewrite: { path: { type: 'ReplaceFullPath', replaceFullPath: '/a\r\nX-Injected: 1' } } }, 'spec.rules[0].filters[0].urlRewrite.path.replaceFullPath'],
+  ['RequestRedirect ReplaceFullPath', { type: 'RequestRedirect', requestRedirect: { path: { type: 'ReplaceFullPath', replaceFullPath: '/a\u0000' } } }, 'spec.rules[0].filters[0].requestRedirect.path.replaceFullPath'],
+];
+for (const [description, filter, field] of filterValues) {
+  headers(`a route's ${description} value with a control character`, () => {
+    const route = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r' }, spec: { parentRefs: [{ group: '', kind: 'Service', name: 'api' }], rules: [{ filters: [filter], backendRefs: [{ name: 'api', port: 80 }] }] } };
+    const model = build([service(), route]);
+    assert.equal(model.diagnostics.map((d) => [d.severity, d.field]), [['error', field]]);
+    assert.match(model.diagnostics[0]!.message, /CR, LF|control character/);
+  });
+}
 headers('a test file header name that is not a token', () => {
   const parsed = parseTestFile('manifests: {inline: ""}\ntests:\n- request: {to: "api:80", headers: {"X Bad": "1"}}\n  expect: {refused: true}\n', 't.yaml');
   assert.equal(parsed.problems.map((p) => p.field), ['tests[0].request.headers.X Bad']);
