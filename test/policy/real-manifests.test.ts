@@ -96,6 +96,32 @@ const cases: Case[] = [
     output: [/FAIL {2}a is not b/, /expected every connection to reach default\/b, got default\/a 100\.0%/],
   },
   {
+    name: 'item 6: request.to in the forms simulate --to takes: NAME.NAMESPACE.svc[.cluster.local]:PORT and NAMESPACE/NAME:PORT',
+    file: `${inline(twins)}tests:
+- name: by DNS name
+  request: {to: "a.default.svc.cluster.local:80"}
+  expect: {backend: a}
+- name: by DNS name without the cluster domain
+  request: {to: "b.default.svc:80"}
+  expect: {backend: b}
+- name: by namespace/name
+  request: {to: "default/a:80"}
+  expect: {backend: a}
+`,
+    status: 0,
+    output: [/PASS {2}by DNS name\n/, /PASS {2}by DNS name without/, /PASS {2}by namespace\/name/, /PASS: 3\/3/],
+  },
+  {
+    name: 'item 6: a ClusterIP in request.to is a located problem (expectations default to the Service\'s namespace)',
+    file: `${inline(twins)}tests:
+- name: by ClusterIP
+  request: {to: "10.96.0.10:80"}
+  expect: {backend: a}
+`,
+    status: 1,
+    output: [/t\.tests\.yaml:\d+: tests\[0\]\.request\.to: "10\.96\.0\.10:80" is a ClusterIP: a test names its Service/],
+  },
+  {
     name: 'item 9: an unresolved alias in inline manifests is one located error; the other document loads and the case runs',
     file: `${inline(aliasManifests)}tests:
 - name: b loads and has no endpoints
