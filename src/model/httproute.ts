@@ -353,8 +353,36 @@ export function checkRouteReferences(
         checkGrant(backend, path, route.meta.namespace, inMesh, report);
       }
       checkBackendRef(backend, path, services, report);
+      checkBackendFamilies(route, backend, path, services, report);
     }),
   );
+}
+
+/**
+ * A backendRef whose Service lacks an address family of a mesh parent's ClusterIPs: connections to
+ * that parent ClusterIP are translated per family (connect6 needs an IPv6 endpoint), so the share
+ * they send to this backendRef finds no endpoint and is refused. Said once per missing family.
+ */
+function checkBackendFamilies(route: HTTPRoute, backend: BackendRef, path: FieldPath, services: ReadonlyMap<string, Service>, report: Reporter): void {
+  if (backend.invalid || !isServiceRef(backend)) return;
+  const target = services.get(`${backend.namespace}/${backend.name}`);
+  if (!target || target.clusterIPs.length === 0) return;
+  const has = new Set(target.clusterIPs.map(familyOf));
+  const missing = new Map<4 | 6, string>();
+  for (const parent of route.parentRefs.filter(isMeshParent)) {
+    const service = services.get(`${parent.namespace}/${parent.name}`);
+    for (const ip of service?.clusterIPs ?? []) {
+      const family = familyOf(ip);
+      if (!has.has(family) && !missing.has(family)) missing.set(family, `${parent.namespace}/${parent.name}'s ClusterIP ${ip}`);
+    }
+  }
+  for (const [family, where] of missing) {
+    report.warn(path, `Service ${backend.namespace}/${backend.name} has no IPv${family} ClusterIP or endpoints (its ipFamilies: ${[...has].map((f) => `IPv${f}`).join(', ')}), so the share of connections to ${where} sent to it is refused`);
+  }
+}
+
+function familyOf(ip: string): 4 | 6 {
+  return ip.includes(':') ? 6 : 4;
 }
 
 function checkGrant(backend: BackendRef, path: FieldPath, namespace: string, inMesh: boolean, report: Reporter): void {

@@ -216,7 +216,9 @@ function readMeta(body: Fields, kind: KnownKind, origin: ObjectOrigin, report: R
   const path = ['metadata'];
   const name = stringAt(metadata, 'name', path, report) ?? '';
   if (name === '') report.reject([...path, 'name'], 'is required');
-  else if (name.length > 253 || !SUBDOMAIN.test(name)) report.reject([...path, 'name'], `${JSON.stringify(name)} is not a valid name (lower-case DNS subdomain)`);
+  else if (kind === 'Namespace' ? !isDnsLabel(name) : name.length > 253 || !SUBDOMAIN.test(name)) {
+    report.reject([...path, 'name'], `${JSON.stringify(name)} is not a valid ${kind === 'Namespace' ? 'Namespace name (lower-case DNS label, at most 63 characters)' : 'name (lower-case DNS subdomain)'}`);
+  }
   const namespace = CLUSTER_SCOPED.has(kind) ? '' : stringAt(metadata, 'namespace', path, report) || DEFAULT_NAMESPACE;
   if (namespace !== '' && !isDnsLabel(namespace)) report.reject([...path, 'namespace'], `${JSON.stringify(namespace)} is not a valid namespace (lower-case DNS label, at most 63 characters)`);
   const meta: ObjectMeta = {

@@ -40,6 +40,10 @@ function pathModifier(obj: Fields, path: FieldPath, matches: readonly RouteMatch
     report.reject([...at, field], `${JSON.stringify(value)} must start with "/" (at most 1024 characters)`);
     return undefined;
   }
+  if (/[\u0000-\u001f\u007f]/.test(value)) {
+    report.reject([...at, field], `${JSON.stringify(value)} contains a control character (CR, LF, NUL...), which no request path holds`);
+    return undefined;
+  }
   if (type === 'ReplaceFullPath') return { type, value };
   const [only] = matches;
   if (matches.length !== 1 || only!.path.type !== 'PathPrefix') {

@@ -4,7 +4,8 @@
 
 import { LineCounter, parseDocument, isScalar, Scalar, type Document } from 'yaml';
 import { documentValue, YAML_OPTIONS } from '../model/parse.ts';
-import { parseTarget, type ServiceTarget } from '../sim/target.ts';
+import type { ServiceTarget } from '../sim/target.ts';
+import { parseServiceAddress } from '../sim/service-address.ts';
 import { readDenied, type DeniedExpectation } from './netpol-expect.ts';
 
 /** Where the manifests under test come from. */
@@ -273,8 +274,12 @@ function readDefaults(r: Reader, value: unknown): Defaults {
 function readTarget(r: Reader, value: unknown, path: Path): ServiceTarget | undefined {
   const text = r.string(value, path);
   if (text === undefined) return undefined;
-  const target = parseTarget(text);
-  if (!target) r.problem(path, `"${text}" is not NAME[.NAMESPACE]:PORT`);
+  const target = parseServiceAddress(text);
+  if (target && 'clusterIP' in target) {
+    r.problem(path, `"${text}" is a ClusterIP: a test names its Service (NAME[.NAMESPACE]:PORT), whose namespace its expectations default to`);
+    return undefined;
+  }
+  if (!target) r.problem(path, `"${text}" is not NAME[.NAMESPACE]:PORT, NAME.NAMESPACE.svc[.cluster.local]:PORT or NAMESPACE/NAME:PORT`);
   return target;
 }
 

@@ -1,6 +1,6 @@
 // The simulator's core: where N connections (or requests, behind an L7 route) to a Service go.
 // Pure: takes a model and an instantiated policy.wasm, so the CLI and the playground share it.
-import type { Model, PodInfo, RouteRule, Service, ServicePort } from '../model/types.ts';
+import type { HTTPRoute, Model, PodInfo, RouteRule, Service, ServicePort } from '../model/types.ts';
 import { objectKey } from '../model/types.ts';
 import type { PolicyInstance } from '../wasm/instance.ts';
 import { compileTables, ruleKey, type CompiledTables, type FrontendInfo, type GroupSetInfo } from '../tables/compile.ts';
@@ -53,6 +53,8 @@ export interface SimulateResult {
   filters?: SimulatedFilters;
   /** Network policy verdicts on the chosen backends, when the model has policies (src/netpol/). */
   networkPolicy?: SimulatedNetworkPolicy;
+  /** The matched rule's backendRefs to another namespace than the route's, which a mesh route uses without a ReferenceGrant: one line each. */
+  crossNamespace?: string[];
 }
 
 export interface SimulatedFilters {
@@ -77,6 +79,7 @@ export function servedLines(result: SimulateResult, method = 'GET'): string[] {
     lines.push(`Response headers: ${[...r.set.map((h) => `set ${h.name}: ${h.value}`), ...r.add.map((h) => `add ${h.name}: ${h.value}`), ...r.remove.map((n) => `remove ${n}`)].join(', ')}`);
   }
   for (const note of f?.notes ?? []) lines.push(`  ${note}`);
+  for (const line of result.crossNamespace ?? []) lines.push(line);
   return lines;
 }
 
@@ -91,7 +94,11 @@ export function xorshift32(x: number): number {
   return x >>> 0;
 }
 
-export function findService(model: Model, address: SimulateInput['to']): { svc: Service; port: ServicePort } {
+/**
+ * The Service, its port, and the ClusterIP dialled: the one given, or the Service's primary (a
+ * dual-stack Service has a frontend per family, each with that family's endpoints).
+ */
+export function findService(model: Model, address: SimulateInput['to']): { svc: Service; port: ServicePort; clusterIP: string } {
   const to = resolveServiceAddress(model, address);
   if (!to) throw new SimulateError(`no Service has the ClusterIP ${'clusterIP' in address ? address.clusterIP : ''}`);
   const namespace = to.namespace ?? 'default';
@@ -108,7 +115,7 @@ export function findService(model: Model, address: SimulateInput['to']): { svc: 
   if (svc.headless || svc.type === 'ExternalName' || svc.clusterIPs.length === 0) {
     throw new SimulateError(`Service ${namespace}/${to.name} is ${svc.type === 'ExternalName' ? 'an ExternalName' : 'a headless'} Service: it has no ClusterIP to load-balance`);
   }
-  return { svc, port };
+  return { svc, port, clusterIP: 'clusterIP' in address ? address.clusterIP : svc.clusterIPs[0]! };
 }
 
 const MAX_CANDIDATES = 10;
@@ -137,7 +144,7 @@ function podCandidates(model: Model, namespace: string, name: string): string {
 }
 
 export function simulate(model: Model, instance: PolicyInstance, input: SimulateInput): SimulateResult {
-  const { svc, port } = findService(model, input.to);
+  const { svc, port, clusterIP } = findService(model, input.to);
   const pod = input.from ? findPod(model, input.from) : undefined;
   const warnings: string[] = [];
   if (svc.internalTrafficPolicy === 'Local' && !pod?.nodeName) {
@@ -147,7 +154,7 @@ export function simulate(model: Model, instance: PolicyInstance, input: Simulate
   warnings.push(...tables.warnings);
   new WasmSink(instance).load(tables);
   const gate = networkGate(model, instance, pod);
-  const frontend = tables.frontends.find((f) => f.service === svc && f.port === port && f.vip === svc.clusterIPs[0])!;
+  const frontend = tables.frontends.find((f) => f.service === svc && f.port === port && f.vip === clusterIP)!;
   const clientNamespace = pod?.meta.namespace ?? svc.meta.namespace;
   const serving = frontendServing(frontend);
   const served = serving.consumers.get(clientNamespace) ?? serving.producer;
@@ -166,6 +173,7 @@ export function simulate(model: Model, instance: PolicyInstance, input: Simulate
     served,
     ...(choice.filters ? { filters: choice.filters } : {}),
     ...(gate ? { networkPolicy: gate.report } : {}),
+    ...(choice.crossNamespace?.length ? { crossNamespace: choice.crossNamespace } : {}),
   };
 }
 
@@ -174,6 +182,18 @@ interface GroupChoice {
   route: SimulateResult['route'];
   status?: number;
   filters?: SimulatedFilters;
+  crossNamespace?: string[];
+}
+
+/**
+ * The rule's backendRefs to another namespace: a mesh route uses them without a ReferenceGrant
+ * (GEP-1294, "Namespace boundaries"); grants govern Gateway-bound routes only (src/model/reference-grant.ts).
+ */
+function crossNamespaceLines(route: HTTPRoute, rule: RouteRule): string[] {
+  const from = route.meta.namespace;
+  return rule.backendRefs
+    .filter((b) => b.namespace !== from && !b.invalid)
+    .map((b) => `backendRef ${b.namespace}/${b.name} is in another namespace than HTTPRoute ${from}/${route.meta.name}: a mesh route needs no ReferenceGrant to use it (GEP-1294, Namespace boundaries); grants govern Gateway-bound routes`);
 }
 
 /** Runs the L7 matcher when routes apply to this client; returns the weighted groups to use. */
@@ -204,11 +224,13 @@ function chooseGroups(
   const info = frontend.rules.get(ruleKey(rule.route, rule.ruleIndex))!;
   const invalid = info.groupSet.groups.filter((g) => g.invalid);
   for (const g of invalid) warnings.push(`HTTPRoute ${rule.route.meta.namespace}/${rule.route.meta.name} rule ${rule.ruleIndex}: backendRef ${g.service || '(none)'}: ${g.invalid}`);
+  const crossNamespace = crossNamespaceLines(rule.route, rule.route.rules[rule.ruleIndex]!);
   return {
     groups: info.groupSet,
     route,
     ...(invalid.length > 0 ? { status: 500 } : {}),
     ...(filters ? { filters } : {}),
+    ...(crossNamespace.length > 0 ? { crossNamespace } : {}),
   };
 }
 

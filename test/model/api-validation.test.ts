@@ -82,6 +82,8 @@ const badNames: [string, Obj, string][] = [
   ['a newline in a namespace', { ...service(), metadata: { name: 'api', namespace: 'shop\nx' } }, 'metadata.namespace'],
   ['an upper-case namespace', { ...service(), metadata: { name: 'api', namespace: 'Shop' } }, 'metadata.namespace'],
   ['a 64-character namespace', { ...service(), metadata: { name: 'api', namespace: 'n'.repeat(64) } }, 'metadata.namespace'],
+  ['a Namespace named with a dot (a DNS label, not a subdomain)', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop.eu' } }, 'metadata.name'],
+  ['a Namespace named with a control character', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop\u0007' } }, 'metadata.name'],
   [
     'a control character in a backendRef name',
     { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r' }, spec: { parentRefs: [{ group: '', kind: 'Service', name: 'api' }], rules: [{ backendRefs: [{ name: 'v1\u001b[2J', port: 80 }] }] } },
@@ -103,7 +105,7 @@ for (const [description, object, field] of badNames) {
     const model = build([object]);
     const errors = model.diagnostics.filter((d) => d.severity === 'error');
     assert.equal(errors.map((d) => d.field), [field]);
-    assert.is(model.services.size + model.routes.length, 0, 'the object is left out');
+    assert.is(model.services.size + model.routes.length + model.namespaces.size, 0, 'the object is left out');
     // No raw control character reaches the printed line outside the quoted value.
     assert.not.match(formatDiagnostic(errors[0]!).replace(/"[^"]*"/g, ''), /[\u0000-\u001f]/);
   });
@@ -128,6 +130,22 @@ for (const value of ['a\r\nX-Injected: 1', 'a\nb', 'a\u0000']) {
     const parsed = parseTestFile(text, 't.yaml');
     assert.equal(parsed.problems.map((p) => [p.field, p.line]), [['tests[0].request.headers.X-Test', 7]]);
     assert.match(parsed.problems[0]!.message, /contains CR, LF or NUL/);
+  });
+}
+/** [description, a rule's filter, the field refused] */
+const filterValues: [string, object, string][] = [
+  ['RequestHeaderModifier set', { type: 'RequestHeaderModifier', requestHeaderModifier: { set: [{ name: 'x', value: 'a\r\nX-Injected: 1' }] } }, 'spec.rules[0].filters[0].requestHeaderModifier.set[0].value'],
+  ['RequestHeaderModifier add', { type: 'RequestHeaderModifier', requestHeaderModifier: { add: [{ name: 'x', value: 'a\u0000' }] } }, 'spec.rules[0].filters[0].requestHeaderModifier.add[0].value'],
+  ['ResponseHeaderModifier set', { type: 'ResponseHeaderModifier', responseHeaderModifier: { set: [{ name: 'x', value: 'a\nb' }] } }, 'spec.rules[0].filters[0].responseHeaderModifier.set[0].value'],
+  ['URLRewrite ReplaceFullPath', { type: 'URLRewrite', urlRewrite: { path: { type: 'ReplaceFullPath', replaceFullPath: '/a\r\nX-Injected: 1' } } }, 'spec.rules[0].filters[0].urlRewrite.path.replaceFullPath'],
+  ['RequestRedirect ReplaceFullPath', { type: 'RequestRedirect', requestRedirect: { path: { type: 'ReplaceFullPath', replaceFullPath: '/a\u0000' } } }, 'spec.rules[0].filters[0].requestRedirect.path.replaceFullPath'],
+];
+for (const [description, filter, field] of filterValues) {
+  headers(`a route's ${description} value with a control character`, () => {
+    const route = { apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r' }, spec: { parentRefs: [{ group: '', kind: 'Service', name: 'api' }], rules: [{ filters: [filter], backendRefs: [{ name: 'api', port: 80 }] }] } };
+    const model = build([service(), route]);
+    assert.equal(model.diagnostics.map((d) => [d.severity, d.field]), [['error', field]]);
+    assert.match(model.diagnostics[0]!.message, /CR, LF|control character/);
   });
 }
 headers('a test file header name that is not a token', () => {

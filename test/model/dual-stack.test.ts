@@ -110,6 +110,40 @@ endpoints('simulate: connections to the primary (IPv6) ClusterIP go to IPv6 pod 
   for (const b of result.backends) assert.ok(b.ip.includes(':') && b.count > 0, JSON.stringify(b));
 });
 
+const routes = suite('dual-stack: a route to a Service without its parent\'s family says so');
+
+const other = (name: string, spec: Obj): Obj => ({ ...service(spec), metadata: { name } });
+const splitRoute: Obj = {
+  apiVersion: 'gateway.networking.k8s.io/v1', kind: 'HTTPRoute', metadata: { name: 'r' },
+  spec: { parentRefs: [{ group: '', kind: 'Service', name: 'api', port: 80 }], rules: [{ backendRefs: [{ name: 'v4', port: 80 }, { name: 'api', port: 80 }] }] },
+};
+
+/** [description, parent spec, backendRef Service spec, reported families] */
+const familyCases: [string, Obj, Obj, number[]][] = [
+  ['dual-stack parent, IPv4-only backendRef: its IPv6 share is refused, reported', { ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6', 'IPv4'] }, {}, [6]],
+  ['IPv6 parent, IPv4-only backendRef: reported', { ipFamilies: ['IPv6'] }, {}, [6]],
+  ['IPv4 parent, IPv6-only backendRef: reported', {}, { ipFamilies: ['IPv6'] }, [4]],
+  ['both dual-stack: nothing to say', { ipFamilyPolicy: 'PreferDualStack' }, { ipFamilyPolicy: 'PreferDualStack' }, []],
+  ['IPv4 parent, dual-stack backendRef: nothing to say', {}, { ipFamilyPolicy: 'PreferDualStack' }, []],
+];
+for (const [description, parentSpec, backendSpec, families] of familyCases) {
+  routes(description, async () => {
+    const model = build([service(parentSpec), other('v4', backendSpec), deployment, splitRoute]);
+    const reports = model.diagnostics.filter((d) => d.kind === 'HTTPRoute');
+    assert.equal(reports.map((d) => [d.severity, d.field]), families.map(() => ['warning', 'spec.rules[0].backendRefs[0]']));
+    families.forEach((family, i) => assert.match(reports[i]!.message, new RegExp(`^Service default/v4 has no IPv${family} ClusterIP or endpoints .*so the share of connections to default/api's ClusterIP \\S+ sent to it is refused$`)));
+    // What is said is what happens: the parent's ClusterIP of that family refuses v4's share.
+    const api = model.services.get('default/api')!;
+    for (const ip of api.clusterIPs) {
+      const result = simulate(model, await loadPolicyWasm(), { to: { clusterIP: ip, port: 80 }, connections: 400, seed: 5 });
+      const refused = result.refused / result.connections;
+      if (families.includes(ip.includes(':') ? 6 : 4)) assert.ok(Math.abs(refused - 0.5) < 0.1, `${ip}: ${refused} refused`);
+      else assert.is(result.refused, 0, ip);
+    }
+  });
+}
+
 allocation.run();
 invalid.run();
 endpoints.run();
+routes.run();

@@ -194,7 +194,7 @@ function services(...list: [string, number[]][]): Map<string, Service> {
   return new Map(
     list.map(([key, ports]) => {
       const [namespace, name] = key.split('/') as [string, string];
-      const svc = { meta: { namespace, name }, ports: ports.map((port) => ({ name: '', port, protocol: 'TCP', targetPort: port })) } as unknown as Service;
+      const svc = { meta: { namespace, name }, ports: ports.map((port) => ({ name: '', port, protocol: 'TCP', targetPort: port })), clusterIPs: [] } as unknown as Service;
       return [key, svc];
     }),
   );

@@ -1,6 +1,6 @@
 // Issue 12 item 2: ReferenceGrants are read (located diagnostics) and govern cross-namespace
 // backendRefs of Gateway-bound routes (semantics.md fact 27). A mesh route (Service parent) needs
-// none (fact 32, GEP-1426 "Namespace boundaries"), so its cross-namespace backendRef is used.
+// none (fact 32, GEP-1294 "Namespace boundaries"), so its cross-namespace backendRef is used.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
@@ -11,6 +11,9 @@ import { collectObjects } from '../../src/model/objects.ts';
 import { readReferenceGrant } from '../../src/model/reference-grant.ts';
 import { readReferenceGrant as readGrantL7 } from '../../src/l7/reference-grant.ts';
 import type { Diagnostic, Model } from '../../src/model/types.ts';
+import { loadPolicyWasm } from '../../src/wasm/load.ts';
+import { servedLines, simulate } from '../../src/sim/simulate.ts';
+import { countsByService } from '../../src/policy-tests/evaluate.ts';
 
 type Obj = Record<string, unknown>;
 
@@ -71,7 +74,7 @@ for (const [description, grants, used] of grantCases) {
   });
 }
 
-const mesh = suite('ReferenceGrant: mesh routes need none (fact 32, GEP-1426)');
+const mesh = suite('ReferenceGrant: mesh routes need none (fact 32, GEP-1294)');
 
 mesh('a mesh route\'s cross-namespace backendRef is used without a grant', () => {
   const model = build([parentService, backendService, route([meshParent])]);
@@ -95,6 +98,43 @@ mesh('a same-namespace backendRef never needs a grant', () => {
   assert.is(model.routes[0]!.rules[0]!.backendRefs[0]!.invalid, undefined);
   assert.equal(model.diagnostics.filter((d) => /RefNotPermitted/.test(d.message)), []);
 });
+
+const simulated = suite('ReferenceGrant: what simulate does with a mesh route\'s cross-namespace backendRef');
+
+const backendPod: Obj = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'w', namespace: 'back', labels: { app: 'web' } }, spec: {}, status: { podIP: '10.244.1.5' } };
+const parentPod: Obj = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'f', namespace: 'app', labels: { app: 'front' } }, spec: {}, status: { podIP: '10.244.1.6' } };
+const withSelector = (svc: Obj, app: string): Obj => ({ ...svc, spec: { ...(svc.spec as Obj), selector: { app } } });
+function splitRoute(parentRefs: object[]): Obj {
+  return {
+    ...route(parentRefs),
+    spec: { parentRefs, rules: [{ backendRefs: [{ name: 'web', namespace: 'back', port: 8080, weight: 1 }, { name: 'front', port: 80, weight: 1 }] }] },
+  };
+}
+
+/** [description, extra objects, parentRefs, RefNotPermitted reports] */
+const simulatedCases: [string, Obj[], object[], number][] = [
+  ['no grant: used, and simulate says why no grant is needed', [], [meshParent], 0],
+  ['with a grant: used alike', [grant(rightGrant)], [meshParent], 0],
+  ['a Gateway parent too, no grant: used by the mesh, refused for the Gateway (reported)', [], [meshParent, gatewayParent], 1],
+];
+for (const [description, extra, parentRefs, reports] of simulatedCases) {
+  simulated(description, async () => {
+    const model = buildModel([withSelector(parentService, 'front'), withSelector(backendService, 'web'), backendPod, parentPod, splitRoute(parentRefs), ...extra]
+      .map((object, doc) => ({ file: 'm.yaml', doc, object })));
+    assert.is(model.diagnostics.filter((d) => /RefNotPermitted/.test(d.message)).length, reports);
+    const result = simulate(model, await loadPolicyWasm(), { to: { name: 'front', namespace: 'app', port: 80 }, connections: 2000, seed: 3 });
+    assert.is(result.refused, 0);
+    const counts = new Map(countsByService(result));
+    for (const svc of ['back/web', 'app/front']) {
+      const share = (counts.get(svc) ?? 0) / result.connections;
+      assert.ok(Math.abs(share - 0.5) < 0.05, `${svc}: ${share}`);
+    }
+    assert.equal(result.crossNamespace, [
+      'backendRef back/web is in another namespace than HTTPRoute app/r: a mesh route needs no ReferenceGrant to use it (GEP-1294, Namespace boundaries); grants govern Gateway-bound routes',
+    ]);
+    assert.ok(servedLines(result).includes(result.crossNamespace![0]!), 'simulate and the playground print it');
+  });
+}
 
 const reading = suite('ReferenceGrant: bad grants are located diagnostics; the others load');
 
@@ -137,4 +177,5 @@ reading('the conformance cases\' grants read the same as the L7 replay reads the
 
 grantSpecs.run();
 mesh.run();
+simulated.run();
 reading.run();

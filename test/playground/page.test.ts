@@ -301,6 +301,23 @@ Page('the share link restores manifests, request and tests in a new page', async
   }
 });
 
+Page('an unresolved alias is one located error of its document; the other documents load (issue 12 item 9)', async () => {
+  await page.click('#manifests-editor .cm-content');
+  await page.keyboard.press('Control+A');
+  await page.keyboard.insertText([
+    'apiVersion: v1', 'kind: Service', 'metadata:', '  name: broken', '  labels:', '    <<: *nowhere', 'spec: {ports: [{port: 80}]}',
+    '---',
+    'apiVersion: v1', 'kind: Service', 'metadata: {name: kept}', 'spec: {ports: [{port: 80}]}',
+  ].join('\n'));
+  await page.waitForFunction(() => /alias \*nowhere/.test(document.querySelector('#diagnostics li.error')?.textContent ?? ''), undefined, { timeout: 10_000 });
+  assert.is(await page.$eval('#diagnostics li.error', (li) => (li as HTMLElement).dataset.line), '6');
+  assert.is(await page.$$eval('#diagnostics li', (items) => items.length), 1);
+  const status = await page.textContent('#load-status') ?? '';
+  assert.match(status, /^1 Service\(s\), 0 pod\(s\), 0 HTTPRoute\(s\); 1 error\(s\), 0 warning\(s\)/);
+  assert.not.match(status, /could not load/);
+  assert.equal(pageErrors, [], 'no uncaught errors in the page');
+});
+
 Page('the generated-C view loads on demand, marked prebuilt', async () => {
   await openTab('tab-c');
   await page.waitForFunction(() => !/Loading/.test(document.getElementById('c-status')!.textContent ?? ''));

@@ -134,5 +134,35 @@ const forms: [string, object | undefined][] = [
 ];
 for (const [text, expected] of forms) parse(JSON.stringify(text), () => assert.equal(parseServiceAddress(text), expected));
 
+const dualStack = `apiVersion: v1
+kind: Service
+metadata: {name: dual}
+spec: {ipFamilyPolicy: RequireDualStack, ipFamilies: [IPv6, IPv4], clusterIPs: ["fd00:10:96::7", 10.96.8.8], selector: {app: d}, ports: [{port: 80}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: d, labels: {app: d}}
+spec: {containers: [{name: c, image: i}]}
+status: {podIP: 10.244.0.5, podIPs: [{ip: 10.244.0.5}, {ip: "fd00:10:244::5"}]}
+`;
+
+/** [--to, the ClusterIP dialled, the endpoint reached] */
+const families: [string, string, string][] = [
+  ['dual:80', 'fd00:10:96::7', 'fd00:10:244::5'],
+  ['[fd00:10:96::7]:80', 'fd00:10:96::7', 'fd00:10:244::5'],
+  ['10.96.8.8:80', '10.96.8.8', '10.244.0.5'],
+];
+for (const [to, clusterIP, endpoint] of families) {
+  cli(`dual stack: --to ${to} dials ${clusterIP}, its family's endpoint answers`, async () => {
+    const dual = path.join(dir, 'dual.yaml');
+    writeFileSync(dual, dualStack);
+    const r = await meshc('simulate', dual, '--to', to, '--connections', '10', '--json');
+    assert.is(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.is(out.service.clusterIP, clusterIP);
+    assert.equal(out.backends.map((b: { ip: string; port: number; count: number }) => [b.ip, b.port, b.count]), [[endpoint, 80, 10]]);
+  });
+}
+
 cli.run();
 parse.run();
