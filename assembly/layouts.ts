@@ -162,13 +162,20 @@
   pad: u16; // zero
 }
 
-/** Value of mc_np_rules: the allowed port ranges, rows [0, count) of `set` in mc_np_ports. */
+/**
+ * Value of mc_np_rules: the allowed port ranges, `count` of them: the first here in the row (one
+ * lookup decides the common rule of one port or one range), the others rows [1, count) of `set`
+ * in mc_np_ports.
+ */
 @unmanaged export class NpRuleValue {
   set: u32; // port range set id
   count: u32; // ranges in the set
+  first: u16; // range 0: first port, host byte order
+  last: u16; // range 0: last port, host byte order (first..last inclusive)
+  policy: u32; // range 0: id of the policy whose rule allows it
 }
 
-/** Value of mc_np_ports (key TableKey: set, index): one allowed port range. */
+/** Value of mc_np_ports (key TableKey: set, index from 1): one allowed port range after a rule's first. */
 @unmanaged export class NpPortRange {
   first: u16; // first port, host byte order
   last: u16; // last port, host byte order (first..last inclusive)

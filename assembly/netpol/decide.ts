@@ -22,9 +22,11 @@ function rulePolicy(subject: u32, peer: u32, direction: u8, proto: u8, port: u16
   if (row == null) return 0;
   const set = row.set;
   const count = row.count;
+  if (count == 0) return 0;
+  if (port >= row.first && port <= row.last) return row.policy;
   const rangeKey = stackalloc<TableKey>();
   rangeKey.table = set;
-  for (let i: u32 = 0; i < NP_MAX_RANGES; i++) {
+  for (let i: u32 = 1; i < NP_MAX_RANGES; i++) {
     if (i >= count) break;
     rangeKey.index = i;
     const range = mc_np_ports.lookup(rangeKey);

@@ -265,10 +265,13 @@ export const NpRuleKey = {
 export const NpRuleValue = {
   name: 'NpRuleValue',
   cName: 'np_rule_value',
-  size: 8,
+  size: 16,
   fields: [
     { name: 'set', type: 'u32', offset: 0 }, // port range set id
     { name: 'count', type: 'u32', offset: 4 }, // ranges in the set
+    { name: 'first', type: 'u16', offset: 8 }, // range 0: first port, host byte order
+    { name: 'last', type: 'u16', offset: 10 }, // range 0: last port, host byte order (first..last inclusive)
+    { name: 'policy', type: 'u32', offset: 12 }, // range 0: id of the policy whose rule allows it
   ],
 } as const satisfies StructSpec;
 

@@ -269,8 +269,10 @@ export function compileNetpol(model: Model): NetpolTables {
       row.ranges = row.ranges.slice(0, L.NP_MAX_RANGES);
     }
     put('mc_np_rules', encode(L.NpRuleKey, { subject: row.subject, peer: row.peer, direction: DIRECTION[row.direction], proto: L.IPPROTO[row.protocol] }),
-      encode(L.NpRuleValue, { set, count: row.ranges.length }));
-    row.ranges.forEach((range, index) => put('mc_np_ports', encode(L.TableKey, { table: set, index }), encode(L.NpPortRange, range)));
+      encode(L.NpRuleValue, { set, count: row.ranges.length, ...(row.ranges[0] ?? {}) }));
+    row.ranges.forEach((range, index) => {
+      if (index > 0) put('mc_np_ports', encode(L.TableKey, { table: set, index }), encode(L.NpPortRange, range));
+    });
     set++;
   }
   const isolated = {
