@@ -147,10 +147,41 @@
   pad: u16; // zero
 }
 
-/** Value of mc_np_identities, indexed by identity: the policies that isolate its pods. */
+/**
+ * Value of mc_np_identities, indexed by identity: the policies that isolate its pods, and up to
+ * three of its mc_np_rules rows (one port range each) whose peer is a pod identity, copied here:
+ * when `inline_egress` (`inline_ingress`) is 1, these are all its rows of that direction with a
+ * pod identity as peer, and a rule by pod is decided from this row without a rule lookup. An
+ * unused entry has peer 0 (NP_ID_ANY), which never stands for a pod.
+ */
 @unmanaged export class NpIdentity {
   egress_policy: u32; // the first policy selecting these pods for egress, 0 when none does
   ingress_policy: u32; // the first policy selecting these pods for ingress, 0 when none does
+  inline_egress: u8; // 1: every egress row with a pod peer is an entry below
+  inline_ingress: u8; // 1: every ingress row with a pod peer is an entry below
+  pad: u16; // zero
+  r0_peer: u32; // entry 0: the peer pod identity (0: unused)
+  r0_policy: u32; // entry 0: the policy whose rule allows the range
+  r0_first: u16; // entry 0: first port, host byte order
+  r0_last: u16; // entry 0: last port (inclusive)
+  r0_direction: u8; // entry 0: NP_DIR_*
+  r0_proto: u8; // entry 0: IPPROTO_*
+  r0_pad: u16; // zero
+  r1_peer: u32; // entry 1, as entry 0
+  r1_policy: u32;
+  r1_first: u16;
+  r1_last: u16;
+  r1_direction: u8;
+  r1_proto: u8;
+  r1_pad: u16;
+  r2_peer: u32; // entry 2, as entry 0
+  r2_policy: u32;
+  r2_first: u16;
+  r2_last: u16;
+  r2_direction: u8;
+  r2_proto: u8;
+  r2_pad: u16;
+  pods_end: u32; // identities NP_ID_WORLD + 1 .. pods_end - 1 are pod identities: the entries answer for those only
 }
 
 /** Key of mc_np_rules: traffic between pods of `subject` and a peer, in one direction. */
@@ -162,13 +193,20 @@
   pad: u16; // zero
 }
 
-/** Value of mc_np_rules: the allowed port ranges, rows [0, count) of `set` in mc_np_ports. */
+/**
+ * Value of mc_np_rules: the allowed port ranges, `count` of them: the first here in the row (one
+ * lookup decides the common rule of one port or one range), the others rows [1, count) of `set`
+ * in mc_np_ports.
+ */
 @unmanaged export class NpRuleValue {
   set: u32; // port range set id
   count: u32; // ranges in the set
+  first: u16; // range 0: first port, host byte order
+  last: u16; // range 0: last port, host byte order (first..last inclusive)
+  policy: u32; // range 0: id of the policy whose rule allows it
 }
 
-/** Value of mc_np_ports (key TableKey: set, index): one allowed port range. */
+/** Value of mc_np_ports (key TableKey: set, index from 1): one allowed port range after a rule's first. */
 @unmanaged export class NpPortRange {
   first: u16; // first port, host byte order
   last: u16; // last port, host byte order (first..last inclusive)

@@ -524,6 +524,33 @@ static __always_inline int __mc_np_check_to(void *ctx, struct service_key *key, 
 		if (!own || !own->egress_policy)
 			return 0;
 	}
+	/*
+	 * The verdict on `out` as given, its question on this stack: no scratch, one global call.
+	 * Only a denial that may move to another slot of the pick goes on to mc_np_judge below.
+	 */
+	{
+		struct mc_np_verdict_query v;
+
+		__builtin_memset(&v, 0, sizeof(v));
+		__builtin_memcpy(v.dst.addr, out->addr, sizeof(v.dst.addr));
+		v.dst.family = key->family;
+		v.client = client;
+		v.client_cidr = client_cidr;
+		v.port = out->port;
+		v.proto = key->proto;
+		if (mc_np_decide(&v) == NP_ALLOW)
+			return 0;
+		if (!pool) {
+			index = v.out.reason;
+			count = bpf_map_lookup_elem(&mc_np_metrics, &index);
+			if (count)
+				*count += 1; /* per-CPU slot */
+			mc_np_event_emit(bpf_get_socket_cookie(ctx), cgroup_id, client, out->addr, key->family, out->port,
+					 key->proto, &v.out);
+			return -EPERM;
+		}
+	}
+	index = 0;
 	room = mc_np_take(&index);
 	for (int level = 1; level < 4 && !room; level++) {
 		index = level;

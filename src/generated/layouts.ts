@@ -240,10 +240,35 @@ export const NpPrefix = {
 export const NpIdentity = {
   name: 'NpIdentity',
   cName: 'np_identity',
-  size: 8,
+  size: 64,
   fields: [
     { name: 'egress_policy', type: 'u32', offset: 0 }, // the first policy selecting these pods for egress, 0 when none does
     { name: 'ingress_policy', type: 'u32', offset: 4 }, // the first policy selecting these pods for ingress, 0 when none does
+    { name: 'inline_egress', type: 'u8', offset: 8 }, // 1: every egress row with a pod peer is an entry below
+    { name: 'inline_ingress', type: 'u8', offset: 9 }, // 1: every ingress row with a pod peer is an entry below
+    { name: 'pad', type: 'u16', offset: 10 }, // zero
+    { name: 'r0_peer', type: 'u32', offset: 12 }, // entry 0: the peer pod identity (0: unused)
+    { name: 'r0_policy', type: 'u32', offset: 16 }, // entry 0: the policy whose rule allows the range
+    { name: 'r0_first', type: 'u16', offset: 20 }, // entry 0: first port, host byte order
+    { name: 'r0_last', type: 'u16', offset: 22 }, // entry 0: last port (inclusive)
+    { name: 'r0_direction', type: 'u8', offset: 24 }, // entry 0: NP_DIR_*
+    { name: 'r0_proto', type: 'u8', offset: 25 }, // entry 0: IPPROTO_*
+    { name: 'r0_pad', type: 'u16', offset: 26 }, // zero
+    { name: 'r1_peer', type: 'u32', offset: 28 }, // entry 1, as entry 0
+    { name: 'r1_policy', type: 'u32', offset: 32 },
+    { name: 'r1_first', type: 'u16', offset: 36 },
+    { name: 'r1_last', type: 'u16', offset: 38 },
+    { name: 'r1_direction', type: 'u8', offset: 40 },
+    { name: 'r1_proto', type: 'u8', offset: 41 },
+    { name: 'r1_pad', type: 'u16', offset: 42 },
+    { name: 'r2_peer', type: 'u32', offset: 44 }, // entry 2, as entry 0
+    { name: 'r2_policy', type: 'u32', offset: 48 },
+    { name: 'r2_first', type: 'u16', offset: 52 },
+    { name: 'r2_last', type: 'u16', offset: 54 },
+    { name: 'r2_direction', type: 'u8', offset: 56 },
+    { name: 'r2_proto', type: 'u8', offset: 57 },
+    { name: 'r2_pad', type: 'u16', offset: 58 },
+    { name: 'pods_end', type: 'u32', offset: 60 }, // identities NP_ID_WORLD + 1 .. pods_end - 1 are pod identities: the entries answer for those only
   ],
 } as const satisfies StructSpec;
 
@@ -265,10 +290,13 @@ export const NpRuleKey = {
 export const NpRuleValue = {
   name: 'NpRuleValue',
   cName: 'np_rule_value',
-  size: 8,
+  size: 16,
   fields: [
     { name: 'set', type: 'u32', offset: 0 }, // port range set id
     { name: 'count', type: 'u32', offset: 4 }, // ranges in the set
+    { name: 'first', type: 'u16', offset: 8 }, // range 0: first port, host byte order
+    { name: 'last', type: 'u16', offset: 10 }, // range 0: last port, host byte order (first..last inclusive)
+    { name: 'policy', type: 'u32', offset: 12 }, // range 0: id of the policy whose rule allows it
   ],
 } as const satisfies StructSpec;
 

@@ -40,7 +40,8 @@ export function readNetpol(map: (name: string) => BpfMap | undefined): NetpolIns
   const rules: NetpolInspect['rules'] = rulesMap.entries().map(([k, v]) => {
     const key = decode(L.NpRuleKey, k);
     const value = decode(L.NpRuleValue, v);
-    const ranges = Array.from({ length: value.count }, (_, i) => ports.get(`${value.set}:${i}`)).filter((r) => r !== undefined);
+    const first = value.count > 0 ? [{ first: value.first, last: value.last, policy: value.policy }] : [];
+    const ranges = [...first, ...Array.from({ length: Math.max(0, value.count - 1) }, (_, i) => ports.get(`${value.set}:${i + 1}`)).filter((r) => r !== undefined)];
     return {
       subject: key.subject, peer: key.peer,
       peerName: key.peer === L.NP_ID_ANY ? 'any peer' : name(NP_NAME.identity, key.peer),

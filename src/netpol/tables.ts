@@ -255,11 +255,6 @@ export function compileNetpol(model: Model): NetpolTables {
       put('mc_np_prefixes', encode(L.ArrayIndex, { index: base + i }), encode(L.NpPrefix, prefix === undefined ? {} : { prefix, used: 1 }));
     }
   }
-  for (const identity of podIdentities) {
-    put('mc_np_identities', encode(L.ArrayIndex, { index: identity.id }), encode(L.NpIdentity, {
-      egress_policy: identity.egressPolicies[0] ?? 0, ingress_policy: identity.ingressPolicies[0] ?? 0,
-    }));
-  }
   let set = 1;
   const ruleRows = [...rules.values()];
   for (const row of ruleRows) {
@@ -268,9 +263,27 @@ export function compileNetpol(model: Model): NetpolTables {
       warnings.push(`identity ${row.subject} ${row.direction} peer ${row.peer} ${row.protocol}: ${row.ranges.length} port ranges, at most ${L.NP_MAX_RANGES} are written: the rest are denied`);
       row.ranges = row.ranges.slice(0, L.NP_MAX_RANGES);
     }
+  }
+  const podIds = new Set(podIdentities.map((i) => i.id));
+  const byPodPeer = new Map<number, RuleRow[]>();
+  for (const row of ruleRows) {
+    if (!podIds.has(row.peer)) continue;
+    const list = byPodPeer.get(row.subject) ?? [];
+    list.push(row);
+    byPodPeer.set(row.subject, list);
+  }
+  for (const identity of podIdentities) {
+    put('mc_np_identities', encode(L.ArrayIndex, { index: identity.id }), encode(L.NpIdentity, {
+      egress_policy: identity.egressPolicies[0] ?? 0, ingress_policy: identity.ingressPolicies[0] ?? 0,
+      ...inlineRules(byPodPeer.get(identity.id) ?? []), pods_end: L.NP_ID_WORLD + 1 + podIdentities.length,
+    }));
+  }
+  for (const row of ruleRows) {
     put('mc_np_rules', encode(L.NpRuleKey, { subject: row.subject, peer: row.peer, direction: DIRECTION[row.direction], proto: L.IPPROTO[row.protocol] }),
-      encode(L.NpRuleValue, { set, count: row.ranges.length }));
-    row.ranges.forEach((range, index) => put('mc_np_ports', encode(L.TableKey, { table: set, index }), encode(L.NpPortRange, range)));
+      encode(L.NpRuleValue, { set, count: row.ranges.length, ...(row.ranges[0] ?? {}) }));
+    row.ranges.forEach((range, index) => {
+      if (index > 0) put('mc_np_ports', encode(L.TableKey, { table: set, index }), encode(L.NpPortRange, range));
+    });
     set++;
   }
   const isolated = {
@@ -278,6 +291,32 @@ export function compileNetpol(model: Model): NetpolTables {
     ingress: podIdentities.filter((i) => i.ingressPolicies.length > 0).length,
   };
   return { rows, identities, policies, pods, rules: ruleRows, isolated, warnings };
+}
+
+const INLINE_RULES = 3; // entries of NpIdentity
+
+/**
+ * The entries of an identity's row (NpIdentity): its rule rows with a pod peer, direction by
+ * direction (egress first), while they fit and each has one port range; a direction is marked
+ * complete only when all its rows are there (a row without ranges allows nothing: left out).
+ */
+function inlineRules(rows: readonly RuleRow[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  let used = 0;
+  for (const direction of ['egress', 'ingress'] as const) {
+    const mine = rows.filter((r) => r.direction === direction && r.ranges.length > 0);
+    if (mine.some((r) => r.ranges.length > 1) || used + mine.length > INLINE_RULES) continue;
+    for (const row of mine) {
+      const range = row.ranges[0]!;
+      Object.assign(out, {
+        [`r${used}_peer`]: row.peer, [`r${used}_policy`]: range.policy, [`r${used}_first`]: range.first, [`r${used}_last`]: range.last,
+        [`r${used}_direction`]: DIRECTION[direction], [`r${used}_proto`]: L.IPPROTO[row.protocol],
+      });
+      used++;
+    }
+    out[`inline_${direction}`] = 1;
+  }
+  return out;
 }
 
 /** The index of the first prefix of `family` whose base is at least `base` (binary search). */

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables } from '../../src/netpol/tables.ts';
 import { loadNetpol } from '../../src/netpol/wasm.ts';
 import * as L from '../../src/tables/layouts.ts';
-import { addressWords, encode, hex, netPort } from '../../src/tables/codec.ts';
+import { addressWords, decode, encode, hex, netPort } from '../../src/tables/codec.ts';
 import { kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
 import { runHarnessBatches } from '../kernel/deciders.ts';
 import { randomDecision, randomPolicyModel, Rng, type NetDecisionInput } from './random-policies.ts';
@@ -81,6 +81,20 @@ class KernelNetpol {
   }
 }
 
+/** Per identity and direction with rule rows by pod: whether its identity row holds them all (decided without a rule lookup). */
+function countInlining(tables: NetpolTables, into: { inlined: number; lookedUp: number }): void {
+  const withPodRows = new Set(tables.rules.filter((r) => tables.identities.get(r.peer)?.kind === 'pods' && r.ranges.length > 0).map((r) => `${r.subject}/${r.direction}`));
+  for (const { key, value } of tables.rows.get('mc_np_identities')!.values()) {
+    const id = new DataView(key.buffer, key.byteOffset).getUint32(0, true);
+    const row = decode(L.NpIdentity, value);
+    for (const direction of ['egress', 'ingress'] as const) {
+      if (!withPodRows.has(`${id}/${direction}`)) continue;
+      if (direction === 'egress' ? row.inline_egress : row.inline_ingress) into.inlined++;
+      else into.lookedUp++;
+    }
+  }
+}
+
 function runWasm(instance: PolicyInstance, batch: Buffer, count: number): Buffer {
   const out = Buffer.from(batch.subarray(0, count * SLOT.size));
   const ptr = instance.exports.host_scratch(SLOT.size);
@@ -130,6 +144,7 @@ kernelSuite('netpol differential: Wasm and kernel', kernelSkipReason(), (s) => {
     let rules = 0;
     let fast = 0;
     let switchedOff = 0;
+    const inlining = { inlined: 0, lookedUp: 0 };
     for (let m = 0; m < MODELS; m++) {
       const model = randomPolicyModel(rng);
       // Some clusters without ingress policies, or without any, so the switch's shortcuts
@@ -138,6 +153,7 @@ kernelSuite('netpol differential: Wasm and kernel', kernelSkipReason(), (s) => {
       if (m % 10 === 9) model.networkPolicies = [];
       const tables = compileNetpol(model);
       rules += tables.rules.length;
+      countInlining(tables, inlining);
       kernel!.load(tables);
       loadNetpol(wasm, tables);
       const inputs = Array.from({ length: perModel }, () => randomDecision(rng, model, tables));
@@ -160,8 +176,10 @@ kernelSuite('netpol differential: Wasm and kernel', kernelSkipReason(), (s) => {
         }
       }
     }
-    console.log(`  ${decisions} decisions, ${differences} differences, ${rules} rule rows over ${MODELS} clusters; verdict/reason: ${JSON.stringify(outcomes)}; ${fast} decided by the switch's shortcut (${switchedOff} with nothing isolated)`);
+    console.log(`  ${decisions} decisions, ${differences} differences, ${rules} rule rows over ${MODELS} clusters; verdict/reason: ${JSON.stringify(outcomes)}; ${fast} decided by the switch's shortcut (${switchedOff} with nothing isolated); identity directions with rules by pod: ${inlining.inlined} in the identity row, ${inlining.lookedUp} looked up`);
     assert.ok(decisions >= DECISIONS);
+    // Both ways of a rule by pod were exercised: from the identity row's entries and by lookup.
+    assert.ok(inlining.inlined >= 20 && inlining.lookedUp >= 20, JSON.stringify(inlining));
     // The shortcut decided a good share, beyond the clusters where nothing is isolated at all.
     assert.ok(fast > switchedOff + decisions / 20, `shortcut: ${fast} of ${decisions}, ${switchedOff} with nothing isolated`);
     assert.is(differences, 0, first);
