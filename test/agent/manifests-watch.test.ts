@@ -1,7 +1,8 @@
 // `meshc agent --watch` against a hostile operator's file events, with clients looping connects in
 // the routed cgroup the whole time: renames, in-place writes, truncation, a deleted and re-created
 // file, a deleted and re-created directory (watched again), an unreadable directory, a
-// ConfigMap-style symlink swap and a directory added later.
+// ConfigMap-style symlink swap and a directory added later; a change made while the directory
+// was unreadable is applied once it can be read.
 // Not one connection may fail or reach a backend outside the sets in force, and each change must
 // be applied within a generous bound (the real figures: bench/agent-recovery.ts).
 import * as assert from 'uvu/assert';
@@ -84,8 +85,13 @@ kernelSuite('meshc agent --watch: file events never lose or freeze routing', ker
       await pause(1500);
       assert.is(agent.exitCode, null, 'an unreadable directory does not stop the agent');
       assert.equal([...tally(await lab.connections(LATER_VIP, 80, 10))], [[PODS[2]!, 10]], 'an unreadable directory keeps its last good state');
-      chmodSync(lab.manifests, 0o755);
-      chmodSync(later, 0o755);
+      // Changed while the agent cannot read it: applied once it can (timed from the chmod).
+      writeFileSync(file, web([PODS[1]!]));
+      await pause(1200);
+      await change('readable again, changed meanwhile', [PODS[1]!], () => {
+        chmodSync(lab.manifests, 0o755);
+        chmodSync(later, 0o755);
+      });
 
       // A ConfigMap volume: web.yaml becomes a symlink through ..data, then ..data is swapped.
       mkdirSync(path.join(lab.manifests, '..v1'));
