@@ -45,6 +45,11 @@ kernelSuite('meshc agent --watch: file events never lose or freeze routing', ker
 
       await change('replaced by rename', [PODS[1]!, PODS[2]!], () => lab.write('web.yaml', web([PODS[1]!, PODS[2]!])));
       await change('written in place after the rename', [PODS[0]!, PODS[2]!], () => writeFileSync(file, web([PODS[0]!, PODS[2]!])));
+      // The same bytes written again (and the rescans every second) re-apply nothing.
+      const quiet = lab.logMark(agent);
+      writeFileSync(file, web([PODS[0]!, PODS[2]!]));
+      await pause(2500);
+      assert.equal((agent as unknown as { log: string[] }).log.slice(quiet).filter((l) => /agent: synced/.test(l)), [], 'rewriting the same bytes is not a change');
       await change('truncated, filled 300 ms later', [PODS[0]!], async () => {
         writeFileSync(file, '');
         await pause(300);
