@@ -22,7 +22,7 @@ import { sumPerCpu } from '../glue/counters.ts';
 import { cgroupKey, skippedCgroupIds, skippedPodUids } from './skip.ts';
 import { NetpolSync, netpolLog } from './netpol.ts';
 import { acquirePinLock, lockOwners } from './pin-lock.ts';
-import { clearPin, foreignHooks, pinnedLinkId, pinnedMapId, stillAttached } from './links.ts';
+import { clearPin, foreignHooks, pinnedLinkId, pinnedMapId, pinnedProgramIds, stillAttached, type ForeignHook } from './links.ts';
 
 export { CGROUP2_ROOT, cgroup2Mounts };
 /** Why an agent without a node proxy decides L7 ports in the kernel (serving log). */
@@ -200,19 +200,30 @@ export class Agent {
       this.links.set(name, link);
     }
     if (fresh.length === 0) return;
-    const ours = new Set([...this.links.values()].map((l) => l.info.progId));
+    // Ours: the hooks kept above and every other link pinned here (the tunnel's steering, say).
+    const ours = new Set([...[...this.links.values()].map((l) => l.info.progId), ...pinnedProgramIds(linksDir)]);
     const attachTypes = programs.filter((p) => fresh.includes(p.name)).map((p) => p.attachType);
     const root = this.options.cgroupRoot ?? (cgroup2Mounts().filter((m) => resolve(cgroup).startsWith(`${m}/`)).sort((a, b) => b.length - a.length)[0] ?? CGROUP2_ROOT);
-    const others = foreignHooks(cgroup, root, attachTypes, ours);
-    if (others.length > 0) {
-      const where = [...new Set(others.map((o) => `${o.program} (program ${o.id}) on ${o.cgroup}`))].slice(0, 3).join(', ');
+    const { meshc, unnamed } = foreignHooks(cgroup, root, attachTypes, ours);
+    const named = (list: ForeignHook[]) => [...new Set(list.map((o) => `${o.program} (program ${o.id}) on ${o.cgroup}`))].slice(0, 3).join(', ');
+    const nameless = (list: ForeignHook[]) => [...new Set(list.map((o) => `program ${o.id} (${o.attachType}) on ${o.cgroup}`))].slice(0, 3).join(', ');
+    const unknownHere = unnamed.filter((o) => o.here);
+    if (meshc.length > 0 || unknownHere.length > 0) {
+      const where =
+        meshc.length > 0
+          ? `${cgroup} is already routed by another meshc: ${named(meshc)}`
+          : `${cgroup} already has ${nameless(unknownHere)} attached, whose name this agent cannot read without CAP_SYS_ADMIN: it may be another meshc's`;
       if (!this.options.forceAttach) {
         throw new Error(
-          `${cgroup} is already routed by another meshc: ${where}. Two sets of hooks on one cgroup fight over every connect(); ` +
+          `${where}. Two sets of hooks on one cgroup fight over every connect(); ` +
             'stop and detach that agent (meshc agent --detach --pin ITS_PIN), or pass --force-attach to attach beside it',
         );
       }
-      this.log(`agent: --force-attach: attaching beside another meshc's hooks: ${where}`);
+      this.log(`agent: --force-attach: attaching beside ${meshc.length > 0 ? `another meshc's hooks: ${named(meshc)}` : `programs it cannot name: ${nameless(unknownHere)}`}`);
+    }
+    const unknownAbove = unnamed.filter((o) => !o.here);
+    if (unknownAbove.length > 0) {
+      this.log(`agent: warning: ${nameless(unknownAbove)} attached above ${cgroup}; without CAP_SYS_ADMIN this agent cannot read their names, so it cannot tell whether another meshc routes these processes from there`);
     }
     for (const name of fresh) {
       const link = this.obj!.program(name).attachCgroup(cgroup);

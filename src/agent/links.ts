@@ -2,15 +2,16 @@
 // routes the cgroup (or a cgroup above it); while it runs, it checks every second that its links
 // are still attached and its pins still its own, and puts back what someone removed or replaced
 // (`meshc agent --detach` from elsewhere, an unlinked pin). See docs/agent.md.
-import { existsSync, statSync, unlinkSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, readdirSync, statSync, unlinkSync, type Dirent } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { openPinnedLink, openPinnedMap, queryCgroup, type BpfLink } from '../loader/index.ts';
 
-/** A meshc hook program attached to a cgroup by someone else. */
+/** A hook program attached to a cgroup by someone else. */
 export interface ForeignHook {
   cgroup: string;
   attachType: string;
-  program: string;
+  /** Its kernel name; undefined when it cannot be read (BPF_PROG_GET_FD_BY_ID needs CAP_SYS_ADMIN). */
+  program?: string;
   id: number;
 }
 
@@ -18,13 +19,18 @@ export interface ForeignHook {
 const MESHC_PROGRAM = /^mc_/;
 
 /**
- * meshc hooks attached to `cgroup` or to a cgroup above it (up to `root`, the hierarchy's mount)
- * whose program is none of `ours`: another meshc routes these processes.
+ * Hooks of the given attach types attached to `cgroup` or to a cgroup above it (up to `root`, the
+ * hierarchy's mount) whose program is none of `ours`. `meshc`: named meshc hooks (another meshc
+ * routes these processes). `unnamed`: programs whose name this process cannot read (no
+ * CAP_SYS_ADMIN, as in the DaemonSet), so they may be another meshc's; `here` says whether they
+ * are on `cgroup` itself rather than above it.
  */
-export function foreignHooks(cgroup: string, root: string, attachTypes: string[], ours: Set<number>): ForeignHook[] {
-  const found: ForeignHook[] = [];
+export function foreignHooks(cgroup: string, root: string, attachTypes: string[], ours: Set<number>): { meshc: ForeignHook[]; unnamed: (ForeignHook & { here: boolean })[] } {
+  const meshc: ForeignHook[] = [];
+  const unnamed: (ForeignHook & { here: boolean })[] = [];
   const top = resolve(root);
-  for (let dir = resolve(cgroup); ; dir = dirname(dir)) {
+  const own = resolve(cgroup);
+  for (let dir = own; ; dir = dirname(dir)) {
     for (const attachType of new Set(attachTypes)) {
       let programs: { id: number; name?: string }[] = [];
       try {
@@ -33,12 +39,43 @@ export function foreignHooks(cgroup: string, root: string, attachTypes: string[]
         continue; // a hook type this kernel cannot query
       }
       for (const p of programs) {
-        if (!ours.has(p.id) && MESHC_PROGRAM.test(p.name ?? '')) found.push({ cgroup: dir, attachType, program: p.name!, id: p.id });
+        if (ours.has(p.id)) continue;
+        if (p.name === undefined) unnamed.push({ cgroup: dir, attachType, id: p.id, here: dir === own });
+        else if (MESHC_PROGRAM.test(p.name)) meshc.push({ cgroup: dir, attachType, program: p.name, id: p.id });
       }
     }
     if (dir === top || dir === dirname(dir) || !dir.startsWith(top)) break;
   }
-  return found;
+  return { meshc, unnamed };
+}
+
+/** The program ids of every link pinned in `linksDir` and below (the hooks, the tunnel's, the pods'). */
+export function pinnedProgramIds(linksDir: string): Set<number> {
+  const ids = new Set<number>();
+  let entries: Dirent[] = [];
+  try {
+    entries = readdirSync(linksDir, { withFileTypes: true });
+  } catch {
+    return ids;
+  }
+  for (const entry of entries) {
+    const path = join(linksDir, entry.name);
+    if (entry.isDirectory()) {
+      for (const id of pinnedProgramIds(path)) ids.add(id);
+      continue;
+    }
+    try {
+      const link = openPinnedLink(path);
+      try {
+        if (link.info.progId !== 0) ids.add(link.info.progId);
+      } finally {
+        link.close();
+      }
+    } catch {
+      // not a link (or gone meanwhile)
+    }
+  }
+  return ids;
 }
 
 /** The id of the link or map pinned at `path`, or undefined when nothing is pinned there. */

@@ -113,7 +113,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   }
   const log = (line: string) => io.stderr.write(`${line}\n`);
   const pin = resolve(values.pin ?? DEFAULT_PIN);
-  if (process.getuid?.() !== 0) throw new InputError('meshc agent: needs root (CAP_BPF, CAP_NET_ADMIN and CAP_SYS_ADMIN) to load and attach BPF programs');
+  if (process.getuid?.() !== 0) throw new InputError('meshc agent: needs root with CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON to load and attach BPF programs (docs/agent.md, Privileges)');
   if (values.detach) {
     detach(pin, log);
     return 0;

@@ -9,36 +9,12 @@ import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { Lab, judge, type Change, type ConnectionRecord } from './live/lab.ts';
 import { expectedMaps, readPins, shape } from './live/maps.ts';
 import { decodeServices } from '../../src/inspect/decode.ts';
-import { serviceYaml } from '../helpers/policy-harness.ts';
+import { maglevPair as pair, maglevPod as pod, maglevVip as vip, maglevWorld as world, POOL } from './live/capacity.ts';
 
 const SERVICES = 600;
 const MORE = 430;
 const SYNC_MS = 240_000;
-const POOL = 46; // pods per generation: 1,035 pairs, one per Service
-const pod = (generation: number, i: number) => `10.244.${9 + generation}.${i + 1}`;
-const vip = (s: number) => `10.96.${20 + (s >> 8)}.${s & 255}`;
 const SAMPLED = [0, 299, 599];
-
-/** Service s's two pods in `generation`: a pair of that generation's pool of its own. */
-function pair(generation: number, s: number): string[] {
-  let i = 0;
-  let j = 1;
-  for (let k = 0; k < s; k++) {
-    j++;
-    if (j === POOL) {
-      i++;
-      j = i + 1;
-    }
-  }
-  return [pod(generation, i), pod(generation, j)];
-}
-
-function world(generation: number, from: number, count: number): string {
-  return Array.from({ length: count }, (_, k) => {
-    const s = from + k;
-    return serviceYaml(`m${s}`, pair(generation, s).map((ip) => ({ ip })), { clusterIP: vip(s) }, { 'meshc.io/lb-algorithm': 'maglev' });
-  }).join('---\n');
-}
 
 kernelSuite('meshc agent: changes larger than the maps hold twice, live', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
   test('600 Maglev Services whose endpoints all change, then 430 more: steps that fit, per-Service reports, 0 failed, 0 misrouted', async () => {

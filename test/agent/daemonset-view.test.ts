@@ -9,7 +9,7 @@ import { runMeshc } from '../helpers/meshc.ts';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
+import { kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
 import { Lab, ROOT, serviceManifest, tally } from './live/lab.ts';
 
 const POD = '10.244.7.1';
@@ -40,8 +40,11 @@ function daemonSetView(pin: string, caps: string[]): string[] {
   return ['unshare', '-m', '--propagation', 'private', 'sh', '-c', script, 'sh'];
 }
 
-async function runAgent(lab: Lab, caps: string[]): Promise<{ code: number | null; log: string }> {
-  const agent = await lab.startAgent(['--manifests', lab.manifests], { prefix: daemonSetView(lab.pin, caps), ready: /synced|meshc agent:/ }).catch((error: Error) => {
+async function runAgent(lab: Lab, caps: string[], options: { pin?: string; extra?: string[] } = {}): Promise<{ code: number | null; log: string }> {
+  const pin = options.pin ?? lab.pin;
+  // A --pin after the lab's (startAgent passes its own) is the one the agent takes.
+  const extra = [...(options.pin ? ['--pin', options.pin] : []), ...(options.extra ?? [])];
+  const agent = await lab.startAgent(['--manifests', lab.manifests], { extra, prefix: daemonSetView(pin, caps), ready: /synced|meshc agent:/ }).catch((error: Error) => {
     return { exitCode: 1, log: [error.message] } as unknown as Awaited<ReturnType<Lab['startAgent']>>;
   });
   if (agent.exitCode === null) await new Promise((resolve) => agent.once('exit', resolve));
@@ -77,6 +80,38 @@ kernelSuite('meshc agent in the DaemonSet\'s view: only the pin directory is bpf
       assert.equal([...tally(await lab.connections(VIP, 80, 2))], [['untranslated', 2]], 'not routed once detached: the VIP itself answers');
     } finally {
       lab.dispose();
+    }
+  });
+
+  test('another pin directory on a cgroup already routed: refused in the DaemonSet\'s view too (names unreadable there) unless --force-attach', async () => {
+    const caps = daemonSetCaps('deploy/daemonset.yaml');
+    const lab = new Lab([POD], [VIP]);
+    const other = makePinDir('dsv-other');
+    try {
+      await lab.startPods();
+      lab.write('web.yaml', serviceManifest('web', VIP, [{ ip: POD }]));
+      // The first meshc routes the cgroup (a host agent, --pin the lab's); a client loops meanwhile.
+      await lab.startAgent();
+      const client = lab.client(['tcp', VIP, '80', '0']);
+      await new Promise((r) => setTimeout(r, 200));
+      // Without CAP_SYS_ADMIN the second cannot read the first's program names: it must refuse anyway.
+      const refused = await runAgent(lab, caps, { pin: other });
+      assert.is(refused.code, 1, refused.log);
+      assert.match(refused.log, /already has program \d+ \(\w+\) on .* attached, whose name this agent cannot read without CAP_SYS_ADMIN: it may be another meshc's.*--force-attach/, refused.log);
+      assert.is(readdirSync(path.join(other, 'links')).length, 0, 'nothing attached by the refused agent');
+      const forced = await runAgent(lab, caps, { pin: other, extra: ['--force-attach'] });
+      assert.is(forced.code, 0, forced.log);
+      assert.match(forced.log, /--force-attach: attaching beside programs it cannot name: program \d+ \(\w+\)/, forced.log);
+      const detached = runMeshc(['agent', '--detach', '--pin', other]);
+      assert.is(detached.status, 0, detached.stderr);
+      await new Promise((r) => setTimeout(r, 200));
+      client.stdin!.end();
+      const looped = await client.done;
+      assert.ok(looped.length > 20, `only ${looped.length} connections`);
+      assert.equal([...tally(looped)], [[POD, looped.length]], 'every connection reached the pod, none failed');
+    } finally {
+      lab.dispose();
+      removePinDir(other);
     }
   });
 

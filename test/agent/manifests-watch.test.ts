@@ -1,7 +1,8 @@
 // `meshc agent --watch` against a hostile operator's file events, with clients looping connects in
 // the routed cgroup the whole time: renames, in-place writes, truncation, a deleted and re-created
 // file, a deleted and re-created directory (watched again), an unreadable directory, a
-// ConfigMap-style symlink swap and a directory added later.
+// ConfigMap-style symlink swap and a directory added later; a change made while the directory
+// was unreadable is applied once it can be read.
 // Not one connection may fail or reach a backend outside the sets in force, and each change must
 // be applied within a generous bound (the real figures: bench/agent-recovery.ts).
 import * as assert from 'uvu/assert';
@@ -44,6 +45,11 @@ kernelSuite('meshc agent --watch: file events never lose or freeze routing', ker
 
       await change('replaced by rename', [PODS[1]!, PODS[2]!], () => lab.write('web.yaml', web([PODS[1]!, PODS[2]!])));
       await change('written in place after the rename', [PODS[0]!, PODS[2]!], () => writeFileSync(file, web([PODS[0]!, PODS[2]!])));
+      // The same bytes written again (and the rescans every second) re-apply nothing.
+      const quiet = lab.logMark(agent);
+      writeFileSync(file, web([PODS[0]!, PODS[2]!]));
+      await pause(2500);
+      assert.equal((agent as unknown as { log: string[] }).log.slice(quiet).filter((l) => /agent: synced/.test(l)), [], 'rewriting the same bytes is not a change');
       await change('truncated, filled 300 ms later', [PODS[0]!], async () => {
         writeFileSync(file, '');
         await pause(300);
@@ -84,8 +90,13 @@ kernelSuite('meshc agent --watch: file events never lose or freeze routing', ker
       await pause(1500);
       assert.is(agent.exitCode, null, 'an unreadable directory does not stop the agent');
       assert.equal([...tally(await lab.connections(LATER_VIP, 80, 10))], [[PODS[2]!, 10]], 'an unreadable directory keeps its last good state');
-      chmodSync(lab.manifests, 0o755);
-      chmodSync(later, 0o755);
+      // Changed while the agent cannot read it: applied once it can (timed from the chmod).
+      writeFileSync(file, web([PODS[1]!]));
+      await pause(1200);
+      await change('readable again, changed meanwhile', [PODS[1]!], () => {
+        chmodSync(lab.manifests, 0o755);
+        chmodSync(later, 0o755);
+      });
 
       // A ConfigMap volume: web.yaml becomes a symlink through ..data, then ..data is swapped.
       mkdirSync(path.join(lab.manifests, '..v1'));

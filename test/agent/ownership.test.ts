@@ -3,7 +3,8 @@
 // seconds; a second agent on the same pins is refused; a second meshc on a cgroup that one
 // already routes is refused unless --force-attach; a lock left by a kill -9 is taken over.
 import * as assert from 'uvu/assert';
-import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { kernelSkipReason, kernelSuite, makePinDir } from '../kernel/env.ts';
 import { Lab, serviceManifest, tally, until, type ConnectionRecord } from './live/lab.ts';
 
@@ -134,6 +135,47 @@ kernelSuite('meshc agent: it owns its links and its pin directory', kernelSkipRe
       const wrong = records.filter((c) => c.error || c.backend !== PODS[0]);
       assert.ok(records.length > 10, `${records.length} connections`);
       assert.equal(wrong.slice(0, 3), [], `${wrong.length} of ${records.length} failed or went elsewhere`);
+    } finally {
+      lab.dispose();
+      rmSync(otherPin, { recursive: true, force: true });
+    }
+  });
+  test('pins replaced from outside (another meshc\'s link and map moved over its own) are noticed and put back within seconds; the other never decides', async () => {
+    const lab = new Lab(PODS, [VIP]);
+    const otherPin = makePinDir('ownership-replaced');
+    try {
+      await lab.startPods();
+      lab.write('svc.yaml', serviceManifest('web', VIP, [{ ip: PODS[0]! }]));
+      const agent = await lab.startAgent();
+      const client = lab.client(['tcp', VIP, '80', '0']);
+      // Another meshc, forced onto the cgroup, that would send web to the other pod.
+      const otherManifests = path.join(lab.dir, 'other');
+      mkdirSync(otherManifests);
+      lab.write('../other/svc.yaml', serviceManifest('web', VIP, [{ ip: PODS[1]! }]));
+      const forced = lab.meshc('agent', '--manifests', otherManifests, '--cgroup', lab.cgroup, '--pin', otherPin, '--force-attach');
+      assert.is(forced.status, 0, forced.stderr);
+      await until('connections before the swap', () => client.records.length > 10);
+      const mark = lab.logMark(agent);
+      const replacedAt = performance.now();
+      const link = readdirSync(path.join(otherPin, 'links')).find((n) => /^mc_sock4_connect/.test(n))!;
+      renameSync(path.join(otherPin, 'links', link), path.join(lab.pin, 'links', link));
+      renameSync(path.join(otherPin, 'maps', 'mc_services'), path.join(lab.pin, 'maps', 'mc_services'));
+      await lab.agentLogs(agent, new RegExp(`hook ${link}: its pin was replaced by another link; pinned again`), mark, 10000);
+      await lab.agentLogs(agent, /map mc_services: its pin was replaced; pinned again/, mark, 10000);
+      const restoredMs = performance.now() - replacedAt;
+      const inspect = lab.meshc('inspect', '--json', '--pin', lab.pin);
+      assert.is(inspect.status, 0, inspect.stderr);
+      assert.equal(JSON.parse(inspect.stdout).services.find((s: { port: number }) => s.port === 80).backends.map((b: { ip: string }) => b.ip), [PODS[0]!], 'the pins are the agent\'s own again');
+      const detached = lab.meshc('agent', '--detach', '--pin', otherPin);
+      assert.is(detached.status, 0, detached.stderr);
+      await new Promise((r) => setTimeout(r, 300));
+      client.stdin!.end();
+      const records = await client.done;
+      const wrong = records.filter((c) => c.error || c.backend !== PODS[0]);
+      assert.ok(records.length > 10, `${records.length} connections`);
+      assert.equal(wrong.slice(0, 3), [], `${wrong.length} of ${records.length} failed or went elsewhere`);
+      console.log(`  pins replaced: put back after ${restoredMs.toFixed(0)} ms; ${records.length} connections, all to the agent's pod`);
+      assert.ok(restoredMs < 5000, `put back after ${restoredMs.toFixed(0)} ms`);
     } finally {
       lab.dispose();
       rmSync(otherPin, { recursive: true, force: true });

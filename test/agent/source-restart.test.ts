@@ -4,8 +4,10 @@
 // log says why. Once the directory can be read, its (changed) manifests are applied. Clients loop
 // connects in the routed cgroup throughout: none may fail or reach a backend outside the sets in
 // force. (Before: the second agent synced "0 service frontends" and every connect was refused.)
+// Restarted while the directory is gone altogether, the agent is refused (exit 1) and the pinned
+// maps route on.
 import * as assert from 'uvu/assert';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
 import { judge, Lab, serviceManifest, type Change } from './live/lab.ts';
@@ -35,6 +37,13 @@ kernelSuite('meshc agent: restarted with an unreadable manifests directory', ker
 
       first.kill('SIGTERM');
       await new Promise((r) => first.once('exit', r));
+      // Restarted while the directory is gone altogether: refused at once (exit 1, named), the
+      // pinned maps untouched (the client below never stops reaching web's pod).
+      renameSync(lab.manifests, `${lab.manifests}.away`);
+      const gone = lab.meshc('agent', '--manifests', lab.manifests, '--watch', '--cgroup', lab.cgroup, '--pin', lab.pin);
+      renameSync(`${lab.manifests}.away`, lab.manifests);
+      assert.is(gone.status, 1, gone.stderr);
+      assert.match(gone.stderr, new RegExp(`meshc agent: no such file or directory: ${lab.manifests}`));
       chmodSync(lab.manifests, 0);
       const second = await lab.startAgent(undefined, { prefix: NO_DAC, extra: ['--metrics-port', '0'] });
       const log = (second as unknown as { log: string[] }).log;
