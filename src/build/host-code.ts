@@ -17,7 +17,7 @@ export const GENERATED_DIR = 'src/generated';
 const GENERATOR = 'src/build/generate.ts';
 const POLICY_INPUTS = ['assembly/layouts.ts', 'assembly/maps.ts'];
 const CONSTANT_INPUTS = ['assembly/constants.ts'];
-const GLUE_INPUTS = ['bpf/meshc_consts.h', 'bpf/meshc_structs.h', 'bpf/meshc_netpol.h'];
+const GLUE_INPUTS = ['bpf/meshc_consts.h', 'bpf/meshc_structs.h', 'bpf/meshc_netpol.h', 'bpf/meshc_tunnel.h'];
 const WASM_ENTRY = 'assembly/index.ts';
 
 /** Constants that form a set of named values, by prefix: `ALG_ROUND_ROBIN` is ALG['round-robin']. */

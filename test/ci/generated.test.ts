@@ -91,7 +91,7 @@ function compileAgainstHeaders(lines: string[]): string {
     const policy = generateC({ baseDir: ROOT });
     assert.equal(policy.diagnostics, []);
     writeFileSync(path.join(dir, 'meshc_policy.h'), policy.code);
-    writeFileSync(path.join(dir, 'offsets.c'), ['#include "meshc_netpol.h"', '#include "meshc_structs.h"', ...lines, ''].join('\n'));
+    writeFileSync(path.join(dir, 'offsets.c'), ['#include "meshc_netpol.h"', '#include "meshc_structs.h"', '#include "meshc_tunnel.h"', ...lines, ''].join('\n'));
     const args = ['-target', 'bpf', '-fsyntax-only', '-Wall', '-Werror', ...includeDirs(dir).flatMap((d) => ['-I', d]), path.join(dir, 'offsets.c')];
     const res = spawnSync(findClang(), args, { encoding: 'utf8' });
     return res.status === 0 ? '' : res.stderr || `clang exited with ${res.status}`;
@@ -103,7 +103,7 @@ function compileAgainstHeaders(lines: string[]): string {
 test('clang agrees with every size, offset and constant that src/generated records for C', () => {
   const specs = [...STRUCTS, ...(Object.values(Glue) as unknown[]).filter(isSpec)];
   const lines = assertions(specs);
-  assert.ok(['mc_harness_slot', 'mc_np_event', 'service_key'].every((c) => specs.some((s) => s.cName === c)), 'glue, network policy glue and policy structs');
+  assert.ok(['mc_harness_slot', 'mc_np_event', 'mc_tun_record', 'service_key'].every((c) => specs.some((s) => s.cName === c)), 'glue (routing, network policy, tunnel) and policy structs');
   assert.ok(lines.length > 150, `${lines.length} assertions`);
   assert.is(compileAgainstHeaders(lines), '');
   // The check can fail: one wrong offset is a clang error naming the field.
