@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MC_METRIC } from '../generated/glue.ts';
-import { decodeEvent } from '../glue/events.ts';
+import { ALL_EVENTS, decodeEvent, switchEvents } from '../glue/events.ts';
 import { sumPerCpu } from '../glue/counters.ts';
 import { openRingBuffer, type BpfMap, type RingBuffer } from '../loader/index.ts';
 import { describeEvent } from '../inspect/events.ts';
@@ -16,8 +16,6 @@ import { deniedFlow, l4Flow } from './flow.ts';
 import { openDenials } from '../netpol/monitor.ts';
 import type { FlowHub } from './hub.ts';
 
-/** Every event type's bit of mc_config.events (bit 1 << type, types 1-4). */
-const ALL_EVENTS = 0x1e;
 
 export class RingFlows {
   private maps: BpfMap[] = [];
@@ -92,10 +90,6 @@ export class RingFlows {
   }
 
   private switchEvents(mask: number): void {
-    if (!this.config) return;
-    const value = this.config.lookup(Buffer.alloc(4)) ?? Buffer.alloc(this.config.valueSize);
-    if (value.readUInt32LE(0) === mask >>> 0) return;
-    value.writeUInt32LE(mask >>> 0, 0);
-    this.config.update(Buffer.alloc(4), value);
+    if (this.config) switchEvents(this.config, mask);
   }
 }
