@@ -16,7 +16,7 @@ import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables } from '../../
 import { loadNetpol } from '../../src/netpol/wasm.ts';
 import { McNpHarnessSlot } from '../../src/generated/glue.ts';
 import * as L from '../../src/tables/layouts.ts';
-import { addressWords, encode, hex, netPort } from '../../src/tables/codec.ts';
+import { addressWords, encode, fieldOffset, hex, netPort } from '../../src/tables/codec.ts';
 import { kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
 import { runHarnessBatches } from '../kernel/deciders.ts';
 import { randomDecision, randomPolicyModel, Rng, type NetDecisionInput } from './random-policies.ts';
@@ -29,7 +29,7 @@ const MODELS = 40;
  * says the shortcut decided. Wasm and kernel must agree on the bytes before `fast`.
  */
 function slotOffset(name: (typeof McNpHarnessSlot)['fields'][number]['name']): number {
-  return McNpHarnessSlot.fields.find((f) => f.name === name)!.offset;
+  return fieldOffset(McNpHarnessSlot, name);
 }
 const SLOT = {
   size: McNpHarnessSlot.size, dst: slotOffset('dst'), client: slotOffset('client'), clientCidr: slotOffset('client_cidr'),
