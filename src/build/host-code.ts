@@ -22,7 +22,7 @@ const WASM_ENTRY = 'assembly/index.ts';
 
 /** Constants that form a set of named values, by prefix: `ALG_ROUND_ROBIN` is ALG['round-robin']. */
 const POLICY_FAMILIES = ['ALG', 'SVC_F', 'GROUP_F', 'BACKEND', 'VERDICT', 'REASON'];
-const GLUE_FAMILIES = ['MC_EV', 'MC_METRIC', 'MC_NAME', 'MC_REASON', 'MC_REVNAT_F'];
+const GLUE_FAMILIES = ['MC_EV', 'MC_METRIC', 'MC_NAME', 'MC_REASON', 'MC_REVNAT_F', 'MC_NP_NAME'];
 
 const MAP_KINDS = { HashMap: 'hash', LruHashMap: 'lru_hash', ArrayMap: 'array' } as const;
 

@@ -85,6 +85,12 @@ export const MC_REVNAT_F = {
   mapped: 1,
 } as const;
 
+/** MC_NP_NAME_* by name. */
+export const MC_NP_NAME = {
+  policy: 1,
+  identity: 2,
+} as const;
+
 /** struct mc_revnat_key of bpf/meshc_structs.h: Key of mc_revnat: one backend that one socket was sent to. */
 export const McRevnatKey = {
   name: 'mc_revnat_key',
