@@ -12,6 +12,8 @@ import { compilePolicy } from '../src/build/compile.ts';
 import { writeTables } from '../src/sinks/apply.ts';
 import { KernelSink } from '../src/sinks/kernel.ts';
 import { compileTables } from '../src/tables/compile.ts';
+import { decode, encode } from '../src/tables/codec.ts';
+import { McHarnessArgs } from '../src/generated/glue.ts';
 import { WasmSink } from '../src/sinks/wasm.ts';
 import { instantiatePolicy } from '../src/wasm/instance.ts';
 import { modelOf } from '../test/helpers/policy-harness.ts';
@@ -85,11 +87,10 @@ export async function benchKernel(quick = false): Promise<KernelBench> {
           packInputs(benchInputs(frontend.keyBytes, capacity, 7), capacity).copy(batch);
           const key = Buffer.alloc(4);
           harness.update(key, batch);
-          const ctx = Buffer.alloc(8);
-          ctx.writeUInt32LE(capacity, 0);
+          const ctx = Buffer.from(encode(McHarnessArgs, { count: capacity, translated: 0 }));
           const prog = obj.program('mc_harness_decide');
           const warm = prog.testRun({ ctx });
-          const translated = warm.ctxOut?.readUInt32LE(4);
+          const translated = warm.ctxOut && decode(McHarnessArgs, warm.ctxOut).translated;
           if (warm.retval !== 0 || translated !== capacity) {
             throw new Error(`${c.name}: kernel harness returned ${warm.retval | 0}, translated ${translated} of ${capacity}`);
           }

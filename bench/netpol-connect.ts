@@ -30,7 +30,8 @@ import { parseManifests } from '../src/model/parse.ts';
 import { KernelSink } from '../src/sinks/kernel.ts';
 import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables } from '../src/netpol/tables.ts';
 import * as L from '../src/tables/layouts.ts';
-import { addressWords, encode, netPort } from '../src/tables/codec.ts';
+import { addressWords, encode, fieldOffset, netPort } from '../src/tables/codec.ts';
+import { McNpHarnessSlot } from '../src/generated/glue.ts';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SETUPS = ['direct', 'no-policy', 'select-0', 'select-100', 'select-10k'] as const;
@@ -44,8 +45,11 @@ const POLICIES: Record<Exclude<Setup, 'direct'>, { count: number; selectClient: 
 };
 const CLIENT_IP = '10.244.0.2';
 const OTHER_IP = '10.244.0.3';
-/** struct mc_np_harness_slot (bpf/meshc_netpol.h): dst 0, client 20, client_cidr 24, port 28, proto 30, verdict 31, fast 48. */
-const SLOT = { client: 20, clientCidr: 24, port: 28, proto: 30, verdict: 31, fast: 48 } as const;
+/** Byte offsets in struct mc_np_harness_slot (bpf/meshc_netpol.h), from its generated layout. */
+const SLOT = {
+  client: fieldOffset(McNpHarnessSlot, 'client'), clientCidr: fieldOffset(McNpHarnessSlot, 'client_cidr'), port: fieldOffset(McNpHarnessSlot, 'port'),
+  proto: fieldOffset(McNpHarnessSlot, 'proto'), verdict: fieldOffset(McNpHarnessSlot, 'verdict'), fast: fieldOffset(McNpHarnessSlot, 'fast'),
+} as const;
 
 function target(i: number): string {
   return `172.${16 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;

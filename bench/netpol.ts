@@ -17,12 +17,15 @@ import { parseManifests } from '../src/model/parse.ts';
 import { loadObject } from '../src/loader/index.ts';
 import { KernelSink } from '../src/sinks/kernel.ts';
 import { compileNetpol, NP_MAPS, npConfigValue } from '../src/netpol/tables.ts';
+import { MC_NP_HARNESS_BATCH, McNpHarnessSlot } from '../src/generated/glue.ts';
 import * as L from '../src/tables/layouts.ts';
 import { addressWords, encode, netPort } from '../src/tables/codec.ts';
 import { makePinDir, removePinDir } from '../test/kernel/env.ts';
 
-const SLOT = 56; // struct mc_np_harness_slot (bpf/meshc_netpol.h)
-const BATCH = 4096;
+// struct mc_np_harness_slot (bpf/meshc_netpol.h), from its generated layout.
+const SLOT = McNpHarnessSlot.size;
+const at = (name: (typeof McNpHarnessSlot)['fields'][number]['name']) => McNpHarnessSlot.fields.find((f) => f.name === name)!.offset;
+const BATCH = MC_NP_HARNESS_BATCH;
 
 function manifests(policies: number): string {
   const docs = [
@@ -74,11 +77,11 @@ async function main(): Promise<void> {
       for (let i = 0; i < BATCH; i++) {
         const ip = i % 2 === 0 && count > 0 ? target(i % count) : `192.0.2.${i & 255}`;
         const words = addressWords(ip);
-        batch.set(encode(L.NpAddrKey, { addr: words.addr, family: 4 }), i * SLOT);
-        batch.writeUInt32LE(client.identity, i * SLOT + 20);
-        batch.writeUInt32LE(client.cidr, i * SLOT + 24);
-        batch.writeUInt16LE(netPort(443), i * SLOT + 28);
-        batch[i * SLOT + 30] = L.IPPROTO.TCP;
+        batch.set(encode(L.NpAddrKey, { addr: words.addr, family: 4 }), i * SLOT + at('dst'));
+        batch.writeUInt32LE(client.identity, i * SLOT + at('client'));
+        batch.writeUInt32LE(client.cidr, i * SLOT + at('client_cidr'));
+        batch.writeUInt16LE(netPort(443), i * SLOT + at('port'));
+        batch[i * SLOT + at('proto')] = L.IPPROTO.TCP;
       }
       const key = Buffer.alloc(4);
       const perDecision: number[] = [];
@@ -94,7 +97,7 @@ async function main(): Promise<void> {
         perDecision.push(ns / BATCH);
         const out = map.lookup(key)!;
         allowed = 0;
-        for (let i = 0; i < BATCH; i++) if (out[i * SLOT + 31] === L.NP_ALLOW) allowed++;
+        for (let i = 0; i < BATCH; i++) if (out[i * SLOT + at('verdict')] === L.NP_ALLOW) allowed++;
       }
       results.push(`${count} policies: compile ${compileMs.toFixed(1)} ms (${tables.rules.length} rule rows, ${tables.identities.size} identities), map writes ${writeMs.toFixed(1)} ms; kernel check ${median(perDecision).toFixed(1)} ns per decision (median of ${batches} batches of ${BATCH}; ${allowed} of ${BATCH} allowed in the last)`);
       console.log(results[results.length - 1]);

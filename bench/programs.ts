@@ -24,6 +24,7 @@ import { Lab, removePins, RT_PRIORITY, run, type Placement } from './lib/lab.ts'
 import { buildObject, programRunTimes, Routing, runTimeDelta, tablesFor, withBpfStats, type ProgramRunTime } from './lib/meshc.ts';
 import { TARGET, withFillers, type ServiceSpec } from './lib/services.ts';
 import { buildTools, missingTools, type Tools } from './lib/tools.ts';
+import { ALL_EVENTS, switchEvents } from '../src/glue/events.ts';
 import { openRingBuffer, type RingBuffer } from '../src/loader/index.ts';
 import { compileObject } from '../src/build/compile.ts';
 import { median } from './datapath/one-hop.ts';
@@ -100,10 +101,7 @@ function metricSum(routing: Routing, index: number): number {
 /** Turns the hooks' flow events on or off, where the object has a run-time switch (mc_config). */
 function setEvents(routing: Routing, on: boolean): boolean {
   if (!routing.obj.maps().some((m) => m.name === 'mc_config')) return false;
-  const key = Buffer.alloc(4);
-  const value = Buffer.alloc(routing.obj.map('mc_config').valueSize);
-  value.writeUInt32LE(on ? 0xffffffff : 0, 0);
-  routing.obj.map('mc_config').update(key, value);
+  switchEvents(routing.obj.map('mc_config'), on ? ALL_EVENTS : 0);
   return true;
 }
 

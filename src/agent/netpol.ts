@@ -16,7 +16,7 @@ import { KernelSink } from '../sinks/kernel.ts';
 import * as L from '../tables/layouts.ts';
 import { addressWords, encode, hex } from '../tables/codec.ts';
 import { cgroupKey, podCgroups, skippedPodUids } from './skip.ts';
-import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables, type NpMapName } from '../netpol/tables.ts';
+import { compileNetpol, NP_MAPS, npConfigValue, readNpConfig, type NetpolTables, type NpMapName } from '../netpol/tables.ts';
 import { encodeName, nameKey, readNames } from '../glue/names.ts';
 import { netpolNames } from '../netpol/names.ts';
 
@@ -58,7 +58,7 @@ export class NetpolSync {
     for (const [key, value] of obj.map('mc_np_endpoints').entries()) this.endpoints.set(key.readBigUInt64LE(0).toString(), value);
     if (obj.maps().some((m) => m.name === 'mc_np_names')) this.names = readNames(obj.map('mc_np_names'));
     const pinned = obj.maps().some((m) => m.name === 'mc_np_config') ? obj.map('mc_np_config').lookup(new Uint8Array(4)) : undefined;
-    if (pinned) this.isolated = { egress: pinned.readUInt32LE(0), ingress: pinned.readUInt32LE(4) };
+    if (pinned) this.isolated = readNpConfig(pinned);
     // An earlier agent's ingress links: kept while their pods are there (the first sync decides).
     const programs = endpointProgramNames(obj);
     if (linksDir && existsSync(linksDir)) {

@@ -18,8 +18,9 @@ import { join } from 'node:path';
 import type { Model } from '../model/types.ts';
 import type { CompileOptions, CompiledTables, FrontendInfo, ProxyTarget } from '../tables/compile.ts';
 import type { BpfObject } from '../loader/index.ts';
-import { addressWords, encode, hex, netPort } from '../tables/codec.ts';
+import { addressWords, decode, encode, hex, netPort } from '../tables/codec.ts';
 import { McConsumerKey, McConsumerValue } from '../generated/glue.ts';
+import { ServiceKey } from '../generated/layouts.ts';
 import { cgroupKey, skippedCgroupIds } from './skip.ts';
 import { ProxySupervisor, ProxyUnavailableError } from '../proxy/supervisor.ts';
 import { frontendServing } from '../proxy/serving.ts';
@@ -151,9 +152,7 @@ export class NodeProxy {
     for (const f of tables.frontends) {
       for (const c of f.consumers ?? []) {
         namespaces.add(c.namespace);
-        const key = new Uint8Array(McConsumerKey.size);
-        key.set(f.keyBytes, 0);
-        new DataView(key.buffer).setUint32(20, this.namespaceId(c.namespace), true);
+        const key = encode(McConsumerKey, { svc: decode(ServiceKey, f.keyBytes), ns: this.namespaceId(c.namespace) });
         const value = encode(McConsumerValue, { addr: addressWords(c.address).addr, port: netPort(c.port), pad: 0, svc_id: f.id, backend_id: c.backend });
         rows.set(hex(key), [key, value]);
       }

@@ -1,8 +1,9 @@
 // Reads what only the kernel side declares: the `#define`s and structs of the hook glue's headers
-// (bpf/meshc_consts.h, bpf/meshc_structs.h), for the TypeScript generated from them. A small C
-// subset: object-like `#define NAME <integer expression>` and `struct tag { type name[N]; };` with
-// fixed-width integer, char and struct members. Anything else in a struct is an error, so a header
-// change the reader does not understand stops generation instead of producing a wrong layout.
+// (bpf/meshc_consts.h, bpf/meshc_structs.h, bpf/meshc_netpol.h), for the TypeScript generated from
+// them. A small C subset: object-like `#define NAME <integer expression>` and `struct tag { type
+// name[N]; };` with fixed-width integer, char and struct members. A struct with a pointer member is
+// the programs' own working state and is left out; anything else in a struct is an error, so a
+// header change the reader does not understand stops generation instead of producing a wrong layout.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -58,6 +59,9 @@ const SCALARS: Record<string, { type: Exclude<GlueFieldType, 'struct'>; size: nu
   char: { type: 'char', size: 1 },
 };
 
+/** `const __u32 *addr;`: a member that is a pointer. */
+const POINTER_MEMBER = /^(?:const\s+)?(?:struct\s+)?[A-Za-z_]\w*\s*\*\s*[A-Za-z_]\w*;$/;
+
 export class GlueHeaderError extends Error {
   constructor(file: string, line: number, message: string) {
     super(`${file}:${line}: ${message}`);
@@ -94,10 +98,15 @@ export function readGlueHeaders(
       if (open) {
         const end = lines.findIndex((l, j) => j > i && /^\};/.test(l));
         if (end < 0) throw new GlueHeaderError(file, i + 1, `struct ${open[1]}: no closing "};"`);
-        const struct = readStruct(open[1]!, lines.slice(i + 1, end), i + 2, file, values, structs, docAbove(lines, i));
+        const start = i;
+        const body = lines.slice(start + 1, end);
+        i = end;
+        // A pointer member: working state of the programs (on their stack), never in a map or a
+        // record the host reads. Left out, so a struct that embeds it stops generation.
+        if (body.some((l) => POINTER_MEMBER.test(splitComment(l).code))) continue;
+        const struct = readStruct(open[1]!, body, start + 2, file, values, structs, docAbove(lines, start));
         structs.set(struct.cName, struct);
         result.structs.push(struct);
-        i = end;
         continue;
       }
       const assertion = /^_Static_assert\((.*),\s*"[^"]*"\);/.exec(line);

@@ -17,12 +17,12 @@ export const GENERATED_DIR = 'src/generated';
 const GENERATOR = 'src/build/generate.ts';
 const POLICY_INPUTS = ['assembly/layouts.ts', 'assembly/maps.ts'];
 const CONSTANT_INPUTS = ['assembly/constants.ts'];
-const GLUE_INPUTS = ['bpf/meshc_consts.h', 'bpf/meshc_structs.h'];
+const GLUE_INPUTS = ['bpf/meshc_consts.h', 'bpf/meshc_structs.h', 'bpf/meshc_netpol.h', 'bpf/meshc_tunnel.h'];
 const WASM_ENTRY = 'assembly/index.ts';
 
 /** Constants that form a set of named values, by prefix: `ALG_ROUND_ROBIN` is ALG['round-robin']. */
 const POLICY_FAMILIES = ['ALG', 'SVC_F', 'GROUP_F', 'BACKEND', 'VERDICT', 'REASON'];
-const GLUE_FAMILIES = ['MC_EV', 'MC_METRIC', 'MC_NAME', 'MC_REASON', 'MC_REVNAT_F'];
+const GLUE_FAMILIES = ['MC_EV', 'MC_METRIC', 'MC_NAME', 'MC_REASON', 'MC_REVNAT_F', 'MC_NP_NAME'];
 
 const MAP_KINDS = { HashMap: 'hash', LruHashMap: 'lru_hash', ArrayMap: 'array' } as const;
 

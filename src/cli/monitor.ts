@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CGROUP2_ROOT, DEFAULT_PIN } from '../agent/agent.ts';
-import { EVENT_TYPE_NAMES, EVENT_TYPES, decodeEvent, type EventType } from '../glue/events.ts';
+import { EVENT_TYPE_NAMES, addEvents, decodeEvent, eventMask, switchEvents, type EventType } from '../glue/events.ts';
 import { openRingBuffer, type BpfMap } from '../loader/index.ts';
 import { describeEvent, formatEvent } from '../inspect/events.ts';
 import { liveEventContext } from '../inspect/live-context.ts';
@@ -95,22 +95,6 @@ SIGINT or SIGTERM stops it (exit status 0).
 
 export const command = { summary: 'stream the connection events of the agent', run };
 
-/** The bits of mc_config.events (1 << type) of the event types asked for: the hooks write no others. */
-function eventMask(types: ReadonlySet<string>): number {
-  let mask = 0;
-  for (const [type, label] of EVENT_TYPES) if (types.has(label)) mask |= 1 << type;
-  return mask;
-}
-
-/** Writes mc_config.events; false when the pinned object has no run-time switch (older agents). */
-function switchEvents(config: BpfMap | undefined, mask: number): void {
-  if (!config) return;
-  const value = config.lookup(Buffer.alloc(4)) ?? Buffer.alloc(config.valueSize);
-  // On: added to what another reader (the agent's flows) has on. Off: all off; the agent puts its
-  // own back within a second.
-  value.writeUInt32LE(mask === 0 ? 0 : (value.readUInt32LE(0) | mask) >>> 0, 0);
-  config.update(Buffer.alloc(4), value);
-}
 
 /** Unix time minus CLOCK_MONOTONIC, in ns (libuv's hrtime is CLOCK_MONOTONIC, as is bpf_ktime_get_ns). */
 function monotonicOffset(): bigint {
@@ -192,7 +176,8 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   }, { start: false, pollMs: POLL_MS });
   reader.consume();
   skipping = false;
-  switchEvents(config, eventMask(types));
+  // Older agents' objects have no run-time switch: their hooks always write events.
+  if (config) addEvents(config, eventMask(types));
   // Network policy denials (mc_np_events) interleave with the flow events.
   const denials = types.has('denied') ? openDenials(pin, values.backlog === true, (id) => context.cgroupPath(id), context.monotonicToUnixNs, (denial) => {
     if (printed >= count) return;
@@ -211,7 +196,7 @@ async function run(args: string[], io: CommandIO): Promise<number> {
   } finally {
     stop.abort();
     try {
-      switchEvents(config, 0);
+      if (config) switchEvents(config, 0);
     } finally {
       reader.close();
       denials?.close();

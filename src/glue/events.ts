@@ -1,6 +1,7 @@
 // mc_events (bpf/meshc_maps.h): the flow records the hooks write to the ring buffer, struct
 // mc_event, decoded for `meshc monitor` (src/inspect/events.ts describes and prints them).
-import { MC_EV, McEvent } from '../generated/glue.ts';
+import { MC_EV, McConfig, McEvent } from '../generated/glue.ts';
+import type { BpfMap } from '../loader/index.ts';
 import { decode, encode } from '../tables/codec.ts';
 
 export const EVENT_BYTES = McEvent.size;
@@ -60,4 +61,35 @@ export function encodeEvent(e: RawEvent): Uint8Array {
     family: e.family,
     proto: e.proto,
   });
+}
+
+/** Every event type's bit of mc_config.events (bit 1 << MC_EV_*). */
+export const ALL_EVENTS = Object.values(MC_EV).reduce((mask, type) => mask | (1 << type), 0);
+
+/**
+ * Sets mc_config.events (struct mc_config at index 0: the hooks write an event only when its bit
+ * is set) to `mask`, keeping the other fields; false when it already was.
+ */
+export function switchEvents(config: BpfMap, mask: number): boolean {
+  const key = new Uint8Array(4);
+  const current = config.lookup(key);
+  const value = current ? decode(McConfig, current) : decode(McConfig, new Uint8Array(McConfig.size));
+  if (current && value.events === mask >>> 0) return false;
+  config.update(key, encode(McConfig, { ...value, events: mask >>> 0 }));
+  return true;
+}
+
+/** Adds `mask`'s bits to mc_config.events: what another reader switched on stays on. */
+export function addEvents(config: BpfMap, mask: number): boolean {
+  const current = config.lookup(new Uint8Array(4));
+  const now = current ? decode(McConfig, current).events : 0;
+  return switchEvents(config, (now | mask) >>> 0);
+}
+
+/** The bits of mc_config.events (1 << type) of the event types named (monitor's labels): the hooks write no others. */
+export function eventMask(labels: Iterable<string>): number {
+  const wanted = new Set(labels);
+  let mask = 0;
+  for (const [type, label] of EVENT_TYPES) if (wanted.has(label)) mask |= 1 << type;
+  return mask;
 }

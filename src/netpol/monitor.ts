@@ -4,7 +4,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openPinnedMap, openRingBuffer } from '../loader/index.ts';
 import { readNames } from '../glue/names.ts';
-import { wordsAddress } from '../tables/codec.ts';
+import { McNpEvent } from '../generated/glue.ts';
+import { decode, netPort, wordsAddress } from '../tables/codec.ts';
 import { protocolName } from '../tables/layouts.ts';
 import * as L from '../tables/layouts.ts';
 import { NP_REASON_NAMES } from './wasm.ts';
@@ -26,29 +27,25 @@ export interface DenialContext {
   monotonicToUnixNs: bigint;
 }
 
-/** struct mc_np_event, 72 bytes, little-endian; address and port in network order. */
+/** struct mc_np_event (its generated layout); address and port in network order. */
 export function decodeDenial(record: Uint8Array, context: DenialContext): Denial {
-  const view = Buffer.from(record.buffer, record.byteOffset, record.byteLength);
-  const cgroup = view.readBigUInt64LE(8);
-  const family = view[42]!;
-  const addr = [0, 1, 2, 3].map((i) => view.readUInt32LE(24 + 4 * i));
-  const client = view.readUInt32LE(44);
-  const pod = view.readUInt32LE(48);
-  const cidr = view.readUInt32LE(52);
-  const policy = view.readUInt32LE(56);
+  if (record.length < McNpEvent.size) throw new Error(`mc_np_events: a record of ${record.length} bytes, struct mc_np_event has ${McNpEvent.size}`);
+  const e = decode(McNpEvent, record);
   const name = (kind: number, id: number) => context.names.get(`${kind}:${id}`) ?? null;
-  const ns = view.readBigUInt64LE(16) + context.monotonicToUnixNs;
+  const ns = e.timestamp + context.monotonicToUnixNs;
+  const pod = e.peer_pod;
+  const cidr = e.peer_cidr;
   return {
     time: new Date(Number(ns / 1_000_000n)).toISOString(),
     event: 'denied',
-    reason: NP_REASON_NAMES[view[60]!] ?? `reason-${view[60]}`,
-    cgroup: { id: cgroup.toString(), path: context.cgroupPath(cgroup) },
-    client: { identity: client, name: client === 0 ? 'no pod' : name(NP_NAME.identity, client) },
+    reason: NP_REASON_NAMES[e.reason] ?? `reason-${e.reason}`,
+    cgroup: { id: e.cgroup_id.toString(), path: context.cgroupPath(e.cgroup_id) },
+    client: { identity: e.client, name: e.client === 0 ? 'no pod' : name(NP_NAME.identity, e.client) },
     destination: {
-      address: wordsAddress({ addr }, family === 6 ? 6 : 4), port: view.readUInt16BE(40), protocol: protocolName(view[43]!),
+      address: wordsAddress({ addr: [...e.addr] }, e.family === 6 ? 6 : 4), port: netPort(e.port), protocol: protocolName(e.proto),
       pod, cidr, name: name(NP_NAME.identity, pod !== 0 ? pod : cidr) ?? (cidr === L.NP_ID_WORLD && pod === 0 ? 'world' : null),
     },
-    policy: { id: policy, name: name(NP_NAME.policy, policy) },
+    policy: { id: e.policy, name: name(NP_NAME.policy, e.policy) },
   };
 }
 

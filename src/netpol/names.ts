@@ -1,9 +1,10 @@
 // Names of network policy ids and identities, as mc_np_names holds them (`kind:id` -> text) and
 // meshc monitor prints them.
+import { MC_NP_NAME } from '../generated/glue.ts';
 import type { NetpolTables, Identity } from './tables.ts';
 
-/** mc_np_names kinds (bpf/meshc_netpol.h MC_NP_NAME_*). */
-export const NP_NAME = { policy: 1, identity: 2 } as const;
+/** mc_np_names kinds (bpf/meshc_netpol.h MC_NP_NAME_*, generated). */
+export const NP_NAME = MC_NP_NAME;
 
 export function identityName(identity: Identity): string {
   if (identity.kind === 'cidr') return identity.cidr;

@@ -9,7 +9,8 @@
 import type { Model, PodInfo, Protocol } from '../model/types.ts';
 import { formatAddress, formatCidr, parseAddress, parseCidr, type Cidr } from '../model/ip.ts';
 import * as L from '../tables/layouts.ts';
-import { addressWords, encode, hex } from '../tables/codec.ts';
+import { McNpConfig } from '../generated/glue.ts';
+import { addressWords, decode, encode, hex } from '../tables/codec.ts';
 import type { MapRows } from '../tables/compile.ts';
 import { selects } from '../model/netpol-selector.ts';
 import { policyName, type NetworkPeer, type NetworkPolicy, type NetworkPort, type NetworkRule } from '../model/netpol-types.ts';
@@ -65,15 +66,17 @@ export interface NetpolTables {
 }
 
 /**
- * The value of the glue's mc_np_config (struct mc_np_config, bpf/meshc_netpol.h: egress u32,
- * ingress u32, little-endian): with both 0 the hooks skip network policy after one array lookup.
+ * The value of the glue's mc_np_config (struct mc_np_config, bpf/meshc_netpol.h): with both 0 the
+ * hooks skip network policy after one array lookup.
  */
 export function npConfigValue(tables: Pick<NetpolTables, 'isolated'>): Uint8Array {
-  const value = new Uint8Array(8);
-  const view = new DataView(value.buffer);
-  view.setUint32(0, tables.isolated.egress, true);
-  view.setUint32(4, tables.isolated.ingress, true);
-  return value;
+  return encode(McNpConfig, { egress: tables.isolated.egress, ingress: tables.isolated.ingress });
+}
+
+/** The inverse of npConfigValue: what a pinned mc_np_config holds. */
+export function readNpConfig(value: Uint8Array): NetpolTables['isolated'] {
+  const config = decode(McNpConfig, value);
+  return { egress: config.egress, ingress: config.ingress };
 }
 
 const ALL_PROTOCOLS: readonly Protocol[] = ['TCP', 'UDP', 'SCTP'];

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { MC_EV, MC_METRIC, McEvent } from '../generated/glue.ts';
-import { decodeEvent, EVENT_BYTES } from '../glue/events.ts';
+import { addEvents, decodeEvent, EVENT_BYTES, switchEvents } from '../glue/events.ts';
 import { sumPerCpu } from '../glue/counters.ts';
 import { openRingBuffer, type BpfMap, type RingBuffer } from '../loader/index.ts';
 import { describeEvent, type EventContext } from '../inspect/events.ts';
@@ -168,11 +168,7 @@ export class RingFlows {
   /** Adds `mask`'s bits to mc_config.events (0: all off, when the agent stops reading). */
   private switchEvents(mask: number): void {
     if (!this.config) return;
-    const value = this.config.lookup(Buffer.alloc(4)) ?? Buffer.alloc(this.config.valueSize);
-    const now = value.readUInt32LE(0);
-    const next = mask === 0 ? 0 : (now | mask) >>> 0;
-    if (now === next) return;
-    value.writeUInt32LE(next, 0);
-    this.config.update(Buffer.alloc(4), value);
+    if (mask === 0) switchEvents(this.config, 0);
+    else addEvents(this.config, mask);
   }
 }

@@ -122,16 +122,21 @@ function fitsAtOnce(sink: TableSink, current: TableState, diff: TableDiff): bool
   return TABLE_WRITE_ORDER.every((name) => (current.get(name)?.size ?? 0) + diff.added.get(name)! <= capacityOf(sink, name));
 }
 
+/** Writes `upserts` map by map in TABLE_WRITE_ORDER; each map is in `attempted` before its write. */
+function writeInOrder(sink: TableSink, upserts: ReadonlyMap<MapName, TableRow[]>, attempted: MapName[], stats?: ApplyStats): void {
+  for (const name of TABLE_WRITE_ORDER) {
+    const rows = upserts.get(name)!;
+    if (rows.length === 0) continue;
+    attempted.push(name);
+    sink.write(name, rows);
+    if (stats) stats.written[name] = rows.length;
+  }
+}
+
 function applyAtOnce(sink: TableSink, current: TableState, { upserts, removals }: TableDiff, stats: ApplyStats): void {
   const attempted: MapName[] = [];
   try {
-    for (const name of TABLE_WRITE_ORDER) {
-      const rows = upserts.get(name)!;
-      if (rows.length === 0) continue;
-      attempted.push(name);
-      sink.write(name, rows);
-      stats.written[name] = rows.length;
-    }
+    writeInOrder(sink, upserts, attempted, stats);
   } catch (error) {
     rollBack(sink, current, upserts, attempted);
     throw error;
@@ -290,12 +295,7 @@ function applyInSteps(sink: TableSink, current: TableState, desired: TableState,
     const upserts = new Map<MapName, TableRow[]>([...writes].map(([name, rows]) => [name, [...rows.values()]]));
     const attempted: MapName[] = [];
     try {
-      for (const name of TABLE_WRITE_ORDER) {
-        const rows = upserts.get(name)!;
-        if (rows.length === 0) continue;
-        attempted.push(name);
-        sink.write(name, rows);
-      }
+      writeInOrder(sink, upserts, attempted);
     } catch (error) {
       rollBack(sink, held, upserts, attempted);
       if (!isMapFull(error)) throw error;

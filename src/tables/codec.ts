@@ -19,6 +19,13 @@ type InputValue<F> = F extends { type: 'char' } ? string : F extends { count: nu
 /** A row to encode: absent fields (at any depth) are zero. */
 export type RowInput<S extends StructSpec> = { [F in S['fields'][number] as F['name']]?: InputValue<F> };
 
+/** The byte offset of field `name` of `spec` (a harness slot's fields, for tests and benchmarks). */
+export function fieldOffset<S extends StructSpec>(spec: S, name: S['fields'][number]['name']): number {
+  const field = spec.fields.find((f) => f.name === name);
+  if (!field) throw new Error(`${spec.name}: no field ${name}`);
+  return field.offset;
+}
+
 export function encode<S extends StructSpec>(spec: S, row: RowInput<S>): Uint8Array {
   const bytes = new Uint8Array(spec.size);
   encodeInto(spec, row as Row, new DataView(bytes.buffer), 0);

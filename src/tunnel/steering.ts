@@ -5,13 +5,21 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BPF_DIR, compileObject } from '../build/compile.ts';
+import { MC_TUN_METRIC_NO_PORT, MC_TUN_METRIC_NO_TUNNEL, MC_TUN_METRIC_RECORD_BUSY, MC_TUN_METRIC_STEERED, McTunConfig, McTunRecord } from '../generated/glue.ts';
+import { decode, encode, netPort, wordsAddress } from '../tables/codec.ts';
 import { loadObject, openPinnedMap, possibleCpus, type BpfLink, type BpfMap, type BpfObject } from '../loader/index.ts';
 
 export const TUNNEL_SOURCE = path.join(BPF_DIR, 'tunnel.bpf.c');
 export const TUNNEL_PROGRAM = 'mc_tun4_connect';
 export const TUNNEL_MAPS = { dests: 'mc_tun_dests', pending: 'mc_tun_pending', config: 'mc_tun_config', metrics: 'mc_tun_metrics' } as const;
-/** mc_tun_metrics, by index. */
-export const TUNNEL_METRICS = ['steered', 'no_tunnel', 'no_port', 'record_busy'] as const;
+/** mc_tun_metrics: each counter's name and its index (MC_TUN_METRIC_* of bpf/meshc_tunnel.h). */
+const TUNNEL_METRIC_INDEX = {
+  steered: MC_TUN_METRIC_STEERED,
+  no_tunnel: MC_TUN_METRIC_NO_TUNNEL,
+  no_port: MC_TUN_METRIC_NO_PORT,
+  record_busy: MC_TUN_METRIC_RECORD_BUSY,
+} as const;
+export const TUNNEL_METRICS = Object.keys(TUNNEL_METRIC_INDEX) as (keyof typeof TUNNEL_METRIC_INDEX)[];
 
 /** Source ports handed to steered connections (a range clients rarely bind: below the usual ephemeral range). */
 export const DEFAULT_PORT_BASE = 20000;
@@ -39,14 +47,10 @@ function portKey(port: number): Buffer {
   return key;
 }
 
-/** Decodes a struct mc_tun_record (24 bytes). */
-export function decodeRecord(value: Buffer): SteerRecord {
-  return {
-    cgroupId: value.readBigUInt64LE(0),
-    timestamp: value.readBigUInt64LE(8),
-    addr: [...value.subarray(16, 20)].join('.'),
-    port: value.readUInt16BE(20),
-  };
+/** Decodes a struct mc_tun_record (its generated layout). */
+export function decodeRecord(value: Uint8Array): SteerRecord {
+  const r = decode(McTunRecord, value);
+  return { cgroupId: r.cgroup_id, timestamp: r.timestamp, addr: wordsAddress({ addr: [r.orig_addr] }, 4), port: netPort(r.orig_port) };
 }
 
 /** Builds bpf/tunnel.bpf.c into `outDir` (a temporary directory when omitted); returns the object's path. */
@@ -75,14 +79,10 @@ export class TunnelSteering {
 
   /** Where the node's tunnel listens; `undefined` refuses steered connections (fail closed). */
   setTunnel(listen: { addr: string; port: number } | undefined, ports = { base: DEFAULT_PORT_BASE, span: DEFAULT_PORT_SPAN }): void {
-    const value = Buffer.alloc(16);
-    if (listen) {
-      ip4Bytes(listen.addr, 'tunnel listener').copy(value, 0);
-      value.writeUInt16BE(listen.port, 4);
-      value.writeUInt16LE(ports.base, 6);
-      value.writeUInt32LE(ports.span, 8);
-    }
     if (ports.base + ports.span > 65536 || ports.span < 1) throw new Error(`tunnel source ports: ${ports.base}+${ports.span} is not a port range`);
+    const value = listen
+      ? encode(McTunConfig, { addr: ip4Bytes(listen.addr, 'tunnel listener').readUInt32LE(0), port: netPort(listen.port), port_base: ports.base, port_span: ports.span, next: 0 })
+      : new Uint8Array(McTunConfig.size);
     this.obj.map(TUNNEL_MAPS.config).update(Buffer.alloc(4), value);
   }
 
@@ -108,8 +108,8 @@ export class TunnelSteering {
 
 function readMetrics(map: BpfMap): Record<(typeof TUNNEL_METRICS)[number], number> {
   const out = {} as Record<(typeof TUNNEL_METRICS)[number], number>;
-  TUNNEL_METRICS.forEach((name, index) => {
-    const value = map.lookup(portKey(index));
+  TUNNEL_METRICS.forEach((name) => {
+    const value = map.lookup(portKey(TUNNEL_METRIC_INDEX[name]));
     let sum = 0;
     for (let cpu = 0; value && cpu < possibleCpus(); cpu++) sum += Number(value.readBigUInt64LE(cpu * 8));
     out[name] = sum;

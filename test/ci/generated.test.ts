@@ -39,6 +39,17 @@ test('a changed declaration changes the generated layouts and glue records', () 
     const files = new Map(generateHostCode(dir).map((f) => [f.path, f.text]));
     assert.match(files.get('src/generated/layouts.ts')!, /name: 'heft', type: 'u16'/);
     assert.match(files.get('src/generated/glue.ts')!, /name: 'text', type: 'char', offset: 0, count: 96/);
+    // A struct with a pointer member is the programs' working state: left out, not misread.
+    assert.not.match(files.get('src/generated/glue.ts')!, /mc_np_resolve_loop/);
+    assert.match(files.get('src/generated/glue.ts')!, /export const McNpEvent = \{/);
+    const netpol = path.join(dir, 'bpf/meshc_netpol.h');
+    const walk = ['struct mc_walk {', '\tconst __u32 *addr;', '\t__u32 n;', '};'];
+    writeFileSync(netpol, `${readFileSync(netpol, 'utf8')}\n${walk.join('\n')}\n`);
+    assert.not.match(new Map(generateHostCode(dir).map((f) => [f.path, f.text])).get('src/generated/glue.ts')!, /mc_walk/i);
+    // ... and a struct that embeds it is one the reader cannot lay out: an error, not a guess.
+    writeFileSync(netpol, `${readFileSync(netpol, 'utf8')}\nstruct mc_walks {\n\tstruct mc_walk first;\n};\n`);
+    assert.throws(() => generateHostCode(dir), /meshc_netpol\.h:\d+: struct mc_walks\.first: struct mc_walk is not declared before it/);
+    writeFileSync(netpol, readFileSync(path.join(ROOT, 'bpf/meshc_netpol.h'), 'utf8'));
     writeFileSync(structs, readFileSync(structs, 'utf8').replace('__u8 counted;', 'float counted;'));
     assert.throws(() => generateHostCode(dir), /meshc_structs\.h:\d+: struct mc_sock_state\.counted: type float/);
   } finally {
@@ -80,7 +91,7 @@ function compileAgainstHeaders(lines: string[]): string {
     const policy = generateC({ baseDir: ROOT });
     assert.equal(policy.diagnostics, []);
     writeFileSync(path.join(dir, 'meshc_policy.h'), policy.code);
-    writeFileSync(path.join(dir, 'offsets.c'), ['#include "meshc_structs.h"', ...lines, ''].join('\n'));
+    writeFileSync(path.join(dir, 'offsets.c'), ['#include "meshc_netpol.h"', '#include "meshc_structs.h"', '#include "meshc_tunnel.h"', ...lines, ''].join('\n'));
     const args = ['-target', 'bpf', '-fsyntax-only', '-Wall', '-Werror', ...includeDirs(dir).flatMap((d) => ['-I', d]), path.join(dir, 'offsets.c')];
     const res = spawnSync(findClang(), args, { encoding: 'utf8' });
     return res.status === 0 ? '' : res.stderr || `clang exited with ${res.status}`;
@@ -92,7 +103,7 @@ function compileAgainstHeaders(lines: string[]): string {
 test('clang agrees with every size, offset and constant that src/generated records for C', () => {
   const specs = [...STRUCTS, ...(Object.values(Glue) as unknown[]).filter(isSpec)];
   const lines = assertions(specs);
-  assert.ok(specs.some((s) => s.cName === 'mc_harness_slot') && specs.some((s) => s.cName === 'service_key'), 'glue and policy structs');
+  assert.ok(['mc_harness_slot', 'mc_np_event', 'mc_tun_record', 'service_key'].every((c) => specs.some((s) => s.cName === c)), 'glue (routing, network policy, tunnel) and policy structs');
   assert.ok(lines.length > 150, `${lines.length} assertions`);
   assert.is(compileAgainstHeaders(lines), '');
   // The check can fail: one wrong offset is a clang error naming the field.

@@ -1,16 +1,13 @@
 // One `meshc agent` per node of the test cluster, as the DaemonSet runs it: in-cluster style
 // (a kubeconfig holding the meshc-agent ServiceAccount's token, so the real authorizer decides),
 // `--node`, the node's cgroup (its pods' cgroups are below it), pins of its own.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { makePinDir, removePinDir } from '../kernel/env.ts';
-
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { MESHC_BIN, ROOT, runMeshc } from '../helpers/meshc.ts';
 
 /** bin/meshc.js under tsx's loader, as from a checkout. */
-export const CHECKOUT_CLI = [process.execPath, path.join(ROOT, 'bin/meshc.js')];
+export const CHECKOUT_CLI = [process.execPath, MESHC_BIN];
 
 export class NodeAgent {
   readonly log: string[] = [];
@@ -79,7 +76,7 @@ export class NodeAgent {
 
   /** `meshc inspect --json` of this node's maps. */
   inspect(): any {
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/meshc.js'), 'inspect', '--pin', this.pin, '--json'], { cwd: ROOT, encoding: 'utf8' });
+    const r = runMeshc(['inspect', '--pin', this.pin, '--json']);
     if (r.status !== 0) throw new Error(`meshc inspect --pin ${this.pin}: ${r.stderr.trim()}`);
     return JSON.parse(r.stdout);
   }
@@ -102,7 +99,7 @@ export class NodeAgent {
   /** Stops the agent, detaches its hooks and removes its pins. */
   async dispose(): Promise<void> {
     await this.stop();
-    spawnSync(process.execPath, [path.join(ROOT, 'bin/meshc.js'), 'agent', '--detach', '--pin', this.pin], { cwd: ROOT });
+    runMeshc(['agent', '--detach', '--pin', this.pin]);
     removePinDir(this.pin);
   }
 }

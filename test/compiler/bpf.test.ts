@@ -136,5 +136,8 @@ for (const header of GLUE_HEADERS) {
 for (const entry of GLUE_FILES) {
   glue(`bpf/${entry} compiles to an object`, () => clangAlone(entry, ['-c', '-o', path.join(policyDir, `${entry}.o`)]));
 }
+// The node tunnel's steering: an object of its own, its declarations in a header the host's are generated from.
+glue('bpf/meshc_tunnel.h includes what it uses', () => clangAlone('meshc_tunnel.h', ['-fsyntax-only', '-x', 'c']));
+glue('bpf/tunnel.bpf.c compiles to an object', () => clangAlone('tunnel.bpf.c', ['-c', '-o', path.join(policyDir, 'tunnel.bpf.o')]));
 
 glue.run();

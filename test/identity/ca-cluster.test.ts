@@ -7,12 +7,10 @@
 // identity manager renews at half-life and drops identities whose pods are gone; `meshc agent
 // --ca-url` holds them and `meshc inspect` lists them.
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseAllDocuments } from 'yaml';
 import { IdentityManager, postJson, watchNodeServiceAccounts } from '../../src/agent/identity.ts';
 import { apiClusterView } from '../../src/ca/cluster.ts';
 import { CaServer } from '../../src/ca/server.ts';
@@ -24,8 +22,9 @@ import { buildCsr, createRootCa, generateNodeKey, verifySvid, type RootCa } from
 import { ApiError } from '../cluster/api.ts';
 import type { TestCluster } from '../cluster/cluster.ts';
 import { clusterSuite } from '../cluster/suite.ts';
-import { makePinDir, removePinDir, ROOT } from '../kernel/env.ts';
+import { makePinDir, removePinDir } from '../kernel/env.ts';
 import { kustomize, patchedDaemonSet } from './deploy-render.ts';
+import { runMeshc, spawnMeshc } from '../helpers/meshc.ts';
 
 const TD = 'cluster.test';
 /** SVID lifetime of the renewal test, in seconds (MESHC_IDENTITY_LIFETIME=120 runs the 2-minute case). */
@@ -84,9 +83,9 @@ let fixture: Promise<Fixture> | undefined;
 
 async function setUp(cluster: TestCluster): Promise<Fixture> {
   // deploy/ca/'s ServiceAccount and RBAC, as kustomize renders them.
-  const rendered = spawnSync('kubectl', ['kustomize', path.join(ROOT, 'deploy/ca')], { encoding: 'utf8' });
-  assert.is(rendered.status, 0, rendered.stderr);
-  for (const object of parseAllDocuments(rendered.stdout).map((d) => d.toJS())) {
+  const rendered = kustomize('deploy/ca');
+  assert.ok(rendered, 'kubectl kustomize deploy/ca (the cluster tests have kubectl)');
+  for (const object of rendered) {
     if (['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(object?.kind)) await createIgnoringExists(cluster, object);
   }
   const caKubeconfig = await cluster.controlPlane.serviceAccountKubeconfig('meshc-system', 'meshc-ca');
@@ -247,28 +246,27 @@ clusterSuite('meshc ca on the real control plane', { nodes: 2, agents: false }, 
     const bundle = path.join(f.cluster.dir, 'bundle.pem');
     writeFileSync(bundle, f.root.certPem);
     const pin = makePinDir('identity-agent');
-    const cli = path.join(ROOT, 'bin/meshc.js');
-    const argv = [cli, 'agent', '--kubeconfig', f.agentKubeconfig['node-2']!, '--cgroup', f.cluster.nodeCgroups.get('node-2')!, '--pin', pin, '--node', 'node-2', '--audit-seconds', '0', '--ca-url', f.url, '--trust-domain', TD, '--trust-bundle', bundle];
-    const child = spawn(process.execPath, argv, { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const argv = ['agent', '--kubeconfig', f.agentKubeconfig['node-2']!, '--cgroup', f.cluster.nodeCgroups.get('node-2')!, '--pin', pin, '--node', 'node-2', '--audit-seconds', '0', '--ca-url', f.url, '--trust-domain', TD, '--trust-bundle', bundle];
+    const child = spawnMeshc(argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     const lines: string[] = [];
     createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
     try {
       await waitFor('the agent holds shop/db', () => lines.find((l) => l.includes(`identity: holds spiffe://${TD}/ns/shop/sa/db`)) ?? (child.exitCode !== null ? (() => { throw new Error(lines.join('\n')); })() : undefined), 60000);
       assert.ok(readIdentityStatus(pin), 'the running agent\'s status file');
-      const inspect = spawnSync(process.execPath, [cli, 'inspect', '--pin', pin, '--json'], { cwd: ROOT, encoding: 'utf8' });
+      const inspect = runMeshc(['inspect', '--pin', pin, '--json']);
       assert.is(inspect.status, 0, inspect.stderr);
       const status = JSON.parse(inspect.stdout).identities;
       assert.is(status.trustDomain, TD);
       assert.equal(status.identities.map((i: any) => i.spiffeId), [`spiffe://${TD}/ns/shop/sa/db`]);
       const [db] = status.identities;
       assert.is(new Date(db.notAfter).getTime() - new Date(db.notBefore).getTime(), 3600_000);
-      const text = spawnSync(process.execPath, [cli, 'inspect', '--pin', pin], { cwd: ROOT, encoding: 'utf8' });
+      const text = runMeshc(['inspect', '--pin', pin]);
       assert.match(text.stdout, new RegExp(`identities \\(trust domain ${TD.replace('.', '\\.')}`));
       assert.match(text.stdout, /spiffe:\/\/cluster\.test\/ns\/shop\/sa\/db\s+\S+\s+\(in (59|60)m\)/);
     } finally {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r(undefined) : child.once('exit', r)));
-      spawnSync(process.execPath, [cli, 'agent', '--detach', '--pin', pin], { cwd: ROOT });
+      runMeshc(['agent', '--detach', '--pin', pin]);
       removePinDir(pin);
     }
     assert.is(readIdentityStatus(pin), undefined, 'a stopped agent holds nothing: its status file is gone');
@@ -285,13 +283,12 @@ clusterSuite('meshc ca on the real control plane', { nodes: 2, agents: false }, 
     const config = objects.find((o) => o.kind === 'ConfigMap').data;
     const deployment = objects.find((o) => o.kind === 'Deployment');
     const rootDir = path.join(f.cluster.dir, 'deployed-root');
-    const cli = path.join(ROOT, 'bin/meshc.js');
-    const init = spawnSync(process.execPath, [cli, 'ca', 'init', '--trust-domain', config.MESHC_TRUST_DOMAIN, '--out', rootDir], { cwd: ROOT, encoding: 'utf8' });
+    const init = runMeshc(['ca', 'init', '--trust-domain', config.MESHC_TRUST_DOMAIN, '--out', rootDir]);
     assert.is(init.status, 0, init.stderr);
     const files: Record<string, string> = { '/etc/meshc-ca/root/root.crt': path.join(rootDir, 'root.crt'), '/etc/meshc-ca/root/root.key': path.join(rootDir, 'root.key'), '/etc/meshc-ca/bundle/bundle.pem': path.join(rootDir, 'root.crt') };
     const args = deployment.spec.template.spec.containers[0].args.map((a: string) => files[a] ?? a.replace(/\$\((\w+)\)/g, (_: string, name: string) => config[name]));
     args[args.indexOf('--port') + 1] = '0';
-    const child = spawn(process.execPath, [cli, ...args, '--server-name', '127.0.0.1', '--address', '127.0.0.1', '--kubeconfig', f.caKubeconfig], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnMeshc([...args, '--server-name', '127.0.0.1', '--address', '127.0.0.1', '--kubeconfig', f.caKubeconfig], { stdio: ['ignore', 'ignore', 'pipe'] });
     const lines: string[] = [];
     createInterface({ input: child.stderr! }).on('line', (l) => lines.push(l));
     try {

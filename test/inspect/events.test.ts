@@ -6,7 +6,10 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CgroupPaths } from '../../src/inspect/cgroups.ts';
-import { EVENT_BYTES, decodeEvent, encodeEvent, type RawEvent } from '../../src/glue/events.ts';
+import { ALL_EVENTS, EVENT_BYTES, addEvents, decodeEvent, encodeEvent, eventMask, switchEvents, type RawEvent } from '../../src/glue/events.ts';
+import { MC_EV, McConfig } from '../../src/generated/glue.ts';
+import { decode, encode } from '../../src/tables/codec.ts';
+import type { BpfMap } from '../../src/loader/index.ts';
 import { describeEvent, formatEvent, type EventContext } from '../../src/inspect/events.ts';
 
 const RAW: RawEvent = {
@@ -86,6 +89,32 @@ cgroups('an id is the directory inode; new directories are found on a rescan, at
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+events('switchEvents sets mc_config.events and keeps wakeup_bytes; ALL_EVENTS has the bit of each MC_EV type', () => {
+  assert.is(ALL_EVENTS, (1 << MC_EV.translate) | (1 << MC_EV.refuse) | (1 << MC_EV.established) | (1 << MC_EV.close));
+  let stored = encode(McConfig, { events: 0, wakeup_bytes: 4096, pad: [0, 0] });
+  let updates = 0;
+  const map = {
+    lookup: (key: Uint8Array) => (new DataView(key.buffer).getUint32(0, true) === 0 ? Buffer.from(stored) : undefined),
+    update: (_key: Uint8Array, value: Uint8Array) => {
+      stored = Uint8Array.from(value);
+      updates++;
+    },
+  } as unknown as BpfMap;
+  assert.ok(switchEvents(map, ALL_EVENTS));
+  assert.equal(decode(McConfig, stored), { events: ALL_EVENTS, wakeup_bytes: 4096, pad: [0, 0] });
+  assert.not.ok(switchEvents(map, ALL_EVENTS), 'already set: not written again');
+  assert.is(updates, 1);
+  assert.ok(switchEvents(map, 0));
+  assert.is(decode(McConfig, stored).events, 0);
+  // addEvents keeps what another reader has on; eventMask gives the bits of the types named.
+  assert.is(eventMask(['translated', 'refused']), (1 << MC_EV.translate) | (1 << MC_EV.refuse));
+  assert.is(eventMask(['closed', 'denied']), 1 << MC_EV.close);
+  assert.ok(switchEvents(map, 1 << MC_EV.established));
+  assert.ok(addEvents(map, eventMask(['translated'])));
+  assert.equal(decode(McConfig, stored), { events: (1 << MC_EV.established) | (1 << MC_EV.translate), wakeup_bytes: 4096, pad: [0, 0] });
+  assert.not.ok(addEvents(map, 1 << MC_EV.translate), 'already on: not written again');
 });
 
 events.run();

@@ -11,6 +11,7 @@ import path from 'node:path';
 import * as assert from 'uvu/assert';
 import { buildModel } from '../../src/model/build.ts';
 import { parseManifests } from '../../src/model/parse.ts';
+import { ALL_EVENTS, decodeEvent, switchEvents } from '../../src/glue/events.ts';
 import { loadObject, openRingBuffer, type BpfLink, type BpfObject } from '../../src/loader/index.ts';
 import { compilePolicy } from '../../src/build/compile.ts';
 import { writeTables } from '../../src/sinks/apply.ts';
@@ -138,9 +139,7 @@ kernelSuite('kernel: connect() through the hooks', kernelSkipReason({ cgroup: tr
       for (const p of attachablePrograms(obj)) links.push(obj.program(p.name).attachCgroup(cgroup));
       assert.is(links.length, 9, 'eight sock_addr hooks and sock_release attached');
       // Events are off until a reader turns them on (mc_config.events).
-      const config = Buffer.alloc(obj.map('mc_config').valueSize);
-      config.writeUInt32LE(0xffffffff, 0);
-      obj.map('mc_config').update(Buffer.alloc(4), config);
+      switchEvents(obj.map('mc_config'), ALL_EVENTS);
 
       const server = spawn('ip', ['netns', 'exec', netns, process.execPath, path.join(SMOKE, 'server.mjs'), `${POD4}:8080`, `[${POD6}]:8080`, `${POD4}:5353`]);
       children.push(server);
@@ -182,7 +181,8 @@ kernelSuite('kernel: connect() through the hooks', kernelSkipReason({ cgroup: tr
 
       const events: Array<{ type: number; svc: number; backend: number; reason: number; cookie: bigint }> = [];
       const reader = openRingBuffer(obj.map('mc_events'), (rec) => {
-        events.push({ cookie: rec.readBigUInt64LE(0), svc: rec.readUInt32LE(24), backend: rec.readUInt32LE(28), type: rec[32]!, reason: rec[34]! });
+        const e = decodeEvent(rec);
+        events.push({ cookie: e.cookie, svc: e.svcId, backend: e.backendId, type: e.type, reason: e.reason });
       }, { start: false });
       reader.consume();
       reader.close();

@@ -9,12 +9,13 @@ import { writeTables } from '../../src/sinks/apply.ts';
 import { KernelSink } from '../../src/sinks/kernel.ts';
 import { WasmSink } from '../../src/sinks/wasm.ts';
 import type { CompiledTables } from '../../src/tables/compile.ts';
+import { fieldOffset } from '../../src/tables/codec.ts';
 import { instantiatePolicy, type PolicyInstance } from '../../src/wasm/instance.ts';
 import { makePinDir, removePinDir } from './env.ts';
 import { connectionRows } from '../helpers/policy-harness.ts';
 
 function slotOffset(name: (typeof McHarnessSlot)['fields'][number]['name']): number {
-  return McHarnessSlot.fields.find((f) => f.name === name)!.offset;
+  return fieldOffset(McHarnessSlot, name);
 }
 
 /** Byte offsets in struct mc_harness_slot (bpf/meshc_structs.h), from its generated layout. */

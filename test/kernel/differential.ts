@@ -1,7 +1,7 @@
 // The differential run: the same tables in policy.wasm and in the kernel's maps, the same
 // decision inputs in the same order through both, every output byte compared.
 import { compileTables, type CompiledTables } from '../../src/tables/compile.ts';
-import { decode } from '../../src/tables/codec.ts';
+import { decode, encode } from '../../src/tables/codec.ts';
 import * as L from '../../src/tables/layouts.ts';
 import type { Model } from '../../src/model/types.ts';
 import { packInputs, SLOT, type Decider, type DecisionInput } from './deciders.ts';
@@ -56,19 +56,12 @@ export function mergeStats(into: RunStats, from: RunStats): void {
 function strayKeys(tables: CompiledTables, rng: Rng): Uint8Array[] {
   const keys: Uint8Array[] = [];
   for (let i = 0; i < 4; i++) {
-    const key = new Uint8Array(L.ServiceKey.size);
-    const view = new DataView(key.buffer);
-    view.setUint32(0, rng.u32(), true);
-    view.setUint16(16, rng.int(65536), true);
-    key[18] = L.IPPROTO.TCP;
-    key[19] = 4;
-    keys.push(key);
+    keys.push(encode(L.ServiceKey, { addr: [rng.u32(), 0, 0, 0], port: rng.int(65536), proto: L.IPPROTO.TCP, family: 4 }));
   }
   for (const f of tables.frontends.slice(0, 3)) {
-    const otherPort = Uint8Array.from(f.keyBytes);
-    otherPort[16] ^= 0x55;
-    const otherProto = Uint8Array.from(f.keyBytes);
-    otherProto[18] = otherProto[18] === L.IPPROTO.TCP ? L.IPPROTO.UDP : L.IPPROTO.TCP;
+    const key = decode(L.ServiceKey, f.keyBytes);
+    const otherPort = encode(L.ServiceKey, { ...key, port: key.port ^ 0x55 });
+    const otherProto = encode(L.ServiceKey, { ...key, proto: key.proto === L.IPPROTO.TCP ? L.IPPROTO.UDP : L.IPPROTO.TCP });
     keys.push(otherPort, otherProto);
   }
   return keys;

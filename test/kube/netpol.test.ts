@@ -4,7 +4,7 @@
 // cluster without Cilium's CRD says so once, keeps NetworkPolicies, and picks the CRD up later.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { harness, namespace, waitFor } from './helpers.ts';
+import { advanceUntil, harness, namespace, waitFor } from './helpers.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { compileNetpol } from '../../src/netpol/tables.ts';
 import { hex } from '../../src/tables/codec.ts';
@@ -142,24 +142,28 @@ read('Cilium not installed: said once, NetworkPolicies still read, synced; the C
     standin: { ciliumVersions: [] },
     source: { nodeName: 'n1', rediscoverMs: 100 },
     seed: (s) => seed.forEach((o) => s.create(o)),
+    manual: true,
   });
+  const clock = h.clock!;
   try {
     await h.source.waitForSync(5000);
-    await waitFor('initial batch', () => h.batches.length === 1);
+    await advanceUntil(clock, 'initial batch', () => h.batches.length === 1, 20);
     assert.equal((h.batches[0]!.model.networkPolicies ?? []).map((p) => p.meta.name), ['web-from-client']);
     const status = h.source.status();
     assert.ok(status.synced);
     assert.not.ok(status.stale);
     assert.ok(status.resources.find((r) => r.kind === 'CiliumNetworkPolicy')!.absent);
-    // Looked again every 100 ms: still said once.
-    await new Promise((resolve) => setTimeout(resolve, 450));
+    // Looked again every 100 ms of the source's clock: still said once.
+    const looks = () => h.server.requests.filter((r) => r.path === '/apis/cilium.io').length;
+    const firstLooks = looks();
+    await advanceUntil(clock, 'four more looks at cilium.io', () => looks() >= firstLooks + 4, 100, 1000);
     const said = h.logs.filter((l) => l.startsWith('CiliumNetworkPolicy:'));
     assert.equal(said, ['CiliumNetworkPolicy: cilium.io is not served; CiliumNetworkPolicies are not read until it is (Cilium\'s CRD is not installed); NetworkPolicies are (checking every 100 ms)']);
     assert.not.ok(h.server.requests.some((r) => r.path.includes('ciliumnetworkpolicies')), 'no list of an absent resource');
 
     h.server.serveCiliumVersions(['v2']);
     h.server.create(ciliumPolicy('shop', 'db-locked', { endpointSelector: { matchLabels: { app: 'db' } }, ingress: [] }));
-    await waitFor('the CiliumNetworkPolicy', () => (h.batches[h.batches.length - 1]!.model.networkPolicies ?? []).some((p) => p.meta.name === 'db-locked'), 5000);
+    await advanceUntil(clock, 'the CiliumNetworkPolicy', () => (h.batches[h.batches.length - 1]!.model.networkPolicies ?? []).some((p) => p.meta.name === 'db-locked'), 50);
     assert.ok(h.logs.includes('CiliumNetworkPolicy: watching cilium.io/v2 (served: v2)'));
     assert.not.ok(h.source.status().resources.find((r) => r.kind === 'CiliumNetworkPolicy')!.absent);
   } finally {

@@ -18,8 +18,9 @@ import { writeTables } from '../../src/sinks/apply.ts';
 import { KernelSink } from '../../src/sinks/kernel.ts';
 import { compileTables } from '../../src/tables/compile.ts';
 import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables } from '../../src/netpol/tables.ts';
+import { McNpEvent } from '../../src/generated/glue.ts';
 import * as L from '../../src/tables/layouts.ts';
-import { encode, wordsAddress } from '../../src/tables/codec.ts';
+import { decode, encode, netPort, wordsAddress } from '../../src/tables/codec.ts';
 import { decodeDenial, formatDenial } from '../../src/netpol/monitor.ts';
 import { netpolNames } from '../../src/netpol/names.ts';
 import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir } from '../kernel/env.ts';
@@ -130,10 +131,9 @@ kernelSuite('kernel: network policy at connect()', kernelSkipReason({ cgroup: tr
       const events: { addr: string; port: number; client: number; policy: number; reason: number; cgroup: bigint }[] = [];
       const reader = openRingBuffer(obj.map('mc_np_events'), (rec) => {
         lines.push(formatDenial(decodeDenial(rec, { names, cgroupPath: () => 'test', monotonicToUnixNs: 0n })));
+        const e = decode(McNpEvent, rec);
         events.push({
-          cgroup: rec.readBigUInt64LE(8),
-          addr: wordsAddress({ addr: [0, 1, 2, 3].map((i) => rec.readUInt32LE(24 + 4 * i)) }, rec[42]!),
-          port: rec.readUInt16BE(40), client: rec.readUInt32LE(44), policy: rec.readUInt32LE(56), reason: rec[60]!,
+          cgroup: e.cgroup_id, addr: wordsAddress(e, e.family), port: netPort(e.port), client: e.client, policy: e.policy, reason: e.reason,
         });
       }, { start: false });
       reader.consume();

@@ -14,8 +14,9 @@ import { instantiatePolicy, type PolicyInstance } from '../../src/wasm/instance.
 import { readFileSync } from 'node:fs';
 import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables } from '../../src/netpol/tables.ts';
 import { loadNetpol } from '../../src/netpol/wasm.ts';
+import { McNpHarnessSlot } from '../../src/generated/glue.ts';
 import * as L from '../../src/tables/layouts.ts';
-import { addressWords, decode, encode, hex, netPort } from '../../src/tables/codec.ts';
+import { addressWords, decode, encode, fieldOffset, hex, netPort } from '../../src/tables/codec.ts';
 import { kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
 import { runHarnessBatches } from '../kernel/deciders.ts';
 import { randomDecision, randomPolicyModel, Rng, type NetDecisionInput } from './random-policies.ts';
@@ -23,11 +24,18 @@ import { randomDecision, randomPolicyModel, Rng, type NetDecisionInput } from '.
 const DECISIONS = Number(process.env.MESHC_NETPOL_DECISIONS ?? 1_000_000);
 const MODELS = 40;
 /**
- * struct mc_np_harness_slot (bpf/meshc_netpol.h): dst 0, client 20, client_cidr 24, port 28, proto
- * 30, verdict 31 (the hooks' verdict, with the switch's shortcut), out 32 (the whole decision),
- * fast 48 (kernel only: the shortcut decided). Wasm and kernel must agree on bytes [0, 48).
+ * Byte offsets in struct mc_np_harness_slot (bpf/meshc_netpol.h), from its generated layout: verdict
+ * is the hooks' verdict (with the switch's shortcut), out the whole decision, fast (kernel only)
+ * says the shortcut decided. Wasm and kernel must agree on the bytes before `fast`.
  */
-const SLOT = { size: 56, dst: 0, client: 20, clientCidr: 24, port: 28, proto: 30, verdict: 31, out: 32, fast: 48, compared: 48 } as const;
+function slotOffset(name: (typeof McNpHarnessSlot)['fields'][number]['name']): number {
+  return fieldOffset(McNpHarnessSlot, name);
+}
+const SLOT = {
+  size: McNpHarnessSlot.size, dst: slotOffset('dst'), client: slotOffset('client'), clientCidr: slotOffset('client_cidr'),
+  port: slotOffset('port'), proto: slotOffset('proto'), verdict: slotOffset('verdict'), out: slotOffset('out'),
+  fast: slotOffset('fast'), compared: slotOffset('fast'),
+} as const;
 
 function pack(inputs: readonly NetDecisionInput[]): Buffer {
   const buf = Buffer.alloc(inputs.length * SLOT.size);

@@ -22,8 +22,9 @@ import { KernelSink } from '../../src/sinks/kernel.ts';
 import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables } from '../../src/netpol/tables.ts';
 import { decideNetwork, loadNetpol, type NetworkVerdict } from '../../src/netpol/wasm.ts';
 import { instantiatePolicy, type PolicyInstance } from '../../src/wasm/instance.ts';
+import { McNpEvent } from '../../src/generated/glue.ts';
 import * as L from '../../src/tables/layouts.ts';
-import { addressWords, encode, wordsAddress } from '../../src/tables/codec.ts';
+import { addressWords, decode, encode, netPort, wordsAddress } from '../../src/tables/codec.ts';
 import { attachablePrograms, endpointPrograms } from '../../src/agent/agent.ts';
 import { CGROUP_ROOT, kernelSkipReason, kernelSuite, makePinDir } from '../kernel/env.ts';
 import { disposeHookLab, ip, lineReader, perCpuSum } from '../kernel/hook-lab.ts';
@@ -166,10 +167,10 @@ kernelSuite('kernel: network policy at ingress (cgroup_skb)', kernelSkipReason({
 
       const events: { cgroup: bigint; addr: string; port: number; proto: number; client: number; policy: number; reason: number; direction: number }[] = [];
       const reader = openRingBuffer(obj.map('mc_np_events'), (rec) => {
+        const e = decode(McNpEvent, rec);
         events.push({
-          cgroup: rec.readBigUInt64LE(8),
-          addr: wordsAddress({ addr: [0, 1, 2, 3].map((i) => rec.readUInt32LE(24 + 4 * i)) }, rec[42]!),
-          port: rec.readUInt16BE(40), proto: rec[43]!, client: rec.readUInt32LE(44), policy: rec.readUInt32LE(56), reason: rec[60]!, direction: rec[61]!,
+          cgroup: e.cgroup_id, addr: wordsAddress(e, e.family), port: netPort(e.port), proto: e.proto, client: e.client, policy: e.policy,
+          reason: e.reason, direction: e.direction,
         });
       }, { start: false });
       try {

@@ -23,7 +23,8 @@ import { compileTables } from '../../src/tables/compile.ts';
 import { compileNetpol, NP_MAPS, npConfigValue, type NetpolTables } from '../../src/netpol/tables.ts';
 import { loadNetpol } from '../../src/netpol/wasm.ts';
 import * as L from '../../src/tables/layouts.ts';
-import { hex } from '../../src/tables/codec.ts';
+import { fieldOffset, hex } from '../../src/tables/codec.ts';
+import { McNpQuery, McNpScratch } from '../../src/generated/glue.ts';
 import { kernelSkipReason, kernelSuite, makePinDir, removePinDir } from '../kernel/env.ts';
 import { runHarnessBatches } from '../kernel/deciders.ts';
 import { Rng } from './random-policies.ts';
@@ -88,8 +89,13 @@ semantics('no pod allowed: every connection is refused (network-policy, EPERM), 
 
 semantics.run();
 
-/** struct mc_np_scratch (bpf/meshc_netpol.h): key 8, out 28, q.client 64, q.client_cidr 68, q.pool 72, q.verdict 73, q.np 76 (16). */
-const SLOT = { size: 184, key: 8, out: 28, client: 64, clientCidr: 68, pool: 72, verdict: 73, np: 76 } as const;
+/** Byte offsets in struct mc_np_scratch (bpf/meshc_netpol.h) and its question q, from their generated layouts. */
+const Q = fieldOffset(McNpScratch, 'q');
+const SLOT = {
+  size: McNpScratch.size, key: fieldOffset(McNpScratch, 'key'), out: fieldOffset(McNpScratch, 'out'),
+  client: Q + fieldOffset(McNpQuery, 'client'), clientCidr: Q + fieldOffset(McNpQuery, 'client_cidr'),
+  pool: Q + fieldOffset(McNpQuery, 'pool'), verdict: Q + fieldOffset(McNpQuery, 'verdict'), np: Q + fieldOffset(McNpQuery, 'np'),
+} as const;
 
 function randomModel(rng: Rng): Model {
   const pods = 1 + rng.int(12);
