@@ -9,7 +9,7 @@ import * as assert from 'uvu/assert';
 import { chmodSync, mkdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { kernelSkipReason, kernelSuite } from '../kernel/env.ts';
-import { judge, Lab, serviceManifest, tally, type Change } from './live/lab.ts';
+import { Lab, serviceManifest, tally, type Change, endClients } from './live/lab.ts';
 
 const PODS = ['10.244.3.1', '10.244.3.2', '10.244.3.3'];
 const VIP = '10.96.3.1';
@@ -113,13 +113,7 @@ kernelSuite('meshc agent --watch: file events never lose or freeze routing', ker
         renameSync(path.join(lab.manifests, '..data_tmp'), path.join(lab.manifests, '..data'));
         rmSync(path.join(lab.manifests, '..v1'), { recursive: true });
       });
-      await pause(500);
-      for (const c of clients) c.stdin!.end();
-      const records = (await Promise.all(clients.map((c) => c.done))).flat();
-      const { failed, misrouted } = judge(records, changes);
-      assert.ok(records.length > 200, `only ${records.length} connections`);
-      assert.equal(failed.slice(0, 3), [], `${failed.length} of ${records.length} connections failed`);
-      assert.equal(misrouted.slice(0, 3), [], `${misrouted.length} of ${records.length} reached a backend outside the sets in force`);
+      await endClients(clients, changes, 200, 500);
       for (const [what, ms] of Object.entries(applyTimes)) assert.ok(ms < APPLY_BOUND_MS, `${what}: ${ms} ms`);
     } finally {
       lab.dispose();

@@ -11,6 +11,20 @@ import { Lab, serviceManifest, tally, until, type ConnectionRecord } from './liv
 const PODS = ['10.244.5.1', '10.244.5.2'];
 const VIP = '10.96.5.1';
 
+
+/** Detaches the other meshc's pins, stops the client and asserts every connection reached the agent's pod. */
+async function detachOtherAndEnd(lab: Lab, otherPin: string, client: ReturnType<Lab['client']>): Promise<ConnectionRecord[]> {
+  const detached = lab.meshc('agent', '--detach', '--pin', otherPin);
+  assert.is(detached.status, 0, detached.stderr);
+  await new Promise((r) => setTimeout(r, 300));
+  client.stdin!.end();
+  const records = await client.done;
+  const wrong = records.filter((c) => c.error || c.backend !== PODS[0]);
+  assert.ok(records.length > 10, `${records.length} connections`);
+  assert.equal(wrong.slice(0, 3), [], `${wrong.length} of ${records.length} failed or went elsewhere`);
+  return records;
+}
+
 kernelSuite('meshc agent: it owns its links and its pin directory', kernelSkipReason({ cgroup: true, netns: true }), (test) => {
   test('a detach from elsewhere is undone within seconds; before and after it every connection reaches a pod', async () => {
     const lab = new Lab(PODS, [VIP]);
@@ -23,13 +37,16 @@ kernelSuite('meshc agent: it owns its links and its pin directory', kernelSkipRe
       const mark = lab.logMark(agent);
       const detachedAt = process.hrtime.bigint();
       const r = lab.meshc('agent', '--detach', '--pin', lab.pin);
+      // The hooks are gone once the detach command has run (its own start-up, seconds on a loaded
+      // machine, is not the agent's to answer for): the agent's time counts from there.
+      const goneAt = process.hrtime.bigint();
       assert.is(r.status, 0, r.stderr);
       assert.match(r.stderr, /a meshc agent \(pid \d+\) runs on .* puts its hooks back/);
       await lab.agentLogs(agent, /hook mc_\w+: detached from outside; attached again/, mark, 10000);
       await lab.agentLogs(agent, /map mc_services: its pin was removed; pinned again/, mark, 10000);
       const restoredAt = process.hrtime.bigint();
-      const recoveryMs = Number(restoredAt - detachedAt) / 1e6;
-      assert.ok(recoveryMs < 5000, `restored after ${recoveryMs.toFixed(0)} ms`);
+      const recoveryMs = Number(restoredAt - goneAt) / 1e6;
+      assert.ok(recoveryMs < 5000, `restored ${recoveryMs.toFixed(0)} ms after the detach command ended (${(Number(restoredAt - detachedAt) / 1e6).toFixed(0)} ms after it started)`);
       await until('connections after the restore', () => client.records.filter((c) => BigInt(c.t0) > restoredAt).length > 10);
       client.stdin!.end();
       const records: ConnectionRecord[] = await client.done;
@@ -127,14 +144,7 @@ kernelSuite('meshc agent: it owns its links and its pin directory', kernelSkipRe
       const forced = lab.meshc('agent', '--manifests', lab.manifests, '--cgroup', lab.cgroup, '--pin', otherPin, '--force-attach');
       assert.is(forced.status, 0, forced.stderr);
       assert.match(forced.stderr, /--force-attach: attaching beside another meshc's hooks/);
-      const detached = lab.meshc('agent', '--detach', '--pin', otherPin);
-      assert.is(detached.status, 0, detached.stderr);
-      await new Promise((r) => setTimeout(r, 300));
-      client.stdin!.end();
-      const records = await client.done;
-      const wrong = records.filter((c) => c.error || c.backend !== PODS[0]);
-      assert.ok(records.length > 10, `${records.length} connections`);
-      assert.equal(wrong.slice(0, 3), [], `${wrong.length} of ${records.length} failed or went elsewhere`);
+      await detachOtherAndEnd(lab, otherPin, client);
     } finally {
       lab.dispose();
       rmSync(otherPin, { recursive: true, force: true });
@@ -166,14 +176,7 @@ kernelSuite('meshc agent: it owns its links and its pin directory', kernelSkipRe
       const inspect = lab.meshc('inspect', '--json', '--pin', lab.pin);
       assert.is(inspect.status, 0, inspect.stderr);
       assert.equal(JSON.parse(inspect.stdout).services.find((s: { port: number }) => s.port === 80).backends.map((b: { ip: string }) => b.ip), [PODS[0]!], 'the pins are the agent\'s own again');
-      const detached = lab.meshc('agent', '--detach', '--pin', otherPin);
-      assert.is(detached.status, 0, detached.stderr);
-      await new Promise((r) => setTimeout(r, 300));
-      client.stdin!.end();
-      const records = await client.done;
-      const wrong = records.filter((c) => c.error || c.backend !== PODS[0]);
-      assert.ok(records.length > 10, `${records.length} connections`);
-      assert.equal(wrong.slice(0, 3), [], `${wrong.length} of ${records.length} failed or went elsewhere`);
+      const records = await detachOtherAndEnd(lab, otherPin, client);
       console.log(`  pins replaced: put back after ${restoredMs.toFixed(0)} ms; ${records.length} connections, all to the agent's pod`);
       assert.ok(restoredMs < 5000, `put back after ${restoredMs.toFixed(0)} ms`);
     } finally {

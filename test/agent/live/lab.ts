@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import * as assert from 'uvu/assert';
 import { CGROUP_ROOT, makePinDir } from '../../kernel/env.ts';
 import { runMeshc, spawnMeshc } from '../../helpers/meshc.ts';
 
@@ -206,6 +207,22 @@ export function judge(records: ConnectionRecord[], changes: Change[]): { failed:
     failed: records.filter((r) => r.error),
     misrouted: records.filter((r) => !r.error && !allowedDuring(changes, BigInt(r.t0), BigInt(r.t1)).has(r.backend!)),
   };
+}
+
+/**
+ * Stops the looping clients after `settleMs` and asserts what every end-to-end test of the agent
+ * asserts: more than `atLeast` connections, none failed, none reached a backend outside the sets
+ * in force. Returns the records for the test's own checks.
+ */
+export async function endClients(clients: { stdin: ChildProcess['stdin']; done: Promise<ConnectionRecord[]> }[], changes: Change[], atLeast: number, settleMs = 300): Promise<ConnectionRecord[]> {
+  await new Promise((r) => setTimeout(r, settleMs));
+  for (const c of clients) c.stdin!.end();
+  const records = (await Promise.all(clients.map((c) => c.done))).flat();
+  const { failed, misrouted } = judge(records, changes);
+  assert.ok(records.length > atLeast, `only ${records.length} connections`);
+  assert.equal(failed.slice(0, 3), [], `${failed.length} of ${records.length} connections failed`);
+  assert.equal(misrouted.slice(0, 3), [], `${misrouted.length} of ${records.length} reached a backend outside the sets in force`);
+  return records;
 }
 
 export function tally(records: ConnectionRecord[]): Map<string, number> {
