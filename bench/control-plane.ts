@@ -551,7 +551,7 @@ export async function runAgentsBench(targetName: 'stand-in' | 'kube-apiserver', 
   const { removeCgroup } = await import('../test/cluster/kubelet.ts');
   const { openPinnedMap } = await import('../src/loader/index.ts');
   const mount = cgroup2Mount();
-  if (!mount) throw new Error('no cgroup v2 mount in /proc/mounts');
+  if (!mount) throw new Error('no cgroup v2 mount in /proc/self/mounts');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const dir = mkdtempSync(join(os.tmpdir(), 'meshc-cp-bench-'));
   const cgroupRoot = join(mount, `meshc-cp-bench-${process.pid}-${targetName}`);
