@@ -333,6 +333,7 @@ function sumBy(text: string, metric: string, keyOf: (labels: Record<string, stri
 const resourceKey = (l: Record<string, string>) => (l['group'] ? `${l['resource']}.${l['group']}` : l['resource'] || '(no resource: /metrics, /readyz, discovery)');
 
 const AGENT_USER = 'system:serviceaccount:meshc-system:meshc-agent';
+const CHANGE_TIMEOUT_MS = 180_000;
 
 /**
  * The agents' requests in a kube-apiserver audit log (JSON lines, RequestReceived omitted): a
@@ -614,7 +615,8 @@ export async function runAgentsBench(targetName: 'stand-in' | 'kube-apiserver', 
             pending.delete(n);
           }
         }
-        if (performance.now() - t0 > 60_000) throw new Error(`change ${k} (${scaleService(service)} to ${next} endpoints): not in the maps of ${[...pending].map((n) => `node-${n}`).join(', ')} after 60 s`);
+        // A change that never arrives fails the run; on the shared 2-core machine the slowest took 52 s once and over 60 s another time.
+        if (performance.now() - t0 > CHANGE_TIMEOUT_MS) throw new Error(`change ${k} (${scaleService(service)} to ${next} endpoints): not in the maps of ${[...pending].map((n) => `node-${n}`).join(', ')} after ${CHANGE_TIMEOUT_MS / 1000} s`);
         await sleep(1);
       }
       await sleep(o.gapMs);
@@ -760,6 +762,8 @@ if (isMain && process.env['MESHC_BENCH_CHILD'] !== '1') {
     }
     const agents = await runAgentsBench(target as 'stand-in' | 'kube-apiserver', { services: options.services, endpoints: options.endpoints, changes: options.changes, nodes, gapMs: options.gapMs, writers, log });
     for (const n of agents.perNode) log(`${target}: ${n.node}: initial sync ${n.initialSyncMs} ms, one change p50 ${n.changeMs.p50} ms p99 ${n.changeMs.p99} ms, agent RSS ${n.rssAfterSyncMiB} -> ${n.rssAfterChangesMiB} MiB`);
+    const perChange = agents.apiServer.perChange;
+    log(`${target}: per change: requests ${JSON.stringify(perChange.requests)}, the agents' own ${JSON.stringify(perChange.agentRequests ?? perChange.requests)}, watch events ${JSON.stringify(perChange.watchEvents)}`);
     result.agents![target] = agents;
   }
   mkdirSync(dirname(out), { recursive: true });
