@@ -114,8 +114,12 @@ export function onEveryNode<T>(cluster: TestCluster, expected: T): Record<string
   return Object.fromEntries([...cluster.agents.keys()].map((node) => [node, structuredClone(expected)]));
 }
 
-/** Reads every node's maps until each holds `expected` for `frontend`; throws with what they hold after `timeoutMs`. */
-export async function untilEveryNodesMaps(cluster: TestCluster, frontend: string, expected: InMaps, what: string, timeoutMs = 20000): Promise<void> {
+/**
+ * Reads every node's maps until each holds `expected` for `frontend`; throws with what they hold
+ * after `timeoutMs` (a deleted pod leaves them only after its drain, the harness's stop and delete,
+ * and the controller's update: over 20 s once at load average 27).
+ */
+export async function untilEveryNodesMaps(cluster: TestCluster, frontend: string, expected: InMaps, what: string, timeoutMs = 40000): Promise<void> {
   const want = JSON.stringify(onEveryNode(cluster, expected));
   const deadline = Date.now() + timeoutMs;
   for (;;) {
