@@ -116,6 +116,25 @@ export async function servedVersions(kc: KubeConfig, group: string): Promise<str
   return preferred && versions.includes(preferred) ? [preferred, ...versions.filter((v) => v !== preferred)] : versions;
 }
 
+/**
+ * Of `versions` (served by `group`), those whose resource list holds `resource`: a group can be
+ * served without one of its kinds (the Gateway API's other CRDs installed, HTTPRoute's removed).
+ */
+export async function versionsServing(kc: KubeConfig, group: string, resource: string, versions: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const version of versions) {
+    let body;
+    try {
+      body = await getJSON(kc, `/apis/${group}/${version}`);
+    } catch (error) {
+      if (error instanceof KubeRequestError && error.statusCode === 404) continue;
+      throw error;
+    }
+    if ((body.resources ?? []).some((r: { name: string }) => r.name === resource)) out.push(version);
+  }
+  return out;
+}
+
 export interface WatchHooks {
   /** Called before each watch request; may delay it (backoff after streams that end at once). */
   beforeWatch(): Promise<void>;

@@ -7,7 +7,7 @@ import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import { ListWatch } from '@kubernetes/client-node';
 import type { ManifestDoc } from '../model/manifest-doc.ts';
 import { Backoff, type BackoffOptions, type Clock, type TimerHandle } from './clock.ts';
-import { KubeRequestError, TrackedWatch, listAll, servedVersions } from './client.ts';
+import { KubeRequestError, TrackedWatch, listAll, servedVersions, versionsServing } from './client.ts';
 import type { ObjectChange } from './changes.ts';
 import { chooseVersion, objectKey, type KindSpec, type WatchedKind } from './kinds.ts';
 
@@ -115,8 +115,11 @@ export class ResourceWatcher {
     const discovered = this.spec.discovered;
     if (this.needDiscovery && discovered) {
       let served: string[];
+      let serving: string[];
       try {
         served = await servedVersions(this.kc, discovered.group);
+        // Only the versions meshc reads are asked whether they serve the kind.
+        serving = await versionsServing(this.kc, discovered.group, discovered.resource, served.filter((v) => discovered.versions.includes(v)));
       } catch (error) {
         this.failed(error);
         return;
@@ -124,7 +127,7 @@ export class ResourceWatcher {
       if (this.stopped) return;
       this.needDiscovery = false;
       this.recover();
-      const version = chooseVersion(discovered, served);
+      const version = chooseVersion(discovered, serving);
       if (version === undefined) {
         this.becomeAbsent(served);
         return;
@@ -149,7 +152,8 @@ export class ResourceWatcher {
   private becomeAbsent(served: string[]): void {
     const discovered = this.spec.discovered!;
     if (!this.absent) {
-      this.host.log(`${this.kind}: ${discovered.group} ${served.length > 0 ? `serves only ${served.join(', ')}` : 'is not served'}; ${discovered.off} (checking every ${this.options.rediscoverMs} ms)`);
+      const why = served.length === 0 ? 'is not served' : served.some((v) => discovered.versions.includes(v)) ? `serves no ${discovered.resource} (versions ${served.join(', ')})` : `serves only ${served.join(', ')}`;
+      this.host.log(`${this.kind}: ${discovered.group} ${why}; ${discovered.off} (checking every ${this.options.rediscoverMs} ms)`);
     }
     this.absent = true;
     void this.retireInformer();

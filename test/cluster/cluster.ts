@@ -52,7 +52,7 @@ export class TestCluster {
   private constructor(private readonly options: ClusterOptions) {
     this.dir = mkdtempSync(path.join(tmpdir(), 'meshc-cluster-'));
     const mount = cgroup2Mount();
-    if (!mount) throw new Error('no cgroup v2 mount in /proc/mounts');
+    if (!mount) throw new Error('no cgroup v2 mount in /proc/self/mounts');
     this.cgroup = path.join(mount, `meshc-cluster-${this.id}`);
     process.once('exit', this.exitHook);
     this.controlPlane = new ControlPlane({ dir: this.dir, ...options.controlPlane });

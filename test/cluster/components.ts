@@ -1,9 +1,10 @@
 // Where the test cluster's components are (built by build-components.sh into a cache outside the
 // repo), and why the cluster tests cannot run here when they cannot.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cgroup2Mounts } from '../../src/loader/cgroup.ts';
 
 const HERE = fileURLToPath(new URL('.', import.meta.url));
 /** The Gateway API CRDs, standard channel (shared/ beside the checkout, or MESHC_GATEWAY_CRDS). */
@@ -27,14 +28,9 @@ export function componentsDir(): { dir?: string; missing?: string } {
   return cached;
 }
 
-/** The cgroup v2 mount point, read from /proc/mounts (undefined without cgroup v2). */
+/** The cgroup v2 mount point, read from /proc/self/mounts (undefined without cgroup v2). */
 export function cgroup2Mount(): string | undefined {
-  const mounts = existsSync('/proc/mounts') ? readFileSync('/proc/mounts', 'utf8') : '';
-  for (const line of mounts.split('\n')) {
-    const [, where, type] = line.split(' ');
-    if (type === 'cgroup2' && where) return where;
-  }
-  return undefined;
+  return cgroup2Mounts()[0];
 }
 
 function which(cmd: string): boolean {
@@ -45,7 +41,7 @@ function which(cmd: string): boolean {
 export function clusterSkipReason(): string | undefined {
   if (process.platform !== 'linux') return 'needs Linux';
   if (process.getuid?.() !== 0) return 'needs root (network namespaces, cgroups, BPF)';
-  if (!cgroup2Mount()) return 'needs a cgroup v2 mount (none in /proc/mounts)';
+  if (!cgroup2Mount()) return 'needs a cgroup v2 mount (none in /proc/self/mounts)';
   for (const [cmd, pkg] of [['openssl', 'openssl'], ['ip', 'iproute2'], ['kubectl', 'kubectl']]) {
     if (!which(cmd!)) return `needs ${cmd} (apt-get install ${pkg})`;
   }

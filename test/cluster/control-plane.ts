@@ -24,6 +24,8 @@ export interface ControlPlaneOptions {
   controllers?: string[];
   /** Gateway API CRDs to apply (a directory of YAML), or false for none. */
   crds?: string | false;
+  /** More kube-apiserver flags (the control-plane bench's audit log). */
+  apiServerFlags?: string[];
 }
 
 /** What a kind is called in the API: its collection and whether it lives in a namespace. */
@@ -125,6 +127,7 @@ export class ControlPlane {
       // Compaction only when a test asks for it (compactEtcd).
       '--etcd-compaction-interval=0',
       '--profiling=false',
+      ...(this.options.apiServerFlags ?? []),
     ];
   }
 

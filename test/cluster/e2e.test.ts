@@ -3,14 +3,16 @@
 // created, changed and deleted through the API reach every node's maps, and connections from
 // pods on every node follow them. EndpointSlices are the real controller's, from pods that run.
 import * as assert from 'uvu/assert';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseAllDocuments, stringify } from 'yaml';
 import { WATCHED_RESOURCES } from '../../src/kube/kinds.ts';
 import { NodeAgent } from './agent.ts';
 import type { ConnectionRecord, TestCluster } from './cluster.ts';
+import { GATEWAY_CRDS } from './components.ts';
 import { removeCgroup } from './kubelet.ts';
-import { deployment, reached, route, service, sleep, untilEveryNode, waitFor } from './objects.ts';
+import { deployment, inEveryNodesMaps, onEveryNode, reached, route, service, sleep, untilEveryNode, untilEveryNodesMaps, waitFor } from './objects.ts';
 import { clusterSuite } from './suite.ts';
 
 const CLIENTS = ['client-1', 'client-2', 'client-3'];
@@ -65,6 +67,8 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     ]);
     const web = (await cp.create(service('default', 'web', { app: 'web' }))).spec.clusterIP;
     await untilEveryNode(cluster, CLIENTS, web, 80, ['canary-1', 'web-1', 'web-2'], 'created Service, its EndpointSlice from the controller');
+    const WEB = 'default/web:80/TCP';
+    await untilEveryNodesMaps(cluster, WEB, { backends: ['canary-1', 'web-1', 'web-2'], routedTo: [] }, 'created: in every node\'s maps');
 
     await cp.replace(service('default', 'web', { app: 'web', track: 'canary' }));
     await untilEveryNode(cluster, CLIENTS, web, 80, ['canary-1'], 'changed Service selector');
@@ -73,6 +77,7 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
 
     await cp.remove('v1', 'Pod', 'default', 'canary-1');
     await untilEveryNode(cluster, CLIENTS, web, 80, ['web-1', 'web-2'], 'a deleted pod leaves the slice');
+    await untilEveryNodesMaps(cluster, WEB, { backends: ['web-1', 'web-2'], routedTo: [] }, 'the slice changed: every node\'s maps');
 
     const other = (await cp.create(service('default', 'other', { app: 'other' }))).spec.clusterIP;
     await untilEveryNode(cluster, CLIENTS, other, 80, ['other-1'], 'second Service');
@@ -82,12 +87,14 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     assert.is(stored.spec.rules[0].backendRefs[0].weight, 1, 'the CRD defaults the weight');
     assert.equal(stored.spec.rules[0].matches, [{ path: { type: 'PathPrefix', value: '/' } }], 'the CRD defaults the match');
     await untilEveryNode(cluster, CLIENTS, web, 80, ['other-1'], 'created HTTPRoute (v1beta1)');
+    await untilEveryNodesMaps(cluster, WEB, { backends: ['web-1', 'web-2'], routedTo: [['default/other:80/TCP']] }, 'the route in every node\'s maps');
     await cp.replace(route('default', 'to-other', 'web', [{ name: 'web', port: 80, weight: 1 }]));
     await untilEveryNode(cluster, CLIENTS, web, 80, ['web-1', 'web-2'], 'changed HTTPRoute (v1)');
     await cp.replace(route('default', 'to-other', 'web', [{ name: 'other', port: 80 }]));
     await untilEveryNode(cluster, CLIENTS, web, 80, ['other-1'], 'changed HTTPRoute again');
     await cp.remove('gateway.networking.k8s.io/v1', 'HTTPRoute', 'default', 'to-other');
     await untilEveryNode(cluster, CLIENTS, web, 80, ['web-1', 'web-2'], 'deleted HTTPRoute');
+    await untilEveryNodesMaps(cluster, WEB, { backends: ['web-1', 'web-2'], routedTo: [] }, 'the route gone from every node\'s maps');
 
     await cp.remove('v1', 'Service', 'default', 'other');
     await untilEveryNode(cluster, CLIENTS, other, 80, ['error:EHOSTUNREACH'], 'deleted Service: its ClusterIP is no longer translated');
@@ -108,8 +115,13 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     assert.ok(error, 'the API server accepted a route its CRD forbids');
     assert.is(error.status, 422);
     assert.match(error.message, /Must have port for Service reference/);
-    const seen = reached(await cluster.connections('default', 'client-1', web, 80, 20));
-    assert.equal(seen, ['web-1', 'web-2']);
+    // Nothing was stored: no watch can deliver it, and no node's maps route web anywhere.
+    const stored = await cp.admin.get('/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/no-port').then(() => 'stored', (e) => e.status);
+    assert.is(stored, 404, 'the rejected route is not stored');
+    await sleep(1000);
+    assert.equal(inEveryNodesMaps(cluster, 'default/web:80/TCP'), onEveryNode(cluster, { backends: ['web-1', 'web-2'], routedTo: [] }), 'no route in any node\'s maps');
+    for (const [node, agent] of cluster.agents) assert.not.ok(agent.log.some((l) => l.includes('no-port')), `agent ${node} never heard of the route`);
+    await untilEveryNode(cluster, CLIENTS, web, 80, ['web-1', 'web-2'], 'connections still reach web\'s pods');
   });
 
   test('a Deployment scaled from 3 to 1 under looping connections: none fails, and the terminating endpoints the controller publishes are not chosen beside a ready one; then to 0: the last, serving and terminating, is used until it stops', async () => {
@@ -121,11 +133,15 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     await untilEveryNode(cluster, CLIENTS, vip, 80, (seen) => seen.length === 3 && seen.every((b) => b.startsWith('api-')), 'three replicas');
     const slices = '/apis/discovery.k8s.io/v1/namespaces/default/endpointslices?labelSelector=kubernetes.io%2Fservice-name%3Dapi';
     let terminatingSince: bigint | undefined;
+    /** Each leaving pod's conditions, and when the slice first said it is terminating. */
     const terminating = new Map<string, { serving: boolean; ready: boolean }>();
+    const terminatingAt = new Map<string, bigint>();
     const stopWatch = cp.admin.watch(slices, (await cp.admin.get(slices)).metadata.resourceVersion, (event) => {
       for (const endpoint of event.object?.endpoints ?? []) {
         if (!endpoint.conditions?.terminating) continue;
-        terminatingSince ??= process.hrtime.bigint();
+        const now = process.hrtime.bigint();
+        terminatingSince ??= now;
+        if (!terminatingAt.has(endpoint.targetRef.name)) terminatingAt.set(endpoint.targetRef.name, now);
         terminating.set(endpoint.targetRef.name, { serving: endpoint.conditions.serving, ready: endpoint.conditions.ready });
       }
     }, () => {});
@@ -146,10 +162,13 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     assert.equal(records.filter((r) => r.error).slice(0, 3), [], 'no connection failed');
     assert.is(terminating.size, 2, 'the controller published both leaving pods as terminating');
     for (const [pod, conditions] of terminating) assert.equal(conditions, { serving: true, ready: false }, `${pod}: serving and terminating, not ready`);
-    // After the slice said so (and a margin for it to reach the agents), only the ready endpoint.
-    const late = records.filter((r) => BigInt(r.t0) > terminatingSince! + 1_500_000_000n && terminating.has(r.backend!));
+    // After the slice said a pod is terminating (and a margin for it to reach the agents), that pod
+    // is not chosen: only the ready endpoint. Per pod: the controller can publish the two leaving
+    // pods in two updates seconds apart, and the second is still ready until its own.
+    const late = records.filter((r) => terminatingAt.has(r.backend!) && BigInt(r.t0) > terminatingAt.get(r.backend!)! + 1_500_000_000n);
+    const apart = Number([...terminatingAt.values()].reduce((a, b) => (a > b ? a : b)) - terminatingSince!) / 1e6;
     assert.ok(records.some((r) => BigInt(r.t0) > terminatingSince! + 1_500_000_000n && BigInt(r.t0) < terminatingSince! + BigInt(DRAIN_MS - 500) * 1_000_000n), 'connections made while the leaving pods were terminating');
-    assert.equal(late.slice(0, 3), [], 'no terminating endpoint chosen while a ready one exists');
+    assert.equal(late.slice(0, 3), [], `no terminating endpoint chosen while a ready one exists (the slice said the leaving pods are terminating ${apart.toFixed(0)} ms apart)`);
 
     // 1 -> 0: no endpoint is ready; the last pod, serving and terminating, is used until it stops.
     const lastPod = survivors[0]!;
@@ -220,6 +239,66 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     }
   });
 
+  test('meshc.io/skip: a Pod annotated so, and a Pod in a Namespace annotated so, are not routed by meshc (their connect() to a ClusterIP goes on untranslated) while the pods beside them are', async () => {
+    const cluster = await started();
+    const cp = cluster.controlPlane;
+    const web = (await cp.admin.get('/api/v1/namespaces/default/services/web')).spec.clusterIP;
+    await cp.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'quiet', annotations: { 'meshc.io/skip': 'true' } } });
+    await waitFor('quiet\'s default ServiceAccount', () => cp.admin.get('/api/v1/namespaces/quiet/serviceaccounts/default').then(() => true, () => false));
+    await Promise.all([
+      cluster.runPod('default', 'skipped-1', { node: 'node-1', labels: { app: 'skipped' }, annotations: { 'meshc.io/skip': 'true' } }),
+      cluster.runPod('quiet', 'quiet-1', { node: 'node-2', labels: { app: 'quiet' } }),
+    ]);
+    // Nothing routes a ClusterIP in the test cluster but meshc (no kube-proxy): untranslated, it has no route.
+    await untilEveryNode(cluster, ['skipped-1'], web, 80, ['error:EHOSTUNREACH'], 'the annotated pod is not routed');
+    await untilEveryNode(cluster, ['quiet-1'], web, 80, ['error:EHOSTUNREACH'], 'the pod of the annotated namespace is not routed', 20000, 'quiet');
+    await untilEveryNode(cluster, CLIENTS, web, 80, ['web-1', 'web-2'], 'the pods beside them are');
+    await cp.remove('v1', 'Pod', 'default', 'skipped-1');
+    await cp.remove('v1', 'Namespace', undefined, 'quiet');
+  });
+
+  test('HTTPRoute\'s CRD removed while the agents run (the Gateway API\'s other CRDs stay): its routes go, every agent stays synced and says why; installed again serving only v1beta1 (as releases before v1.0 did): found without a restart and read through v1beta1', async () => {
+    const cluster = await started();
+    const cp = cluster.controlPlane;
+    const WEB = 'default/web:80/TCP';
+    const web = (await cp.admin.get('/api/v1/namespaces/default/services/web')).spec.clusterIP;
+    await cp.create(service('default', 'alt', { app: 'other' }));
+    await cp.create(route('default', 'to-alt', 'web', [{ name: 'alt', port: 80 }]));
+    await untilEveryNode(cluster, CLIENTS, web, 80, ['other-1'], 'a route to alt');
+    const marks = new Map([...cluster.agents].map(([node, agent]) => [node, agent.log.length]));
+    const CRD = '/apis/apiextensions.k8s.io/v1/customresourcedefinitions/httproutes.gateway.networking.k8s.io';
+    await cp.admin.remove(CRD);
+    await waitFor('the HTTPRoute CRD gone', () => cp.admin.get(CRD).then(() => false, (e) => e.status === 404), 60000);
+    assert.ok((await cp.admin.get('/apis/gateway.networking.k8s.io')).versions.length > 0, 'the group is still served (its other CRDs)');
+    await untilEveryNode(cluster, CLIENTS, web, 80, ['web-1', 'web-2'], 'the CRD removed: its routes gone', 40000);
+    for (const [node, agent] of cluster.agents) {
+      await agent.waitForLog(/^HTTPRoute: gateway\.networking\.k8s\.io serves no httproutes \(versions [^)]+\); routes are off until it is/, marks.get(node), 30000);
+      const { metrics, ready } = await agent.scrape();
+      assert.match(metrics, /^meshc_kube_synced 1$/m, `${node}: still synced`);
+      assert.is(ready, 200, `${node}: still ready`);
+    }
+    await untilEveryNodesMaps(cluster, WEB, { backends: ['web-1', 'web-2'], routedTo: [] }, 'no route in any node\'s maps');
+
+    // The same CRD serving only v1beta1 (stored as it), as the Gateway API did before v1.0.
+    const file = path.join(GATEWAY_CRDS, 'gateway.networking.k8s.io_httproutes.yaml');
+    const crd = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS()).find((o) => o?.kind === 'CustomResourceDefinition');
+    crd.spec.versions = crd.spec.versions.filter((v: any) => v.name === 'v1beta1').map((v: any) => ({ ...v, served: true, storage: true }));
+    const dir = path.join(cluster.dir, 'httproute-v1beta1');
+    mkdirSync(dir);
+    writeFileSync(path.join(dir, 'crd.yaml'), stringify(crd));
+    await cp.applyCrds(dir);
+    const served = (await cp.admin.get('/apis/gateway.networking.k8s.io')).versions.map((v: any) => v.version);
+    assert.is(await cp.admin.get('/apis/gateway.networking.k8s.io/v1/httproutes').then(() => 200, (e) => e.status), 404, 'v1 does not serve httproutes');
+    await cp.create(route('default', 'to-alt', 'web', [{ name: 'alt', port: 80 }], 'v1beta1'));
+    // The agents look again every 60 s while the kind is absent.
+    await untilEveryNode(cluster, CLIENTS, web, 80, ['other-1'], 'the route read through v1beta1', 100000);
+    for (const [node, agent] of cluster.agents) await agent.waitForLog(/^HTTPRoute: watching gateway\.networking\.k8s\.io\/v1beta1/, marks.get(node), 5000);
+    await untilEveryNodesMaps(cluster, WEB, { backends: ['web-1', 'web-2'], routedTo: [['default/alt:80/TCP']] }, `the v1beta1 route in every node's maps (group versions served: ${served.join(', ')})`);
+    await cp.remove('gateway.networking.k8s.io/v1beta1', 'HTTPRoute', 'default', 'to-alt');
+    await untilEveryNode(cluster, CLIENTS, web, 80, ['web-1', 'web-2'], 'the v1beta1 route deleted');
+    await cp.remove('v1', 'Service', 'default', 'alt');
+  });
+
   test('RBAC: an agent whose role lacks watch on EndpointSlices says so, naming resource and verb, and reports stale state rather than hang', async () => {
     const cluster = await started();
     const cp = cluster.controlPlane;
@@ -269,7 +348,11 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     try {
       await cluster.runPod('default', 'relist-3', { node: 'node-3', labels: { app: 'relist' } });
       await waitFor('the third endpoint in the slice', async () => (await endpoints()) === 3);
+      // Writes after the slice's last change, so that the compacted revision is past the one after
+      // it: a watch resumes from the revision after its resourceVersion, and one exactly at the
+      // compacted revision would still be served (the first run of this test without them met that).
       await cp.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'after-the-change', namespace: 'default' }, data: { a: '1' } });
+      for (const a of ['2', '3']) await cp.admin.mergePatch('/api/v1/namespaces/default/configmaps/after-the-change', { data: { a } });
       await cp.compactEtcd();
       // A restarted API server's watch cache starts at the compacted revision: older watches get 410.
       await cp.stopApiServer();
@@ -279,7 +362,7 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     }
     await untilEveryNode(cluster, CLIENTS, vip, 80, ['relist-1', 'relist-2', 'relist-3'], 'after the relist', 40000);
     for (const [node, agent] of cluster.agents) await agent.waitForLog(/410 Gone|watch expired/, marks.get(node), 5000);
-    for (const agent of cluster.agents.values()) assert.match((await agent.scrape()).metrics, /^meshc_kube_relists_total\{resource="EndpointSlice"\} [1-9]/m);
+    for (const [node, agent] of cluster.agents) assert.match((await agent.scrape()).metrics, /^meshc_kube_relists_total\{resource="EndpointSlice"\} [1-9]/m, `${node} relisted EndpointSlices; its log since:\n${agent.log.slice(marks.get(node)).join('\n')}`);
     const records = await traffic.stop();
     assert.equal(records.filter((r) => r.error).slice(0, 3), [], 'no connection failed');
     assert.equal(records.filter((r) => !['relist-1', 'relist-2', 'relist-3'].includes(r.backend!)).slice(0, 3), [], 'only live backends');
@@ -325,5 +408,12 @@ clusterSuite('meshc agent against a real API server, three nodes', { nodes: 3, d
     assert.equal(records.filter((r) => r.error).slice(0, 3), [], 'no connection failed');
     assert.equal(reached(during), ['static-1', 'static-2'], 'the last known state kept serving');
     for (const [i, scrape] of away.entries()) assert.match(scrape.metrics, /^meshc_kube_stale 1$/m, `node-${i + 1}: stale while the API server is away`);
+
+    // The EndpointSlice deleted through the API: every node's maps keep the Service with no
+    // backend, and its connections are refused.
+    await cp.remove('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'static-1');
+    await untilEveryNode(cluster, CLIENTS, vip, 80, (seen) => seen.length === 1 && seen[0]!.startsWith('error:'), 'a deleted EndpointSlice');
+    assert.equal(reached(await cluster.connections('default', 'client-1', vip, 80, 3)), ['error:ECONNREFUSED'], 'refused: no endpoints');
+    await untilEveryNodesMaps(cluster, 'default/static:80/TCP', { backends: [], routedTo: [] }, 'no backends in any node\'s maps');
   });
 });

@@ -82,3 +82,50 @@ export async function untilEveryNode(cluster: TestCluster, clients: string[], ho
     await sleep(200);
   }
 }
+
+/** What one node's maps hold for a Service frontend (`namespace/name:port/TCP`), from `meshc inspect`. */
+export interface InMaps {
+  /** Pod names of its backends, sorted; a serving, terminating one as `name (terminating)`. */
+  backends: string[];
+  /** Per weighted group of its route (none without one): the frontends whose backends it uses. */
+  routedTo: string[][];
+}
+
+/**
+ * Every node's maps for the frontend `frontend`, read with `meshc inspect` on each node's pins
+ * (undefined where it is not in the maps).
+ */
+export function inEveryNodesMaps(cluster: TestCluster, frontend: string): Record<string, InMaps | undefined> {
+  const out: Record<string, InMaps | undefined> = {};
+  for (const [node, agent] of cluster.agents) {
+    const found = agent.inspect().services.find((s: any) => s.name === frontend);
+    out[node] = found
+      ? {
+          backends: found.backends.map((b: any) => `${(b.pod ?? b.ip).replace(/^[^/]*\//, '')}${b.state === 'ready' ? '' : ` (${b.state})`}`).sort(),
+          routedTo: found.groups.map((g: any) => [...g.targets].sort()),
+        }
+      : undefined;
+  }
+  return out;
+}
+
+/** The same `expected` for every node of the cluster (to compare with inEveryNodesMaps). */
+export function onEveryNode<T>(cluster: TestCluster, expected: T): Record<string, T> {
+  return Object.fromEntries([...cluster.agents.keys()].map((node) => [node, structuredClone(expected)]));
+}
+
+/**
+ * Reads every node's maps until each holds `expected` for `frontend`; throws with what they hold
+ * after `timeoutMs` (a deleted pod leaves them only after its drain, the harness's stop and delete,
+ * and the controller's update: over 20 s once at load average 27).
+ */
+export async function untilEveryNodesMaps(cluster: TestCluster, frontend: string, expected: InMaps, what: string, timeoutMs = 40000): Promise<void> {
+  const want = JSON.stringify(onEveryNode(cluster, expected));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = inEveryNodesMaps(cluster, frontend);
+    if (JSON.stringify(seen) === want) return;
+    if (Date.now() > deadline) throw new Error(`${what}: after ${timeoutMs} ms every node's maps hold for ${frontend} ${JSON.stringify(seen)}, not ${JSON.stringify(expected)} each`);
+    await sleep(500);
+  }
+}
