@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { MC_EV, MC_METRIC, McEvent } from '../generated/glue.ts';
 import { addEvents, decodeEvent, EVENT_BYTES, switchEvents } from '../glue/events.ts';
 import { sumPerCpu } from '../glue/counters.ts';
+import { fieldBytes, fieldOffset } from '../tables/codec.ts';
 import { openRingBuffer, type BpfMap, type RingBuffer } from '../loader/index.ts';
 import { describeEvent, type EventContext } from '../inspect/events.ts';
 import { liveEventContext } from '../inspect/live-context.ts';
@@ -24,7 +25,6 @@ import type { FlowHub, FlowMemo } from './hub.ts';
  */
 export const FLOW_EVENTS = (1 << MC_EV.translate) | (1 << MC_EV.refuse);
 
-const FIELD_BYTES = { u8: 1, u16: 2, u32: 4, u64: 8 } as const;
 /**
  * The byte ranges of struct mc_event that say what kind of event a record is: everything but the
  * socket cookie, the time and the padding (from the generated layout). Records of one kind are
@@ -33,12 +33,12 @@ const FIELD_BYTES = { u8: 1, u16: 2, u32: 4, u64: 8 } as const;
 const KIND_RANGES: [number, number][] = [];
 for (const f of McEvent.fields) {
   if (f.name === 'cookie' || f.name === 'timestamp' || f.name === 'pad') continue;
-  const end = f.offset + FIELD_BYTES[f.type] * ('count' in f ? (f as { count: number }).count : 1);
+  const end = f.offset + fieldBytes(f);
   const last = KIND_RANGES.at(-1);
   if (last && last[1] === f.offset) last[1] = end;
   else KIND_RANGES.push([f.offset, end]);
 }
-const TIMESTAMP = McEvent.fields.find((f) => f.name === 'timestamp')!.offset;
+const TIMESTAMP = fieldOffset(McEvent, 'timestamp');
 /** Kinds of event remembered at most (a few per client cgroup, Service and backend); past it all are forgotten. */
 const MAX_KINDS = 8192;
 

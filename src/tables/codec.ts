@@ -47,6 +47,11 @@ function elementSize(field: FieldSpec): number {
   return field.type === 'struct' ? field.spec!.size : WIDTH[field.type];
 }
 
+/** The bytes field `field` takes in its struct (all its elements). */
+export function fieldBytes(field: FieldSpec): number {
+  return elementSize(field) * (field.count ?? 1);
+}
+
 function encodeInto(spec: StructSpec, row: Row, view: DataView, base: number): void {
   for (const field of spec.fields) {
     const value = row[field.name];
